@@ -1,0 +1,115 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// DropReason names the receive rule a dropped packet broke. It is the
+// "reason" label of the drops counter.
+type DropReason string
+
+// The receive rules of RFC 3768 7.1 and RFC 5798 7.1 (each a MUST), plus
+// the keepalived checks the RFCs allow (address list) and the shell's own.
+const (
+	ReasonTTL       DropReason = "ttl"        // TTL / hop limit is not 255
+	ReasonVersion   DropReason = "version"    // not the configured version
+	ReasonType      DropReason = "type"       // not an advertisement
+	ReasonShort     DropReason = "short"      // shorter than the fixed fields
+	ReasonAddrCount DropReason = "addr_count" // address count does not fit the length
+	ReasonChecksum  DropReason = "checksum"   // bad checksum
+	ReasonVRID      DropReason = "vrid"       // VRID not configured here
+	ReasonOwner     DropReason = "owner"      // we own the addresses (priority 255)
+	ReasonAuthType  DropReason = "auth_type"  // auth type differs (v2)
+	ReasonAuth      DropReason = "auth"       // password differs (v2)
+	ReasonInterval  DropReason = "interval"   // advert interval differs (v2)
+	ReasonAddrList  DropReason = "addr_list"  // addresses differ from ours (keepalived drops these)
+	ReasonOwnPacket DropReason = "own_packet" // our own advert looped back
+	ReasonPeer      DropReason = "peer"       // unicast source not a configured peer
+	ReasonQueueFull DropReason = "queue_full" // the instance could not keep up
+)
+
+// Packet is one received VRRP message with what the IP layer told about it.
+type Packet struct {
+	Src, Dst netip.Addr
+	// HopLimit is the IPv4 TTL or IPv6 hop limit from the control message;
+	// -1 when the transport could not tell (the packet is then dropped).
+	HopLimit int
+	// Data is the VRRP message (the IP payload). The receiver owns it.
+	Data []byte
+}
+
+// rxRules is what the receive checks compare a packet against.
+type rxRules struct {
+	version  int
+	vrid     uint8
+	ipv6     bool
+	owner    bool // local priority is 255
+	authType uint8
+	authData [authDataLen]byte
+	interval time.Duration // checked in version 2 only
+	addrs    []netip.Addr  // sorted; nil with skipAddrCheck
+	checkAddrs bool
+	self     netip.Addr
+	peers    []netip.Addr // non-nil: accept unicast only from these
+}
+
+// check applies every receive rule, in the RFC's order, and returns the
+// decoded advert or the reason to drop it with a detail for the log.
+func (r *rxRules) check(p Packet) (Advert, DropReason, string) {
+	if p.HopLimit != 255 {
+		return Advert{}, ReasonTTL, fmt.Sprintf("ttl %d", p.HopLimit)
+	}
+	a, err := Decode(p.Data, r.ipv6)
+	if err != nil {
+		de := err.(*DecodeError)
+		return a, de.Reason, de.Detail
+	}
+	if a.Version != r.version {
+		return a, ReasonVersion, fmt.Sprintf("version %d, want %d", a.Version, r.version)
+	}
+	if !VerifyChecksum(p.Data, p.Src, p.Dst) {
+		return a, ReasonChecksum, fmt.Sprintf("checksum %#04x", a.Checksum)
+	}
+	if a.VRID != r.vrid {
+		return a, ReasonVRID, fmt.Sprintf("vrid %d, want %d", a.VRID, r.vrid)
+	}
+	if r.self.IsValid() && p.Src == r.self {
+		return a, ReasonOwnPacket, "source is our own address"
+	}
+	if r.peers != nil && !slices.Contains(r.peers, p.Src) {
+		return a, ReasonPeer, fmt.Sprintf("source %v is not a unicast peer", p.Src)
+	}
+	if r.owner {
+		return a, ReasonOwner, "we are the address owner"
+	}
+	if r.version == 2 {
+		if a.AuthType != r.authType {
+			return a, ReasonAuthType, fmt.Sprintf("auth type %d, want %d", a.AuthType, r.authType)
+		}
+		if r.authType == AuthSimple && a.AuthData != r.authData {
+			return a, ReasonAuth, "password mismatch"
+		}
+		if a.Interval != r.interval {
+			return a, ReasonInterval, fmt.Sprintf("interval %v, want %v", a.Interval, r.interval)
+		}
+	}
+	// RFC 3768/5798: MAY verify the address list; keepalived does and drops
+	// on mismatch, an advert of priority 255 (from an owner) included.
+	if r.checkAddrs && !sameAddrs(a.Addrs, r.addrs) {
+		return a, ReasonAddrList, fmt.Sprintf("addresses %v, want %v", a.Addrs, r.addrs)
+	}
+	return a, "", ""
+}
+
+// sameAddrs compares a with the sorted set want, order-insensitively.
+func sameAddrs(a, want []netip.Addr) bool {
+	if len(a) != len(want) {
+		return false
+	}
+	got := slices.Clone(a)
+	slices.SortFunc(got, netip.Addr.Compare)
+	return slices.Equal(got, want)
+}

@@ -1,0 +1,372 @@
+package vrrp
+
+import (
+	"net/netip"
+	"time"
+)
+
+// State is a VRRP instance's state.
+type State uint8
+
+// The states of RFC 3768/5798 section 6.4, plus keepalived's FAULT.
+const (
+	StateInit State = iota
+	StateBackup
+	StateMaster
+	StateFault
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInit:
+		return "INIT"
+	case StateBackup:
+		return "BACKUP"
+	case StateMaster:
+		return "MASTER"
+	case StateFault:
+		return "FAULT"
+	}
+	return "UNKNOWN"
+}
+
+// ActionKind says what the shell must do.
+type ActionKind uint8
+
+// Actions the core asks the shell to carry out, in the order returned.
+const (
+	// ActSendAdvert: send an advertisement with Action.Priority.
+	ActSendAdvert ActionKind = iota + 1
+	// ActAddVIPs: add the virtual addresses and routes.
+	ActAddVIPs
+	// ActRemoveVIPs: remove them.
+	ActRemoveVIPs
+	// ActAnnounce: send Action.Count gratuitous ARPs / unsolicited NAs
+	// for the virtual addresses.
+	ActAnnounce
+	// ActTransition: the state changed from Action.From to Action.To;
+	// notify. A transition to StateInit is a stop.
+	ActTransition
+)
+
+// Action is one step the core asks of the shell.
+type Action struct {
+	Kind     ActionKind
+	Priority uint8 // ActSendAdvert
+	Count    int   // ActAnnounce
+	From, To State // ActTransition
+}
+
+// coreConfig holds what the pure state machine needs to know.
+type coreConfig struct {
+	version        int
+	interval       time.Duration // Advertisement_Interval
+	preempt        bool
+	preemptDelay   time.Duration
+	primary        netip.Addr // our primary address, for tie breaks
+	lowerPrioNoAdv bool
+
+	garpRepeat        int           // GARPs at transition to master
+	garpDelay         time.Duration // second set after this; 0 none
+	garpRefresh       time.Duration // periodic refresh; 0 none
+	garpRefreshRepeat int
+	garpLowerRepeat   int // after a lower-priority advert, as master; 0 none
+	garpLowerDelay    time.Duration
+}
+
+// core is the VRRP state machine of RFC 3768 / RFC 5798 section 6.4 with
+// keepalived's extensions. It is pure: every method takes the current time
+// and returns the actions to carry out; timers are deadlines the shell reads
+// with nextDeadline and reports with tick. A zero time.Time is a stopped timer.
+type core struct {
+	cfg coreConfig
+
+	state    State
+	prio     uint8 // effective priority
+	fault    bool  // from trackers
+	grpFault bool  // forced by the sync group
+
+	masterAdverInterval time.Duration
+	adverAt             time.Time // Adver_Timer
+	downAt              time.Time // Master_Down_Timer
+	garpDelayAt         time.Time
+	garpRefreshAt       time.Time
+	preemptAt           time.Time // preempt_delay: when a lower master may be preempted
+	startedAt           time.Time
+	masterAddr          netip.Addr // source of the last accepted advert while backup
+}
+
+func newCore(cfg coreConfig, prio uint8) *core {
+	return &core{cfg: cfg, prio: prio, masterAdverInterval: cfg.interval}
+}
+
+// skew is Skew_Time: (256-Priority)/256 s in version 2 (RFC 3768 6.1),
+// ((256-Priority) x Master_Adver_Interval)/256 in version 3 (RFC 5798 6.1).
+func (c *core) skew() time.Duration {
+	if c.cfg.version == 2 {
+		return time.Duration(256-int(c.prio)) * time.Second / 256
+	}
+	return time.Duration(256-int(c.prio)) * c.masterAdverInterval / 256
+}
+
+// masterDownInterval is (3 x Master_Adver_Interval) + Skew_Time.
+func (c *core) masterDownInterval() time.Duration {
+	iv := c.cfg.interval
+	if c.cfg.version == 3 {
+		iv = c.masterAdverInterval
+	}
+	return 3*iv + c.skew()
+}
+
+// nextDeadline is the earliest running timer, zero if none runs.
+func (c *core) nextDeadline() time.Time {
+	var d time.Time
+	for _, t := range []time.Time{c.adverAt, c.downAt, c.garpDelayAt, c.garpRefreshAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+func (c *core) stopTimers() {
+	c.adverAt, c.downAt, c.garpDelayAt, c.garpRefreshAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+}
+
+func (c *core) faulty() bool { return c.fault || c.grpFault }
+
+// start is the Startup event of the Initialize state (RFC 5798 6.4.1).
+func (c *core) start(now time.Time) []Action {
+	if c.state != StateInit {
+		return nil
+	}
+	c.startedAt = now
+	return c.enter(now, true)
+}
+
+// enter leaves Init or Fault for Master (owner), Backup, or Fault.
+func (c *core) enter(now time.Time, startup bool) []Action {
+	from := c.state
+	if c.faulty() {
+		if from == StateFault {
+			return nil
+		}
+		c.state = StateFault
+		c.stopTimers()
+		return []Action{{Kind: ActTransition, From: from, To: StateFault}}
+	}
+	if c.prio == PriorityOwner {
+		return c.becomeMaster(now)
+	}
+	c.masterAdverInterval = c.cfg.interval
+	c.state = StateBackup
+	c.stopTimers()
+	c.downAt = now.Add(c.masterDownInterval())
+	if startup && c.cfg.preempt && c.cfg.preemptDelay > 0 {
+		// keepalived: preempt_delay also delays taking over at startup.
+		c.downAt = c.downAt.Add(c.cfg.preemptDelay)
+	}
+	return []Action{{Kind: ActTransition, From: from, To: StateBackup}}
+}
+
+// becomeMaster: send an advert, add the addresses, announce them, start the
+// advert timer (RFC 5798 6.4.1/6.4.2 with keepalived's GARP timers).
+func (c *core) becomeMaster(now time.Time) []Action {
+	from := c.state
+	c.state = StateMaster
+	c.stopTimers()
+	c.preemptAt = time.Time{}
+	c.masterAddr = c.cfg.primary
+	c.adverAt = now.Add(c.cfg.interval)
+	if c.cfg.garpDelay > 0 {
+		c.garpDelayAt = now.Add(c.cfg.garpDelay)
+	}
+	if c.cfg.garpRefresh > 0 {
+		c.garpRefreshAt = now.Add(c.cfg.garpRefresh)
+	}
+	acts := []Action{
+		{Kind: ActSendAdvert, Priority: c.prio},
+		{Kind: ActAddVIPs},
+	}
+	if c.cfg.garpRepeat > 0 {
+		acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpRepeat})
+	}
+	return append(acts, Action{Kind: ActTransition, From: from, To: StateMaster})
+}
+
+// becomeBackup leaves Master for Backup after a better advert (or when the
+// sync group says so).
+func (c *core) becomeBackup(now time.Time) []Action {
+	from := c.state
+	c.state = StateBackup
+	c.stopTimers()
+	c.downAt = now.Add(c.masterDownInterval())
+	acts := []Action{}
+	if from == StateMaster {
+		acts = append(acts, Action{Kind: ActRemoveVIPs})
+	}
+	return append(acts, Action{Kind: ActTransition, From: from, To: StateBackup})
+}
+
+// tick fires every timer due at now.
+func (c *core) tick(now time.Time) []Action {
+	var acts []Action
+	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
+	switch c.state {
+	case StateBackup:
+		if due(c.downAt) {
+			acts = append(acts, c.becomeMaster(now)...)
+		}
+	case StateMaster:
+		if due(c.adverAt) {
+			acts = append(acts, Action{Kind: ActSendAdvert, Priority: c.prio})
+			c.adverAt = now.Add(c.cfg.interval)
+		}
+		if due(c.garpDelayAt) {
+			c.garpDelayAt = time.Time{}
+			acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpRepeat})
+		}
+		if due(c.garpRefreshAt) {
+			c.garpRefreshAt = now.Add(c.cfg.garpRefresh)
+			acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpRefreshRepeat})
+		}
+	}
+	return acts
+}
+
+// received is an advert that passed every receive check.
+type received struct {
+	Priority uint8
+	Interval time.Duration
+	Src      netip.Addr
+}
+
+// advert handles a received advertisement (RFC 5798 6.4.2, 6.4.3).
+func (c *core) advert(now time.Time, r received) []Action {
+	switch c.state {
+	case StateBackup:
+		if r.Priority == PriorityStop {
+			// The master stopped: take over after Skew_Time.
+			c.downAt = now.Add(c.skew())
+			return nil
+		}
+		lower := r.Priority < c.prio
+		if lower && c.cfg.preempt {
+			if c.cfg.preemptDelay <= 0 {
+				return nil // discard: we will preempt when the down timer fires
+			}
+			// keepalived's preempt_delay: keep honouring a lower master
+			// until the delay since we first saw it has passed.
+			if c.preemptAt.IsZero() {
+				c.preemptAt = now.Add(c.cfg.preemptDelay)
+			}
+			if !now.Before(c.preemptAt) {
+				return nil
+			}
+		} else {
+			c.preemptAt = time.Time{}
+		}
+		if c.cfg.version == 3 {
+			c.masterAdverInterval = r.Interval
+		}
+		c.masterAddr = r.Src
+		c.downAt = now.Add(c.masterDownInterval())
+		return nil
+	case StateMaster:
+		if r.Priority == PriorityStop {
+			c.adverAt = now.Add(c.cfg.interval)
+			return []Action{{Kind: ActSendAdvert, Priority: c.prio}}
+		}
+		if r.Priority > c.prio || (r.Priority == c.prio && r.Src.Compare(c.cfg.primary) > 0) {
+			if c.cfg.version == 3 {
+				c.masterAdverInterval = r.Interval
+			}
+			c.masterAddr = r.Src
+			return c.becomeBackup(now)
+		}
+		// A lower (or tied and lower address) master: the RFC discards;
+		// keepalived by default answers with an advert and GARPs so the
+		// other side steps down at once and the segment learns our MAC.
+		var acts []Action
+		if !c.cfg.lowerPrioNoAdv {
+			acts = append(acts, Action{Kind: ActSendAdvert, Priority: c.prio})
+			c.adverAt = now.Add(c.cfg.interval)
+		}
+		if c.cfg.garpLowerRepeat > 0 {
+			acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpLowerRepeat})
+			if c.cfg.garpLowerDelay > 0 {
+				c.garpDelayAt = now.Add(c.cfg.garpLowerDelay)
+			}
+		}
+		return acts
+	}
+	return nil
+}
+
+// setPriority applies a new effective priority and tracker fault status.
+func (c *core) setPriority(now time.Time, prio uint8, fault bool) []Action {
+	c.prio = prio
+	c.fault = fault
+	return c.reevaluate(now)
+}
+
+// setGroupFault is the sync group forcing (or releasing) FAULT.
+func (c *core) setGroupFault(now time.Time, fault bool) []Action {
+	c.grpFault = fault
+	return c.reevaluate(now)
+}
+
+func (c *core) reevaluate(now time.Time) []Action {
+	switch c.state {
+	case StateFault:
+		if !c.faulty() {
+			return c.enter(now, false)
+		}
+	case StateBackup, StateMaster:
+		if c.faulty() {
+			return c.goFault()
+		}
+	}
+	return nil
+}
+
+// goFault leaves Master or Backup for Fault. A master sends priority 0 so
+// that a backup takes over after its skew time, as on a stop.
+func (c *core) goFault() []Action {
+	from := c.state
+	var acts []Action
+	if from == StateMaster {
+		acts = append(acts, Action{Kind: ActSendAdvert, Priority: PriorityStop}, Action{Kind: ActRemoveVIPs})
+	}
+	c.state = StateFault
+	c.stopTimers()
+	return append(acts, Action{Kind: ActTransition, From: from, To: StateFault})
+}
+
+// force moves the instance as its sync group decides: to Master when a
+// member took over, to Backup when a member stepped down.
+func (c *core) force(now time.Time, to State) []Action {
+	switch {
+	case to == StateMaster && c.state == StateBackup:
+		return c.becomeMaster(now)
+	case to == StateBackup && c.state == StateMaster:
+		return c.becomeBackup(now)
+	}
+	return nil
+}
+
+// stop is the Shutdown event: a master sends priority 0 and releases the
+// addresses; every state goes back to Init.
+func (c *core) stop(now time.Time) []Action {
+	from := c.state
+	if from == StateInit {
+		return nil
+	}
+	var acts []Action
+	if from == StateMaster {
+		acts = append(acts, Action{Kind: ActSendAdvert, Priority: PriorityStop}, Action{Kind: ActRemoveVIPs})
+	}
+	c.state = StateInit
+	c.stopTimers()
+	return append(acts, Action{Kind: ActTransition, From: from, To: StateInit})
+}
