@@ -1,0 +1,310 @@
+package sched
+
+import (
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"sync/atomic"
+)
+
+// The dh and sh tables have 256 buckets (CONFIG_IP_VS_SH_TAB_BITS=8,
+// CONFIG_IP_VS_DH_TAB_BITS=8).
+const (
+	hashTabBits = 8
+	hashTabSize = 1 << hashTabBits
+	hashTabMask = hashTabSize - 1
+)
+
+type hashTable [hashTabSize]*Dest
+
+// addrFold reduces an address to 32 bits as the kernel does: an IPv4
+// address is its own value, an IPv6 address the XOR of its four words.
+func addrFold(a netip.Addr) uint32 {
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	}
+	b := a.As16()
+	var f uint32
+	for i := 0; i < 16; i += 4 {
+		f ^= uint32(b[i])<<24 | uint32(b[i+1])<<16 | uint32(b[i+2])<<8 | uint32(b[i+3])
+	}
+	return f
+}
+
+// hash32 is the kernel's hash_32: multiply by the 32-bit golden ratio and
+// keep the top bits.
+func hash32(v uint32, nbits uint) uint32 { return (v * 0x61C88647) >> (32 - nbits) }
+
+// destHash is dh: a 256-bucket table filled with the destinations in turn,
+// looked up by the connection's destination address.
+type destHash struct {
+	tab atomic.Pointer[hashTable]
+}
+
+func (s *destHash) Update(dests []*Dest) {
+	t := new(hashTable)
+	if len(dests) > 0 {
+		for i := range t {
+			t[i] = dests[i%len(dests)]
+		}
+	}
+	s.tab.Store(t)
+}
+
+func (s *destHash) Pick(f Flow) *Dest {
+	t := s.tab.Load()
+	if t == nil {
+		return nil
+	}
+	d := t[(addrFold(f.Dst.Addr())*2654435761)&hashTabMask]
+	if d == nil || !d.usable() {
+		return nil
+	}
+	return d
+}
+
+// sourceHash is sh: a 256-bucket table where each destination takes
+// weight consecutive buckets in turn (at least one), looked up by the
+// client address (and port with FlagPort). With FlagFallback an
+// unavailable bucket is followed by rehashing with increasing offsets.
+type sourceHash struct {
+	flags Flags
+	tab   atomic.Pointer[hashTable]
+}
+
+func (s *sourceHash) Update(dests []*Dest) {
+	t := new(hashTable)
+	if n := len(dests); n > 0 {
+		p, count := 0, int32(0)
+		for i := range t {
+			d := dests[p]
+			t[i] = d
+			count++
+			if count >= d.weight.Load() {
+				p = (p + 1) % n
+				count = 0
+			}
+		}
+	}
+	s.tab.Store(t)
+}
+
+func shHashKey(addr uint32, port uint16, offset uint32) uint32 {
+	return (offset + hash32(uint32(port)+addr, hashTabBits)) & hashTabMask
+}
+
+func (s *sourceHash) Pick(f Flow) *Dest {
+	t := s.tab.Load()
+	if t == nil {
+		return nil
+	}
+	addr := addrFold(f.Src.Addr())
+	var port uint16
+	if s.flags&FlagPort != 0 {
+		port = f.Src.Port()
+	}
+	ihash := shHashKey(addr, port, 0)
+	d := t[ihash]
+	if d == nil {
+		return nil
+	}
+	if d.usable() {
+		return d
+	}
+	if s.flags&FlagFallback == 0 {
+		return nil
+	}
+	for offset := uint32(0); offset < hashTabSize; offset++ {
+		d = t[shHashKey(addr, port, (offset+ihash)%hashTabSize)]
+		if d == nil {
+			return nil
+		}
+		if d.usable() {
+			return d
+		}
+	}
+	return nil
+}
+
+// mhPrimes are the table sizes the kernel allows for mh.
+var mhPrimes = []int{251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071}
+
+// mhTabBits is the kernel's IP_VS_MH_TAB_BITS (CONFIG_IP_VS_MH_TAB_INDEX/2):
+// weights are shifted so that weight/gcd fits in this many bits.
+const mhTabBits = 6
+
+// The kernel's fixed hsiphash keys for mh (both words equal).
+const (
+	mhKey1 = 2654435761
+	mhKey2 = 2654446892
+)
+
+// maglev is mh: Maglev consistent hashing. Each destination with a
+// non-zero last weight walks its own permutation of the table (offset and
+// skip from two keyed hashes of its address and port) and claims free
+// slots, weight/gcd turns at a time. Lookups hash the client address (and
+// port with FlagPort). A destination set to weight 0 keeps its slots (the
+// kernel builds the table from the last non-zero weight), so its clients
+// get no server, or with FlagFallback the next available one, while every
+// other client keeps its server.
+type maglev struct {
+	flags Flags
+	size  uint32
+	tab   atomic.Pointer[[]*Dest]
+}
+
+func newMaglev(flags Flags, o Options) (Scheduler, error) {
+	size := o.MHTableSize
+	if size == 0 {
+		size = 4093
+	}
+	ok := false
+	for _, p := range mhPrimes {
+		ok = ok || p == size
+	}
+	if !ok {
+		return nil, fmt.Errorf("create scheduler mh: table size %d is not one of %v: %w", size, mhPrimes, ErrUnknown)
+	}
+	return &maglev{flags: flags, size: uint32(size)}, nil
+}
+
+func mhHashKey(addr uint32, port uint16, key uint64, offset uint32) uint32 {
+	return hsiphash32(offset+uint32(port)+addr, key, key)
+}
+
+func (s *maglev) Update(dests []*Dest) {
+	t := make([]*Dest, s.size)
+	defer s.tab.Store(&t)
+	var g int32
+	var maxW int32
+	for _, d := range dests {
+		w := d.lastWeight.Load()
+		if w > 0 {
+			if g > 0 {
+				g = gcd(w, g)
+			} else {
+				g = w
+			}
+		}
+		maxW = max(maxW, w)
+	}
+	if g < 1 || len(dests) > int(s.size) {
+		return
+	}
+	shift := bits.Len32(uint32(maxW/g)) - mhTabBits
+	if shift < 0 {
+		shift = 0
+	}
+	type setup struct {
+		perm, skip uint32
+		turns      int32
+	}
+	ds := make([]setup, len(dests))
+	for i, d := range dests {
+		a, p := addrFold(d.Addr.Addr()), d.Addr.Port()
+		off := mhHashKey(a, p, mhKey1, 0) % s.size
+		ds[i] = setup{
+			perm: off,
+			skip: mhHashKey(a, p, mhKey2, 0)%(s.size-1) + 1,
+		}
+		lw := d.lastWeight.Load()
+		ds[i].turns = (lw / g) >> shift
+		if ds[i].turns == 0 && lw != 0 {
+			ds[i].turns = 1
+		}
+	}
+	taken := make([]bool, s.size)
+	n := uint32(0)
+	for n < s.size {
+		for i := 0; i < len(dests); i++ {
+			if ds[i].turns < 1 {
+				continue
+			}
+			for turn := int32(0); turn < ds[i].turns; turn++ {
+				c := ds[i].perm
+				for taken[c] {
+					ds[i].perm += ds[i].skip
+					if ds[i].perm >= s.size {
+						ds[i].perm -= s.size
+					}
+					c = ds[i].perm
+				}
+				taken[c] = true
+				t[c] = dests[i]
+				if n++; n == s.size {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *maglev) Pick(f Flow) *Dest {
+	p := s.tab.Load()
+	if p == nil {
+		return nil
+	}
+	t := *p
+	addr := addrFold(f.Src.Addr())
+	var port uint16
+	if s.flags&FlagPort != 0 {
+		port = f.Src.Port()
+	}
+	ihash := mhHashKey(addr, port, mhKey1, 0) % s.size
+	d := t[ihash]
+	if d == nil {
+		return nil
+	}
+	if d.usable() {
+		return d
+	}
+	if s.flags&FlagFallback == 0 {
+		return nil
+	}
+	for offset := uint32(0); offset < s.size; offset++ {
+		d = t[mhHashKey(addr, port, mhKey1, (offset+ihash)%s.size)%s.size]
+		if d == nil {
+			return nil
+		}
+		if d.usable() {
+			return d
+		}
+	}
+	return nil
+}
+
+// hsiphash32 is the kernel's hsiphash on 64-bit machines (SipHash-1-3,
+// output truncated to 32 bits) of one 32-bit little-endian word.
+func hsiphash32(v uint32, k0, k1 uint64) uint32 {
+	v0 := uint64(0x736f6d6570736575) ^ k0
+	v1 := uint64(0x646f72616e646f6d) ^ k1
+	v2 := uint64(0x6c7967656e657261) ^ k0
+	v3 := uint64(0x7465646279746573) ^ k1
+	b := uint64(4)<<56 | uint64(v)
+	round := func() {
+		v0 += v1
+		v1 = bits.RotateLeft64(v1, 13)
+		v1 ^= v0
+		v0 = bits.RotateLeft64(v0, 32)
+		v2 += v3
+		v3 = bits.RotateLeft64(v3, 16)
+		v3 ^= v2
+		v0 += v3
+		v3 = bits.RotateLeft64(v3, 21)
+		v3 ^= v0
+		v2 += v1
+		v1 = bits.RotateLeft64(v1, 17)
+		v1 ^= v2
+		v2 = bits.RotateLeft64(v2, 32)
+	}
+	v3 ^= b
+	round()
+	v0 ^= b
+	v2 ^= 0xff
+	round()
+	round()
+	round()
+	return uint32(v0 ^ v1 ^ v2 ^ v3)
+}
