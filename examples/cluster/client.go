@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/nslab"
+)
+
+// httpFrom returns an HTTP client whose connections start in namespace h;
+// every request opens a new connection, so each one is scheduled anew.
+func httpFrom(h *nslab.Host, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			DialContext:       h.DialContext,
+			DisableKeepAlives: true,
+		},
+	}
+}
+
+// servedBy fetches the page once and returns which real server answered.
+func servedBy(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	name := resp.Header.Get("X-Served-By")
+	if name == "" {
+		return "", fmt.Errorf("no X-Served-By header in the answer")
+	}
+	return name, nil
+}
+
+// directorStatus is the part of the director's JSON status the demo reads.
+type directorStatus struct {
+	RouterID      string `json:"router_id"`
+	Backend       string `json:"backend"`
+	BackendReason string `json:"backend_reason"`
+	VRRP          []struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Priority int    `json:"priority"`
+	} `json:"vrrp"`
+	VirtualServers []struct {
+		Service     string `json:"service"`
+		RealServers []struct {
+			Address string `json:"address"`
+			Weight  int    `json:"weight"`
+			Healthy bool   `json:"healthy"`
+		} `json:"real_servers"`
+	} `json:"virtual_servers"`
+}
+
+func (s *directorStatus) state() string {
+	if len(s.VRRP) == 0 {
+		return ""
+	}
+	return s.VRRP[0].State
+}
+
+// healthy reports the health the director sees for a real server address.
+func (s *directorStatus) healthy(addr string) (healthy, known bool) {
+	for _, vs := range s.VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.Address == addr {
+				return rs.Healthy, true
+			}
+		}
+	}
+	return false, false
+}
+
+const statusAddr = "127.0.0.1:9100"
+
+func fetchStatus(ctx context.Context, h *nslab.Host) (*directorStatus, error) {
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: h.DialContext, DisableKeepAlives: true}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+statusAddr+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st directorStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("decode status of %s: %w", h.Name(), err)
+	}
+	return &st, nil
+}
+
+// waitFor polls cond every interval until it holds, the timeout passes or
+// ctx ends.
+func waitFor(ctx context.Context, timeout, interval time.Duration, cond func() bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return cond()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/nslab"
+)
+
+type demo struct {
+	opts options
+	rep  *report
+	log  io.Writer
+
+	c       *cluster
+	dir     string
+	router  *proc
+	web     map[string]*proc
+	lvs     map[string]*proc
+	started []*proc
+}
+
+func (d *demo) logf(format string, args ...any) {
+	fmt.Fprintf(d.log, "cluster: "+format+"\n", args...)
+}
+
+const pageURL = "http://" + routerPublic + "/"
+
+func (d *demo) run(ctx context.Context) error {
+	var err error
+	if d.dir, err = os.MkdirTemp("", "lvskit-demo-"); err != nil {
+		return err
+	}
+	d.logf("building the namespaces: client, router, lvs_1, lvs_2, web1, web2 and the cluster LAN")
+	if d.c, err = buildTopology(fmt.Sprintf("lvsdemo%d", os.Getpid())); err != nil {
+		return err
+	}
+	if err := d.chooseBackend(); err != nil {
+		return err
+	}
+	if err := d.startRoles(); err != nil {
+		return err
+	}
+	steps := []func(context.Context) error{d.waitService, d.distribution, d.failover, d.healthCheck}
+	for _, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chooseBackend uses kernel IPVS in DR mode where the kernel has it, and
+// otherwise the userspace proxy, which forwards like NAT.
+func (d *demo) chooseBackend() error {
+	h := d.c.directors[directors[0].name]
+	_, err := h.Netlink().GenlFamilyGet("IPVS")
+	switch {
+	case d.opts.backend == "netlink" || (d.opts.backend == "auto" && err == nil):
+		if err != nil {
+			return fmt.Errorf("backend netlink asked for, but the kernel has no IPVS: %w", err)
+		}
+		d.rep.Backend, d.rep.Method = "netlink", "DR"
+		d.rep.BackendReason = "the kernel has IPVS"
+	case d.opts.backend == "userspace" || d.opts.backend == "auto":
+		d.rep.Backend, d.rep.Method = "userspace", "NAT"
+		d.rep.BackendReason = "asked for on the command line"
+		if d.opts.backend == "auto" {
+			d.rep.BackendReason = "this kernel has no IPVS (no generic netlink family IPVS), so the directors proxy in userspace"
+		}
+	default:
+		return fmt.Errorf("unknown backend %q (want auto, netlink or userspace)", d.opts.backend)
+	}
+	d.logf("IPVS backend %s, lb_kind %s: %s", d.rep.Backend, d.rep.Method, d.rep.BackendReason)
+	return nil
+}
+
+func (d *demo) startRoles() error {
+	var err error
+	d.logf("starting the router: forwarding, masquerade, DNAT %s:80 -> %s:80", routerPublic, vip)
+	d.router, err = d.start(d.c.router, "router", "router",
+		"--inside", "eth0", "--outside", "eth1",
+		"--masquerade", "192.168.0.0/24",
+		"--dnat", routerPublic+":80="+vip+":80")
+	if err != nil {
+		return err
+	}
+	d.web = map[string]*proc{}
+	for _, w := range webServers {
+		if err := d.startWeb(w); err != nil {
+			return err
+		}
+	}
+	d.lvs = map[string]*proc{}
+	for _, dr := range directors {
+		conf, err := writeDirectorConf(d.dir, dr.name, dr.priority, d.rep.Method)
+		if err != nil {
+			return err
+		}
+		d.logf("starting director %s (priority %d) on %s", dr.name, dr.priority, conf)
+		p, err := d.start(d.c.directors[dr.name], dr.name, "director",
+			"-f", conf, "--backend", d.rep.Backend, "--metrics", statusAddr)
+		if err != nil {
+			return err
+		}
+		d.lvs[dr.name] = p
+	}
+	return nil
+}
+
+func (d *demo) startWeb(w server) error {
+	args := []string{"--name", w.name, "--http", ":80"}
+	if d.rep.Method == "DR" {
+		args = append(args, "--vip", vip, "--interface", "eth0")
+	}
+	d.logf("starting real server %s (%s, weight %d)", w.name, w.addr, w.weight)
+	p, err := d.start(d.c.web[w.name], w.name, "realserver", args...)
+	if err != nil {
+		return err
+	}
+	d.web[w.name] = p
+	return nil
+}
+
+func (d *demo) start(h *nslab.Host, name, bin string, args ...string) (*proc, error) {
+	p, err := startProc(h, name, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	d.started = append(d.started, p)
+	return p, nil
+}
+
+// waitService waits until the client gets the page through the router and
+// the VIP, and the first director is MASTER.
+func (d *demo) waitService(ctx context.Context) error {
+	d.logf("waiting for VRRP to elect a master and the page to answer at %s", pageURL)
+	c := httpFrom(d.c.client, time.Second)
+	ok := waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
+		_, err := servedBy(ctx, c, pageURL)
+		return err == nil
+	})
+	if !ok {
+		return fmt.Errorf("the page never answered at %s within 30s", pageURL)
+	}
+	st, err := fetchStatus(ctx, d.c.directors[directors[0].name])
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", directors[0].name, err)
+	}
+	if st.state() != "MASTER" {
+		return fmt.Errorf("%s is %s, want MASTER (it has the higher priority)", directors[0].name, st.state())
+	}
+	return nil
+}
+
+// distribution sends a bounded number of requests, one connection each,
+// and counts who served them.
+func (d *demo) distribution(ctx context.Context) error {
+	n := d.opts.requests
+	d.logf("sending %d requests from the client", n)
+	c := httpFrom(d.c.client, 2*time.Second)
+	served := map[string]int{}
+	for i := 0; i < n; i++ {
+		name, err := servedBy(ctx, c, pageURL)
+		if err != nil {
+			d.rep.Failed++
+			continue
+		}
+		served[name]++
+	}
+	d.rep.Requests = n
+	total := 0
+	for _, w := range webServers {
+		total += w.weight
+	}
+	d.rep.Tolerance = total
+	for _, w := range webServers {
+		exp := n * w.weight / total
+		d.rep.Distribution = append(d.rep.Distribution, share{Server: w.name, Weight: w.weight, Served: served[w.name], Expected: exp})
+		if diff := served[w.name] - exp; diff > total || diff < -total {
+			d.rep.problem("%s served %d of %d requests, want %d ± %d for weight %d of %d", w.name, served[w.name], n, exp, total, w.weight, total)
+		}
+	}
+	if d.rep.Failed > 0 {
+		d.rep.problem("%d of %d requests failed while the cluster was healthy", d.rep.Failed, n)
+	}
+	return nil
+}
+
+// failover kills the master director with SIGKILL while the client keeps
+// asking, and measures the time without service.
+func (d *demo) failover(ctx context.Context) error {
+	master, backup := directors[0].name, directors[1].name
+	f := &d.rep.Failover
+	f.Killed = master
+	// RFC 3768: 3 x advert_int + (256 - priority)/256 s, for the backup.
+	f.MasterDownInterval = jsonDuration(3*time.Second + time.Duration(256-directors[1].priority)*time.Second/256)
+
+	c := httpFrom(d.c.client, 300*time.Millisecond)
+	if _, err := servedBy(ctx, c, pageURL); err != nil {
+		return fmt.Errorf("the page failed just before the failover: %w", err)
+	}
+	lastOK := time.Now()
+	d.logf("SIGKILL of the master director %s", master)
+	d.lvs[master].kill()
+	var firstOK time.Time
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, err := servedBy(ctx, c, pageURL); err == nil {
+			firstOK = time.Now()
+			break
+		}
+		f.FailedRequests++
+		time.Sleep(20 * time.Millisecond)
+	}
+	if firstOK.IsZero() {
+		return fmt.Errorf("no service for 20s after %s was killed", master)
+	}
+	f.Gap = jsonDuration(firstOK.Sub(lastOK))
+	st, err := fetchStatus(ctx, d.c.directors[backup])
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", backup, err)
+	}
+	if st.state() == "MASTER" {
+		f.TookOver = backup
+	} else {
+		d.rep.problem("%s is %s after the master was killed, want MASTER", backup, st.state())
+	}
+	if time.Duration(f.Gap) > 5*time.Second {
+		d.rep.problem("failover gap %s, want under 5s at advert_int 1s", f.Gap)
+	}
+	d.logf("%s took over after %s without service", backup, f.Gap)
+	return nil
+}
+
+// healthCheck stops a real server, waits for the director's checker to take
+// it out, checks no request goes to it, restarts it and waits for it to
+// come back.
+func (d *demo) healthCheck(ctx context.Context) error {
+	w := webServers[1]
+	h := &d.rep.Health
+	h.Server = w.name
+	dir := d.c.directors[directors[1].name]
+	addr := w.addr + ":80"
+	healthy := func(want bool) func() bool {
+		return func() bool {
+			st, err := fetchStatus(ctx, dir)
+			if err != nil {
+				return false
+			}
+			ok, known := st.healthy(addr)
+			return known && ok == want
+		}
+	}
+	d.logf("stopping real server %s", w.name)
+	stopped := time.Now()
+	d.web[w.name].kill()
+	if !waitFor(ctx, 20*time.Second, 50*time.Millisecond, healthy(false)) {
+		return fmt.Errorf("the director did not take %s out within 20s", w.name)
+	}
+	h.DetectedAfter = jsonDuration(time.Since(stopped))
+	c := httpFrom(d.c.client, 2*time.Second)
+	h.WhileDown = map[string]int{}
+	for i := 0; i < 40; i++ {
+		name, err := servedBy(ctx, c, pageURL)
+		if err != nil {
+			h.FailedWhenDown++
+			continue
+		}
+		h.WhileDown[name]++
+	}
+	if h.WhileDown[w.name] > 0 || h.FailedWhenDown > 0 {
+		d.rep.problem("after %s was taken out: %d requests still went to it, %d failed", w.name, h.WhileDown[w.name], h.FailedWhenDown)
+	}
+
+	d.logf("restarting real server %s", w.name)
+	restarted := time.Now()
+	if err := d.startWeb(w); err != nil {
+		return err
+	}
+	if !waitFor(ctx, 20*time.Second, 50*time.Millisecond, healthy(true)) {
+		return fmt.Errorf("the director did not put %s back within 20s", w.name)
+	}
+	h.ReturnedAfter = jsonDuration(time.Since(restarted))
+	h.AfterReturn = map[string]int{}
+	for i := 0; i < 40; i++ {
+		if name, err := servedBy(ctx, c, pageURL); err == nil {
+			h.AfterReturn[name]++
+		}
+	}
+	if h.AfterReturn[w.name] == 0 {
+		d.rep.problem("%s is back in but served none of 40 requests", w.name)
+	}
+	return nil
+}
+
+// teardown stops the roles (directors gracefully first, so they remove the
+// VIP) and removes the namespaces.
+func (d *demo) teardown() {
+	for i := len(d.started) - 1; i >= 0; i-- {
+		d.started[i].stop(3 * time.Second)
+	}
+	if d.c != nil {
+		if err := d.c.lab.Close(); err != nil {
+			d.rep.problem("remove namespaces: %v", err)
+		}
+	}
+	if d.dir != "" {
+		os.RemoveAll(d.dir)
+	}
+}
+
+func (d *demo) dumpLogs() {
+	for _, p := range d.started {
+		fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.name, p.tail(30))
+	}
+}
