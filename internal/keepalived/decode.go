@@ -1,0 +1,414 @@
+package keepalived
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// decoder turns the statement tree into a typed Config. Every keyword is
+// handled by a function from a per-block table; a keyword missing from the
+// table is an error, one in the block's "ignored" set is a warning.
+type decoder struct {
+	*diags
+	cfg *Config
+}
+
+type kwFunc func(n *node)
+
+type table map[string]kwFunc
+
+// decodeBlock runs the handlers of t over the children of n.
+func (d *decoder) decodeBlock(ctx string, n *node, t table, ignored map[string]bool) {
+	for _, c := range n.children {
+		if f, ok := t[c.name]; ok {
+			f(c)
+			continue
+		}
+		if ignored[c.name] {
+			d.notImplemented(c.pos, c.name)
+			continue
+		}
+		if ctx == "" {
+			d.errorf(c.pos, "unknown keyword %q", c.name)
+		} else {
+			d.errorf(c.pos, "unknown keyword %q in %s", c.name, ctx)
+		}
+	}
+}
+
+func set(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// ---- argument checks ----
+
+// plain checks that n has no block and between min and max arguments
+// (max < 0: unlimited).
+func (d *decoder) plain(n *node, min, max int) bool {
+	if n.block {
+		d.errorf(n.pos, "%s: does not take a { } block", n.name)
+		return false
+	}
+	return d.nargs(n, min, max)
+}
+
+func (d *decoder) nargs(n *node, min, max int) bool {
+	if len(n.args) < min {
+		if min == 1 {
+			d.errorf(n.pos, "%s: missing argument", n.name)
+		} else {
+			d.errorf(n.pos, "%s: needs %d arguments, got %d", n.name, min, len(n.args))
+		}
+		return false
+	}
+	if max >= 0 && len(n.args) > max {
+		d.errorf(n.args[max].Pos, "%s: unexpected argument %q", n.name, n.args[max].Text)
+		return false
+	}
+	return true
+}
+
+// blockOnly checks that n has a block and at most max arguments.
+func (d *decoder) blockOnly(n *node, min, max int) bool {
+	if !n.block {
+		d.errorf(n.pos, "%s: needs a { } block", n.name)
+		return false
+	}
+	return d.nargs(n, min, max)
+}
+
+// ---- value parsers ----
+
+func (d *decoder) parseInt(kw string, t Token, min, max int64) (int64, bool) {
+	v, err := strconv.ParseInt(strings.TrimSpace(t.Text), 10, 64)
+	if err != nil {
+		d.errorf(t.Pos, "%s: invalid number %q", kw, t.Text)
+		return 0, false
+	}
+	if v < min || v > max {
+		d.errorf(t.Pos, "%s: %d is out of range [%d, %d]", kw, v, min, max)
+		return 0, false
+	}
+	return v, true
+}
+
+// maxTimer bounds durations: keepalived's timers are far below this.
+const maxTimer = 10 * 365 * 24 * time.Hour
+
+func (d *decoder) parseDuration(kw string, t Token) (time.Duration, bool) {
+	f, err := strconv.ParseFloat(t.Text, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(t.Text, "xXpP_") {
+		d.errorf(t.Pos, "%s: invalid time %q (want seconds, e.g. 1 or 0.5)", kw, t.Text)
+		return 0, false
+	}
+	if f < 0 || f*float64(time.Second) > float64(maxTimer) {
+		d.errorf(t.Pos, "%s: time %q is out of range", kw, t.Text)
+		return 0, false
+	}
+	return time.Duration(math.Round(f*1e6)) * time.Microsecond, true
+}
+
+func (d *decoder) parseBool(kw string, t Token) (bool, bool) {
+	switch strings.ToLower(t.Text) {
+	case "on", "true", "yes":
+		return true, true
+	case "off", "false", "no":
+		return false, true
+	}
+	d.errorf(t.Pos, "%s: invalid boolean %q (want on|off|true|false|yes|no)", kw, t.Text)
+	return false, false
+}
+
+func (d *decoder) parseAddr(kw string, t Token) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(t.Text)
+	if err != nil || a.Zone() != "" && !a.Is6() {
+		d.errorf(t.Pos, "%s: invalid IP address %q", kw, t.Text)
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+func (d *decoder) parsePort(kw string, t Token) (uint16, bool) {
+	v, ok := d.parseInt(kw, t, 0, 65535)
+	return uint16(v), ok
+}
+
+// parsePrefix reads ADDR[/LEN]; an address alone gets a host prefix.
+func (d *decoder) parsePrefix(kw string, t Token) (netip.Prefix, bool) {
+	s := t.Text
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			d.errorf(t.Pos, "%s: invalid IP address %q", kw, s)
+			return netip.Prefix{}, false
+		}
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		d.errorf(t.Pos, "%s: invalid address/prefix %q", kw, s)
+		return netip.Prefix{}, false
+	}
+	return p, true
+}
+
+// ---- handler builders ----
+
+func (d *decoder) str(dst *Value[string]) kwFunc {
+	return func(n *node) {
+		if d.plain(n, 1, 1) {
+			*dst = Value[string]{V: n.args[0].Text, Pos: n.pos}
+		}
+	}
+}
+
+func (d *decoder) integer(dst *Value[int], min, max int64) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		if v, ok := d.parseInt(n.name, n.args[0], min, max); ok {
+			*dst = Value[int]{V: int(v), Pos: n.pos}
+		}
+	}
+}
+
+func (d *decoder) duration(dst *Value[time.Duration]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		if v, ok := d.parseDuration(n.name, n.args[0]); ok {
+			*dst = Value[time.Duration]{V: v, Pos: n.pos}
+		}
+	}
+}
+
+// flag handles "keyword [BOOL]": alone it means true.
+func (d *decoder) flag(dst *Value[bool]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 0, 1) {
+			return
+		}
+		v := true
+		if len(n.args) == 1 {
+			var ok bool
+			if v, ok = d.parseBool(n.name, n.args[0]); !ok {
+				return
+			}
+		}
+		*dst = Value[bool]{V: v, Pos: n.pos}
+	}
+}
+
+// fixed handles a keyword without arguments that sets dst to v.
+func (d *decoder) fixed(dst *Value[bool], v bool) kwFunc {
+	return func(n *node) {
+		if d.plain(n, 0, 0) {
+			*dst = Value[bool]{V: v, Pos: n.pos}
+		}
+	}
+}
+
+func (d *decoder) addr(dst *Value[netip.Addr]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		if a, ok := d.parseAddr(n.name, n.args[0]); ok {
+			*dst = Value[netip.Addr]{V: a, Pos: n.pos}
+		}
+	}
+}
+
+func (d *decoder) port(dst *Value[uint16]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		if v, ok := d.parsePort(n.name, n.args[0]); ok {
+			*dst = Value[uint16]{V: v, Pos: n.pos}
+		}
+	}
+}
+
+func (d *decoder) uint32v(dst *Value[uint32]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		if v, ok := d.parseInt(n.name, n.args[0], 0, math.MaxUint32); ok {
+			*dst = Value[uint32]{V: uint32(v), Pos: n.pos}
+		}
+	}
+}
+
+// script handles "keyword SCRIPT [user [group]]".
+func (d *decoder) script(dst *Value[Script]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 3) {
+			return
+		}
+		if s, ok := d.parseScript(n); ok {
+			*dst = Value[Script]{V: s, Pos: n.pos}
+		}
+	}
+}
+
+func (d *decoder) parseScript(n *node) (Script, bool) {
+	raw := n.args[0].Text
+	argv, err := splitCommand(raw)
+	if err != nil {
+		d.errorf(n.args[0].Pos, "%s: %v", n.name, err)
+		return Script{}, false
+	}
+	if len(argv) == 0 {
+		d.errorf(n.args[0].Pos, "%s: empty command", n.name)
+		return Script{}, false
+	}
+	s := Script{Raw: raw, Argv: argv}
+	if len(n.args) > 1 {
+		s.User = n.args[1].Text
+	}
+	if len(n.args) > 2 {
+		s.Group = n.args[2].Text
+	}
+	return s, true
+}
+
+func (d *decoder) user(dst *Value[User]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 2) {
+			return
+		}
+		u := User{User: n.args[0].Text}
+		if len(n.args) > 1 {
+			u.Group = n.args[1].Text
+		}
+		*dst = Value[User]{V: u, Pos: n.pos}
+	}
+}
+
+// splitCommand splits a command line the way keepalived does for scripts:
+// blanks separate words, single and double quotes group, backslash
+// escapes the next character.
+func splitCommand(s string) ([]string, error) {
+	var out []string
+	var b strings.Builder
+	in := false
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else if c == '\\' && quote == '"' && i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			} else {
+				b.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote = c
+			in = true
+		case c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+			in = true
+		case c == ' ' || c == '\t':
+			if in {
+				out = append(out, b.String())
+				b.Reset()
+				in = false
+			}
+		default:
+			b.WriteByte(c)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote in command %q", quote, s)
+	}
+	if in {
+		out = append(out, b.String())
+	}
+	return out, nil
+}
+
+// list handles a block whose lines are single words (notification_email,
+// sync group "group").
+func (d *decoder) list(dst *[]Value[string]) kwFunc {
+	return func(n *node) {
+		if !d.blockOnly(n, 0, 0) {
+			return
+		}
+		for _, c := range n.children {
+			if c.block {
+				d.errorf(c.pos, "%s: unexpected { } block", n.name)
+				continue
+			}
+			*dst = append(*dst, Value[string]{V: c.name, Pos: c.pos})
+			for _, a := range c.args {
+				*dst = append(*dst, Value[string]{V: a.Text, Pos: a.Pos})
+			}
+		}
+	}
+}
+
+// trackRefs handles track_interface/track_script/track_file blocks:
+// lines "NAME [weight N [reverse|noreverse|no_reverse]]".
+func (d *decoder) trackRefs(dst *[]TrackRef, min, max int64) kwFunc {
+	return func(n *node) {
+		if !d.blockOnly(n, 0, 0) {
+			return
+		}
+		for _, c := range n.children {
+			if c.block {
+				d.errorf(c.pos, "%s: unexpected { } block", n.name)
+				continue
+			}
+			r := TrackRef{Pos: c.pos, Name: c.name}
+			ok := true
+			for i := 0; i < len(c.args) && ok; i++ {
+				a := c.args[i]
+				switch a.Text {
+				case "weight":
+					if i+1 >= len(c.args) {
+						d.errorf(a.Pos, "%s: weight needs a value", n.name)
+						ok = false
+						break
+					}
+					i++
+					w, good := d.parseInt(n.name+" weight", c.args[i], min, max)
+					if !good {
+						ok = false
+						break
+					}
+					r.Weight = Value[int]{V: int(w), Pos: a.Pos}
+				case "reverse":
+					r.Reverse = true
+				case "noreverse", "no_reverse":
+					r.Reverse = false
+				default:
+					d.errorf(a.Pos, "%s: unexpected %q after %q", n.name, a.Text, c.name)
+					ok = false
+				}
+			}
+			if ok {
+				*dst = append(*dst, r)
+			}
+		}
+	}
+}
+
+// skipBlock accepts a known but unimplemented block with a warning.
+func (d *decoder) skip(n *node) { d.notImplemented(n.pos, n.name) }

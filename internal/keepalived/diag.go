@@ -1,0 +1,125 @@
+package keepalived
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pos is a position in a configuration file. Line and Col are 1-based; the
+// zero Pos means "not set" (a value that the file did not give).
+//
+// Columns count bytes from the start of the line as written in the file.
+// On a line that was changed by parameter substitution ($VAR, ~SEQ) the
+// column of a token after the substitution points into the expanded text.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// IsValid reports whether p refers to a place in a file.
+func (p Pos) IsValid() bool { return p.Line > 0 }
+
+func (p Pos) String() string {
+	if !p.IsValid() {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Value is a scalar setting together with where the file set it. A Value
+// whose Pos is not valid was not given in the file; V then holds the zero
+// value, and the documented keepalived default applies (see Or).
+type Value[T any] struct {
+	V   T
+	Pos Pos
+}
+
+// Set reports whether the file gave this value.
+func (v Value[T]) Set() bool { return v.Pos.IsValid() }
+
+// Or returns the configured value, or def when the file did not set it.
+func (v Value[T]) Or(def T) T {
+	if v.Set() {
+		return v.V
+	}
+	return def
+}
+
+// Diagnostic is one positioned problem found in a configuration.
+type Diagnostic struct {
+	Pos Pos
+	Msg string
+}
+
+func (d Diagnostic) String() string { return d.Pos.String() + ": " + d.Msg }
+
+// Warning reports a keyword that was understood but is not implemented by
+// lvskit: the configuration is accepted, the keyword has no effect.
+type Warning struct {
+	Pos     Pos
+	Keyword string
+	Msg     string
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("%s: %s", w.Pos, w.Msg)
+}
+
+// ParseError is returned when a configuration has one or more errors. It
+// lists every error found, in file order; the configuration is rejected
+// as a whole.
+type ParseError struct {
+	Diagnostics []Diagnostic
+}
+
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	for i, d := range e.Diagnostics {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(d.String())
+	}
+	return b.String()
+}
+
+// diags collects errors and warnings while reading one configuration.
+type diags struct {
+	errs  []Diagnostic
+	warns []Warning
+	// seen suppresses repeated identical diagnostics (a multiline
+	// definition expanded many times, say).
+	seen map[Diagnostic]bool
+}
+
+// maxErrors bounds the number of errors kept, so that a garbage input
+// (a binary file, say) does not produce megabytes of messages.
+const maxErrors = 200
+
+func (d *diags) errorf(p Pos, format string, args ...any) {
+	dg := Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...)}
+	if d.seen == nil {
+		d.seen = map[Diagnostic]bool{}
+	}
+	if d.seen[dg] {
+		return
+	}
+	d.seen[dg] = true
+	if len(d.errs) == maxErrors {
+		d.errs = append(d.errs, Diagnostic{Pos: p, Msg: "too many errors"})
+		return
+	}
+	if len(d.errs) > maxErrors {
+		return
+	}
+	d.errs = append(d.errs, dg)
+}
+
+func (d *diags) warnf(p Pos, keyword, format string, args ...any) {
+	d.warns = append(d.warns, Warning{Pos: p, Keyword: keyword, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *diags) notImplemented(p Pos, keyword string) {
+	d.warnf(p, keyword, "keyword %q is not implemented by lvskit and is ignored", keyword)
+}
