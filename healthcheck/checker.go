@@ -1,0 +1,174 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Checker is one probe of one target. Check returns nil when the target is
+// healthy and an error saying what failed otherwise. The context carries the
+// probe's deadline (keepalived's connect_timeout); a checker must return
+// soon after it is done.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// WeightChecker is a Checker that can also set the real server's weight:
+// MISC_CHECK with misc_dynamic and FILE_CHECK. A Monitor calls CheckWeight
+// instead of Check when a checker has it.
+type WeightChecker interface {
+	Checker
+	CheckWeight(ctx context.Context) (Weight, error)
+}
+
+// WeightKind says how a Weight applies to a real server's configured weight.
+type WeightKind uint8
+
+// Weight kinds.
+const (
+	// WeightConfigured: use the configured weight (MISC_CHECK exit 0, and
+	// every checker that does not set weights).
+	WeightConfigured WeightKind = iota
+	// WeightAbsolute: replace the configured weight with Value
+	// (MISC_CHECK with misc_dynamic, exit status 2..255 → status-2).
+	WeightAbsolute
+	// WeightOffset: add Value to the weight (FILE_CHECK: file value ×
+	// weight). keepalived adds offsets of all a server's FILE_CHECKs.
+	WeightOffset
+)
+
+// Weight is what a WeightChecker reports for the real server's weight.
+type Weight struct {
+	Kind  WeightKind
+	Value int
+}
+
+// Conn holds the connection options every network checker shares, under
+// keepalived's names: connect_ip + connect_port (Addr), bindto (BindAddr),
+// bind_port, bind_if and fwmark.
+type Conn struct {
+	// Addr is where the probe goes. Required.
+	Addr netip.AddrPort
+	// BindAddr is the source address (bindto); zero lets the kernel choose.
+	BindAddr netip.Addr
+	// BindPort is the source port (bind_port); zero lets the kernel choose.
+	BindPort uint16
+	// BindInterface binds the socket to a device (bind_if,
+	// SO_BINDTODEVICE); needed for IPv6 link-local targets.
+	BindInterface string
+	// FWMark marks the probe's packets (fwmark, SO_MARK), so policy routing
+	// can send a DR check through the VIP. Needs CAP_NET_ADMIN.
+	FWMark uint32
+}
+
+func (c Conn) validate(kind string) error {
+	if !c.Addr.IsValid() {
+		return fmt.Errorf("%s check: no target address", kind)
+	}
+	if c.BindAddr.IsValid() && c.BindAddr.Unmap().Is4() != c.Addr.Addr().Unmap().Is4() {
+		return fmt.Errorf("%s check %s: bindto %s is of another address family", kind, c.Addr, c.BindAddr)
+	}
+	return nil
+}
+
+// local returns the source address for network ("tcp" or "udp"), or nil.
+func (c Conn) local(network string) net.Addr {
+	if !c.BindAddr.IsValid() && c.BindPort == 0 {
+		return nil
+	}
+	ip := net.IP(nil)
+	if c.BindAddr.IsValid() {
+		ip = c.BindAddr.AsSlice()
+	}
+	if network == "udp" {
+		return &net.UDPAddr{IP: ip, Port: int(c.BindPort), Zone: c.BindAddr.Zone()}
+	}
+	return &net.TCPAddr{IP: ip, Port: int(c.BindPort), Zone: c.BindAddr.Zone()}
+}
+
+// control sets SO_BINDTODEVICE and SO_MARK on a socket before it connects.
+func (c Conn) control(_, _ string, rc syscall.RawConn) error {
+	if c.BindInterface == "" && c.FWMark == 0 && c.BindPort == 0 {
+		return nil
+	}
+	var serr error
+	err := rc.Control(func(fd uintptr) { serr = c.setSockopts(int(fd)) })
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func (c Conn) setSockopts(fd int) error {
+	if c.BindPort != 0 {
+		// A fixed source port is reused by every probe; let the next
+		// probe bind while the last one is in TIME_WAIT.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fmt.Errorf("set SO_REUSEADDR: %w", err)
+		}
+	}
+	if c.BindInterface != "" {
+		if err := unix.BindToDevice(fd, c.BindInterface); err != nil {
+			return fmt.Errorf("bind to device %s: %w", c.BindInterface, err)
+		}
+	}
+	if c.FWMark != 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(c.FWMark)); err != nil {
+			return fmt.Errorf("set fwmark %d: %w", c.FWMark, err)
+		}
+	}
+	return nil
+}
+
+// dialer returns a net.Dialer applying c's options for network ("tcp", "udp").
+func (c Conn) dialer(network string) *net.Dialer {
+	return &net.Dialer{LocalAddr: c.local(network), Control: c.control}
+}
+
+// dial connects to c.Addr (or addr when valid) under ctx's deadline.
+func (c Conn) dial(ctx context.Context, network string) (net.Conn, error) {
+	conn, err := c.dialer(network).DialContext(ctx, network, c.Addr.String())
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	return conn, nil
+}
+
+// watch closes conn when ctx ends before stop is called, so blocked reads
+// and writes return. It returns the stop function.
+func watch(ctx context.Context, conn net.Conn) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+// ctxErr turns a deadline error into a clearer one.
+func ctxErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("timeout: %w", context.DeadlineExceeded)
+		}
+		return fmt.Errorf("timeout: %w", err)
+	}
+	return err
+}
+
+func timeUntil(t time.Time) time.Duration {
+	d := time.Until(t)
+	if d <= 0 {
+		return time.Nanosecond
+	}
+	return d
+}

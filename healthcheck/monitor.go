@@ -1,0 +1,206 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Event reports a change of a monitored target: its up/down state, or the
+// weight its checker sets (MISC_CHECK misc_dynamic, FILE_CHECK).
+type Event struct {
+	Name   string    // MonitorConfig.Name
+	Time   time.Time // when the deciding probe ended, on the Monitor's clock
+	Up     bool
+	Weight Weight
+	// Err is the last probe's error: the reason for going down (nil when
+	// up).
+	Err error
+}
+
+// MonitorConfig configures a Monitor.
+type MonitorConfig struct {
+	// Name names the target in events, logs and metrics. Empty means
+	// "<kind> <target>" from the checker.
+	Name string
+	// Checker probes the target. Required.
+	Checker Checker
+	// Policy is keepalived's timing; its zero value is keepalived's
+	// defaults.
+	Policy Policy
+	// OnEvent, when set, is called from the Monitor's goroutine on every
+	// change of state or weight. It must not block for long.
+	OnEvent func(Event)
+	// Clock is the time source; nil means the wall clock.
+	Clock Clock
+	// Rand returns a uniform random duration in [0, n) for the warmup; nil
+	// means math/rand/v2.
+	Rand func(n time.Duration) time.Duration
+	// Logger receives transitions at Info and failed probes at Debug; nil
+	// discards.
+	Logger *slog.Logger
+	// Metrics, when set, counts probes and records their latency and the
+	// target's state.
+	Metrics *Metrics
+}
+
+// Monitor runs one checker on keepalived's policy and reports transitions.
+type Monitor struct {
+	cfg     MonitorConfig
+	p       resolved
+	name    string
+	timeout time.Duration
+
+	mu      sync.Mutex
+	m       *machine
+	weight  Weight
+	lastErr error
+	running bool
+}
+
+// NewMonitor validates cfg and returns a Monitor that is not yet running.
+func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
+	if cfg.Checker == nil {
+		return nil, errors.New("new monitor: no checker")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = func(n time.Duration) time.Duration {
+			if n <= 0 {
+				return 0
+			}
+			return rand.N(n)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	k := kindOf(cfg.Checker)
+	p := cfg.Policy.resolve(k)
+	name := cfg.Name
+	if name == "" {
+		name = k.name
+		if s, ok := cfg.Checker.(fmt.Stringer); ok {
+			name = s.String()
+		}
+	}
+	timeout := p.timeout
+	if t, ok := cfg.Checker.(interface{ probeTimeout() time.Duration }); ok {
+		// MISC_CHECK: misc_timeout, or delay_loop without one.
+		timeout = t.probeTimeout()
+		if timeout <= 0 {
+			timeout = p.delayLoop
+		}
+	}
+	mon := &Monitor{cfg: cfg, p: p, name: name, timeout: timeout, m: newMachine(p)}
+	if cfg.Metrics != nil {
+		cfg.Metrics.setState(name, mon.m.up)
+	}
+	return mon, nil
+}
+
+// Name returns the monitor's name.
+func (m *Monitor) Name() string { return m.name }
+
+// Up reports whether the target is up now (before the first probe: not
+// Alpha).
+func (m *Monitor) Up() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m.up
+}
+
+// State returns the current state, weight and last error.
+func (m *Monitor) State() Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Event{Name: m.name, Time: m.cfg.Clock.Now(), Up: m.m.up, Weight: m.weight, Err: m.lastErr}
+}
+
+// Run probes until ctx ends, then returns nil. A Monitor runs once.
+func (m *Monitor) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.running {
+		m.mu.Unlock()
+		return errors.New("run monitor: already running")
+	}
+	m.running = true
+	m.mu.Unlock()
+
+	clock := m.cfg.Clock
+	first := m.p.bootstrap
+	if m.p.warmup > 0 {
+		first += m.cfg.Rand(m.p.warmup)
+	}
+	timer := clock.NewTimer(first)
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C():
+		}
+		start := clock.Now()
+		w, err := m.probe(ctx)
+		if ctx.Err() != nil {
+			return nil // a probe cut short by shutdown says nothing
+		}
+		end := clock.Now()
+		next := m.record(start, end, w, err)
+		base := end
+		if m.p.kind.fromStart {
+			base = start
+		}
+		timer = clock.NewTimer(base.Add(next).Sub(clock.Now()))
+	}
+}
+
+func (m *Monitor) probe(ctx context.Context) (Weight, error) {
+	pctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	if wc, ok := m.cfg.Checker.(WeightChecker); ok {
+		return wc.CheckWeight(pctx)
+	}
+	return Weight{}, m.cfg.Checker.Check(pctx)
+}
+
+// record feeds one result to the state machine, reports what changed and
+// returns the delay before the next probe.
+func (m *Monitor) record(start, end time.Time, w Weight, err error) time.Duration {
+	if met := m.cfg.Metrics; met != nil {
+		met.observe(m.p.kind.name, m.name, end.Sub(start), err)
+	}
+	m.mu.Lock()
+	next, changed := m.m.result(err == nil)
+	weightChanged := false
+	if err == nil && w != m.weight {
+		m.weight, weightChanged = w, true
+	}
+	m.lastErr = err
+	ev := Event{Name: m.name, Time: end, Up: m.m.up, Weight: m.weight, Err: err}
+	m.mu.Unlock()
+
+	if err != nil {
+		m.cfg.Logger.Debug("probe failed", "target", m.name, "err", err)
+	}
+	if changed {
+		if ev.Up {
+			m.cfg.Logger.Info("target up", "target", m.name)
+		} else {
+			m.cfg.Logger.Info("target down", "target", m.name, "reason", err)
+		}
+		if met := m.cfg.Metrics; met != nil {
+			met.setState(m.name, ev.Up)
+		}
+	}
+	if (changed || weightChanged) && m.cfg.OnEvent != nil {
+		m.cfg.OnEvent(ev)
+	}
+	return next
+}
