@@ -1,0 +1,193 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// TestKernelBoot boots the IPVS kernel and runs TestGuestBoot inside it.
+// It fails if the VM cannot boot, the modules do not load, the tools are
+// missing in the guest, or the exit status does not come back.
+func TestKernelBoot(t *testing.T) {
+	res := Run(t, Config{Package: "./internal/vmtest", Run: "^TestGuestBoot$"})
+	if t.Failed() || t.Skipped() {
+		return
+	}
+	// The guest test must actually have run (not skipped) and passed.
+	var sawPass bool
+	for _, l := range res.Console {
+		if strings.Contains(l, "--- SKIP: TestGuestBoot") {
+			t.Errorf("guest test skipped itself: %s", l)
+		}
+		if strings.Contains(l, "--- PASS: TestGuestBoot") {
+			sawPass = true
+		}
+	}
+	if !sawPass {
+		t.Errorf("console has no \"--- PASS: TestGuestBoot\" line")
+	}
+}
+
+// TestKernelBootReportsFailure checks the harness's negative path: a guest
+// command that exits 3 must come back as status 3.
+func TestKernelBootReportsFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	inner := &recordingTB{TB: t}
+	res := Run(inner, Config{Command: []string{"/bin/sh", "-c", "echo guest-says-hello; exit 3"}, Timeout: 2 * 60e9})
+	if inner.skipped {
+		t.Skip(inner.msg)
+	}
+	if res.ExitStatus != 3 {
+		t.Errorf("ExitStatus = %d, want 3", res.ExitStatus)
+	}
+	if !inner.failed {
+		t.Errorf("Run did not fail the test for a non-zero guest exit status")
+	}
+	if !strings.Contains(strings.Join(res.Console, "\n"), "guest-says-hello") {
+		t.Errorf("console lacks the guest's output")
+	}
+}
+
+// recordingTB records failures and skips instead of acting on them, to
+// test that Run reports them.
+type recordingTB struct {
+	testing.TB
+	failed, skipped bool
+	msg             string
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.failed = true
+	r.msg = fmt.Sprintf(format, args...)
+	r.TB.Logf("(recorded error) "+format, args...)
+}
+
+func (r *recordingTB) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *recordingTB) Skipf(format string, args ...any) {
+	r.skipped = true
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *recordingTB) Failed() bool { return r.failed }
+
+// TestGuestBoot runs inside the VM: IPVS is there, ipvsadm changes and
+// reads the kernel's table, every scheduler loads, and network namespaces
+// with veth links carry traffic.
+func TestGuestBoot(t *testing.T) {
+	RequireGuest(t)
+
+	t.Run("proc_net_ip_vs", func(t *testing.T) {
+		b, err := os.ReadFile("/proc/net/ip_vs")
+		if err != nil {
+			t.Fatalf("IPVS not loaded: %v", err)
+		}
+		if !strings.Contains(string(b), "IP Virtual Server version") {
+			t.Errorf("/proc/net/ip_vs = %q, want the IPVS banner", b)
+		}
+	})
+
+	t.Run("ipvsadm_add_list", func(t *testing.T) {
+		ipvsadm(t, "-C")
+		t.Cleanup(func() { ipvsadm(t, "-C") })
+		ipvsadm(t, "-A", "-t", "10.0.0.1:80", "-s", "rr")
+		ipvsadm(t, "-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2:8080", "-m", "-w", "3")
+		out := ipvsadm(t, "-Ln")
+		for _, want := range []string{"TCP  10.0.0.1:80 rr", "-> 10.0.0.2:8080", "Masq    3"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("ipvsadm -Ln lacks %q:\n%s", want, out)
+			}
+		}
+		proc, err := os.ReadFile("/proc/net/ip_vs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The kernel's own view: 10.0.0.1:80 and 10.0.0.2:8080 in hex.
+		for _, want := range []string{"TCP  0A000001:0050 rr", "-> 0A000002:1F90"} {
+			if !strings.Contains(string(proc), want) {
+				t.Errorf("/proc/net/ip_vs lacks %q:\n%s", want, proc)
+			}
+		}
+	})
+
+	t.Run("schedulers", func(t *testing.T) {
+		ipvsadm(t, "-C")
+		t.Cleanup(func() { ipvsadm(t, "-C") })
+		scheds := []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
+		for i, s := range scheds {
+			ipvsadm(t, "-A", "-t", fmt.Sprintf("10.0.1.1:%d", 1000+i), "-s", s)
+		}
+		out := ipvsadm(t, "-Ln")
+		for i, s := range scheds {
+			if want := fmt.Sprintf("TCP  10.0.1.1:%d %s", 1000+i, s); !strings.Contains(out, want) {
+				t.Errorf("ipvsadm -Ln lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("netns_veth_ping", func(t *testing.T) {
+		// One namespace the way the library's tests make them
+		// (vishvananda/netns bind mount), one with iproute2.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			t.Fatal(err)
+		}
+		a, err := netns.NewNamed("vmtest-a")
+		if serr := netns.Set(orig); serr != nil {
+			t.Fatalf("restore netns: %v", serr)
+		}
+		orig.Close()
+		runtime.UnlockOSThread()
+		if err != nil {
+			t.Fatalf("create named netns: %v", err)
+		}
+		a.Close()
+		t.Cleanup(func() { netns.DeleteNamed("vmtest-a") })
+		run(t, "/sbin/ip", "netns", "add", "vmtest-b")
+		t.Cleanup(func() { exec.Command("/sbin/ip", "netns", "del", "vmtest-b").Run() })
+
+		if out := run(t, "/sbin/ip", "netns", "list"); !strings.Contains(out, "vmtest-a") || !strings.Contains(out, "vmtest-b") {
+			t.Fatalf("ip netns list = %q, want vmtest-a and vmtest-b", out)
+		}
+		run(t, "/sbin/ip", "-n", "vmtest-a", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", "vmtest-b")
+		run(t, "/sbin/ip", "-n", "vmtest-a", "addr", "add", "10.200.0.1/24", "dev", "va")
+		run(t, "/sbin/ip", "-n", "vmtest-b", "addr", "add", "10.200.0.2/24", "dev", "vb")
+		for _, ns := range []string{"vmtest-a", "vmtest-b"} {
+			run(t, "/sbin/ip", "-n", ns, "link", "set", "lo", "up")
+		}
+		run(t, "/sbin/ip", "-n", "vmtest-a", "link", "set", "va", "up")
+		run(t, "/sbin/ip", "-n", "vmtest-b", "link", "set", "vb", "up")
+		out := run(t, "/sbin/ip", "netns", "exec", "vmtest-a", "ping", "-c", "1", "-W", "5", "10.200.0.2")
+		if !strings.Contains(out, "1 packets received") {
+			t.Errorf("ping output lacks a reply:\n%s", out)
+		}
+	})
+}
+
+func ipvsadm(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, "/sbin/ipvsadm", args...)
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
