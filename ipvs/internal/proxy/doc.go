@@ -1,0 +1,46 @@
+// Package proxy is the data plane of the userspace IPVS backend: a layer-4
+// proxy that listens on each virtual service's address and port and
+// forwards TCP connections and UDP flows to real servers chosen by the
+// kernel's scheduling algorithms (package sched).
+//
+// It does in userspace what the kernel's IPVS does in NAT mode, with the
+// same observable bookkeeping:
+//
+//   - Listeners bind with IP_FREEBIND (and SO_REUSEADDR), so a service can
+//     start on a virtual address that VRRP has not added yet.
+//   - Each destination counts active and inactive connections the way the
+//     kernel does, and these feed lc, wlc, sed, nq, ovf and the thresholds.
+//     The mapping from a proxied connection to the kernel's TCP states is:
+//     accepted and connecting to the real server = inactive (SYN_RECV);
+//     both sides connected = active (ESTABLISHED); after the first FIN in
+//     either direction = inactive (FIN_WAIT / CLOSE_WAIT); fully closed =
+//     gone (there is no TIME_WAIT entry). A UDP flow is inactive for its
+//     whole life, as UDP connections are in the kernel.
+//   - Persistence keeps a template per client network (client address
+//     masked to the service's prefix length) that sends its new
+//     connections to the same server while the template lives: Timeout
+//     after its last use, and never while it still has connections. As in
+//     the kernel, a template bypasses the upper threshold and, unless
+//     Config.ExpireQuiescentTemplate is set, also a weight of 0.
+//   - Upper and lower thresholds mark a destination overloaded.
+//   - Statistics (connections, bytes, and for UDP packets, 64-bit) per
+//     service and destination. TCP bytes are payload bytes, counted per
+//     chunk of at most 256 KiB and at the end of each direction; TCP
+//     packets are not counted (the proxy never sees them).
+//
+// Changes apply live. A new destination is used from the next connection
+// on. Weight 0 stops new connections and keeps existing ones. A removed
+// destination gets no new connections; its open ones keep running until
+// they end or Config.DrainTimeout passes, then they are closed. Removing a
+// TCP service closes its listener and drains its connections the same
+// way; removing a UDP service closes its socket and flows at once.
+//
+// The TCP data path copies between *net.TCPConn with ReadFrom, which Go
+// implements with splice(2) on Linux, so payload does not pass through
+// user memory. A FIN in one direction is passed on with CloseWrite
+// (half-close); the connection ends when both directions have.
+//
+// Optionally the proxy sends a PROXY protocol version 2 header to the real
+// server at the start of each TCP connection, so the server learns the
+// client's address and the service address it connected to.
+package proxy

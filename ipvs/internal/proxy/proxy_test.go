@@ -1,0 +1,356 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestTCPForwardRoundRobinAndStats(t *testing.T) {
+	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{Scheduler: "rr"}, map[*backend]int{a: 1, b: 1}, a, b)
+	var names []string
+	for i := range 6 {
+		c := dialVia(t, k, "")
+		c.echo(t, fmt.Sprintf("hello %d", i))
+		c.CloseWrite()
+		if rest, err := io.ReadAll(c.r); err != nil || len(rest) != 0 {
+			t.Fatalf("after half-close: %q, %v", rest, err)
+		}
+		c.Close()
+		names = append(names, c.name)
+	}
+	// The kernel prepends new destinations: b (added last) comes first.
+	if diff := cmp.Diff([]string{"b", "a", "b", "a", "b", "a"}, names); diff != "" {
+		t.Errorf("rr order (-want +got):\n%s", diff)
+	}
+	eventually(t, "connections released", func() bool {
+		s := serviceStatus(t, p, k)
+		return s.Dests[0].ActiveConns+s.Dests[0].InactiveConns+s.Dests[1].ActiveConns+s.Dests[1].InactiveConns == 0
+	})
+	s := serviceStatus(t, p, k)
+	// Each connection: 7 bytes in; "x\n" + 7 bytes out.
+	want := Stats{Conns: 6, BytesIn: 6 * 7, BytesOut: 6 * 9}
+	if diff := cmp.Diff(want, s.Stats); diff != "" {
+		t.Errorf("service stats (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(Stats{Conns: 3, BytesIn: 21, BytesOut: 27}, s.Dests[0].Stats); diff != "" {
+		t.Errorf("dest a stats (-want +got):\n%s", diff)
+	}
+}
+
+func TestHalfCloseResponseAfterFIN(t *testing.T) {
+	a := startBackend(t, "a", modeCollect)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+	c := dialVia(t, k, "")
+	payload := bytes.Repeat([]byte("x"), 1<<20) // more than one splice chunk
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("got %d", len(payload)); string(got) != want {
+		t.Errorf("response after half-close = %q, want %q", got, want)
+	}
+}
+
+func TestActiveInactiveCounts(t *testing.T) {
+	a := startBackend(t, "a", modeHold)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+	c := dialVia(t, k, "")
+	counts := func() [2]int {
+		d := destStatus(t, p, k, a.addr)
+		return [2]int{d.ActiveConns, d.InactiveConns}
+	}
+	if got := counts(); got != [2]int{1, 0} {
+		t.Fatalf("established: active/inactive = %v, want [1 0]", got)
+	}
+	c.CloseWrite() // FIN from the client: the kernel's FIN_WAIT, inactive
+	eventually(t, "inactive after FIN", func() bool { return counts() == [2]int{0, 1} })
+	c.Close()
+	a.close() // the server closes too
+	eventually(t, "gone after close", func() bool { return counts() == [2]int{0, 0} })
+}
+
+func TestWeightZeroQuiesces(t *testing.T) {
+	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{Scheduler: "wlc"}, map[*backend]int{a: 1}, a)
+	old := dialVia(t, k, "")
+	if old.name != "a" {
+		t.Fatalf("first connection went to %s", old.name)
+	}
+	if err := p.AddDest(k, DestConfig{Addr: b.addr, Weight: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UpdateDest(k, DestConfig{Addr: a.addr, Weight: 0}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if c := dialVia(t, k, ""); c.name != "b" {
+			t.Fatalf("new connection went to quiesced %s", c.name)
+		}
+	}
+	old.echo(t, "still here") // existing connection keeps working
+}
+
+func TestRemoveDestDrains(t *testing.T) {
+	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+	p := newProxy(t, Config{DrainTimeout: 300 * time.Millisecond})
+	k := addService(t, p, ServiceConfig{Scheduler: "rr"}, map[*backend]int{a: 1, b: 1}, b, a)
+	old := dialVia(t, k, "") // a: added last, first in the list
+	if old.name != "a" {
+		t.Fatalf("first connection went to %s", old.name)
+	}
+	if err := p.RemoveDest(k, a.addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RemoveDest(k, a.addr); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second removal: %v, want ErrNotFound", err)
+	}
+	old.echo(t, "draining") // still forwarded right after removal
+	for range 4 {
+		if c := dialVia(t, k, ""); c.name != "b" {
+			t.Fatalf("new connection went to removed %s", c.name)
+		}
+	}
+	// After the drain timeout the proxy closes it.
+	old.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(old.r); err != nil && !isReset(err) {
+		t.Fatalf("drained connection: %v", err)
+	}
+	if _, err := old.Write([]byte("x")); err == nil {
+		// A write may still be accepted by the kernel once; the next fails.
+		time.Sleep(50 * time.Millisecond)
+		if _, err := old.Write([]byte("x")); err == nil {
+			t.Error("connection to removed destination still open after drain timeout")
+		}
+	}
+}
+
+func isReset(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe"))
+}
+
+func TestRemoveServiceClosesListenerAndDrains(t *testing.T) {
+	a := startBackend(t, "a", modeEcho)
+	p := newProxy(t, Config{DrainTimeout: time.Hour})
+	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+	old := dialVia(t, k, "")
+	if err := p.RemoveService(k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.DialTimeout("tcp", k.Addr.String(), time.Second); err == nil {
+		t.Error("listener still accepts after RemoveService")
+	}
+	old.echo(t, "draining") // existing connection survives
+	if len(p.Services()) != 0 {
+		t.Errorf("Services() after removal = %v", p.Services())
+	}
+	if err := p.RemoveService(k); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second removal: %v, want ErrNotFound", err)
+	}
+	// Re-adding the service binds again at once.
+	if err := p.AddService(ServiceConfig{Protocol: TCP, Addr: k.Addr}); err != nil {
+		t.Fatalf("re-add: %v", err)
+	}
+}
+
+func TestPersistence(t *testing.T) {
+	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+	now := time.Unix(10000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := newProxy(t, Config{Now: clock})
+	k := addService(t, p, ServiceConfig{Scheduler: "rr", PersistenceTimeout: 300 * time.Second, PersistenceBits: 24},
+		map[*backend]int{a: 1, b: 1}, a, b)
+	first := dialVia(t, k, "127.0.0.1")
+	first.Close()
+	for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.200", "127.0.0.1"} {
+		if c := dialVia(t, k, from); c.name != first.name {
+			t.Fatalf("client %s went to %s, want %s (same /24)", from, c.name, first.name)
+		} else {
+			c.Close()
+		}
+	}
+	eventually(t, "template without connections", func() bool {
+		d := destStatus(t, p, k, map[string]*backend{"a": a, "b": b}[first.name].addr)
+		return d.ActiveConns+d.InactiveConns == 0 && d.PersistConns == 1
+	})
+	mu.Lock()
+	now = now.Add(301 * time.Second) // template expires
+	mu.Unlock()
+	if c := dialVia(t, k, "127.0.0.1"); c.name == first.name {
+		t.Errorf("after expiry rr should pick the other server, got %s again", c.name)
+	}
+}
+
+func TestUpperThreshold(t *testing.T) {
+	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{Scheduler: "wlc"}, nil)
+	// a: heavy weight but at most 1 connection.
+	if err := p.AddDest(k, DestConfig{Addr: b.addr, Weight: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddDest(k, DestConfig{Addr: a.addr, Weight: 100, UpperThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c1 := dialVia(t, k, "")
+	if c1.name != "a" {
+		t.Fatalf("first connection to %s, want a", c1.name)
+	}
+	for range 3 {
+		if c := dialVia(t, k, ""); c.name != "b" {
+			t.Fatalf("connection beyond a's upper threshold went to %s", c.name)
+		}
+	}
+	c1.Close()
+	eventually(t, "a released", func() bool {
+		d := destStatus(t, p, k, a.addr)
+		return d.ActiveConns+d.InactiveConns == 0
+	})
+	if c := dialVia(t, k, ""); c.name != "a" {
+		t.Errorf("after a fell below its threshold: %s, want a", c.name)
+	}
+}
+
+func TestNoDestinationResets(t *testing.T) {
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{}, nil)
+	c, err := net.Dial("tcp", k.Addr.String())
+	if err == nil { // else the reset came before connect returned
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("read %d bytes from a service without destinations", n)
+		}
+	}
+	if got := serviceStatus(t, p, k).Stats.Conns; got != 0 {
+		t.Errorf("conns = %d, want 0", got)
+	}
+}
+
+func TestProxyProtocolV2(t *testing.T) {
+	a := startBackend(t, "a", modeProxyHeader)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{ProxyProtocol: true}, map[*backend]int{a: 1}, a)
+	c := dialVia(t, k, "127.0.0.7")
+	want := fmt.Sprintf("%s %s", c.LocalAddr(), k.Addr)
+	if c.name != want {
+		t.Errorf("server decoded %q, want %q", c.name, want)
+	}
+	c.echo(t, "payload after the header")
+}
+
+func TestProxyV2Bytes(t *testing.T) {
+	// Laid out by hand from doc/proxy-protocol.txt section 2.2.
+	sig := []byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}
+	v4 := append(append([]byte{}, sig...),
+		0x21, 0x11, 0x00, 0x0C, // v2 PROXY, TCP over IPv4, 12 bytes
+		192, 0, 2, 1, // source address
+		198, 51, 100, 2, // destination address
+		0x30, 0x39, // source port 12345
+		0x00, 0x50) // destination port 80
+	v6 := append(append([]byte{}, sig...), 0x21, 0x22, 0x00, 0x24)
+	v6 = append(v6, netip.MustParseAddr("2001:db8::1").AsSlice()...)
+	v6 = append(v6, netip.MustParseAddr("2001:db8::2").AsSlice()...)
+	v6 = append(v6, 0x01, 0xbb, 0x00, 0x35)
+	local := append(append([]byte{}, sig...), 0x20, 0x00, 0x00, 0x00)
+	tests := []struct {
+		name     string
+		udp      bool
+		src, dst string
+		want     []byte
+	}{
+		{"tcp4", false, "192.0.2.1:12345", "198.51.100.2:80", v4},
+		{"udp6", true, "[2001:db8::1]:443", "[2001:db8::2]:53", v6},
+		{"mapped v4 is v4", false, "[::ffff:192.0.2.1]:12345", "198.51.100.2:80", v4},
+		{"mixed families: LOCAL", false, "192.0.2.1:1", "[2001:db8::2]:2", local},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := appendProxyV2(nil, tc.udp, netip.MustParseAddrPort(tc.src), netip.MustParseAddrPort(tc.dst))
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("header (-want +got):\n%s", diff)
+			}
+			if len(got) > maxProxyHeader {
+				t.Errorf("header of %d bytes exceeds maxProxyHeader", len(got))
+			}
+		})
+	}
+}
+
+func TestFreebindNonLocalAddress(t *testing.T) {
+	p := newProxy(t, Config{})
+	// 192.0.2.0/24 is TEST-NET-1: not on this host. Nothing is sent there.
+	for _, proto := range []Protocol{TCP, UDP} {
+		c := ServiceConfig{Protocol: proto, Addr: netip.MustParseAddrPort("192.0.2.123:18080")}
+		if err := p.AddService(c); err != nil {
+			t.Errorf("%s: bind a non-local VIP: %v", proto, err)
+		}
+	}
+	if err := p.AddService(ServiceConfig{Protocol: TCP, Addr: netip.MustParseAddrPort("192.0.2.123:18080")}); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate service: %v, want ErrExists", err)
+	}
+}
+
+func TestCloseIdempotentAndRefuses(t *testing.T) {
+	a := startBackend(t, "a", modeHold)
+	p := New(Config{})
+	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+	c := dialVia(t, k, "")
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("connection still open after Close")
+	}
+	if err := p.AddService(ServiceConfig{Protocol: TCP, Addr: freePort(t, false)}); !errors.Is(err, ErrClosed) {
+		t.Errorf("AddService after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	p := newProxy(t, Config{})
+	for _, c := range []ServiceConfig{
+		{Protocol: 132, Addr: freePort(t, false)},
+		{Protocol: TCP},
+		{Protocol: TCP, Addr: netip.MustParseAddrPort("127.0.0.1:0")},
+		{Protocol: UDP, Addr: freePort(t, true), ProxyProtocol: true},
+		{Protocol: TCP, Addr: freePort(t, false), Scheduler: "nope"},
+		{Protocol: TCP, Addr: freePort(t, false), PersistenceBits: 33},
+	} {
+		if err := p.AddService(c); err == nil {
+			t.Errorf("AddService(%+v) succeeded", c)
+		}
+	}
+	k := addService(t, p, ServiceConfig{}, nil)
+	if err := p.AddDest(k, DestConfig{Addr: netip.MustParseAddrPort("127.0.0.1:0")}); err == nil {
+		t.Error("AddDest with port 0 succeeded")
+	}
+	if err := p.UpdateDest(k, DestConfig{Addr: netip.MustParseAddrPort("127.0.0.1:9")}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateDest of a missing dest: %v", err)
+	}
+}

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// copyChunk bounds one splice run, so byte counters move during long
+// transfers.
+const copyChunk = 256 << 10
+
+type tcpSession struct {
+	mu      sync.Mutex
+	client  *net.TCPConn
+	backend *net.TCPConn
+	closed  bool
+	d       *dest
+	halves  atomic.Int32 // directions that ended cleanly
+	active  atomic.Bool
+}
+
+func (t *tcpSession) destination() *dest { return t.d }
+
+func (t *tcpSession) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = true
+	t.client.Close()
+	if t.backend != nil {
+		t.backend.Close()
+	}
+}
+
+func (t *tcpSession) setBackend(b *net.TCPConn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.backend = b
+	return true
+}
+
+func (s *service) acceptLoop() {
+	defer s.p.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := s.ln.AcceptTCP()
+		if err != nil {
+			if isClosedErr(err) {
+				return
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.p.log.Error("accept failed", "service", s.key, "err", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.p.wg.Add(1)
+		go s.serveTCP(c)
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+func (s *service) serveTCP(c *net.TCPConn) {
+	defer s.p.wg.Done()
+	client, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	x := &tcpSession{client: c}
+	var t *template
+	if !s.schedule(client, local, x, &x.d, &t) {
+		// No server: the kernel drops the SYN; the client sees a reset.
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	defer func() { s.release(x, x.d, t, x.active.Load()) }()
+	defer x.close()
+
+	s.mu.Lock()
+	pp := s.cfg.ProxyProtocol
+	s.mu.Unlock()
+	d := net.Dialer{Timeout: s.p.cfg.DialTimeout}
+	bc, err := d.DialContext(s.p.ctx, "tcp", x.d.cfg.Addr.String())
+	if err != nil {
+		s.p.log.Debug("connect to real server failed", "service", s.key, "dest", x.d.cfg.Addr, "err", err)
+		c.SetLinger(0)
+		return
+	}
+	b := bc.(*net.TCPConn)
+	if !x.setBackend(b) {
+		b.Close()
+		return
+	}
+	if pp {
+		var hdr [maxProxyHeader]byte
+		if _, err := b.Write(appendProxyV2(hdr[:0], false, client, local)); err != nil {
+			return
+		}
+	}
+	x.d.sd.SetActive(true)
+	x.active.Store(true)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.pipe(x, b, c, &x.d.stats.bytesIn, &s.stats.bytesIn)
+	}()
+	s.pipe(x, c, b, &x.d.stats.bytesOut, &s.stats.bytesOut)
+	<-done
+}
+
+// pipe copies src to dst until EOF, then half-closes dst. An error in
+// either direction ends the whole session.
+func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) {
+	err := copyCounted(dst, src, ctr1, ctr2)
+	if err != nil {
+		x.close()
+		return
+	}
+	dst.CloseWrite()
+	if x.halves.Add(1) == 1 {
+		// First FIN: the kernel's connection leaves ESTABLISHED.
+		if x.active.CompareAndSwap(true, false) {
+			x.d.sd.SetActive(false)
+		}
+		// Bound the wait for the other direction, as the kernel's
+		// FIN_WAIT timeout does.
+		dst.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
+	}
+}
+
+func copyCounted(dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) error {
+	lr := io.LimitedReader{R: src}
+	for {
+		lr.N = copyChunk
+		n, err := dst.ReadFrom(&lr)
+		if n > 0 {
+			ctr1.Add(uint64(n))
+			ctr2.Add(uint64(n))
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if lr.N > 0 { // ReadFrom stopped before the limit: EOF
+			return nil
+		}
+	}
+}
