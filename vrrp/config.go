@@ -1,0 +1,303 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Config describes one VRRP instance (keepalived's vrrp_instance). The zero
+// value of each field is keepalived 2.2.7's default where it has one.
+type Config struct {
+	// Name names the instance in logs, metrics and notifications;
+	// empty means "VI_<VRID>".
+	Name string
+	// Interface is the link adverts are sent and received on. Required.
+	Interface string
+	// VRID is the virtual router ID, 1..255. Required.
+	VRID uint8
+	// Version is 2 (RFC 3768) or 3 (RFC 5798); 0 means 2 for IPv4 and 3
+	// for IPv6, as keepalived's vrrp_version default.
+	Version int
+	// Priority is 1..255; 0 means 100. 255 means we own the addresses:
+	// the instance starts as master and ignores adverts.
+	Priority int
+	// AdvertInterval is advert_int: 0 means 1s. Version 2 takes whole
+	// seconds (1..255), version 3 centiseconds (10ms..40.95s).
+	AdvertInterval time.Duration
+	// VIPs are the virtual addresses (virtual_ipaddress), all of one family.
+	// Their family chooses IPv4 or IPv6. At least one is required.
+	VIPs []VIP
+	// Routes are virtual_routes, added with the addresses (needs a
+	// Network that is also a RouteNetwork).
+	Routes []Route
+	// Source is the primary address adverts are sent from (unicast_src_ip);
+	// zero means the interface's first IPv4 address or its IPv6 link-local.
+	Source netip.Addr
+	// Unicast sends adverts to UnicastPeers instead of the multicast group.
+	// Unicast with no peers is an error (keepalived's unicast_fault_no_peer).
+	// A non-empty UnicastPeers implies Unicast.
+	Unicast      bool
+	UnicastPeers []netip.Addr
+	// CheckUnicastSource drops unicast adverts whose source is not a peer.
+	CheckUnicastSource bool
+	// AuthPass enables version 2 simple password authentication
+	// (auth_type PASS) with up to 8 bytes; empty means none.
+	AuthPass string
+	// NoPreempt is keepalived's nopreempt: a backup with a higher priority
+	// does not take over from a working lower-priority master.
+	NoPreempt bool
+	// PreemptDelay delays preemption (preempt_delay); 0 means none.
+	PreemptDelay time.Duration
+	// NoAccept drops traffic to the VIPs when not the owner (no_accept).
+	// The default is accept mode, keepalived's default out of strict mode.
+	// NoAccept needs a Network that is also an AcceptNetwork.
+	NoAccept bool
+	// LowerPrioNoAdvert follows the RFC strictly: a master ignores a lower
+	// priority advert. By default it answers with an advert (keepalived).
+	LowerPrioNoAdvert bool
+	// SkipCheckAdvAddr accepts adverts whose address list differs from
+	// VIPs (vrrp_skip_check_adv_addr); by default they are dropped.
+	SkipCheckAdvAddr bool
+
+	// GARPMasterDelay is the delay before the second set of gratuitous
+	// ARPs / NAs after becoming master; 0 means 5s, negative means none.
+	GARPMasterDelay time.Duration
+	// GARPMasterRepeat is how many are sent in each set; 0 means 5.
+	GARPMasterRepeat int
+	// GARPMasterRefresh re-announces periodically while master; 0 means never.
+	GARPMasterRefresh time.Duration
+	// GARPMasterRefreshRepeat is the count per refresh; 0 means 1.
+	GARPMasterRefreshRepeat int
+	// GARPLowerPrioDelay and GARPLowerPrioRepeat: announcements after a
+	// master hears a lower-priority advert; 0 means the GARPMaster* value,
+	// negative means none.
+	GARPLowerPrioDelay  time.Duration
+	GARPLowerPrioRepeat int
+	// GARPInterval / GNAInterval space the messages of one set; 0 means
+	// back to back.
+	GARPInterval time.Duration
+	GNAInterval  time.Duration
+
+	// UseVMAC puts the VIPs on a macvlan with the VRRP virtual MAC named
+	// VMACName (default "vrrp.<VRID>"); needs a VMACNetwork.
+	UseVMAC  bool
+	VMACName string
+
+	// Trackers change the effective priority (track_interface,
+	// track_script, or a Go function).
+	Trackers []Track
+
+	// Notify says who hears about state changes.
+	Notify Notify
+
+	// Network configures the host. Required.
+	Network Network
+	// Transport carries the adverts. Required (NewRawTransport for real
+	// sockets, MemNet for simulation).
+	Transport Transport
+	// Clock is the time source; nil means the system clock.
+	Clock Clock
+	// Logger receives logs; nil discards. Dropped packets log at debug.
+	Logger *slog.Logger
+	// Metrics, when set, collects this instance's counters.
+	Metrics *Metrics
+}
+
+// VIP is one virtual address (a line of virtual_ipaddress).
+type VIP struct {
+	// Prefix is the address with its prefix length; a bare address
+	// (/32, /128) is what keepalived adds when none is given.
+	Prefix netip.Prefix
+	// Link is the interface to add it to; empty means Config.Interface.
+	Link string
+	// Label is the IPv4 address label, e.g. "eth0:1".
+	Label string
+}
+
+// AcceptNetwork is needed with Config.NoAccept: it blocks traffic to
+// the addresses while they are held without accept mode.
+type AcceptNetwork interface {
+	BlockAddresses(addrs []netip.Addr) error
+	UnblockAddresses(addrs []netip.Addr) error
+}
+
+// resolved is Config with defaults applied and derived values computed.
+type resolved struct {
+	Config
+	ipv6     bool
+	addrs    []netip.Addr // sorted VIP addresses, for adverts and checks
+	authData [authDataLen]byte
+	authType uint8
+	peers    []netip.Addr
+}
+
+func (c Config) resolve() (*resolved, error) {
+	r := &resolved{Config: c}
+	if c.Interface == "" {
+		return nil, errors.New("config: Interface is required")
+	}
+	if c.VRID == 0 {
+		return nil, errors.New("config: VRID must be 1..255")
+	}
+	if r.Name == "" {
+		r.Name = fmt.Sprintf("VI_%d", c.VRID)
+	}
+	if len(c.VIPs) == 0 {
+		return nil, errors.New("config: at least one VIP is required")
+	}
+	r.ipv6 = c.VIPs[0].Prefix.Addr().Is6()
+	for i, v := range c.VIPs {
+		if !v.Prefix.IsValid() {
+			return nil, fmt.Errorf("config: VIP %d is not a valid prefix", i)
+		}
+		if v.Prefix.Addr().Is6() != r.ipv6 {
+			return nil, fmt.Errorf("config: VIP %v: all VIPs of an instance must be of one family", v.Prefix)
+		}
+		if r.VIPs[i].Link == "" {
+			r.VIPs = slices.Clone(r.VIPs)
+			r.VIPs[i].Link = c.Interface
+		}
+		r.addrs = append(r.addrs, v.Prefix.Addr())
+	}
+	slices.SortFunc(r.addrs, netip.Addr.Compare)
+	switch {
+	case r.Version == 0 && r.ipv6:
+		r.Version = 3
+	case r.Version == 0:
+		r.Version = 2
+	case r.Version != 2 && r.Version != 3:
+		return nil, fmt.Errorf("config: version %d, want 2 or 3", r.Version)
+	}
+	if r.Version == 2 && r.ipv6 {
+		return nil, errors.New("config: version 2 carries IPv4 only; use version 3 for IPv6")
+	}
+	switch {
+	case r.Priority == 0:
+		r.Priority = 100
+	case r.Priority < 1 || r.Priority > 255:
+		return nil, fmt.Errorf("config: priority %d, want 1..255", r.Priority)
+	}
+	if r.AdvertInterval == 0 {
+		r.AdvertInterval = time.Second
+	}
+	if r.Version == 2 && (r.AdvertInterval%time.Second != 0 || r.AdvertInterval > 255*time.Second || r.AdvertInterval < 0) {
+		return nil, fmt.Errorf("config: version 2 advert interval %v must be whole seconds 1..255", r.AdvertInterval)
+	}
+	if r.Version == 3 && (r.AdvertInterval%(10*time.Millisecond) != 0 || r.AdvertInterval > maxAdvertV3 || r.AdvertInterval < 0) {
+		return nil, fmt.Errorf("config: version 3 advert interval %v must be centiseconds up to 40.95s", r.AdvertInterval)
+	}
+	if r.AuthPass != "" {
+		if r.Version != 2 {
+			return nil, errors.New("config: authentication exists in version 2 only")
+		}
+		if len(r.AuthPass) > authDataLen {
+			return nil, fmt.Errorf("config: auth pass is %d bytes, at most %d", len(r.AuthPass), authDataLen)
+		}
+		r.authType = AuthSimple
+		copy(r.authData[:], r.AuthPass)
+	}
+	if len(r.UnicastPeers) > 0 {
+		r.Unicast = true
+	}
+	if r.Unicast {
+		if len(r.UnicastPeers) == 0 {
+			return nil, errors.New("config: unicast with an empty peer list")
+		}
+		for _, p := range r.UnicastPeers {
+			if p.Is6() != r.ipv6 {
+				return nil, fmt.Errorf("config: unicast peer %v is not of the VIPs' family", p)
+			}
+		}
+		if r.CheckUnicastSource {
+			r.peers = r.UnicastPeers
+		}
+	}
+	if r.Source.IsValid() && r.Source.Is6() != r.ipv6 {
+		return nil, fmt.Errorf("config: source %v is not of the VIPs' family", r.Source)
+	}
+	if r.GARPMasterDelay == 0 {
+		r.GARPMasterDelay = 5 * time.Second
+	}
+	if r.GARPMasterRepeat == 0 {
+		r.GARPMasterRepeat = 5
+	}
+	if r.GARPMasterRefreshRepeat == 0 {
+		r.GARPMasterRefreshRepeat = 1
+	}
+	if r.GARPLowerPrioDelay == 0 {
+		r.GARPLowerPrioDelay = r.GARPMasterDelay
+	}
+	if r.GARPLowerPrioRepeat == 0 {
+		r.GARPLowerPrioRepeat = r.GARPMasterRepeat
+	}
+	if r.UseVMAC && r.VMACName == "" {
+		r.VMACName = fmt.Sprintf("vrrp.%d", r.VRID)
+	}
+	if r.Network == nil {
+		return nil, errors.New("config: Network is required")
+	}
+	if r.Transport == nil {
+		return nil, errors.New("config: Transport is required")
+	}
+	if len(r.Routes) > 0 {
+		if _, ok := r.Network.(RouteNetwork); !ok {
+			return nil, errors.New("config: Routes need a Network that can add routes")
+		}
+	}
+	if r.UseVMAC {
+		if _, ok := r.Network.(VMACNetwork); !ok {
+			return nil, errors.New("config: UseVMAC needs a Network that can create a VMAC")
+		}
+	}
+	if r.NoAccept {
+		if _, ok := r.Network.(AcceptNetwork); !ok {
+			return nil, errors.New("config: NoAccept needs a Network that can block addresses")
+		}
+	}
+	for i, t := range r.Trackers {
+		if t.Tracker == nil {
+			return nil, fmt.Errorf("config: tracker %d has no Tracker", i)
+		}
+		if t.Weight < -253 || t.Weight > 253 {
+			return nil, fmt.Errorf("config: tracker %q weight %d, want -253..253", t.Name, t.Weight)
+		}
+	}
+	if r.Clock == nil {
+		r.Clock = realClock{}
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+func (r *resolved) coreConfig(primary netip.Addr) coreConfig {
+	neg0 := func(d time.Duration) time.Duration { return max(d, 0) }
+	return coreConfig{
+		version:           r.Version,
+		interval:          r.AdvertInterval,
+		preempt:           !r.NoPreempt,
+		preemptDelay:      r.PreemptDelay,
+		primary:           primary,
+		lowerPrioNoAdv:    r.LowerPrioNoAdvert,
+		garpRepeat:        max(r.GARPMasterRepeat, 0),
+		garpDelay:         neg0(r.GARPMasterDelay),
+		garpRefresh:       neg0(r.GARPMasterRefresh),
+		garpRefreshRepeat: max(r.GARPMasterRefreshRepeat, 0),
+		garpLowerRepeat:   max(r.GARPLowerPrioRepeat, 0),
+		garpLowerDelay:    neg0(r.GARPLowerPrioDelay),
+	}
+}
+
+// vmacAddr is the VRRP virtual MAC of RFC 5798 7.3.
+func vmacAddr(vrid uint8, ipv6 bool) net.HardwareAddr {
+	if ipv6 {
+		return net.HardwareAddr{0, 0, 0x5e, 0, 2, vrid}
+	}
+	return net.HardwareAddr{0, 0, 0x5e, 0, 1, vrid}
+}

@@ -1,0 +1,467 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Instance is one VRRP instance (keepalived's vrrp_instance): the shell
+// around the pure state machine. It owns the clock, the transport endpoint
+// and the host network changes, and runs until its context ends.
+type Instance struct {
+	cfg *resolved
+	log *slog.Logger
+	met *instMetrics
+
+	rx   chan Packet
+	wake chan struct{}
+
+	mu       sync.Mutex
+	inbox    []func(*runState)
+	status   Status
+	running  bool
+	group    *SyncGroup
+	stopping chan struct{}
+}
+
+// Status is a snapshot of an instance.
+type Status struct {
+	Name     string
+	State    State
+	Priority uint8 // effective
+	// Master is the address of the current master as last seen (our own
+	// source address while master); zero when unknown.
+	Master netip.Addr
+	// Source is the primary address our adverts carry.
+	Source netip.Addr
+	// MasterDownInterval is the current master-down interval.
+	MasterDownInterval time.Duration
+}
+
+// New checks cfg and returns an instance ready to Run.
+func New(cfg Config) (*Instance, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("new vrrp instance: %w", err)
+	}
+	i := &Instance{
+		cfg:  r,
+		log:  r.Logger.With("instance", r.Name, "vrid", r.VRID),
+		met:  r.Metrics.instance(r.Name),
+		rx:   make(chan Packet, 64),
+		wake: make(chan struct{}, 1),
+	}
+	i.status = Status{Name: r.Name, State: StateInit}
+	return i, nil
+}
+
+// Name is the instance's name.
+func (i *Instance) Name() string { return i.cfg.Name }
+
+// State is the current state.
+func (i *Instance) State() State { return i.Status().State }
+
+// Status returns a snapshot.
+func (i *Instance) Status() Status {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.status
+}
+
+// post queues f to run on the instance's goroutine, in order.
+func (i *Instance) post(f func(*runState)) {
+	i.mu.Lock()
+	i.inbox = append(i.inbox, f)
+	i.mu.Unlock()
+	select {
+	case i.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runState is what exists while Run runs.
+type runState struct {
+	i        *Instance
+	ctx      context.Context
+	c        *core
+	ep       Endpoint
+	rules    rxRules
+	dsts     []netip.Addr
+	primary  netip.Addr
+	trackUp  []bool
+	ownFault bool
+	forced   bool // transitions now are caused by the sync group
+	notifier *notifier
+	bg       sync.WaitGroup
+	buf      []byte
+}
+
+// ErrRunning is returned by Run on an instance already running.
+var ErrRunning = errors.New("instance already running")
+
+// Run runs the instance until ctx ends, then stops gracefully: a master
+// sends priority 0 and removes its addresses. It returns nil after a
+// graceful stop, or an error if the instance cannot start.
+func (i *Instance) Run(ctx context.Context) error {
+	i.mu.Lock()
+	if i.running {
+		i.mu.Unlock()
+		return ErrRunning
+	}
+	i.running = true
+	i.mu.Unlock()
+	defer func() {
+		i.mu.Lock()
+		i.running = false
+		i.mu.Unlock()
+	}()
+
+	r := i.cfg
+	rs := &runState{i: i, ctx: ctx}
+	rs.notifier = newNotifier(r.Notify, func(msg string, args ...any) { i.log.Warn(msg, args...) })
+	defer rs.notifier.close()
+
+	if r.UseVMAC {
+		vn := r.Network.(VMACNetwork)
+		if err := vn.CreateVMAC(ctx, VMAC{Name: r.VMACName, Parent: r.Interface, MAC: vmacAddr(r.VRID, r.ipv6)}); err != nil {
+			return fmt.Errorf("run vrrp instance %s: create vmac: %w", r.Name, err)
+		}
+		defer func() {
+			if err := vn.DeleteVMAC(context.Background(), r.VMACName); err != nil {
+				i.log.Warn("delete vmac", "err", err)
+			}
+		}()
+	}
+
+	ep, err := r.Transport.Open(EndpointConfig{
+		Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast,
+	}, i.deliver)
+	if err != nil {
+		return fmt.Errorf("run vrrp instance %s: %w", r.Name, err)
+	}
+	defer ep.Close()
+	rs.ep = ep
+	rs.primary = ep.LocalAddr().WithZone("")
+	rs.rules = rxRules{
+		version: r.Version, vrid: r.VRID, ipv6: r.ipv6, owner: r.Priority == PriorityOwner,
+		authType: r.authType, authData: r.authData, interval: r.AdvertInterval,
+		addrs: r.addrs, checkAddrs: !r.SkipCheckAdvAddr, self: rs.primary, peers: r.peers,
+	}
+	if r.Unicast {
+		rs.dsts = r.UnicastPeers
+	} else if r.ipv6 {
+		rs.dsts = []netip.Addr{GroupIPv6}
+	} else {
+		rs.dsts = []netip.Addr{GroupIPv4}
+	}
+	rs.trackUp = make([]bool, len(r.Trackers))
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	rs.c = newCore(r.coreConfig(rs.primary), prio)
+
+	tctx, cancelTrackers := context.WithCancel(ctx)
+	var twg sync.WaitGroup
+	defer func() { cancelTrackers(); twg.Wait() }()
+	first := make(chan int, len(r.Trackers))
+	for n, t := range r.Trackers {
+		twg.Add(1)
+		go func() {
+			defer twg.Done()
+			reported := false
+			err := t.Tracker.Track(tctx, func(up bool) {
+				i.post(func(rs *runState) { rs.trackerChanged(n, up) })
+				if !reported {
+					reported = true
+					first <- n
+				}
+			})
+			if err != nil {
+				i.log.Warn("tracker stopped", "tracker", t.Name, "err", err)
+				i.post(func(rs *runState) { rs.trackerChanged(n, false) })
+			}
+		}()
+	}
+	// Trackers start as up; give them a moment to report, so an instance
+	// does not start as master only to fall to FAULT at once.
+	deadline := time.After(2 * time.Second)
+	for range r.Trackers {
+		select {
+		case <-first:
+		case <-deadline:
+		case <-ctx.Done():
+		}
+	}
+	rs.drainInbox()
+	prio, fault = effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	rs.c.prio, rs.c.fault = prio, fault
+	rs.ownFault = fault
+	i.met.priority(prio)
+	i.setStatus(rs)
+	if g := i.groupOf(); g != nil && fault {
+		g.memberFault(i, true)
+	}
+
+	rs.exec(rs.c.start(r.Clock.Now()))
+	err = rs.loop()
+
+	// Graceful stop, even though ctx is done.
+	rs.ctx = context.WithoutCancel(ctx)
+	sctx, cancel := context.WithTimeout(rs.ctx, 5*time.Second)
+	rs.ctx = sctx
+	rs.exec(rs.c.stop(r.Clock.Now()))
+	cancel()
+	rs.bg.Wait()
+	return err
+}
+
+func (i *Instance) groupOf() *SyncGroup {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.group
+}
+
+// deliver is called by the transport; it never blocks.
+func (i *Instance) deliver(p Packet) {
+	select {
+	case i.rx <- p:
+	default:
+		i.met.drop(ReasonQueueFull)
+		i.log.Debug("vrrp packet dropped", "reason", ReasonQueueFull, "src", p.Src)
+	}
+}
+
+func (rs *runState) drainInbox() {
+	i := rs.i
+	for {
+		i.mu.Lock()
+		q := i.inbox
+		i.inbox = nil
+		i.mu.Unlock()
+		if len(q) == 0 {
+			return
+		}
+		for _, f := range q {
+			f(rs)
+		}
+	}
+}
+
+func (rs *runState) loop() error {
+	i := rs.i
+	clk := i.cfg.Clock
+	timer := clk.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d := rs.c.nextDeadline(); !d.IsZero() {
+			timer.Reset(max(d.Sub(clk.Now()), 0))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case <-rs.ctx.Done():
+			return nil
+		case p := <-i.rx:
+			rs.receive(p)
+		case <-timer.C():
+			rs.exec(rs.c.tick(clk.Now()))
+		case <-i.wake:
+			rs.drainInbox()
+		}
+		// Stop the timer so that Reset starts from a drained channel.
+		if !timer.Stop() {
+			select {
+			case <-timer.C():
+			default:
+			}
+		}
+	}
+}
+
+func (rs *runState) receive(p Packet) {
+	i := rs.i
+	a, reason, detail := rs.rules.check(p)
+	if reason != "" {
+		i.met.drop(reason)
+		i.log.Debug("vrrp packet dropped", "reason", reason, "detail", detail, "src", p.Src)
+		return
+	}
+	i.met.advertReceived()
+	rs.exec(rs.c.advert(i.cfg.Clock.Now(), received{Priority: a.Priority, Interval: a.Interval, Src: p.Src}))
+	i.setStatus(rs)
+}
+
+func (rs *runState) trackerChanged(n int, up bool) {
+	if rs.trackUp[n] == up && rs.c.state != StateInit {
+		return
+	}
+	rs.trackUp[n] = up
+	r := rs.i.cfg
+	if rs.c.state == StateInit {
+		return // applied at start
+	}
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	rs.i.log.Info("tracker changed", "tracker", r.Trackers[n].Name, "up", up, "priority", prio, "fault", fault)
+	rs.i.met.priority(prio)
+	if fault != rs.ownFault {
+		rs.ownFault = fault
+		if g := rs.i.groupOf(); g != nil {
+			g.memberFault(rs.i, fault)
+		}
+	}
+	rs.exec(rs.c.setPriority(r.Clock.Now(), prio, fault))
+	rs.i.setStatus(rs)
+}
+
+func (i *Instance) setStatus(rs *runState) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.status.State = rs.c.state
+	i.status.Priority = rs.c.prio
+	i.status.Source = rs.primary
+	i.status.MasterDownInterval = rs.c.masterDownInterval()
+	switch rs.c.state {
+	case StateMaster:
+		i.status.Master = rs.primary
+	case StateBackup:
+		i.status.Master = rs.c.masterAddr
+	default:
+		i.status.Master = netip.Addr{}
+	}
+}
+
+// exec carries out the core's actions in order.
+func (rs *runState) exec(acts []Action) {
+	i := rs.i
+	r := i.cfg
+	for _, a := range acts {
+		switch a.Kind {
+		case ActSendAdvert:
+			rs.sendAdvert(a.Priority)
+		case ActAddVIPs:
+			rs.addVIPs()
+		case ActRemoveVIPs:
+			rs.removeVIPs()
+		case ActAnnounce:
+			rs.announce(a.Count)
+		case ActTransition:
+			i.log.Info("vrrp transition", "from", a.From, "to", a.To, "priority", rs.c.prio)
+			i.met.transition(a.From, a.To)
+			i.setStatus(rs)
+			t := Transition{Name: r.Name, From: a.From, To: a.To, Priority: rs.c.prio, Time: r.Clock.Now()}
+			rs.notifier.send(t)
+			if g := i.groupOf(); g != nil && !rs.forced {
+				g.memberTransition(i, a.From, a.To)
+			}
+		}
+	}
+}
+
+func (rs *runState) sendAdvert(prio uint8) {
+	i := rs.i
+	r := i.cfg
+	adv := Advert{Version: r.Version, VRID: r.VRID, Priority: prio, Interval: r.AdvertInterval,
+		AuthType: r.authType, AuthData: r.authData, Addrs: r.addrs}
+	for _, dst := range rs.dsts {
+		b, err := adv.AppendMarshal(rs.buf[:0], rs.primary, dst)
+		if err != nil {
+			i.log.Error("encode advert", "err", err)
+			return
+		}
+		rs.buf = b
+		if err := rs.ep.Send(b, dst); err != nil {
+			i.log.Warn("send advert", "err", err)
+			continue
+		}
+		i.met.advertSent()
+	}
+}
+
+func (rs *runState) vipLink(v VIP) string {
+	r := rs.i.cfg
+	if r.UseVMAC && v.Link == r.Interface {
+		return r.VMACName
+	}
+	return v.Link
+}
+
+func (rs *runState) addVIPs() {
+	i := rs.i
+	r := i.cfg
+	for _, v := range r.VIPs {
+		if err := r.Network.AddAddress(rs.ctx, Address{Link: rs.vipLink(v), Prefix: v.Prefix, Label: v.Label}); err != nil {
+			i.log.Error("add virtual address", "addr", v.Prefix, "err", err)
+		}
+	}
+	if rn, ok := r.Network.(RouteNetwork); ok {
+		for _, rt := range r.Routes {
+			if err := rn.AddRoute(rs.ctx, rt); err != nil {
+				i.log.Error("add virtual route", "dst", rt.Dst, "err", err)
+			}
+		}
+	}
+	if r.NoAccept && r.Priority != PriorityOwner {
+		if err := r.Network.(AcceptNetwork).BlockAddresses(r.addrs); err != nil {
+			i.log.Error("block virtual addresses (no_accept)", "err", err)
+		}
+	}
+}
+
+func (rs *runState) removeVIPs() {
+	i := rs.i
+	r := i.cfg
+	if r.NoAccept && r.Priority != PriorityOwner {
+		if err := r.Network.(AcceptNetwork).UnblockAddresses(r.addrs); err != nil {
+			i.log.Error("unblock virtual addresses", "err", err)
+		}
+	}
+	if rn, ok := r.Network.(RouteNetwork); ok {
+		for _, rt := range r.Routes {
+			if err := rn.DeleteRoute(rs.ctx, rt); err != nil {
+				i.log.Error("delete virtual route", "dst", rt.Dst, "err", err)
+			}
+		}
+	}
+	for _, v := range r.VIPs {
+		if err := r.Network.DeleteAddress(rs.ctx, Address{Link: rs.vipLink(v), Prefix: v.Prefix, Label: v.Label}); err != nil {
+			i.log.Error("delete virtual address", "addr", v.Prefix, "err", err)
+		}
+	}
+}
+
+// announce sends GARPs / NAs in the background so adverts stay on time.
+func (rs *runState) announce(count int) {
+	i := rs.i
+	r := i.cfg
+	byLink := map[string][]netip.Addr{}
+	var links []string
+	for _, v := range r.VIPs {
+		l := rs.vipLink(v)
+		if _, ok := byLink[l]; !ok {
+			links = append(links, l)
+		}
+		byLink[l] = append(byLink[l], v.Prefix.Addr())
+	}
+	iv := r.GARPInterval
+	if r.ipv6 {
+		iv = r.GNAInterval
+	}
+	var mac []byte
+	if r.UseVMAC {
+		mac = vmacAddr(r.VRID, r.ipv6)
+	}
+	ctx := rs.ctx
+	for _, l := range links {
+		a := Announcement{Link: l, Addrs: byLink[l], SourceMAC: mac, Count: count, Interval: iv}
+		rs.bg.Add(1)
+		go func() {
+			defer rs.bg.Done()
+			if err := r.Network.Announce(ctx, a); err != nil {
+				i.log.Warn("announce virtual addresses", "link", a.Link, "err", err)
+			}
+		}()
+	}
+}

@@ -1,0 +1,5 @@
+package vrrp
+
+import "syscall"
+
+const syscallNonblock = syscall.O_NONBLOCK

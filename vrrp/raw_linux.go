@@ -1,0 +1,342 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// RawConfig configures NewRawTransport.
+type RawConfig struct {
+	// Netns is the network namespace the sockets live in; nil means the
+	// namespace of the calling thread.
+	Netns *netns.NsHandle
+	// Logger receives debug logs of socket errors; nil discards.
+	Logger *slog.Logger
+}
+
+// RawTransport sends and receives VRRP over raw IP sockets (protocol 112):
+// one socket per interface and family, bound to the interface, shared by
+// every instance there and demultiplexed by VRID. It needs CAP_NET_RAW.
+type RawTransport struct {
+	cfg RawConfig
+	log *slog.Logger
+
+	mu    sync.Mutex
+	socks map[sockKey]*rawSock
+	wg    sync.WaitGroup
+}
+
+type sockKey struct {
+	ifname string
+	ipv6   bool
+}
+
+var _ Transport = (*RawTransport)(nil)
+
+// NewRawTransport returns a transport over raw sockets. Sockets are opened
+// when the first instance on an interface opens its endpoint.
+func NewRawTransport(cfg RawConfig) *RawTransport {
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &RawTransport{cfg: cfg, log: l, socks: map[sockKey]*rawSock{}}
+}
+
+type rawSock struct {
+	t     *RawTransport
+	key   sockKey
+	ifi   *net.Interface
+	c     net.PacketConn
+	p4    *ipv4.PacketConn
+	p6    *ipv6.PacketConn
+	addr4 netip.Addr // first IPv4 address at open
+	ll6   netip.Addr // link-local address at open
+
+	mu     sync.Mutex
+	eps    map[*rawEndpoint]bool
+	groups bool // joined the multicast group
+}
+
+type rawEndpoint struct {
+	s       *rawSock
+	cfg     EndpointConfig
+	local   netip.Addr
+	deliver func(Packet)
+	once    sync.Once
+}
+
+// inNetns runs f on a locked thread inside the configured namespace, so the
+// sockets and interface lookups f makes belong to it.
+func (t *RawTransport) inNetns(f func() error) error {
+	if t.cfg.Netns == nil {
+		return f()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(*t.cfg.Netns); err != nil {
+		return fmt.Errorf("enter netns: %w", err)
+	}
+	defer netns.Set(orig) //nolint:errcheck // restoring the thread's own namespace
+	return f()
+}
+
+func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := sockKey{cfg.Interface, cfg.IPv6}
+	s := t.socks[key]
+	if s == nil {
+		var err error
+		if err = t.inNetns(func() error { s, err = t.openSock(key); return err }); err != nil {
+			return nil, err
+		}
+		t.socks[key] = s
+		t.wg.Add(1)
+		go s.readLoop()
+	}
+	ep := &rawEndpoint{s: s, cfg: cfg, deliver: deliver, local: cfg.Source}
+	if !ep.local.IsValid() {
+		ep.local = s.addr4
+		if cfg.IPv6 {
+			ep.local = s.ll6
+		}
+	}
+	if !ep.local.IsValid() {
+		return nil, fmt.Errorf("open vrrp endpoint: no source address on %s", cfg.Interface)
+	}
+	s.mu.Lock()
+	s.eps[ep] = true
+	join := cfg.Multicast && !s.groups
+	if join {
+		s.groups = true
+	}
+	s.mu.Unlock()
+	if join {
+		var err error
+		if cfg.IPv6 {
+			err = s.p6.JoinGroup(s.ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()})
+		} else {
+			err = s.p4.JoinGroup(s.ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()})
+		}
+		if err != nil {
+			ep.Close()
+			return nil, fmt.Errorf("join vrrp group on %s: %w", cfg.Interface, err)
+		}
+	}
+	return ep, nil
+}
+
+func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
+	ifi, err := net.InterfaceByName(key.ifname)
+	if err != nil {
+		return nil, fmt.Errorf("find interface %s: %w", key.ifname, err)
+	}
+	s := &rawSock{t: t, key: key, ifi: ifi, eps: map[*rawEndpoint]bool{}}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %s: %w", key.ifname, err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP)
+		ip = ip.Unmap()
+		switch {
+		case ip.Is4() && !s.addr4.IsValid():
+			s.addr4 = ip
+		case ip.Is6() && ip.IsLinkLocalUnicast() && !s.ll6.IsValid():
+			s.ll6 = ip.WithZone(key.ifname)
+		}
+	}
+	network, laddr := "ip4:112", "0.0.0.0"
+	if key.ipv6 {
+		network, laddr = "ip6:112", "::"
+	}
+	c, err := net.ListenPacket(network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("open raw vrrp socket: %w", err)
+	}
+	s.c = c
+	fail := func(what string, err error) (*rawSock, error) {
+		c.Close()
+		return nil, fmt.Errorf("%s on %s: %w", what, key.ifname, err)
+	}
+	rc, err := c.(*net.IPConn).SyscallConn()
+	if err != nil {
+		return fail("get raw conn", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, key.ifname)
+		if serr == nil && !key.ipv6 {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+		}
+	})
+	if err = errors.Join(err, serr); err != nil {
+		return fail("bind socket to device", err)
+	}
+	if key.ipv6 {
+		p := ipv6.NewPacketConn(c)
+		s.p6 = p
+		err = errors.Join(
+			p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
+			p.SetMulticastInterface(ifi),
+			p.SetMulticastHopLimit(255),
+			p.SetHopLimit(255),
+			p.SetMulticastLoopback(false),
+		)
+	} else {
+		p := ipv4.NewPacketConn(c)
+		s.p4 = p
+		err = errors.Join(
+			p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
+			p.SetMulticastInterface(ifi),
+			p.SetMulticastTTL(255),
+			p.SetTTL(255),
+			p.SetMulticastLoopback(false),
+		)
+	}
+	if err != nil {
+		return fail("set socket options", err)
+	}
+	return s, nil
+}
+
+func (s *rawSock) readLoop() {
+	defer s.t.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		var (
+			n   int
+			src net.Addr
+			pkt Packet
+			err error
+		)
+		pkt.HopLimit = -1
+		if s.key.ipv6 {
+			var cm *ipv6.ControlMessage
+			n, cm, src, err = s.p6.ReadFrom(buf)
+			if cm != nil {
+				pkt.HopLimit = cm.HopLimit
+				pkt.Dst, _ = netip.AddrFromSlice(cm.Dst)
+			}
+		} else {
+			var cm *ipv4.ControlMessage
+			n, cm, src, err = s.p4.ReadFrom(buf)
+			if cm != nil {
+				pkt.HopLimit = cm.TTL
+				pkt.Dst, _ = netip.AddrFromSlice(cm.Dst)
+				pkt.Dst = pkt.Dst.Unmap()
+			}
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.t.log.Debug("vrrp socket read", "interface", s.key.ifname, "err", err)
+			continue
+		}
+		if ia, ok := src.(*net.IPAddr); ok {
+			pkt.Src, _ = netip.AddrFromSlice(ia.IP)
+			pkt.Src = pkt.Src.Unmap()
+		}
+		pkt.Data = append([]byte(nil), buf[:n]...)
+		s.dispatch(pkt)
+	}
+}
+
+// dispatch hands the packet to the endpoints of its VRID, or to all when
+// none claims it so that each counts the foreign VRID.
+func (s *rawSock) dispatch(p Packet) {
+	var vrid int = -1
+	if len(p.Data) > 1 {
+		vrid = int(p.Data[1])
+	}
+	s.mu.Lock()
+	var targets []*rawEndpoint
+	for ep := range s.eps {
+		if int(ep.cfg.VRID) == vrid {
+			targets = append(targets, ep)
+		}
+	}
+	if len(targets) == 0 {
+		for ep := range s.eps {
+			targets = append(targets, ep)
+		}
+	}
+	s.mu.Unlock()
+	for i, ep := range targets {
+		q := p
+		if i > 0 {
+			q.Data = append([]byte(nil), p.Data...)
+		}
+		ep.deliver(q)
+	}
+}
+
+func (e *rawEndpoint) LocalAddr() netip.Addr { return e.local }
+
+func (e *rawEndpoint) Send(msg []byte, dst netip.Addr) error {
+	s := e.s
+	var err error
+	if s.key.ipv6 {
+		cm := &ipv6.ControlMessage{HopLimit: 255, IfIndex: s.ifi.Index, Src: e.local.AsSlice()}
+		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: s.key.ifname})
+	} else {
+		cm := &ipv4.ControlMessage{IfIndex: s.ifi.Index, Src: e.local.AsSlice()}
+		_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+	}
+	if err != nil {
+		return fmt.Errorf("send vrrp to %v on %s: %w", dst, s.key.ifname, err)
+	}
+	return nil
+}
+
+// Close detaches the endpoint; the last one on a socket closes it.
+func (e *rawEndpoint) Close() error {
+	e.once.Do(func() {
+		t := e.s.t
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		s := e.s
+		s.mu.Lock()
+		delete(s.eps, e)
+		last := len(s.eps) == 0
+		s.mu.Unlock()
+		if last {
+			delete(t.socks, s.key)
+			s.c.Close()
+		}
+	})
+	return nil
+}
+
+// Close closes every socket and waits for the readers.
+func (t *RawTransport) Close() error {
+	t.mu.Lock()
+	for k, s := range t.socks {
+		s.c.Close()
+		delete(t.socks, k)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return nil
+}

@@ -1,0 +1,349 @@
+package vrrp
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+)
+
+// fakeNet records what an instance did to its host.
+type fakeNet struct {
+	mu        sync.Mutex
+	addrs     map[netip.Prefix]string // prefix -> label
+	announced int
+}
+
+func newFakeNet() *fakeNet { return &fakeNet{addrs: map[netip.Prefix]string{}} }
+
+func (f *fakeNet) AddAddress(_ context.Context, a Address) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addrs[a.Prefix] = a.Label
+	return nil
+}
+
+func (f *fakeNet) DeleteAddress(_ context.Context, a Address) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.addrs, a.Prefix)
+	return nil
+}
+
+func (f *fakeNet) Announce(_ context.Context, a Announcement) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.announced += a.Count * len(a.Addrs)
+	return nil
+}
+
+func (f *fakeNet) has(p netip.Prefix) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.addrs[p]
+	return ok
+}
+
+type simRouter struct {
+	inst   *Instance
+	net    *fakeNet
+	addr   netip.Addr
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (r *simRouter) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	r.cancel = nil
+}
+
+var simVIP = netip.MustParsePrefix("10.0.0.100/32")
+
+func startSim(t *testing.T, mn *MemNet, addr string, cfg Config) *simRouter {
+	t.Helper()
+	r := &simRouter{net: newFakeNet(), addr: netip.MustParseAddr(addr), done: make(chan error, 1)}
+	if cfg.Interface == "" {
+		cfg.Interface = "lan"
+	}
+	if cfg.VRID == 0 {
+		cfg.VRID = 7
+	}
+	if cfg.Version == 0 {
+		cfg.Version = 3
+	}
+	if cfg.AdvertInterval == 0 {
+		cfg.AdvertInterval = 50 * time.Millisecond
+	}
+	if len(cfg.VIPs) == 0 {
+		cfg.VIPs = []VIP{{Prefix: simVIP, Label: "lan:1"}}
+	}
+	cfg.Network = r.net
+	cfg.Transport = mn.Transport(r.addr)
+	inst, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.inst = inst
+	return r
+}
+
+func (r *simRouter) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.inst.Run(ctx) }()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func masters(rs ...*simRouter) []*simRouter {
+	var m []*simRouter
+	for _, r := range rs {
+		if r.inst.State() == StateMaster {
+			m = append(m, r)
+		}
+	}
+	return m
+}
+
+// vipHolders counts routers holding the VIP.
+func vipHolders(rs ...*simRouter) int {
+	n := 0
+	for _, r := range rs {
+		if r.net.has(simVIP) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSimElectionFailoverPartition(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	mn := NewMemNet()
+	m := NewMetrics()
+	r1 := startSim(t, mn, "10.0.0.1", Config{Priority: 100, Metrics: m, Name: "r1"})
+	r2 := startSim(t, mn, "10.0.0.2", Config{Priority: 150, Metrics: m, Name: "r2"})
+	r3 := startSim(t, mn, "10.0.0.3", Config{Priority: 200, Metrics: m, Name: "r3"})
+	all := []*simRouter{r1, r2, r3}
+	for _, r := range all {
+		r.run()
+		defer r.stop(t)
+	}
+	steady := func(want *simRouter) func() bool {
+		return func() bool {
+			ms := masters(all...)
+			return len(ms) == 1 && ms[0] == want && vipHolders(all...) == 1 && want.net.has(simVIP)
+		}
+	}
+	waitFor(t, "r3 master", 3*time.Second, steady(r3))
+	if got := r3.net.announced; got == 0 {
+		t.Errorf("master sent no announcements")
+	}
+	waitFor(t, "r1 sees r3 as master", time.Second, func() bool {
+		s := r1.inst.Status()
+		return s.State == StateBackup && s.Master == r3.addr
+	})
+
+	// Partition r3 away: the rest elect r2; heal: r3 preempts again and
+	// r2 steps down, leaving one master.
+	mn.SetDown(r3.addr, true)
+	waitFor(t, "r2 master while r3 is cut off", 3*time.Second, func() bool { return r2.inst.State() == StateMaster })
+	mn.SetDown(r3.addr, false)
+	waitFor(t, "one master after heal", 3*time.Second, steady(r3))
+
+	// Graceful stop of r3: r2 takes over after its skew time.
+	r3.stop(t)
+	if r3.net.has(simVIP) {
+		t.Errorf("stopped master kept the VIP")
+	}
+	waitFor(t, "r2 master after r3 stopped", 3*time.Second, func() bool {
+		return r2.inst.State() == StateMaster && vipHolders(all...) == 1
+	})
+	if got := value(m.received.WithLabelValues("r1")); got == 0 {
+		t.Errorf("r1 received no adverts")
+	}
+	if got := value(m.transitions.WithLabelValues("r3", "MASTER", "INIT")); got != 1 {
+		t.Errorf("r3 MASTER->INIT transitions = %v, want 1", got)
+	}
+}
+
+func TestSimDropsByReason(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	mn := NewMemNet()
+	mn.SetHopLimit(254)
+	m := NewMetrics()
+	r1 := startSim(t, mn, "10.0.0.1", Config{Priority: 100, Metrics: m, Name: "r1"})
+	r2 := startSim(t, mn, "10.0.0.2", Config{Priority: 200, Metrics: m, Name: "r2"})
+	r1.run()
+	defer r1.stop(t)
+	r2.run()
+	defer r2.stop(t)
+	// With every packet at hop limit 254 both become master and count drops.
+	waitFor(t, "ttl drops", 3*time.Second, func() bool {
+		return value(m.drops.WithLabelValues("r1", string(ReasonTTL))) > 0
+	})
+	waitFor(t, "two masters when every advert is dropped", 3*time.Second, func() bool { return len(masters(r1, r2)) == 2 })
+	mn.SetHopLimit(255)
+	waitFor(t, "r2 sole master", 3*time.Second, func() bool { return len(masters(r1, r2)) == 1 && r2.inst.State() == StateMaster })
+}
+
+func TestSimVRIDMismatchAndAuth(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	mn := NewMemNet()
+	m := NewMetrics()
+	a := startSim(t, mn, "10.0.0.1", Config{Version: 2, AdvertInterval: time.Second, AuthPass: "right", Priority: 100, Metrics: m, Name: "a"})
+	b := startSim(t, mn, "10.0.0.2", Config{Version: 2, AdvertInterval: time.Second, AuthPass: "wrong", Priority: 255, Metrics: m, Name: "b"})
+	a.run()
+	defer a.stop(t)
+	b.run()
+	defer b.stop(t)
+	waitFor(t, "auth drops", 3*time.Second, func() bool {
+		return value(m.drops.WithLabelValues("a", string(ReasonAuth))) > 0
+	})
+}
+
+func TestSimTrackersAndSyncGroup(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	mn := NewMemNet()
+	var healthy atomic.Bool
+	healthy.Store(true)
+	check := TrackFunc(20*time.Millisecond, func(context.Context) error {
+		if healthy.Load() {
+			return nil
+		}
+		return context.DeadlineExceeded
+	})
+	transitions := make(chan Transition, 64)
+	a := startSim(t, mn, "10.0.0.1", Config{Name: "a", VRID: 1, Priority: 200,
+		Trackers: []Track{{Name: "svc", Tracker: check, Weight: 0}}})
+	b := startSim(t, mn, "10.0.0.1", Config{Name: "b", VRID: 2, Priority: 200, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/32")}}})
+	g, err := NewSyncGroup("G", Notify{Chan: transitions}, nil, a.inst, b.inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	peerA := startSim(t, mn, "10.0.0.2", Config{Name: "pa", VRID: 1, Priority: 100})
+	peerB := startSim(t, mn, "10.0.0.2", Config{Name: "pb", VRID: 2, Priority: 100, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/32")}}})
+	for _, r := range []*simRouter{a, b, peerA, peerB} {
+		r.run()
+		defer r.stop(t)
+	}
+	waitFor(t, "a and b master", 3*time.Second, func() bool {
+		return a.inst.State() == StateMaster && b.inst.State() == StateMaster
+	})
+	healthy.Store(false)
+	waitFor(t, "both FAULT, peers master", 3*time.Second, func() bool {
+		return a.inst.State() == StateFault && b.inst.State() == StateFault &&
+			peerA.inst.State() == StateMaster && peerB.inst.State() == StateMaster
+	})
+	healthy.Store(true)
+	waitFor(t, "both master again", 3*time.Second, func() bool {
+		return a.inst.State() == StateMaster && b.inst.State() == StateMaster &&
+			peerA.inst.State() == StateBackup && peerB.inst.State() == StateBackup
+	})
+	var sawFault bool
+	for len(transitions) > 0 {
+		tr := <-transitions
+		if tr.Group && tr.To == StateFault {
+			sawFault = true
+		}
+	}
+	if !sawFault {
+		t.Errorf("group notify did not report FAULT")
+	}
+}
+
+func TestEffectivePriority(t *testing.T) {
+	tracks := []Track{{Weight: 10}, {Weight: -20}, {Weight: 0}}
+	tests := []struct {
+		base      int
+		up        []bool
+		wantPrio  uint8
+		wantFault bool
+	}{
+		{100, []bool{true, true, true}, 110, false},
+		{100, []bool{false, false, true}, 80, false},
+		{250, []bool{true, true, true}, 254, false},
+		{10, []bool{false, false, true}, 1, false},
+		{100, []bool{true, true, false}, 110, true},
+		{255, []bool{false, false, true}, 255, false},
+	}
+	for _, tt := range tests {
+		p, f := effectivePriority(tt.base, tracks, tt.up)
+		if p != tt.wantPrio || f != tt.wantFault {
+			t.Errorf("effectivePriority(%d, %v) = %d, %v; want %d, %v", tt.base, tt.up, p, f, tt.wantPrio, tt.wantFault)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	base := func() Config {
+		return Config{Interface: "eth0", VRID: 1, VIPs: []VIP{{Prefix: simVIP}}, Network: newFakeNet(), Transport: NewMemNet().Transport()}
+	}
+	tests := []struct {
+		name string
+		mod  func(c *Config)
+	}{
+		{"no interface", func(c *Config) { c.Interface = "" }},
+		{"vrid 0", func(c *Config) { c.VRID = 0 }},
+		{"no vips", func(c *Config) { c.VIPs = nil }},
+		{"mixed families", func(c *Config) { c.VIPs = append(c.VIPs, VIP{Prefix: netip.MustParsePrefix("fd00::1/128")}) }},
+		{"v2 ipv6", func(c *Config) { c.Version = 2; c.VIPs = []VIP{{Prefix: netip.MustParsePrefix("fd00::1/128")}} }},
+		{"unicast without peers", func(c *Config) { c.Unicast = true }},
+		{"long password", func(c *Config) { c.AuthPass = "123456789" }},
+		{"v3 password", func(c *Config) { c.Version = 3; c.AuthPass = "x" }},
+		{"v2 sub-second", func(c *Config) { c.AdvertInterval = 100 * time.Millisecond }},
+		{"priority 300", func(c *Config) { c.Priority = 300 }},
+		{"no network", func(c *Config) { c.Network = nil }},
+		{"routes without RouteNetwork", func(c *Config) { c.Routes = []Route{{Dst: netip.MustParsePrefix("10.1.0.0/16")}} }},
+		{"vmac without VMACNetwork", func(c *Config) { c.UseVMAC = true }},
+		{"no_accept without AcceptNetwork", func(c *Config) { c.NoAccept = true }},
+	}
+	if _, err := New(base()); err != nil {
+		t.Fatalf("base config: %v", err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mod(&c)
+			if _, err := New(c); err == nil {
+				t.Errorf("New accepted the config")
+			}
+		})
+	}
+}
+
+// value reads a counter or gauge.
+func value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}
