@@ -21,7 +21,7 @@ import (
 // whenever the way the base image is put together changes in a way the
 // other inputs (init script, module list, tool binaries, kernel package)
 // do not already capture.
-const recipeVersion = "vmtest-base-3"
+const recipeVersion = "vmtest-base-4"
 
 // initScript is the guest's /init. It mounts the pseudo file systems a
 // network test needs, loads the modules listed in /lvskit/modules (already
@@ -46,9 +46,13 @@ mkdir -p /run/netns /root /tmp/work
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 hostname lvskit-vm
 /sbin/ip link set lo up
+read -r up _ < /proc/uptime
+echo "vmtest: /init started at ${up}s, loading modules"
 while read -r m; do
 	insmod "/lib/modules/$(uname -r)/$m" || echo "LVSKIT-VM-WARN insmod $m failed"
 done < /lvskit/modules
+read -r up _ < /proc/uptime
+echo "vmtest: modules loaded at ${up}s"
 if [ -f /lvskit/run.sh ]; then
 	sh /lvskit/run.sh
 else
@@ -194,6 +198,8 @@ func recipeHash(k kernelPkg, busybox string, tools []resolvedTool) (string, erro
 		return "", fmt.Errorf("hash %s: %w", busybox, err)
 	}
 	fmt.Fprintf(h, "busybox %s\n", sum)
+	_, xzErr := exec.LookPath("xz")
+	fmt.Fprintf(h, "xz %v\n", xzErr == nil) // decides vmlinux vs vmlinuz
 	for _, t := range tools {
 		sum, err := fileSHA256(t.hostPath)
 		if err != nil {
@@ -273,8 +279,14 @@ func ensureBoot(ctx context.Context, cacheDir string, logf func(string, ...any))
 		initrd:  filepath.Join(dir, "base.cpio.gz"),
 		release: k.release(),
 	}
+	pick := func() bootFiles {
+		if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err == nil {
+			bf.kernel = filepath.Join(dir, "vmlinux")
+		}
+		return bf
+	}
 	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
-		return bf, nil
+		return pick(), nil
 	}
 	logf("vmtest: building base initramfs for %s (recipe %s)", k.release(), hash)
 	tmp, err := os.MkdirTemp(cacheDir, "build-")
@@ -297,7 +309,7 @@ func ensureBoot(ctx context.Context, cacheDir string, logf func(string, ...any))
 			os.RemoveAll(o)
 		}
 	}
-	return bf, nil
+	return pick(), nil
 }
 
 // buildBase unpacks the kernel package below work and writes vmlinuz,
@@ -449,6 +461,9 @@ func buildBase(ctx context.Context, k kernelPkg, busybox string, tools []resolve
 		return err
 	}
 	if err := copyFile(filepath.Join(out, "vmlinuz"), vmlinuz, 0o644); err != nil {
+		return err
+	}
+	if _, err := extractVmlinux(ctx, vmlinuz, filepath.Join(out, "vmlinux")); err != nil {
 		return err
 	}
 	if err := writeBaseArchive(filepath.Join(out, "base.cpio.gz"), root); err != nil {

@@ -348,7 +348,7 @@ func writeRunInitrd(dst, base string, cfg Config, testBin, nonce string) error {
 func kernelCmdline() string {
 	return strings.Join([]string{
 		"console=ttyS0",
-		"panic=-1",          // with -no-reboot, a panic ends qemu
+		"panic=-1", // with -no-reboot, a panic ends qemu
 		"oops=panic",
 		"loglevel=3",
 		"random.trust_cpu=on", // -cpu max has RDRAND: no wait for entropy
@@ -424,7 +424,7 @@ func (b bootFiles) run(t testing.TB, qemu, initrd string, cfg Config, nonce stri
 		for sc.Scan() {
 			line := strings.TrimRight(sc.Text(), "\r")
 			line = strings.ReplaceAll(line, "\r", "")
-			t.Log("vm: " + line)
+			t.Logf("vm %5.1fs: %s", time.Since(start).Seconds(), line)
 			mu.Lock()
 			lines = append(lines, line)
 			if s, ok := parseExitMarker(line, nonce); ok {
