@@ -1,0 +1,329 @@
+package ipvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lvskit/lvskit/ipvs/internal/proxy"
+	"github.com/lvskit/lvskit/ipvs/sched"
+)
+
+// UserspaceConfig configures the userspace backend. The zero value is
+// usable; every zero field means the default it documents.
+type UserspaceConfig struct {
+	// Logger receives the proxy's messages; nil discards them.
+	Logger *slog.Logger
+	// DrainTimeout bounds how long the connections of a removed
+	// destination or TCP service keep running. Zero means 60 s.
+	DrainTimeout time.Duration
+	// DialTimeout bounds the connection to a real server. Zero means 5 s.
+	DialTimeout time.Duration
+	// UDPTimeout is the idle timeout of a UDP flow. Zero means 300 s, the
+	// kernel's default.
+	UDPTimeout time.Duration
+	// FinTimeout bounds a half-closed TCP connection. Zero means 120 s.
+	FinTimeout time.Duration
+	// ProxyProtocol sends a PROXY protocol v2 header to the real server at
+	// the start of every TCP connection, so it sees the client's address
+	// (which NAT through a proxy would otherwise hide).
+	ProxyProtocol bool
+	// ExpireQuiescentTemplate is the kernel's expire_quiescent_template:
+	// a persistent client whose server has weight 0 is scheduled anew.
+	ExpireQuiescentTemplate bool
+	// Now is the clock of persistence templates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Userspace is a Backend served by a layer-4 proxy in this process, for
+// hosts without IPVS. It listens on each service's address and port (also
+// before the address is configured, with IP_FREEBIND) and forwards TCP
+// connections and UDP flows to the real servers with the kernel's
+// schedulers, connection counters, persistence and thresholds.
+//
+// It forwards like NAT only: DR and TUN destinations, firewall-mark and
+// SCTP services, port-zero (all ports) services, the one-packet flag,
+// the third scheduler flag, persistence engines and the twos scheduler are
+// refused with errors wrapping ErrNotSupported.
+//
+// Dump reports connections, bytes (payload bytes for TCP) and, for UDP,
+// packets; the rate estimates stay zero.
+type Userspace struct {
+	p             *proxy.Proxy
+	proxyProtocol bool
+
+	mu       sync.Mutex
+	services []Service // normalized as Memory keeps them, in insertion order
+	closed   bool
+}
+
+var _ Backend = (*Userspace)(nil)
+
+// NewUserspace returns an empty userspace backend.
+func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
+	p := proxy.New(proxy.Config{
+		Logger:                  cfg.Logger,
+		DrainTimeout:            cfg.DrainTimeout,
+		DialTimeout:             cfg.DialTimeout,
+		UDPTimeout:              cfg.UDPTimeout,
+		FinTimeout:              cfg.FinTimeout,
+		ExpireQuiescentTemplate: cfg.ExpireQuiescentTemplate,
+		Now:                     cfg.Now,
+	})
+	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
+}
+
+// userspaceSupports reports whether the proxy can do what op asks.
+func userspaceSupports(op *Op) error {
+	s := &op.Service
+	k := s.Key()
+	fail := func(what string) error {
+		return fmt.Errorf("%s %s: %s: %w", op.Kind, k, what, ErrNotSupported)
+	}
+	if s.FWMark != 0 {
+		return fail("firewall-mark services need the kernel")
+	}
+	if s.Protocol != TCP && s.Protocol != UDP {
+		return fail(fmt.Sprintf("protocol %s: the userspace backend serves TCP and UDP", s.Protocol))
+	}
+	if s.Port == 0 {
+		return fail("a port-zero (all ports) service needs the kernel")
+	}
+	switch op.Kind {
+	case AddService, UpdateService:
+		if !slices.Contains(sched.Names(), s.SchedulerName()) {
+			return fail(fmt.Sprintf("scheduler %q", s.SchedulerName()))
+		}
+		if s.Flags&OnePacket != 0 {
+			return fail("the one-packet flag")
+		}
+		if s.Flags&Sched3 != 0 {
+			return fail("scheduler flag-3")
+		}
+		if s.PEName != "" {
+			return fail(fmt.Sprintf("persistence engine %q", s.PEName))
+		}
+	case AddDestination, UpdateDestination:
+		if op.Destination.Forward != Masquerade {
+			return fail(fmt.Sprintf("destination %s: forwarding %s: the userspace backend forwards like NAT only", op.Destination.Key(), op.Destination.Forward))
+		}
+	}
+	return nil
+}
+
+func (u *Userspace) proxyService(s *Service) proxy.ServiceConfig {
+	c := proxy.ServiceConfig{
+		Protocol:           proxy.Protocol(s.Protocol),
+		Addr:               netip.AddrPortFrom(s.Addr.Unmap(), s.Port),
+		Scheduler:          s.SchedulerName(),
+		PersistenceTimeout: s.PersistenceTimeout,
+		ProxyProtocol:      u.proxyProtocol && s.Protocol == TCP,
+	}
+	if s.Flags&SHFallback != 0 {
+		c.Flags |= sched.FlagFallback
+	}
+	if s.Flags&SHPort != 0 {
+		c.Flags |= sched.FlagPort
+	}
+	if s.PersistenceTimeout > 0 {
+		c.PersistenceBits = s.PersistenceMask()
+	}
+	return c
+}
+
+func proxyDest(d *Destination) proxy.DestConfig {
+	return proxy.DestConfig{
+		Addr:           netip.AddrPortFrom(d.Addr, d.Port),
+		Weight:         int(d.Weight),
+		UpperThreshold: d.UpperThreshold,
+		LowerThreshold: d.LowerThreshold,
+	}
+}
+
+// translate makes the proxy's sentinels the model's.
+func translate(err error) error {
+	switch {
+	case errors.Is(err, proxy.ErrExists):
+		return fmt.Errorf("%w: %w", ErrExists, err)
+	case errors.Is(err, proxy.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, proxy.ErrClosed):
+		return fmt.Errorf("%w: %w", errClosed, err)
+	}
+	return err
+}
+
+// Apply performs ops in order. Every operation is validated and checked
+// for support before the first is applied, so malformed or unsupported
+// input changes nothing; after that Apply stops at the first failure (an
+// existing or missing service, a port already in use) with an
+// *ApplyError, and the operations before it stay applied.
+func (u *Userspace) Apply(ctx context.Context, ops []Op) error {
+	for i := range ops {
+		if err := validateOp(&ops[i]); err != nil {
+			return &ApplyError{Index: i, Op: ops[i], Err: err}
+		}
+		if err := userspaceSupports(&ops[i]); err != nil {
+			return &ApplyError{Index: i, Op: ops[i], Err: err}
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return fmt.Errorf("apply: %w", errClosed)
+	}
+	for i := range ops {
+		if err := ctx.Err(); err != nil {
+			return &ApplyError{Index: i, Op: ops[i], Err: err}
+		}
+		if err := u.apply(&ops[i]); err != nil {
+			return &ApplyError{Index: i, Op: ops[i], Err: err}
+		}
+	}
+	return nil
+}
+
+func (u *Userspace) find(k ServiceKey) int {
+	return slices.IndexFunc(u.services, func(s Service) bool { return s.Key() == k })
+}
+
+func (u *Userspace) apply(op *Op) error {
+	k := op.Service.Key()
+	i := u.find(k)
+	pk := proxy.ServiceKey{Protocol: proxy.Protocol(k.Protocol), Addr: netip.AddrPortFrom(k.Addr, k.Port)}
+	switch op.Kind {
+	case AddService, UpdateService:
+		if i >= 0 && op.Kind == AddService {
+			return fmt.Errorf("add service %s: %w", k, ErrExists)
+		}
+		if i < 0 && op.Kind == UpdateService {
+			return fmt.Errorf("update service %s: %w", k, ErrNotFound)
+		}
+		s := serviceOnly(&op.Service)
+		s.Family = k.Family
+		s.Addr = k.Addr
+		s.Scheduler = s.SchedulerName()
+		s.PersistenceBits = s.PersistenceMask()
+		pc := u.proxyService(&s)
+		if i < 0 {
+			if err := u.p.AddService(pc); err != nil {
+				return translate(err)
+			}
+			u.services = append(u.services, s)
+			return nil
+		}
+		if err := u.p.UpdateService(pc); err != nil {
+			return translate(err)
+		}
+		s.Destinations = u.services[i].Destinations
+		u.services[i] = s
+		return nil
+	case DeleteService:
+		if i < 0 {
+			return fmt.Errorf("delete service %s: %w", k, ErrNotFound)
+		}
+		if err := u.p.RemoveService(pk); err != nil {
+			return translate(err)
+		}
+		u.services = slices.Delete(u.services, i, i+1)
+		return nil
+	}
+	if i < 0 {
+		return fmt.Errorf("%s %s: service: %w", op.Kind, k, ErrNotFound)
+	}
+	s := &u.services[i]
+	d := normalDest(s, &op.Destination)
+	dk := d.Key()
+	j := slices.IndexFunc(s.Destinations, func(x Destination) bool { return x.Key() == dk })
+	switch op.Kind {
+	case AddDestination:
+		if j >= 0 {
+			return fmt.Errorf("add destination %s to %s: %w", dk, k, ErrExists)
+		}
+		if err := u.p.AddDest(pk, proxyDest(&d)); err != nil {
+			return translate(err)
+		}
+		s.Destinations = append(s.Destinations, d)
+	case UpdateDestination:
+		if j < 0 {
+			return fmt.Errorf("update destination %s of %s: %w", dk, k, ErrNotFound)
+		}
+		if err := u.p.UpdateDest(pk, proxyDest(&d)); err != nil {
+			return translate(err)
+		}
+		s.Destinations[j] = d
+	case DeleteDestination:
+		if j < 0 {
+			return fmt.Errorf("delete destination %s of %s: %w", dk, k, ErrNotFound)
+		}
+		if err := u.p.RemoveDest(pk, netip.AddrPortFrom(dk.Addr, dk.Port)); err != nil {
+			return translate(err)
+		}
+		s.Destinations = slices.Delete(s.Destinations, j, j+1)
+	}
+	return nil
+}
+
+// Dump returns every service with its destinations, their connection
+// counters and statistics.
+func (u *Userspace) Dump(ctx context.Context) ([]Service, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dump services: %w", err)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, fmt.Errorf("dump services: %w", errClosed)
+	}
+	live := map[proxy.ServiceKey]proxy.ServiceStatus{}
+	for _, st := range u.p.Services() {
+		live[st.Config.Key()] = st
+	}
+	out := make([]Service, len(u.services))
+	for i, s := range u.services {
+		out[i] = s
+		out[i].Destinations = slices.Clone(s.Destinations)
+		st, ok := live[proxy.ServiceKey{Protocol: proxy.Protocol(s.Protocol), Addr: netip.AddrPortFrom(s.Addr, s.Port)}]
+		if !ok {
+			continue
+		}
+		out[i].Stats = modelStats(st.Stats)
+		for j := range out[i].Destinations {
+			d := &out[i].Destinations[j]
+			for _, ds := range st.Dests {
+				if ds.Config.Addr != netip.AddrPortFrom(d.Addr, d.Port) {
+					continue
+				}
+				d.ActiveConns = uint32(ds.ActiveConns)
+				d.InactiveConns = uint32(ds.InactiveConns)
+				d.PersistConns = uint32(ds.PersistConns)
+				d.Stats = modelStats(ds.Stats)
+			}
+		}
+	}
+	return out, nil
+}
+
+func modelStats(s proxy.Stats) Stats {
+	return Stats{
+		Connections: s.Conns,
+		PacketsIn:   s.PacketsIn,
+		PacketsOut:  s.PacketsOut,
+		BytesIn:     s.BytesIn,
+		BytesOut:    s.BytesOut,
+	}
+}
+
+// Close stops every listener, closes every proxied connection and waits
+// for the proxy's goroutines. It is idempotent.
+func (u *Userspace) Close() error {
+	u.mu.Lock()
+	u.closed = true
+	u.mu.Unlock()
+	return u.p.Close()
+}
