@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -554,9 +553,8 @@ func (p *preprocessor) include(text string, pos Pos, fsDir string) bool {
 	if !strings.HasPrefix(text, "include") {
 		return false
 	}
-	var tmp diags
-	toks := tokenize(text, pos, &tmp)
-	if len(toks) != 2 || !includeKinds[toks[0].Text] || len(tmp.errs) > 0 {
+	toks, ok := includeFields(text, pos)
+	if !ok || len(toks) != 2 || !includeKinds[toks[0].Text] {
 		return false
 	}
 	kind, pattern := toks[0].Text, toks[1].Text
@@ -592,7 +590,8 @@ func (p *preprocessor) include(text string, pos Pos, fsDir string) bool {
 			}
 		}
 	}
-	sort.Strings(files)
+	// As glob(3) with GLOB_BRACE: the files of each brace alternative in
+	// the order of the alternatives, sorted within one alternative.
 	read := 0
 	for _, f := range files {
 		st, err := fs.Stat(p.fsys, f)
@@ -622,6 +621,35 @@ func (p *preprocessor) include(text string, pos Pos, fsDir string) bool {
 		}
 	}
 	return true
+}
+
+// includeFields splits an include line into words. Unlike tokenize it
+// keeps '{' and '}' inside words: they are brace expansions here.
+func includeFields(text string, pos Pos) ([]Token, bool) {
+	var toks []Token
+	for i := 0; i < len(text); {
+		if text[i] == ' ' || text[i] == '\t' {
+			i++
+			continue
+		}
+		start := i
+		var b strings.Builder
+		for i < len(text) && text[i] != ' ' && text[i] != '\t' {
+			if text[i] == '"' {
+				j := strings.IndexByte(text[i+1:], '"')
+				if j < 0 {
+					return nil, false
+				}
+				b.WriteString(text[i+1 : i+1+j])
+				i += j + 2
+				continue
+			}
+			b.WriteByte(text[i])
+			i++
+		}
+		toks = append(toks, Token{Text: b.String(), Pos: Pos{File: pos.File, Line: pos.Line, Col: pos.Col + start}})
+	}
+	return toks, true
 }
 
 // expandBraces performs csh-style brace expansion: "a{b,c}d" -> abd, acd.

@@ -35,14 +35,16 @@ func (d *decoder) validate() {
 		if !in.VirtualRouterID.Set() {
 			d.errorf(in.Pos, "vrrp_instance %q: missing virtual_router_id", in.Name)
 		}
-		if in.UnicastPeerBlock.IsValid() && len(in.UnicastPeers) == 0 {
-			d.errorf(in.UnicastPeerBlock, "vrrp_instance %q: unicast_peer has no peers", in.Name)
-		}
-		if !in.Interface.Set() && len(in.UnicastPeers) == 0 {
+		if !in.Interface.Set() && !in.UnicastPeerBlock.IsValid() {
 			d.errorf(in.Pos, "vrrp_instance %q: missing interface", in.Name)
 		}
 		if in.AdvertInt.Set() && in.AdvertInt.V <= 0 {
 			d.errorf(in.AdvertInt.Pos, "advert_int: must be greater than 0")
+		}
+		for _, a := range in.VirtualIPAddresses {
+			if first := in.VirtualIPAddresses[0].Prefix.Addr(); a.Prefix.Addr().Is4() != first.Is4() {
+				d.errorf(a.Pos, "virtual_ipaddress: %s is not of the same address family as %s (use virtual_ipaddress_excluded to mix families)", a.Prefix, first)
+			}
 		}
 		checkRefs("track_script", in.TrackScripts, scripts, "vrrp_script")
 		checkRefs("track_file", in.TrackFiles, files, "track_file")

@@ -145,6 +145,9 @@ func (d *decoder) vrrpInstance(n *node) {
 				return
 			}
 			in.UnicastPeerBlock = c.pos
+			if len(c.children) == 0 {
+				d.errorf(c.pos, "vrrp_instance %q: unicast_peer has no peers", in.Name)
+			}
 			for _, l := range c.children {
 				if p, ok := d.unicastPeer(l); ok {
 					in.UnicastPeers = append(in.UnicastPeers, p)
