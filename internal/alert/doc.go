@@ -62,6 +62,9 @@
 //	lvskit_alert_queue_length                                 gauge
 //
 // and Stats returns the same counters for callers without Prometheus.
+// The metric names carry no notifier label: register one Notifier per
+// registry, or wrap the registerer (prometheus.WrapRegistererWith) to
+// tell several apart.
 //
 // # Use
 //
