@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -15,6 +18,7 @@ import (
 // It fails if the VM cannot boot, the modules do not load, the tools are
 // missing in the guest, or the exit status does not come back.
 func TestKernelBoot(t *testing.T) {
+	t.Parallel()
 	res := Run(t, Config{Package: "./internal/vmtest", Run: "^TestGuestBoot$"})
 	if t.Failed() || t.Skipped() {
 		return
@@ -34,39 +38,86 @@ func TestKernelBoot(t *testing.T) {
 	}
 }
 
-// TestKernelBootReportsFailure checks the harness's negative path: a guest
-// command that exits 3 must come back as status 3.
+// TestKernelBootReportsFailure checks the harness's negative paths: a
+// guest command that exits 3 must come back as status 3 and fail the
+// test, and a guest that never finishes must be stopped at the timeout
+// and fail the test.
 func TestKernelBootReportsFailure(t *testing.T) {
 	if testing.Short() {
-		t.Skip("boots a VM")
+		t.Skip("boots two VMs")
 	}
-	inner := &recordingTB{TB: t}
-	res := Run(inner, Config{Command: []string{"/bin/sh", "-c", "echo guest-says-hello; exit 3"}, Timeout: 2 * 60e9})
-	if inner.skipped {
-		t.Skip(inner.msg)
-	}
-	if res.ExitStatus != 3 {
-		t.Errorf("ExitStatus = %d, want 3", res.ExitStatus)
-	}
-	if !inner.failed {
-		t.Errorf("Run did not fail the test for a non-zero guest exit status")
-	}
-	if !strings.Contains(strings.Join(res.Console, "\n"), "guest-says-hello") {
-		t.Errorf("console lacks the guest's output")
-	}
+	t.Parallel()
+	t.Run("exit_status", func(t *testing.T) {
+		t.Parallel()
+		res, rec := runRecorded(t, Config{
+			Command: []string{"/bin/sh", "-c", "echo guest-says-hello; exit 3"},
+			Timeout: 3 * time.Minute,
+		})
+		if rec.skipped {
+			t.Skip(rec.msg)
+		}
+		if res == nil {
+			t.Fatalf("Run stopped early: %s", rec.msg)
+		}
+		if res.ExitStatus != 3 {
+			t.Errorf("ExitStatus = %d, want 3", res.ExitStatus)
+		}
+		if !rec.failed || !strings.Contains(rec.msg, "exited with status 3") {
+			t.Errorf("Run did not fail the test for the guest's exit status 3 (recorded: %q)", rec.msg)
+		}
+		if !slices.Contains(res.Console, "guest-says-hello") {
+			t.Errorf("console lacks the guest's output line \"guest-says-hello\"")
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		t.Parallel()
+		res, rec := runRecorded(t, Config{
+			Command: []string{"/bin/sleep", "3600"},
+			Timeout: 25 * time.Second,
+		})
+		if rec.skipped {
+			t.Skip(rec.msg)
+		}
+		if res == nil {
+			t.Fatalf("Run stopped early: %s", rec.msg)
+		}
+		if !rec.failed || !strings.Contains(rec.msg, "timed out") {
+			t.Errorf("Run did not fail the test for a VM that never finished (recorded: %q)", rec.msg)
+		}
+		if res.ExitStatus != -1 {
+			t.Errorf("ExitStatus = %d, want -1 (no marker)", res.ExitStatus)
+		}
+	})
 }
 
-// recordingTB records failures and skips instead of acting on them, to
-// test that Run reports them.
+// runRecorded calls Run with a testing.TB that records failures and skips
+// instead of acting on them, in its own goroutine so a recorded Fatal or
+// Skip (runtime.Goexit) only ends that goroutine.
+func runRecorded(t *testing.T, cfg Config) (*Result, *recordingTB) {
+	rec := &recordingTB{TB: t}
+	var res *Result
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res = Run(rec, cfg)
+	}()
+	<-done
+	return res, rec
+}
+
+// recordingTB records failures and skips instead of acting on them.
 type recordingTB struct {
 	testing.TB
+	mu              sync.Mutex
 	failed, skipped bool
 	msg             string
 }
 
 func (r *recordingTB) Errorf(format string, args ...any) {
+	r.mu.Lock()
 	r.failed = true
 	r.msg = fmt.Sprintf(format, args...)
+	r.mu.Unlock()
 	r.TB.Logf("(recorded error) "+format, args...)
 }
 
@@ -75,13 +126,21 @@ func (r *recordingTB) Fatalf(format string, args ...any) {
 	runtime.Goexit()
 }
 
+func (r *recordingTB) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
+
 func (r *recordingTB) Skipf(format string, args ...any) {
+	r.mu.Lock()
 	r.skipped = true
 	r.msg = fmt.Sprintf(format, args...)
+	r.mu.Unlock()
 	runtime.Goexit()
 }
 
-func (r *recordingTB) Failed() bool { return r.failed }
+func (r *recordingTB) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
 
 // TestGuestBoot runs inside the VM: IPVS is there, ipvsadm changes and
 // reads the kernel's table, every scheduler loads, and network namespaces

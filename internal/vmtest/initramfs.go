@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // recipeVersion is part of the cache key of the base initramfs. Bump it
@@ -286,6 +287,10 @@ func ensureBoot(ctx context.Context, cacheDir string, logf func(string, ...any))
 		return bf
 	}
 	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+		// Mark the recipe as in use, so another checkout of the harness
+		// building a different recipe does not remove it (see below).
+		now := time.Now()
+		os.Chtimes(dir, now, now)
 		return pick(), nil
 	}
 	logf("vmtest: building base initramfs for %s (recipe %s)", k.release(), hash)
@@ -302,10 +307,12 @@ func ensureBoot(ctx context.Context, cacheDir string, logf func(string, ...any))
 	if err := os.Rename(out, dir); err != nil {
 		return bootFiles{}, fmt.Errorf("build initramfs: %w", err)
 	}
-	// Older recipes are dead weight; the kernel packages stay in debs/.
+	// Older recipes are dead weight (the kernel packages stay in debs/),
+	// but a run that resolved one just before may still be reading it
+	// after the lock was released: only remove those unused for an hour.
 	old, _ := filepath.Glob(filepath.Join(cacheDir, "boot-*"))
 	for _, o := range old {
-		if o != dir {
+		if st, err := os.Stat(o); err == nil && o != dir && time.Since(st.ModTime()) > time.Hour {
 			os.RemoveAll(o)
 		}
 	}

@@ -27,7 +27,9 @@ type kernelPkg struct {
 // release is the kernel release (uname -r), e.g. 6.1.0-56-amd64.
 func (k kernelPkg) release() string { return strings.TrimPrefix(k.name, "linux-image-") }
 
-var versionedImage = regexp.MustCompile(`^linux-image-[0-9][^ |<>]*-amd64$`)
+// versionedImage matches the generic amd64 flavour only (not -rt-amd64 or
+// -cloud-amd64): 6.1.0-56-amd64 on Debian 12, 6.12.43+deb13-amd64 later.
+var versionedImage = regexp.MustCompile(`^linux-image-[0-9][0-9a-z.+~]*(-[0-9]+)?-amd64$`)
 
 // parseAptDepends finds the versioned kernel package in the output of
 // `apt-cache depends linux-image-amd64`.
