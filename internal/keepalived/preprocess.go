@@ -671,13 +671,9 @@ func expandBraces(s string) []string {
 				parts = append(parts, s[start:i])
 				var out []string
 				for _, part := range parts {
-					for _, tail := range expandBraces(s[i+1:]) {
-						for _, mid := range expandBraces(part) {
-							out = append(out, s[:open]+mid+tail)
-							if len(out) > 1024 {
-								return out
-							}
-						}
+					out = append(out, expandBraces(s[:open]+part+s[i+1:])...)
+					if len(out) > 1024 {
+						return out[:1024]
 					}
 				}
 				return out
