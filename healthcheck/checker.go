@@ -132,9 +132,43 @@ func (c Conn) dialer(network string) *net.Dialer {
 	return &net.Dialer{LocalAddr: c.local(network), Control: c.control}
 }
 
-// dial connects to c.Addr (or addr when valid) under ctx's deadline.
+// localAddrPort returns the source address and port, or an invalid
+// AddrPort when the kernel chooses.
+func (c Conn) localAddrPort() netip.AddrPort {
+	if !c.BindAddr.IsValid() && c.BindPort == 0 {
+		return netip.AddrPort{}
+	}
+	a := c.BindAddr
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+		if !c.Addr.Addr().Unmap().Is4() {
+			a = netip.IPv6Unspecified()
+		}
+	}
+	return netip.AddrPortFrom(a, c.BindPort)
+}
+
+// dial connects to c.Addr over network ("tcp" or "udp") under ctx's
+// deadline, without going through the resolver.
 func (c Conn) dial(ctx context.Context, network string) (net.Conn, error) {
-	conn, err := c.dialer(network).DialContext(ctx, network, c.Addr.String())
+	d := net.Dialer{Control: c.control}
+	var (
+		conn net.Conn
+		err  error
+	)
+	if network == "udp" {
+		var uc *net.UDPConn
+		uc, err = d.DialUDP(ctx, network, c.localAddrPort(), c.Addr)
+		if err == nil {
+			conn = uc
+		}
+	} else {
+		var tc *net.TCPConn
+		tc, err = d.DialTCP(ctx, network, c.localAddrPort(), c.Addr)
+		if err == nil {
+			conn = tc
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

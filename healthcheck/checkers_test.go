@@ -650,3 +650,5 @@ func TestParseStatusCodes(t *testing.T) {
 		}
 	}
 }
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

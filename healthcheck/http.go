@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // StatusRange is an inclusive range of HTTP status codes.
@@ -187,7 +188,10 @@ func (c *HTTPChecker) get(ctx context.Context, u *URL) error {
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		return fmt.Errorf("send request: %w", ctxErr(ctx, err))
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4096), &http.Request{Method: http.MethodGet})
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); readers.Put(br) }()
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 	if err != nil {
 		return fmt.Errorf("read response: %w", ctxErr(ctx, err))
 	}
@@ -236,6 +240,10 @@ func (c *HTTPChecker) tlsConfig(u *URL) *tls.Config {
 	tc.InsecureSkipVerify = !c.TLS.Verify
 	return tc
 }
+
+// readers recycles response buffers: ten thousand targets probed every
+// second would otherwise allocate 40 MB/s of them.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 var defaultStatus = []StatusRange{{200, 299}}
 
