@@ -1,0 +1,468 @@
+package vrrp
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/peer"
+	"github.com/lvskit/lvskit/netcfg"
+	"github.com/vishvananda/netlink"
+)
+
+// The integration tests run lvskit as a child process (this test binary
+// re-executed inside a namespace) so that it can be SIGKILLed like
+// keepalived, and observe both through the kernel's address tables.
+
+const childEnv = "LVSKIT_VRRP_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(runChild(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// childSpec is the configuration handed to a child process.
+type childSpec struct {
+	Iface      string
+	VRID       uint8
+	Version    int
+	IntervalMS int
+	Priority   int
+	VIP        string
+	Pass       string
+	Peers      []string
+	Source     string
+}
+
+// netcfgNetwork adapts netcfg.Host to Network, as the director does.
+type netcfgNetwork struct{ h *netcfg.Host }
+
+func (n netcfgNetwork) AddAddress(_ context.Context, a Address) error {
+	_, err := n.h.AddAddress(netcfg.Address{Link: a.Link, Prefix: a.Prefix, Label: a.Label})
+	return err
+}
+
+func (n netcfgNetwork) DeleteAddress(_ context.Context, a Address) error {
+	_, err := n.h.RemoveAddress(netcfg.Address{Link: a.Link, Prefix: a.Prefix, Label: a.Label})
+	return err
+}
+
+func (n netcfgNetwork) Announce(ctx context.Context, a Announcement) error {
+	return n.h.Announce(ctx, netcfg.Announcement{Link: a.Link, Addrs: a.Addrs, Count: a.Count, Interval: a.Interval, SourceMAC: a.SourceMAC})
+}
+
+func runChild(specJSON string) int {
+	var s childSpec
+	if err := json.Unmarshal([]byte(specJSON), &s); err != nil {
+		fmt.Fprintln(os.Stderr, "child: bad spec:", err)
+		return 2
+	}
+	host, err := netcfg.Open(netcfg.Config{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	defer host.Close()
+	tr := NewRawTransport(RawConfig{})
+	defer tr.Close()
+	cfg := Config{
+		Interface: s.Iface, VRID: s.VRID, Version: s.Version, Priority: s.Priority,
+		AdvertInterval: time.Duration(s.IntervalMS) * time.Millisecond,
+		VIPs:           []VIP{{Prefix: netip.MustParsePrefix(s.VIP)}},
+		AuthPass:       s.Pass,
+		Network:        netcfgNetwork{host},
+		Transport:      tr,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Notify: Notify{Func: func(t Transition) {
+			fmt.Printf("STATE %s %d\n", t.To, time.Now().UnixNano())
+		}},
+	}
+	for _, p := range s.Peers {
+		cfg.UnicastPeers = append(cfg.UnicastPeers, netip.MustParseAddr(p))
+	}
+	if s.Source != "" {
+		cfg.Source = netip.MustParseAddr(s.Source)
+	}
+	inst, err := New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := inst.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+// lvsChild is an lvskit VRRP instance running in a child process.
+type lvsChild struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	last string
+	log  strings.Builder
+	done chan struct{}
+}
+
+func startChild(t *testing.T, h *netnstest.Host, s childSpec) *lvsChild {
+	t.Helper()
+	b, _ := json.Marshal(s)
+	c := &lvsChild{t: t, done: make(chan struct{})}
+	c.cmd = h.Command(context.Background(), os.Args[0], "-test.run=^$")
+	c.cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := c.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start lvskit child: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) >= 2 && f[0] == "STATE" {
+				c.mu.Lock()
+				c.last = f[1]
+				c.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		b, _ := io.ReadAll(stderr)
+		c.mu.Lock()
+		c.log.Write(b)
+		c.mu.Unlock()
+	}()
+	go func() { wg.Wait(); c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		c.kill()
+		if t.Failed() {
+			c.mu.Lock()
+			t.Logf("lvskit child in %s logged:\n%s", h.Name(), c.log.String())
+			c.mu.Unlock()
+		}
+	})
+	return c
+}
+
+func (c *lvsChild) state() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *lvsChild) kill() {
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+// stop is a graceful stop (SIGTERM): priority 0, addresses removed.
+func (c *lvsChild) stop() {
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.t.Errorf("lvskit child did not stop within 10s of SIGTERM")
+		c.kill()
+	}
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		c.t.Errorf("lvskit child exited with %d after SIGTERM", code)
+	}
+}
+
+type interopMode struct {
+	name     string
+	version  int
+	interval time.Duration
+	ipv6     bool
+	unicast  bool
+	pass     string
+}
+
+func (m interopMode) vip() netip.Prefix {
+	if m.ipv6 {
+		return netip.MustParsePrefix("fd00:99::100/128")
+	}
+	return netip.MustParsePrefix("10.99.0.100/32")
+}
+
+func keepalivedConf(m interopMode, prio int, self, peerAddr string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n  router_id k%d\n}\n", prio)
+	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n", prio)
+	fmt.Fprintf(&b, "  advert_int %g\n  version %d\n", m.interval.Seconds(), m.version)
+	if m.pass != "" {
+		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", m.pass)
+	}
+	if m.unicast {
+		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", self, peerAddr)
+	}
+	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s dev eth0\n  }\n}\n", m.vip())
+	return b.String()
+}
+
+// hasAddr reports whether h has p on eth0, as the kernel tells.
+func hasAddr(t *testing.T, h *netnstest.Host, p netip.Prefix) bool {
+	t.Helper()
+	fam := netlink.FAMILY_V4
+	if p.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	addrs, err := h.Netlink().AddrList(nil, fam)
+	if err != nil {
+		t.Fatalf("list addresses in %s: %v", h.Name(), err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == p.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
+// waitLinkLocal waits until eth0's IPv6 link-local address passed DAD.
+func waitLinkLocal(t *testing.T, h *netnstest.Host) {
+	t.Helper()
+	waitUntil(t, "link-local address in "+h.Name(), 10*time.Second, func() bool {
+		addrs, err := h.Netlink().AddrList(nil, netlink.FAMILY_V6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() && a.Flags&syscall.IFA_F_TENTATIVE == 0 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestIntegrationKeepalivedInterop(t *testing.T) {
+	netnstest.RequireRoot(t)
+	modes := []interopMode{
+		{name: "v2_pass", version: 2, interval: time.Second, pass: "secret1"},
+		{name: "v3_ipv4", version: 3, interval: 100 * time.Millisecond},
+		{name: "v3_ipv6", version: 3, interval: 100 * time.Millisecond, ipv6: true},
+		{name: "v3_unicast", version: 3, interval: 100 * time.Millisecond, unicast: true},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			interopScenario(t, m)
+		})
+	}
+}
+
+// skewOf and downOf are the RFC values for a peer of priority prio.
+func downOf(m interopMode, prio int) time.Duration {
+	return 3*m.interval + skewOf(m, prio)
+}
+
+func skewOf(m interopMode, prio int) time.Duration {
+	if m.version == 2 {
+		return time.Duration(256-prio) * time.Second / 256
+	}
+	return time.Duration(256-prio) * m.interval / 256
+}
+
+func interopScenario(t *testing.T, m interopMode) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	kh := lab.Host("k")
+	gh := lab.Host("g")
+	lan.Connect(kh, "eth0", "10.99.0.1/24", "fd00:99::1/64")
+	lan.Connect(gh, "eth0", "10.99.0.2/24", "fd00:99::2/64")
+	if m.ipv6 {
+		waitLinkLocal(t, kh)
+		waitLinkLocal(t, gh)
+	}
+	vip := m.vip()
+	iv := m.interval
+	// Generous bounds for "eventually": the RFC's master-down interval of
+	// the slowest peer, plus keepalived's startup, plus slack for a busy machine.
+	bound := downOf(m, 1) + 3*time.Second
+
+	capture := peer.StartCapture(t, gh, "eth0", "proto 112")
+
+	spec := func(prio int) childSpec {
+		s := childSpec{Iface: "eth0", VRID: 51, Version: m.version, IntervalMS: int(iv / time.Millisecond),
+			Priority: prio, VIP: vip.String(), Pass: m.pass}
+		if m.unicast {
+			s.Peers, s.Source = []string{"10.99.0.1"}, "10.99.0.2"
+		}
+		return s
+	}
+	kconf := func(prio int) string { return keepalivedConf(m, prio, "10.99.0.1", "10.99.0.2") }
+
+	holders := func() string {
+		k, g := hasAddr(t, kh, vip), hasAddr(t, gh, vip)
+		switch {
+		case k && g:
+			return "both"
+		case k:
+			return "k"
+		case g:
+			return "g"
+		}
+		return "none"
+	}
+	onlyOn := func(who string, gState string, g *lvsChild) func() bool {
+		return func() bool { return holders() == who && (g == nil || g.state() == gState) }
+	}
+	// settle checks that a steady state stays so for 5 advert intervals
+	// (3 for the slow version 2 runs), sampling the VIP on both sides.
+	settle := func(what, who, gState string, g *lvsChild) {
+		t.Helper()
+		n := 5
+		if m.version == 2 {
+			n = 3
+		}
+		for range n * 4 {
+			time.Sleep(iv / 4)
+			if h, s := holders(), g.state(); h != who || s != gState {
+				t.Fatalf("%s: VIP on %s, lvskit %s; want VIP on %s, lvskit %s", what, h, s, who, gState)
+			}
+		}
+	}
+
+	// 1. keepalived (150) is master, lvskit (100) stays backup.
+	k := peer.StartKeepalived(t, kh, kconf(150))
+	g := startChild(t, gh, spec(100))
+	waitUntil(t, "keepalived master, lvskit backup", bound, onlyOn("k", "BACKUP", g))
+	settle("keepalived master", "k", "BACKUP", g)
+
+	// 2. SIGKILL keepalived: lvskit takes the VIP. A killed daemon leaves
+	// its addresses behind; remove the dead one's as its restart would.
+	k.Kill()
+	kh.Run("ip", "addr", "del", vip.String(), "dev", "eth0")
+	d := waitUntil(t, "lvskit master after keepalived SIGKILL", bound, onlyOn("g", "MASTER", g))
+	t.Logf("%s: lvskit took over %v after keepalived was killed (master down interval %v)", m.name, d, downOf(m, 100))
+
+	// 3. keepalived (150) comes back and preempts.
+	k = peer.StartKeepalived(t, kh, kconf(150))
+	waitUntil(t, "keepalived preempts", bound, onlyOn("k", "BACKUP", g))
+
+	// 4. keepalived stops gracefully: lvskit takes over after its skew time,
+	// not the master-down interval.
+	stopAt := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- k.Stop() }()
+	waitUntil(t, "lvskit master after keepalived stop", bound, onlyOn("g", "MASTER", g))
+	d = time.Since(stopAt)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: graceful handover to lvskit in %v (skew %v, master down %v)", m.name, d, skewOf(m, 100), downOf(m, 100))
+	if d >= downOf(m, 100) {
+		t.Errorf("handover after keepalived's priority 0 took %v, not less than the master down interval %v", d, downOf(m, 100))
+	}
+
+	// 5. keepalived (50) joins: lvskit stays master, keepalived backup.
+	k = peer.StartKeepalived(t, kh, kconf(50))
+	if !k.WaitLog("Entering BACKUP STATE", bound) {
+		t.Fatalf("keepalived did not enter BACKUP")
+	}
+	settle("lvskit master", "g", "MASTER", g)
+
+	// 6. Partition (drop VRRP in lvskit's namespace): both become master;
+	// heal: one master again.
+	gh.Run("nft", "add table inet part")
+	gh.Run("nft", "add chain inet part in { type filter hook input priority 0 ; }")
+	gh.Run("nft", "add chain inet part out { type filter hook output priority 0 ; }")
+	gh.Run("nft", "add rule inet part in meta l4proto 112 drop")
+	gh.Run("nft", "add rule inet part out meta l4proto 112 drop")
+	waitUntil(t, "two masters during the partition", bound, func() bool { return holders() == "both" && g.state() == "MASTER" })
+	gh.Run("nft", "delete table inet part")
+	d = waitUntil(t, "one master after the partition heals", bound, onlyOn("g", "MASTER", g))
+	t.Logf("%s: one master %v after the partition healed (advert interval %v)", m.name, d, iv)
+	settle("after heal", "g", "MASTER", g)
+
+	// 7. SIGKILL lvskit: keepalived takes the VIP (lvskit leaves its VIP
+	// behind when killed, as keepalived does; remove it as an operator would).
+	g.kill()
+	gh.Run("ip", "addr", "del", vip.String(), "dev", "eth0")
+	d = waitUntil(t, "keepalived master after lvskit SIGKILL", bound, onlyOn("k", "", nil))
+	t.Logf("%s: keepalived took over %v after lvskit was killed (master down interval %v)", m.name, d, downOf(m, 50))
+
+	// 8. lvskit (200) returns and preempts; then stops gracefully and
+	// keepalived takes over after its skew time.
+	g = startChild(t, gh, spec(200))
+	waitUntil(t, "lvskit preempts", bound, onlyOn("g", "MASTER", g))
+	stopAt = time.Now()
+	gStopped := make(chan struct{})
+	go func() { g.stop(); close(gStopped) }()
+	waitUntil(t, "keepalived master after lvskit stop", bound, onlyOn("k", "", nil))
+	d = time.Since(stopAt)
+	<-gStopped
+	t.Logf("%s: graceful handover to keepalived in %v (skew %v, master down %v)", m.name, d, skewOf(m, 50), downOf(m, 50))
+	if d >= downOf(m, 50) {
+		t.Errorf("handover after lvskit's priority 0 took %v, not less than the master down interval %v", d, downOf(m, 50))
+	}
+
+	// tshark decodes everything on the wire, ours and keepalived's, cleanly.
+	time.Sleep(300 * time.Millisecond) // let the last adverts reach the capture
+	if probs := capture.Problems(); len(probs) > 0 {
+		t.Errorf("tshark reports problems:\n%s", strings.Join(probs, "\n"))
+	}
+	if out := capture.Read("-V"); strings.Contains(out, "Malformed") || strings.Contains(out, "incorrect") {
+		t.Errorf("tshark -V reports malformed packets or bad checksums")
+	}
+	seen := map[string]int{}
+	for _, r := range capture.Fields("vrrp", "vrrp.version", "vrrp.prio", "vrrp.checksum.status") {
+		if len(r) != 3 {
+			t.Fatalf("tshark row %q", r)
+		}
+		if r[2] != "1" {
+			t.Errorf("tshark: checksum status %q (1 is good) for version %s priority %s", r[2], r[0], r[1])
+		}
+		seen[r[0]+"/"+r[1]]++
+	}
+	for _, p := range []int{100, 200, 0} {
+		if key := fmt.Sprintf("%d/%d", m.version, p); seen[key] == 0 {
+			t.Errorf("tshark decoded no version %d advert of priority %d (lvskit's); saw %v", m.version, p, seen)
+		}
+	}
+	t.Logf("%s: tshark decoded (version/priority: count) %v", m.name, seen)
+	k.Stop()
+}
