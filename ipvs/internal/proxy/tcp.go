@@ -97,7 +97,7 @@ func (s *service) serveTCP(c *net.TCPConn) {
 	s.mu.Lock()
 	pp := s.cfg.ProxyProtocol
 	s.mu.Unlock()
-	d := net.Dialer{Timeout: s.p.cfg.DialTimeout}
+	d := net.Dialer{Timeout: s.p.cfg.DialTimeout, KeepAlive: -1}
 	bc, err := d.DialContext(s.p.ctx, "tcp", x.d.cfg.Addr.String())
 	if err != nil {
 		s.p.log.Debug("connect to real server failed", "service", s.key, "dest", x.d.cfg.Addr, "err", err)

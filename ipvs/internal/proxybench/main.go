@@ -1,0 +1,430 @@
+// Command proxybench compares the userspace IPVS proxy with HAProxy and
+// with no proxy at all, on loopback, with wrk.
+//
+// It starts two small Go HTTP servers (as child processes), the lvskit
+// proxy (a child process too, so its CPU time is its own) and HAProxy
+// (Debian's haproxy, mode tcp, generated config), all on free loopback
+// ports, and runs wrk against each of: one backend directly, the lvskit
+// proxy, HAProxy; once with keep-alive and once with "Connection: close"
+// (a new TCP connection per request). It reports requests/s, p50 and p99
+// latency and CPU time per request of the proxy process, from
+// /proc/PID/stat. Results go to the markdown and JSON files named by
+// -out and -json.
+//
+//	go run ./ipvs/internal/proxybench -duration 10s -out BENCH.md -json bench.json
+//
+// Everything listens on 127.0.0.1 and every child is killed at the end.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lvskit/lvskit/ipvs/internal/proxy"
+)
+
+func main() {
+	role := flag.String("role", "", "internal: backend or proxy (child processes)")
+	listen := flag.String("listen", "", "internal: address to listen on")
+	dests := flag.String("dests", "", "internal: comma-separated real servers of the proxy")
+	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run")
+	conns := flag.Int("c", 50, "wrk connections")
+	threads := flag.Int("t", 2, "wrk threads")
+	out := flag.String("out", "", "write a markdown report here (default: stdout)")
+	jsonOut := flag.String("json", "", "write JSON results here")
+	cpuProfile := flag.String("cpuprofile", "", "internal: write the proxy child's CPU profile here")
+	flag.Parse()
+
+	switch *role {
+	case "backend":
+		runBackend(*listen)
+		return
+	case "proxy":
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+		runProxy(*listen, *dests)
+		return
+	}
+	if err := run(*duration, *conns, *threads, *out, *jsonOut); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// runBackend serves a small fixed body.
+func runBackend(addr string) {
+	body := []byte("hello from an lvskit bench backend\n")
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(body)
+	})}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
+
+// runProxy runs one rr TCP service of the userspace proxy.
+func runProxy(addr, dests string) {
+	p := proxy.New(proxy.Config{})
+	svc := proxy.ServiceConfig{Protocol: proxy.TCP, Addr: netip.MustParseAddrPort(addr), Scheduler: "rr"}
+	if err := p.AddService(svc); err != nil {
+		log.Fatal(err)
+	}
+	for _, d := range strings.Split(dests, ",") {
+		if err := p.AddDest(svc.Key(), proxy.DestConfig{Addr: netip.MustParseAddrPort(d), Weight: 1}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	p.Close()
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+type child struct {
+	name string
+	cmd  *exec.Cmd
+}
+
+func start(ctx context.Context, name string, args ...string) (*child, error) {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stderr = os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return &child{name: name, cmd: cmd}, nil
+}
+
+func (c *child) stop() {
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitListening(addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening: %w", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cpuTicks returns utime+stime of a process in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(s[i+2:])
+	// Fields after the command: state is field 3, utime 14, stime 15.
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("malformed stat times")
+	}
+	return ut + st, nil
+}
+
+const clockTick = 10 * time.Millisecond // USER_HZ = 100 on Linux
+
+// Result is one wrk run.
+type Result struct {
+	Target      string  `json:"target"`
+	Mode        string  `json:"mode"` // keep-alive or close
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	RPS         float64 `json:"requests_per_second"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
+	ProxyCPU    float64 `json:"proxy_cpu_seconds,omitempty"`
+}
+
+var (
+	reqsRe = regexp.MustCompile(`(\d+) requests in`)
+	rpsRe  = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latRe  = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$`)
+	errRe  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	non2Re = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func toMicros(v float64, unit string) float64 {
+	switch unit {
+	case "ms":
+		return v * 1000
+	case "s":
+		return v * 1e6
+	}
+	return v
+}
+
+func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) (Result, error) {
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
+	if mode == "close" {
+		args = append(args, "-H", "Connection: close")
+	}
+	args = append(args, url)
+	var before int64
+	if pid > 0 {
+		before, _ = cpuTicks(pid)
+	}
+	outb, err := exec.Command("wrk", args...).CombinedOutput()
+	if err != nil {
+		return Result{}, fmt.Errorf("wrk %v: %w\n%s", args, err, outb)
+	}
+	out := string(outb)
+	r := Result{Target: target, Mode: mode}
+	if m := reqsRe.FindStringSubmatch(out); m != nil {
+		r.Requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := rpsRe.FindStringSubmatch(out); m != nil {
+		r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	}
+	for _, m := range latRe.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		if m[1] == "50" {
+			r.P50us = toMicros(v, m[3])
+		} else {
+			r.P99us = toMicros(v, m[3])
+		}
+	}
+	if m := errRe.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.ParseInt(s, 10, 64)
+			r.Errors += n
+		}
+	}
+	if m := non2Re.FindStringSubmatch(out); m != nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		r.Errors += n
+	}
+	if pid > 0 {
+		after, err := cpuTicks(pid)
+		if err == nil && r.Requests > 0 {
+			cpu := time.Duration(after-before) * clockTick
+			r.ProxyCPU = cpu.Seconds()
+			r.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Requests)
+		}
+	}
+	if r.Requests == 0 {
+		return r, fmt.Errorf("wrk %v: no requests parsed:\n%s", args, out)
+	}
+	return r, nil
+}
+
+func run(d time.Duration, conns, threads int, out, jsonOut string) error {
+	for _, tool := range []string{"wrk", "haproxy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var children []*child
+	defer func() {
+		for i := len(children) - 1; i >= 0; i-- {
+			children[i].stop()
+		}
+	}()
+	var backends []string
+	for i := range 2 {
+		addr, err := freePort()
+		if err != nil {
+			return err
+		}
+		c, err := start(ctx, fmt.Sprintf("backend %d", i), self, "-role", "backend", "-listen", addr)
+		if err != nil {
+			return err
+		}
+		children = append(children, c)
+		backends = append(backends, addr)
+	}
+	proxyAddr, err := freePort()
+	if err != nil {
+		return err
+	}
+	pc, err := start(ctx, "lvskit proxy", self, "-role", "proxy", "-listen", proxyAddr, "-dests", strings.Join(backends, ","))
+	if err != nil {
+		return err
+	}
+	children = append(children, pc)
+
+	haAddr, err := freePort()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "proxybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := fmt.Sprintf(`global
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind %s
+    default_backend be
+backend be
+    balance roundrobin
+    server a %s
+    server b %s
+`, haAddr, backends[0], backends[1])
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	hc, err := start(ctx, "haproxy", "haproxy", "-db", "-f", cfgPath)
+	if err != nil {
+		return err
+	}
+	children = append(children, hc)
+	for _, a := range append(backends, proxyAddr, haAddr) {
+		if err := waitListening(a); err != nil {
+			return err
+		}
+	}
+
+	targets := []struct {
+		name string
+		addr string
+		pid  int
+	}{
+		{"direct (one backend)", backends[0], 0},
+		{"lvskit userspace proxy", proxyAddr, pc.cmd.Process.Pid},
+		{"haproxy (mode tcp)", haAddr, hc.cmd.Process.Pid},
+	}
+	var results []Result
+	for _, mode := range []string{"keep-alive", "close"} {
+		for _, tg := range targets {
+			log.Printf("wrk %s, %s, %v", tg.name, mode, d)
+			r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+			time.Sleep(time.Second) // let TIME_WAIT and CPU settle a little
+		}
+	}
+
+	report := markdown(results, d, conns, threads)
+	if out == "" {
+		fmt.Print(report)
+	} else if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+		return err
+	}
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{
+			"duration_seconds": d.Seconds(), "connections": conns, "threads": threads,
+			"cpus": runtime.NumCPU(), "results": results,
+		}, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func markdown(rs []Result, d time.Duration, conns, threads int) string {
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
+	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies.\n\n", threads, conns, d)
+	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | errors |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		cpu := "-"
+		if r.CPUPerReqUs > 0 {
+			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, cpu, r.Errors)
+	}
+	fmt.Fprintln(w)
+	find := func(target, mode string) *Result {
+		for i := range rs {
+			if strings.HasPrefix(rs[i].Target, target) && rs[i].Mode == mode {
+				return &rs[i]
+			}
+		}
+		return nil
+	}
+	fmt.Fprintln(w, "| mode | lvskit/haproxy requests/s | lvskit/haproxy p99 | lvskit/haproxy CPU per request |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	for _, mode := range []string{"keep-alive", "close"} {
+		l, h := find("lvskit", mode), find("haproxy", mode)
+		if l == nil || h == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f |\n", mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs)
+	}
+	w.Flush()
+	_ = io.Discard
+	return b.String()
+}
