@@ -43,17 +43,17 @@ type Packet struct {
 
 // rxRules is what the receive checks compare a packet against.
 type rxRules struct {
-	version  int
-	vrid     uint8
-	ipv6     bool
-	owner    bool // local priority is 255
-	authType uint8
-	authData [authDataLen]byte
-	interval time.Duration // checked in version 2 only
-	addrs    []netip.Addr  // sorted; nil with skipAddrCheck
+	version    int
+	vrid       uint8
+	ipv6       bool
+	owner      bool // local priority is 255
+	authType   uint8
+	authData   [authDataLen]byte
+	interval   time.Duration // checked in version 2 only
+	addrs      []netip.Addr  // sorted; nil with skipAddrCheck
 	checkAddrs bool
-	self     netip.Addr
-	peers    []netip.Addr // non-nil: accept unicast only from these
+	self       netip.Addr
+	peers      []netip.Addr // non-nil: accept unicast only from these
 }
 
 // check applies every receive rule, in the RFC's order, and returns the

@@ -16,14 +16,14 @@ const us = time.Microsecond
 // expectations are offsets from t0 checked to the microsecond; -1 means
 // the timer must be stopped.
 type step struct {
-	name      string
-	at        time.Duration
-	event     func(c *core, now time.Time) []Action
-	want      []Action
-	state     State
-	down      time.Duration
-	adver     time.Duration
-	interval  time.Duration // expected masterAdverInterval, 0 = don't check
+	name     string
+	at       time.Duration
+	event    func(c *core, now time.Time) []Action
+	want     []Action
+	state    State
+	down     time.Duration
+	adver    time.Duration
+	interval time.Duration // expected masterAdverInterval, 0 = don't check
 }
 
 func start() func(*core, time.Time) []Action {

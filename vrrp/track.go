@@ -159,9 +159,14 @@ func (l *linkTracker) Track(ctx context.Context, report func(up bool)) error {
 	defer close(done)
 	var errs = make(chan error, 1)
 	opts := netlink.LinkSubscribeOptions{
-		Namespace:     l.ns,
-		ListExisting:  true,
-		ErrorCallback: func(err error) { select { case errs <- err: default: } },
+		Namespace:    l.ns,
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		},
 	}
 	if err := netlink.LinkSubscribeWithOptions(ch, done, opts); err != nil {
 		return fmt.Errorf("subscribe to links: %w", err)

@@ -1,0 +1,59 @@
+// Package vrrp is a VRRP engine: version 2 (RFC 3768) and version 3
+// (RFC 5798, IPv4 and IPv6), interoperating with keepalived 2.2.
+//
+// # What it does
+//
+// Routers sharing virtual addresses (VIPs) elect a master by priority. The
+// master holds the VIPs and advertises every advert interval; when its
+// adverts stop for the master-down interval (3 intervals plus a skew that
+// favours higher priorities), the best backup takes over, adds the VIPs
+// and announces them with gratuitous ARPs or unsolicited neighbour
+// advertisements. A master that stops gracefully sends priority 0, so a
+// backup takes over after its skew time alone.
+//
+// Where the RFCs are silent the package does what keepalived does:
+// preemption on by default (Config.NoPreempt, Config.PreemptDelay),
+// garp_master_* announcement timing, trackers with weights and the
+// effective priority clamped to 1..254 (weight 0 means FAULT), sync groups
+// (SyncGroup), notifications (a Go func or channel, keepalived-style
+// scripts, a FIFO), PASS authentication in version 2, accept mode by
+// default, and a master answering a lower-priority advert with its own.
+//
+// # How it is built
+//
+// A pure state machine (core.go) takes events — startup, advert received,
+// timer due, tracker change, sync-group order, shutdown — with the current
+// time, and returns actions: send an advert, add or remove the VIPs,
+// announce, notify. It owns no goroutine, clock or socket, so its timers
+// are tested to the microsecond. Every receive rule the RFCs make a MUST
+// is a pure check (check.go) whose failures are counted by reason
+// (DropReason, the lvskit_vrrp_drops_total counter) and logged at debug.
+//
+// Instance is the shell: Run(ctx) owns an injected Clock, a Transport
+// (NewRawTransport for IP protocol 112 with TTL/hop limit 255 sent and
+// checked through control messages, multicast 224.0.0.18 / ff02::12 or
+// unicast peers; MemNet for simulating many routers in one process) and a
+// Network that changes the host (netcfg.Host satisfies it through a thin
+// adapter). Run returns after a graceful stop when its context ends.
+//
+// # Needs
+//
+// The raw transport needs CAP_NET_RAW; the Network needs CAP_NET_ADMIN.
+// Nothing runs external programs except the scripts a Config names.
+//
+// # Use
+//
+//	tr := vrrp.NewRawTransport(vrrp.RawConfig{})
+//	defer tr.Close()
+//	inst, err := vrrp.New(vrrp.Config{
+//		Interface: "eth0",
+//		VRID:      51,
+//		Priority:  150,
+//		AuthPass:  "secret",
+//		VIPs:      []vrrp.VIP{{Prefix: netip.MustParsePrefix("192.168.0.253/32"), Label: "eth0:1"}},
+//		Network:   network, // e.g. an adapter over netcfg.Host
+//		Transport: tr,
+//	})
+//	if err != nil { ... }
+//	err = inst.Run(ctx) // until ctx ends; then priority 0 and VIPs removed
+package vrrp
