@@ -158,6 +158,54 @@ func TestGuestBoot(t *testing.T) {
 		}
 	})
 
+	t.Run("modules", func(t *testing.T) {
+		b, err := os.ReadFile("/proc/modules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded := map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				loaded[f[0]] = true
+			}
+		}
+		for _, m := range guestModules {
+			if !m.optional && !loaded[m.name] {
+				t.Errorf("module %s not loaded", m.name)
+			}
+		}
+		for _, m := range []string{"nf_tables", "nft_masq", "macvlan", "ipip", "sctp", "ip_vs_mh"} {
+			if !loaded[m] {
+				t.Errorf("module %s (shipped by Debian's 6.1 kernel) not loaded", m)
+			}
+		}
+		// modules.dep works: unload a scheduler and load it back by name.
+		run(t, "/sbin/rmmod", "ip_vs_sh")
+		run(t, "/sbin/modprobe", "ip_vs_sh")
+		if _, err := os.Stat("/sys/module/ip_vs_sh"); err != nil {
+			t.Errorf("modprobe ip_vs_sh did not load it: %v", err)
+		}
+	})
+
+	t.Run("tools", func(t *testing.T) {
+		if out := run(t, "/sbin/ip", "-V"); !strings.Contains(out, "iproute2") {
+			t.Errorf("/sbin/ip -V = %q, want full iproute2", out)
+		}
+		if out := run(t, "/sbin/ipvsadm", "--version"); !strings.Contains(out, "ipvsadm") {
+			t.Errorf("/sbin/ipvsadm --version = %q", out)
+		}
+		if p, err := exec.LookPath("ip"); err != nil || p != "/sbin/ip" {
+			t.Errorf("LookPath(ip) = %q, %v; want /sbin/ip", p, err)
+		}
+		if _, err := os.Stat("/usr/sbin/nft"); err == nil {
+			run(t, "/usr/sbin/nft", "add", "table", "inet", "vmtest")
+			if out := run(t, "/usr/sbin/nft", "list", "tables"); !strings.Contains(out, "table inet vmtest") {
+				t.Errorf("nft list tables = %q", out)
+			}
+			run(t, "/usr/sbin/nft", "delete", "table", "inet", "vmtest")
+		}
+	})
+
 	t.Run("ipvsadm_add_list", func(t *testing.T) {
 		ipvsadm(t, "-C")
 		t.Cleanup(func() { ipvsadm(t, "-C") })
