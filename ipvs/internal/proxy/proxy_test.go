@@ -354,3 +354,37 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("UpdateDest of a missing dest: %v", err)
 	}
 }
+
+func TestIPv6AndProxyHeader(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	b := &backend{name: "v6", ln: ln, addr: ln.Addr().(*net.TCPAddr).AddrPort(), open: map[net.Conn]struct{}{}, stop: make(chan struct{})}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.serve(c, modeProxyHeader)
+			c.Close()
+		}
+	}()
+	t.Cleanup(b.close)
+	p := newProxy(t, Config{})
+	l6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l6.Addr().(*net.TCPAddr).AddrPort()
+	l6.Close()
+	k := addService(t, p, ServiceConfig{Addr: addr, ProxyProtocol: true, Scheduler: "sh"}, map[*backend]int{b: 1}, b)
+	c := dialVia(t, k, "")
+	if want := fmt.Sprintf("%s %s", c.LocalAddr(), k.Addr); c.name != want {
+		t.Errorf("server decoded %q, want %q", c.name, want)
+	}
+	c.echo(t, "over IPv6")
+}

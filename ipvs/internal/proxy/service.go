@@ -19,8 +19,9 @@ type session interface {
 }
 
 type dest struct {
+	addr    netip.AddrPort // immutable: readable without the lock
 	sd      *sched.Dest
-	cfg     DestConfig
+	cfg     DestConfig // under service.mu
 	stats   counters
 	persist atomic.Int32 // templates pointing here
 	removed bool         // under service.mu
@@ -121,7 +122,7 @@ func (s *service) schedDests() []*sched.Dest {
 
 func (s *service) findDest(a netip.AddrPort) int {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	return slices.IndexFunc(s.dests, func(d *dest) bool { return d.cfg.Addr == a })
+	return slices.IndexFunc(s.dests, func(d *dest) bool { return d.addr == a })
 }
 
 func (s *service) addDest(c DestConfig) error {
@@ -134,7 +135,7 @@ func (s *service) addDest(c DestConfig) error {
 	if s.findDest(c.Addr) >= 0 {
 		return ErrExists
 	}
-	d := &dest{sd: sched.NewDest(c.Addr, c.Weight), cfg: c}
+	d := &dest{addr: c.Addr, sd: sched.NewDest(c.Addr, c.Weight), cfg: c}
 	d.sd.SetThresholds(c.UpperThreshold, c.LowerThreshold)
 	s.dests = slices.Insert(s.dests, 0, d) // the kernel prepends
 	s.byDest[d.sd] = d

@@ -98,9 +98,9 @@ func (s *service) serveTCP(c *net.TCPConn) {
 	pp := s.cfg.ProxyProtocol
 	s.mu.Unlock()
 	d := net.Dialer{Timeout: s.p.cfg.DialTimeout, KeepAlive: -1}
-	bc, err := d.DialContext(s.p.ctx, "tcp", x.d.cfg.Addr.String())
+	bc, err := d.DialContext(s.p.ctx, "tcp", x.d.addr.String())
 	if err != nil {
-		s.p.log.Debug("connect to real server failed", "service", s.key, "dest", x.d.cfg.Addr, "err", err)
+		s.p.log.Debug("connect to real server failed", "service", s.key, "dest", x.d.addr, "err", err)
 		c.SetLinger(0)
 		return
 	}

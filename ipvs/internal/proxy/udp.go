@@ -85,9 +85,9 @@ func (s *service) flow(client, local netip.AddrPort) *udpFlow {
 	if !s.schedule(client, local, f, &f.d, &f.t) {
 		return nil
 	}
-	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(f.d.cfg.Addr))
+	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(f.d.addr))
 	if err != nil {
-		s.p.log.Debug("udp socket to real server failed", "service", s.key, "dest", f.d.cfg.Addr, "err", err)
+		s.p.log.Debug("udp socket to real server failed", "service", s.key, "dest", f.d.addr, "err", err)
 		s.release(f, f.d, f.t, false)
 		return nil
 	}
