@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -147,7 +148,36 @@ func (h *Host) AddAddress(a Address) (*Change, error) {
 	}
 	h.log.Debug("netcfg: added address", "address", a.String())
 	c.add(AddressChange{Address: a, Added: true})
+	if a.Prefix.Addr().Is6() {
+		h.waitIPv6Ready(link, a.Prefix.Addr())
+	}
 	return c, nil
+}
+
+// waitIPv6Ready waits (briefly, bounded) until the kernel has finished
+// bringing up a new IPv6 address: even without DAD it does that from a
+// work queue, which puts the address's local route in and, if forwarding
+// is on, joins the subnet-router anycast. Returning before that would
+// leave the address not yet usable, and a forwarding change racing with
+// the pending work makes the kernel join that anycast twice and leave it
+// once (seen on 6.x: a stray "anycast PREFIX::" route after undo).
+func (h *Host) waitIPv6Ready(link netlink.Link, ip netip.Addr) {
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		return // the kernel finishes the address when the link comes up
+	}
+	filter := &netlink.Route{Table: unix.RT_TABLE_LOCAL, Dst: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(128, 128)}}
+	deadline := time.Now().Add(time.Second)
+	for {
+		rs, err := h.nl.RouteListFiltered(netlink.FAMILY_V6, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+		if err != nil || len(rs) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.log.Debug("netcfg: IPv6 address not ready after 1s", "address", ip.String(), "link", link.Attrs().Name)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // RemoveAddress takes the address (matched by address and prefix length

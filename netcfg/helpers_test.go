@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/mdlayher/packet"
@@ -231,4 +232,23 @@ func serve(t *testing.T, ln net.Listener, prefix string) {
 			}()
 		}
 	}()
+}
+
+// diffLines is cmp.Diff over lines, so failures show only what changed.
+func diffLines(want, got string) string {
+	return cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n"))
+}
+
+// settle waits until no IPv6 address of h is tentative (duplicate
+// address detection of link-local addresses runs for about a second after
+// a link comes up), so snapshots compare what netcfg did, not DAD.
+func settle(t *testing.T, h *netnstest.Host) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.TrimSpace(h.Run("ip", "-6", "addr", "show", "tentative")) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("IPv6 addresses in %s still tentative:\n%s", h.Name(), h.Run("ip", "-6", "addr"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -104,6 +104,11 @@ type Route struct {
 	Type RouteType
 	// OnLink says the gateway is on the link even if no prefix says so.
 	OnLink bool
+	// Protocol is the routing protocol that installed the route (RTPROT_*:
+	// 2 kernel, 3 boot, 4 static; keepalived uses its own). Zero sends
+	// none. Listings report it, so a removed kernel route comes back as
+	// one on undo. It does not take part in matching.
+	Protocol uint8
 }
 
 func (r Route) String() string {
@@ -351,6 +356,7 @@ func (h *Host) toNetlinkRoute(r Route) (*netlink.Route, error) {
 		Scope:    netlink.Scope(r.Scope),
 		Type:     r.Type.rtn(),
 		Family:   netlink.FAMILY_V4,
+		Protocol: netlink.RouteProtocol(r.Protocol),
 	}
 	if ip.Is6() {
 		nr.Family = netlink.FAMILY_V6
@@ -392,12 +398,13 @@ func (h *Host) fromNetlinkRoute(nr netlink.Route, names map[int]string) (Route, 
 		dst = netip.PrefixFrom(a, bits)
 	}
 	r := Route{
-		Dst:    dst,
-		Metric: nr.Priority,
-		Table:  nr.Table,
-		Scope:  Scope(nr.Scope),
-		Type:   routeTypeOf(nr.Type),
-		OnLink: nr.Flags&int(netlink.FLAG_ONLINK) != 0,
+		Dst:      dst,
+		Metric:   nr.Priority,
+		Table:    nr.Table,
+		Scope:    Scope(nr.Scope),
+		Type:     routeTypeOf(nr.Type),
+		OnLink:   nr.Flags&int(netlink.FLAG_ONLINK) != 0,
+		Protocol: uint8(nr.Protocol),
 	}
 	if nr.Gw != nil {
 		r.Gateway, _ = ipFromSlice(nr.Gw)
