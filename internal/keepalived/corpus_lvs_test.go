@@ -88,8 +88,9 @@ var lvsDRWant = &Config{
 					Pos: at, Type: SSLGet,
 					ConnOptions: ConnOptions{ConnectTimeout: dv("5s")},
 					HTTP: &HTTPChecker{
-						EnableSNI: bv(true),
-						URLs:      []URL{httpURL("/healthz", StatusRange{200, 200})},
+						EnableSNI:   bv(true),
+						Virtualhost: sv("secure.example.com"),
+						URLs:        []URL{httpURL("/healthz", StatusRange{200, 200})},
 					},
 				}},
 			}},

@@ -446,9 +446,8 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 			}
 		}
 		t["fast_recovery"] = d.flag(&h.FastRecovery)
-		if typ == SSLGet {
-			t["enable_sni"] = d.flag(&h.EnableSNI)
-		}
+		t["enable_sni"] = d.flag(&h.EnableSNI)
+		t["virtualhost"] = d.str(&h.Virtualhost)
 		t["url"] = func(c *node) {
 			if u, ok := d.url(c); ok {
 				h.URLs = append(h.URLs, u)

@@ -475,6 +475,7 @@ type Checker struct {
 // HTTPChecker holds HTTP_GET / SSL_GET settings.
 type HTTPChecker struct {
 	HTTPProtocol Value[string] // 1.0, 1.0C, 1.1
+	Virtualhost  Value[string] // default for the urls; else the real server's
 	FastRecovery Value[bool]
 	EnableSNI    Value[bool]
 	URLs         []URL

@@ -1,0 +1,58 @@
+// Package keepalived reads keepalived.conf files (keepalived 2.2, as
+// keepalived.conf(5) describes them) into typed Go values, so that a
+// keepalived user can hand an existing configuration to an lvskit director.
+//
+// # What it reads
+//
+// Everything keepalived.conf(5) defines for VRRP, LVS and health checks:
+// global_defs (router_id, the e-mail settings, lvs_sync_daemon, the vrrp_*
+// defaults, script security), vrrp_script, track_file, vrrp_sync_group,
+// vrrp_instance, static_ipaddress/static_routes/static_rules,
+// virtual_server_group, virtual_server and real_server with the checkers
+// HTTP_GET, SSL_GET, TCP_CHECK, UDP_CHECK, DNS_CHECK, SMTP_CHECK, PING_CHECK,
+// MISC_CHECK and FILE_CHECK.
+//
+// And keepalived's syntax: '#' and '!' comments, blocks across lines or on
+// one line, double-quoted strings with escapes, include (and includer,
+// includem, includew, includeb, includea) with globs and brace expansion
+// relative to the including file, @id / @^id conditional lines,
+// $NAME=value parameters (also multiline, expanded where used, with the
+// predefined ${_PWD}, ${_INSTANCE}, ${_RANDOM}, ${_HASH}, ${_BANG}), and
+// ~SEQ / ~SEQx / ~LST repetition.
+//
+// # Results and errors
+//
+// Parse and ParseFile return a *Config, the warnings, and an error. Every
+// value carries the position where the file set it (a Value's Pos; list
+// entries have their own Pos), so that a later stage can say where a
+// problem comes from. A Value that is not Set was not in the file: the
+// parser never fills in defaults (each field's comment names keepalived's).
+//
+// Errors are collected, not stopped at: the error is a *ParseError listing
+// every problem as "file:line:col: message", and a configuration with any
+// error is rejected as a whole (the returned *Config is nil). An unknown
+// keyword is an error naming it. A keyword that keepalived knows but lvskit
+// does not implement (SNMP, BFD, nftables, track_process, ...) is accepted
+// and reported as a Warning with its position, never silently dropped.
+//
+// # Use
+//
+//	cfg, warns, err := keepalived.ParseFile("/etc/keepalived/keepalived.conf",
+//		keepalived.Options{Host: "lvs_1"})
+//	for _, w := range warns {
+//		log.Print(w)
+//	}
+//	var pe *keepalived.ParseError
+//	if errors.As(err, &pe) {
+//		for _, d := range pe.Diagnostics {
+//			fmt.Println(d) // testdata/bad.conf:12:14: priority: 300 is out of range [1, 255]
+//		}
+//	}
+//
+// Options.FS (an io/fs.FS) makes includes read from somewhere other than
+// the operating system's files, fstest.MapFS in tests for example.
+//
+// testdata/ holds a corpus of configurations, among them the two directors
+// of the book's cluster (book_lvs_1.conf, book_lvs_2.conf, and
+// book_cluster.conf for both with @lvs_1/@lvs_2).
+package keepalived
