@@ -18,6 +18,9 @@ import (
 // It fails if the VM cannot boot, the modules do not load, the tools are
 // missing in the guest, or the exit status does not come back.
 func TestKernelBoot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
 	t.Parallel()
 	res := Run(t, Config{Package: "./internal/vmtest", Run: "^TestGuestBoot$"})
 	if t.Failed() || t.Skipped() {
@@ -39,9 +42,9 @@ func TestKernelBoot(t *testing.T) {
 }
 
 // TestKernelBootReportsFailure checks the harness's negative paths: a
-// guest command that exits 3 must come back as status 3 and fail the
-// test, and a guest that never finishes must be stopped at the timeout
-// and fail the test.
+// guest program (from Config.Files, run by Config.Command) that exits 3
+// must come back as status 3 and fail the test, and a guest that never
+// finishes must be stopped at the timeout and fail the test.
 func TestKernelBootReportsFailure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots two VMs")
@@ -49,8 +52,10 @@ func TestKernelBootReportsFailure(t *testing.T) {
 	t.Parallel()
 	t.Run("exit_status", func(t *testing.T) {
 		t.Parallel()
+		prog := BuildBinary(t, "./internal/vmtest/testdata/guestprog")
 		res, rec := runRecorded(t, Config{
-			Command: []string{"/bin/sh", "-c", "echo guest-says-hello; exit 3"},
+			Files:   map[string]string{"/opt/lvskit/guestprog": prog},
+			Command: []string{"/opt/lvskit/guestprog", "3", "two words"},
 			Timeout: 3 * time.Minute,
 		})
 		if rec.skipped {
@@ -65,8 +70,11 @@ func TestKernelBootReportsFailure(t *testing.T) {
 		if !rec.failed || !strings.Contains(rec.msg, "exited with status 3") {
 			t.Errorf("Run did not fail the test for the guest's exit status 3 (recorded: %q)", rec.msg)
 		}
-		if !slices.Contains(res.Console, "guest-says-hello") {
-			t.Errorf("console lacks the guest's output line \"guest-says-hello\"")
+		// The program came from Files, ran as root in the guest with
+		// IPVS, and got its arguments intact.
+		want := `guestprog: in-vm=1 uid=0 ipvs=true args=["3" "two words"]`
+		if !slices.Contains(res.Console, want) {
+			t.Errorf("console lacks the guest program's line %q", want)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {

@@ -293,6 +293,11 @@ func ensureBoot(ctx context.Context, cacheDir string, logf func(string, ...any))
 		os.Chtimes(dir, now, now)
 		return pick(), nil
 	}
+	// Holding the lock, any build folder left is from a killed process.
+	stale, _ := filepath.Glob(filepath.Join(cacheDir, "build-*"))
+	for _, s := range stale {
+		os.RemoveAll(s)
+	}
 	logf("vmtest: building base initramfs for %s (recipe %s)", k.release(), hash)
 	tmp, err := os.MkdirTemp(cacheDir, "build-")
 	if err != nil {

@@ -147,6 +147,11 @@ func fetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)
 	if _, err := os.Stat(k.deb); err == nil {
 		return k, nil
 	}
+	// The caller holds the cache lock: leftovers are from killed processes.
+	stale, _ := filepath.Glob(filepath.Join(debDir, "download-*"))
+	for _, s := range stale {
+		os.RemoveAll(s)
+	}
 	tmp, err := os.MkdirTemp(debDir, "download-")
 	if err != nil {
 		return kernelPkg{}, fmt.Errorf("download kernel: %w", err)
