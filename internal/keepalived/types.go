@@ -405,7 +405,7 @@ type VirtualServer struct {
 type RealServer struct {
 	Pos              Pos
 	Addr             netip.Addr
-	Port             uint16
+	Port             uint16     // 0 = not given: the virtual server's port
 	Weight           Value[int] // default 1
 	Forwarding       Value[Forwarding]
 	NotifyUp         Value[Script]
