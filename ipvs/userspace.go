@@ -51,8 +51,8 @@ type UserspaceConfig struct {
 // the third scheduler flag, persistence engines and the twos scheduler are
 // refused with errors wrapping ErrNotSupported.
 //
-// Dump reports connections, bytes (payload bytes for TCP) and, for UDP,
-// packets; the rate estimates stay zero.
+// Dump reports connections, bytes (payload bytes for TCP), for UDP
+// packets, and rates estimated every 2 s as the kernel does.
 type Userspace struct {
 	p             *proxy.Proxy
 	proxyProtocol bool
@@ -316,6 +316,11 @@ func modelStats(s proxy.Stats) Stats {
 		PacketsOut:  s.PacketsOut,
 		BytesIn:     s.BytesIn,
 		BytesOut:    s.BytesOut,
+		CPS:         s.CPS,
+		PPSIn:       s.PPSIn,
+		PPSOut:      s.PPSOut,
+		BPSIn:       s.BPSIn,
+		BPSOut:      s.BPSOut,
 	}
 }
 

@@ -17,6 +17,13 @@ import (
 	"go.uber.org/goleak"
 )
 
+// verifyNoLeaks checks, after every cleanup of t (registered later, so
+// run earlier), that t left no goroutines behind.
+func verifyNoLeaks(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
 func newUserspace(t *testing.T) *Userspace {
 	t.Helper()
 	u, err := NewUserspace(UserspaceConfig{})
@@ -39,7 +46,7 @@ func freeLoopbackPort(t *testing.T) uint16 {
 }
 
 func TestUserspaceRejectsUnsupported(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	lo := netip.MustParseAddr("127.0.0.1")
 	port := freeLoopbackPort(t)
 	tcp := Service{Protocol: TCP, Addr: lo, Port: port}
@@ -81,7 +88,7 @@ func TestUserspaceRejectsUnsupported(t *testing.T) {
 }
 
 func TestUserspaceErrors(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	u := newUserspace(t)
 	ctx := context.Background()
 	s := Service{Protocol: TCP, Addr: netip.MustParseAddr("127.0.0.1"), Port: freeLoopbackPort(t)}
@@ -131,7 +138,7 @@ func TestUserspaceErrors(t *testing.T) {
 // requests through the proxy to two real HTTP servers and reads the
 // counters back through Dump.
 func TestUserspaceSyncAndTraffic(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	verifyNoLeaks(t)
 	var hits [2]atomic.Int64
 	var servers [2]*httptest.Server
 	for i := range servers {

@@ -142,6 +142,9 @@ type Stats struct {
 	PacketsOut uint64
 	BytesIn    uint64
 	BytesOut   uint64
+	// Rates per second, estimated as the kernel does (every 2 s, an
+	// average weighing the last period 1/4).
+	CPS, PPSIn, PPSOut, BPSIn, BPSOut uint64
 }
 
 // ServiceStatus is a service as Services reports it.
@@ -162,12 +165,16 @@ type DestStatus struct {
 
 type counters struct {
 	conns, pktsIn, pktsOut, bytesIn, bytesOut atomic.Uint64
+	cps, ppsIn, ppsOut, bpsIn, bpsOut         atomic.Uint64 // published rates
+	est                                       rates         // estimator goroutine only
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Conns: c.conns.Load(), PacketsIn: c.pktsIn.Load(), PacketsOut: c.pktsOut.Load(),
 		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		CPS: c.cps.Load(), PPSIn: c.ppsIn.Load(), PPSOut: c.ppsOut.Load(),
+		BPSIn: c.bpsIn.Load(), BPSOut: c.bpsOut.Load(),
 	}
 }
 
@@ -192,11 +199,14 @@ type Proxy struct {
 func New(cfg Config) *Proxy {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Proxy{
+	p := &Proxy{
 		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		services: make(map[ServiceKey]*service),
 		draining: make(map[*service]struct{}),
 	}
+	p.wg.Add(1)
+	go p.runEstimator()
+	return p
 }
 
 // AddService starts listening on the service's address. It fails with
