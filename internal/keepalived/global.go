@@ -32,7 +32,8 @@ var globalIgnored = set(
 	"include_check", "reload_time_file", "reload_repeat", "reload_file",
 	"data_use_instance", "vrrp_garp_extra_if", "net_namespace", "net_namespace_ipvs",
 	"namespace_with_ipsets", "instance", "use_pid_dir", "linkbeat_use_polling",
-	"child_wait_time", "vrrp_skip_check_adv_addr_old", "bfd_process_name",
+	"child_wait_time", "lvs_process_name", "vrrp_vmac_garp_intvl",
+	"vrrp_rlimit_rtime", "checker_rlimit_rtime", "bfd_rlimit_rtime",
 )
 
 func (d *decoder) globalDefs(n *node) {
@@ -56,13 +57,14 @@ func (d *decoder) globalDefs(n *node) {
 		"smtp_alert_checker":              d.flag(&g.SMTPAlertChecker),
 		"no_email_faults":                 d.fixed(&g.NoEmailFaults, true),
 		"checker_log_all_failures":        d.flag(&g.CheckerLogAllFailures),
-		"no_checker_emails":               d.fixed(&g.NoCheckerEmails, true),
-		"rs_init_notifies":                d.fixed(&g.RSInitNotifies, true),
+		"no_checker_emails":               d.flag(&g.NoCheckerEmails),
+		"rs_init_notifies":                d.flag(&g.RSInitNotifies),
 		"default_interface":               d.str(&g.DefaultInterface),
 		"lvs_sync_daemon":                 d.lvsSyncDaemon(&g.LVSSyncDaemon),
 		"lvs_timeouts":                    d.lvsTimeouts(&g.LVSTimeouts),
 		"lvs_flush":                       d.fixed(&g.LVSFlush, true),
 		"lvs_flush_on_stop":               d.lvsFlushOnStop(&g.LVSFlushOnStop),
+		"lvs_flush_onstop":                d.lvsFlushOnStop(&g.LVSFlushOnStop),
 		"vrrp_mcast_group4":               d.mcastGroup(&g.VRRPMcastGroup4, false),
 		"vrrp_mcast_group6":               d.mcastGroup(&g.VRRPMcastGroup6, true),
 		"vrrp_garp_master_delay":          d.duration(&g.VRRPGarpMasterDelay),

@@ -48,6 +48,12 @@ func (vs *VirtualServer) RealServerForwarding(rs *RealServer) Forwarding {
 	return first(rs.Forwarding, vs.Forwarding).Or(Forwarding{Method: "NAT"})
 }
 
+// RealServerWeight is rs's configured weight: its own, else the virtual
+// server's weight, else 1.
+func (vs *VirtualServer) RealServerWeight(rs *RealServer) int {
+	return first(rs.Weight, vs.Weight).Or(1)
+}
+
 // RealServerInhibit reports whether a failed rs gets weight 0 instead of
 // being removed: its own setting, else the virtual server's.
 func (vs *VirtualServer) RealServerInhibit(rs *RealServer) bool {

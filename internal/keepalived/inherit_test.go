@@ -33,6 +33,7 @@ vrrp_instance B {
 }
 virtual_server 10.0.0.1 80 {
     lb_kind DR
+    weight 4
     delay_loop 10
     retry 0
     warmup 5
@@ -54,6 +55,7 @@ virtual_server 10.0.0.1 80 {
         }
     }
     real_server 10.0.1.2 80 {
+        weight 7
         lvs_method NAT
         inhibit_on_failure off
         smtp_alert on
@@ -81,6 +83,9 @@ virtual_server 10.0.0.1 80 {
 	}
 	if vs.RealServerForwarding(rs1).Method != "DR" || vs.RealServerForwarding(rs2).Method != "NAT" {
 		t.Errorf("forwarding = %v, %v; want DR, NAT", vs.RealServerForwarding(rs1), vs.RealServerForwarding(rs2))
+	}
+	if vs.RealServerWeight(rs1) != 4 || vs.RealServerWeight(rs2) != 7 || (&VirtualServer{}).RealServerWeight(&RealServer{}) != 1 {
+		t.Errorf("weights = %d, %d; want 4 (virtual server), 7", vs.RealServerWeight(rs1), vs.RealServerWeight(rs2))
 	}
 	if !vs.RealServerInhibit(rs1) || vs.RealServerInhibit(rs2) {
 		t.Errorf("inhibit_on_failure = %v, %v; want true, false", vs.RealServerInhibit(rs1), vs.RealServerInhibit(rs2))

@@ -197,7 +197,7 @@ func (d *decoder) forwarding(dst *Value[Forwarding]) kwFunc {
 	}
 }
 
-var virtualServerIgnored = set("persistence_engine", "snmp_name")
+var virtualServerIgnored = set("persistence_engine", "snmp_name", "hashed")
 
 func (d *decoder) virtualServer(n *node) {
 	if !d.blockOnly(n, 1, 2) {
@@ -332,6 +332,7 @@ func (d *decoder) virtualServer(n *node) {
 		"delay_before_retry":      d.duration(&vs.DelayBeforeRetry),
 		"warmup":                  d.duration(&vs.Warmup),
 		"inhibit_on_failure":      d.flag(&vs.InhibitOnFailure),
+		"weight":                  d.integer(&vs.Weight, 0, math.MaxInt32),
 		"real_server": func(c *node) {
 			if rs, ok := d.realServer(c); ok {
 				vs.RealServers = append(vs.RealServers, rs)

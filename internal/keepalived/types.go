@@ -397,6 +397,7 @@ type VirtualServer struct {
 	DelayBeforeRetry       Value[time.Duration]
 	Warmup                 Value[time.Duration]
 	InhibitOnFailure       Value[bool]
+	Weight                 Value[int] // default weight of the real servers
 	RealServers            []RealServer
 }
 

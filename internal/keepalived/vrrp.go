@@ -102,7 +102,7 @@ func (d *decoder) syncGroup(n *node) {
 		"global_tracking":            d.fixed(&g.GlobalTracking, true),
 		"sync_group_tracking_weight": d.fixed(&g.SyncGroupTrackingWeight, true),
 	}
-	d.decodeBlock("vrrp_sync_group", n, t, set("track_process", "track_bfd", "notify_deleted"))
+	d.decodeBlock("vrrp_sync_group", n, t, set("track_process", "track_bfd"))
 	if len(g.Group) == 0 {
 		d.errorf(n.pos, "vrrp_sync_group %q: no group { } of instances", g.Name)
 	}
@@ -112,7 +112,8 @@ func (d *decoder) syncGroup(n *node) {
 var instanceIgnored = set(
 	"vrf", "use_vmac_addr", "use_ipvlan", "track_process", "track_bfd",
 	"old_unicast_checksum", "garp_extra_if", "garp_extra_if_vmac", "debug",
-	"kernel_rx_buf_size", "linkbeat_use_polling", "sync_group_tracking_weight",
+	"kernel_rx_buf_size", "linkbeat_use_polling", "no_virtual_ipaddress",
+	"v3_checksum_as_v2", "timer_expired_backup", "vmac_garp_intvl",
 )
 
 func (d *decoder) vrrpInstance(n *node) {
