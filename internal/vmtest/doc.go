@@ -22,12 +22,27 @@
 //	}
 //
 // Config.Command and Config.Files run any other static program in the
-// guest instead, for demos and tools that are not tests.
+// guest instead, for demos and tools that are not tests; BuildBinary
+// builds one from a main package:
+//
+//	demo := vmtest.BuildBinary(t, "./examples/demo")
+//	vmtest.Run(t, vmtest.Config{
+//		Files:   map[string]string{"/opt/demo": demo},
+//		Command: []string{"/opt/demo", "-flag"},
+//	})
+//
+// go test caches a passing result without knowing the VM ran, so run
+// kernel tests with -count=1.
 //
 // # What the host needs
 //
 // Root, qemu-system-x86_64, busybox-static, ipvsadm, iproute2 (and
-// nftables, optional), all installed by scripts/install-test-deps.sh.
+// nftables, optional), all installed by scripts/install-test-deps.sh, and
+// apt-get, dpkg, ldd and chroot, which every Debian system has. With xz
+// (xz-utils) the harness unpacks Debian's xz-compressed kernel once on the
+// host and qemu boots the ELF vmlinux through its PVH entry point, which
+// saves the guest about four seconds of decompression per boot; without
+// xz it boots the compressed vmlinuz.
 // Run skips when one is missing, and fails instead when CI=true. KVM is
 // never used: qemu runs in TCG mode, which boots the guest in a few
 // seconds here; KVM hangs on these machines.
@@ -38,7 +53,7 @@
 // root (git-ignored). The first run resolves the versioned kernel package
 // that linux-image-amd64 depends on with apt-cache (running apt-get update
 // if the lists are empty), fetches it with apt-get download and keeps the
-// .deb in debs/. It then builds a base initramfs once into
+// .deb in debs/. It then builds a base initramfs (and vmlinux) once into
 // boot-RELEASE-HASH/, where HASH covers the kernel package, this
 // package's recipe (init script, module list, recipeVersion) and the
 // exact host binaries copied in. Each run only appends a small
