@@ -240,3 +240,112 @@ func TestUserspaceSyncAndTraffic(t *testing.T) {
 		t.Error("request succeeded after the service was removed")
 	}
 }
+
+// loopbackTables rewrites random tables (from table_test.go) into what the
+// userspace backend supports, on loopback addresses and free ports: no
+// fwmark or SCTP services, NAT destinations of the service's family, no
+// one-packet, flag-3 or persistence engine. The mapping of service keys to
+// ports is kept across calls, so consecutive tables share services.
+type loopbackTables struct {
+	t     *testing.T
+	ports map[ServiceKey]netip.AddrPort
+}
+
+func (l *loopbackTables) addr(k ServiceKey) netip.AddrPort {
+	if a, ok := l.ports[k]; ok {
+		return a
+	}
+	network, host := "tcp", "127.0.0.1:0"
+	if k.Family == Inet6 {
+		host = "[::1]:0"
+	}
+	var a netip.AddrPort
+	if k.Protocol == UDP {
+		network = "udp"
+		c, err := net.ListenPacket(network, host)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		a = c.LocalAddr().(*net.UDPAddr).AddrPort()
+		c.Close()
+	} else {
+		c, err := net.Listen(network, host)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		a = c.Addr().(*net.TCPAddr).AddrPort()
+		c.Close()
+	}
+	l.ports[k] = a
+	return a
+}
+
+func (l *loopbackTables) convert(in []Service) []Service {
+	var out []Service
+	for _, s := range in {
+		if s.FWMark != 0 || s.Protocol == SCTP {
+			continue
+		}
+		a := l.addr(s.Key())
+		s.Addr, s.Port = a.Addr(), a.Port()
+		s.Flags &^= OnePacket | Sched3
+		s.PEName = ""
+		var ds []Destination
+		seen := map[DestinationKey]bool{}
+		for _, d := range s.Destinations {
+			if FamilyOf(d.Addr) != FamilyOf(s.Addr) {
+				continue
+			}
+			d.Forward, d.TunnelType, d.TunnelPort, d.TunnelFlags = Masquerade, 0, 0, 0
+			if k := s.destKey(&d); !seen[k] {
+				seen[k] = true
+				ds = append(ds, d)
+			}
+		}
+		s.Destinations = ds
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestUserspaceMatchesMemory syncs a sequence of random tables into the
+// memory and the userspace backends and checks that both report the same
+// table after every step, and that syncing again writes nothing.
+func TestUserspaceMatchesMemory(t *testing.T) {
+	verifyNoLeaks(t)
+	ctx := context.Background()
+	u := newUserspace(t)
+	m := NewMemory()
+	l := &loopbackTables{t: t, ports: map[ServiceKey]netip.AddrPort{}}
+	r := newRand(6)
+	var services, dests int
+	defer func() {
+		t.Logf("%d services, %d destinations synced over 40 steps", services, dests)
+		if services < 20 || dests < 20 {
+			t.Errorf("random tables too thin to show anything: %d services, %d destinations", services, dests)
+		}
+	}()
+	for step := range 40 {
+		want := l.convert(randomTable(r))
+		for _, s := range want {
+			services++
+			dests += len(s.Destinations)
+		}
+		for _, be := range []Backend{m, u} {
+			if _, err := Sync(ctx, be, want); err != nil {
+				t.Fatalf("step %d: %T: %v\n%s", step, be, err, describe(want))
+			}
+		}
+		ud, err := u.Dump(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := m.Dump(ctx)
+		if diff := cmp.Diff(Canonical(md), Canonical(ud), addrCmp); diff != "" {
+			t.Fatalf("step %d: tables differ (-memory +userspace):\n%s", step, diff)
+		}
+		if ops, err := Sync(ctx, u, want); err != nil || len(ops) != 0 {
+			t.Fatalf("step %d: repeated Sync: %v, %v", step, ops, err)
+		}
+	}
+}
