@@ -1,0 +1,171 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/vrrp"
+)
+
+// syncFollower runs the kernel's IPVS connection sync daemon the way
+// keepalived does: as master while the followed VRRP instance is MASTER,
+// as backup otherwise, switching on every transition; with no instance
+// named, both run all the time. It stops them when it stops.
+type syncFollower struct {
+	cfg SyncDaemonPlan
+	dc  ipvs.DaemonController
+	log *slog.Logger
+
+	mu      sync.Mutex
+	want    vrrp.State
+	role    string // what runs now: "", "master", "backup", "both"
+	lastErr string
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// startFollower starts the follower for plan (nil: none). Without a
+// daemon-capable backend it logs that the sync daemon is not supported.
+func (d *Director) startFollower(plan *SyncDaemonPlan) {
+	if plan == nil {
+		return
+	}
+	if d.daemons == nil {
+		d.log.Warn("lvs_sync_daemon: the IPVS backend cannot run the connection sync daemon; continuing without it",
+			"backend", d.backendName, "err", ipvs.ErrNotSupported)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(d.runCtx))
+	f := &syncFollower{cfg: *plan, dc: d.daemons, log: d.log.With("component", "sync_daemon"),
+		want: vrrp.StateBackup, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	// Pick up the followed instance's current state.
+	for _, u := range d.units {
+		for _, in := range u.instances {
+			if in.Name() == plan.Instance && in.State() == vrrp.StateMaster {
+				f.want = vrrp.StateMaster
+			}
+		}
+	}
+	d.follower.Store(f)
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		f.run(ctx)
+	}()
+}
+
+func (f *syncFollower) set(s vrrp.State) {
+	f.mu.Lock()
+	f.want = s
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *syncFollower) stop() {
+	f.cancel()
+	<-f.done
+}
+
+// status is what /status shows.
+func (f *syncFollower) status() (role, lastErr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.role, f.lastErr
+}
+
+func (f *syncFollower) run(ctx context.Context) {
+	defer close(f.done)
+	defer f.stopAll()
+	for {
+		f.apply(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		}
+	}
+}
+
+func (f *syncFollower) daemon(s ipvs.DaemonState) ipvs.SyncDaemon {
+	d := f.cfg.Daemon
+	d.State = s
+	return d
+}
+
+func (f *syncFollower) apply(ctx context.Context) {
+	f.mu.Lock()
+	want := f.want
+	f.mu.Unlock()
+	role := "backup"
+	switch {
+	case f.cfg.Instance == "":
+		role = "both"
+	case want == vrrp.StateMaster:
+		role = "master"
+	}
+	f.mu.Lock()
+	cur := f.role
+	f.mu.Unlock()
+	if role == cur {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	switch role {
+	case "both":
+		err = errors.Join(f.start(cctx, ipvs.DaemonMaster), f.start(cctx, ipvs.DaemonBackup))
+	case "master":
+		err = errors.Join(f.stopOne(cctx, ipvs.DaemonBackup), f.start(cctx, ipvs.DaemonMaster))
+	case "backup":
+		err = errors.Join(f.stopOne(cctx, ipvs.DaemonMaster), f.start(cctx, ipvs.DaemonBackup))
+	}
+	f.mu.Lock()
+	f.role = role
+	f.lastErr = ""
+	if err != nil {
+		f.lastErr = err.Error()
+	}
+	f.mu.Unlock()
+	if err != nil {
+		f.log.Error("sync daemon", "role", role, "err", err)
+		return
+	}
+	f.log.Info("sync daemon", "role", role, "interface", f.cfg.Daemon.Interface, "sync_id", f.cfg.Daemon.SyncID)
+}
+
+func (f *syncFollower) start(ctx context.Context, s ipvs.DaemonState) error {
+	err := f.dc.StartDaemon(ctx, f.daemon(s))
+	if errors.Is(err, ipvs.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+func (f *syncFollower) stopOne(ctx context.Context, s ipvs.DaemonState) error {
+	err := f.dc.StopDaemon(ctx, s)
+	if errors.Is(err, ipvs.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (f *syncFollower) stopAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := errors.Join(f.stopOne(ctx, ipvs.DaemonMaster), f.stopOne(ctx, ipvs.DaemonBackup)); err != nil {
+		f.log.Error("stop sync daemon", "err", err)
+	}
+	f.mu.Lock()
+	f.role = ""
+	f.mu.Unlock()
+	f.log.Info("sync daemon stopped")
+}
