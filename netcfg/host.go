@@ -56,7 +56,7 @@ func Open(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	current := cfg.NetNS == "" && cfg.NetNSHandle <= 0
+	current := cfg.NetNS == "" && cfg.NetNSHandle <= 0 && inProcessNS(ns)
 	var nl *netlink.Handle
 	if current {
 		nl, err = netlink.NewHandle()
@@ -108,6 +108,19 @@ func openNS(cfg Config) (netns.NsHandle, error) {
 		}
 		return ns, nil
 	}
+}
+
+// inProcessNS reports whether ns is the namespace of the process as a
+// whole (its main thread's). A caller may call Open from a locked thread
+// it moved elsewhere; that Host must then enter its namespace like any
+// other.
+func inProcessNS(ns netns.NsHandle) bool {
+	self, err := netns.GetFromPath("/proc/self/ns/net")
+	if err != nil {
+		return false
+	}
+	defer self.Close()
+	return self.Equal(ns)
 }
 
 // checkNetNS makes sure fd is a network namespace, so a wrong path fails

@@ -22,6 +22,7 @@ const NATTable = "lvskit"
 const (
 	natPrerouting  = "prerouting"
 	natPostrouting = "postrouting"
+	filterInput    = "input"
 	commentPrefix  = "lvskit: "
 )
 
@@ -296,6 +297,7 @@ func natChains() []*nftables.Chain {
 	return []*nftables.Chain{
 		{Name: natPrerouting, Table: natTable, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest},
 		{Name: natPostrouting, Table: natTable, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
+		{Name: filterInput, Table: natTable, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter},
 	}
 }
 
@@ -350,14 +352,14 @@ func (h *Host) addNAT(s natSpec) (*Change, error) {
 			return c, nil
 		}
 	}
-	// One batch, one transaction: table, chains and rule all appear or
-	// none does.
+	// One batch, one transaction: table, chain and rule all appear or
+	// none does. Only the chain the rule needs is made.
 	conn.AddTable(natTable)
 	var chain *nftables.Chain
 	for _, ch := range natChains() {
-		conn.AddChain(ch)
 		if ch.Name == s.chain {
 			chain = ch
+			conn.AddChain(ch)
 		}
 	}
 	conn.AddRule(&nftables.Rule{
@@ -367,7 +369,7 @@ func (h *Host) addNAT(s natSpec) (*Change, error) {
 		UserData: userdata.AppendString(nil, userdata.TypeComment, commentPrefix+s.comment),
 	})
 	if err := conn.Flush(); err != nil {
-		return nil, withPrivilegeHint(fmt.Errorf("add nat %s: %w", s.comment, err))
+		return nil, withPrivilegeHint(fmt.Errorf("add nat %s to table inet %s: %w", s.comment, NATTable, err))
 	}
 	after, err := listNATRules(conn)
 	if err != nil {
@@ -413,9 +415,10 @@ func (h *Host) natRulesLocked() ([]NATRule, error) {
 	return rules, withPrivilegeHint(err)
 }
 
-// removeNATRule deletes the rule with r's handle if it is still the rule
-// r describes (same chain and comment: a handle can be reused after the
-// table was deleted and made again), then deletes lvskit's table if no
+// removeNATRule deletes the rule r describes: the one with r's chain and
+// comment (the comment names the rule, and netcfg never adds two with the
+// same one), normally still under r's handle; if it was removed and added
+// again since, under its new one. It then deletes lvskit's table if no
 // rule is left in it.
 func (h *Host) removeNATRule(r NATRule) error {
 	h.natMu.Lock()
@@ -430,16 +433,20 @@ func (h *Host) removeNATRule(r NATRule) error {
 		return withPrivilegeHint(fmt.Errorf("remove nat %s: list: %w", r.Comment, err))
 	}
 	left := 0
-	del := false
-	for _, x := range have {
-		if x == r {
-			del = true
-			continue
+	var victim *NATRule
+	for i, x := range have {
+		if x.Chain == r.Chain && x.Comment == r.Comment && (victim == nil || x.Handle == r.Handle) {
+			victim = &have[i]
 		}
-		left++
 	}
+	for _, x := range have {
+		if victim == nil || x != *victim {
+			left++
+		}
+	}
+	del := victim != nil
 	if del {
-		if err := conn.DelRule(&nftables.Rule{Table: natTable, Chain: &nftables.Chain{Name: r.Chain, Table: natTable}, Handle: r.Handle}); err != nil {
+		if err := conn.DelRule(&nftables.Rule{Table: natTable, Chain: &nftables.Chain{Name: victim.Chain, Table: natTable}, Handle: victim.Handle}); err != nil {
 			return fmt.Errorf("remove nat %s: %w", r.Comment, err)
 		}
 	}
@@ -450,7 +457,7 @@ func (h *Host) removeNATRule(r NATRule) error {
 		return withPrivilegeHint(fmt.Errorf("remove nat %s: %w", r.Comment, err))
 	}
 	if del {
-		h.log.Debug("netcfg: removed nft rule", "rule", r.Comment, "handle", r.Handle)
+		h.log.Debug("netcfg: removed nft rule", "rule", r.Comment, "handle", victim.Handle)
 	}
 	return nil
 }

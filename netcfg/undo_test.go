@@ -88,6 +88,15 @@ func TestIntegrationIdempotentUndo(t *testing.T) {
 		{"ipv6 vmac", func() (*netcfg.Change, error) {
 			return h.AddVMAC(netcfg.VMAC{Name: "vrrp6.51", Parent: "eth0", VRID: 51, IPv6: true})
 		}},
+		{"vmac with explicit MAC", func() (*netcfg.Change, error) {
+			return h.AddVMAC(netcfg.VMAC{Name: "vrrp.52", Parent: "eth0", MAC: netcfg.VirtualMAC(52, false)})
+		}},
+		{"block ipv4", func() (*netcfg.Change, error) { return h.Block(a("10.99.0.10")) }},
+		{"block ipv6", func() (*netcfg.Change, error) { return h.Block(a("fd00:99::10")) }},
+		{"remove a vmac", func() (*netcfg.Change, error) { return h.RemoveVMAC("vrrp.52") }},
+		{"remove a nat rule", func() (*netcfg.Change, error) {
+			return h.RemoveDNAT(netcfg.DNAT{Dst: netip.MustParseAddrPort("10.99.0.1:80"), To: netip.MustParseAddrPort("10.99.0.2:8080")})
+		}},
 	}
 
 	var changes []*netcfg.Change

@@ -26,14 +26,23 @@ type VMAC struct {
 	Name string
 	// Parent is the interface it sits on; required.
 	Parent string
-	// VRID is the virtual router id, 1..255.
+	// VRID is the virtual router id, 1..255; used when MAC is nil.
 	VRID uint8
-	// IPv6 picks the IPv6 virtual MAC.
+	// IPv6 picks the IPv6 virtual MAC; used when MAC is nil.
 	IPv6 bool
+	// MAC overrides the address; nil means VirtualMAC(VRID, IPv6).
+	MAC net.HardwareAddr
+}
+
+func (v VMAC) mac() net.HardwareAddr {
+	if v.MAC != nil {
+		return v.MAC
+	}
+	return VirtualMAC(v.VRID, v.IPv6)
 }
 
 func (v VMAC) String() string {
-	return fmt.Sprintf("macvlan %s on %s address %v", v.Name, v.Parent, VirtualMAC(v.VRID, v.IPv6))
+	return fmt.Sprintf("macvlan %s on %s address %v", v.Name, v.Parent, v.mac())
 }
 
 // LinkChange is a macvlan link created (Added) or deleted.
@@ -66,14 +75,17 @@ func (h *Host) AddVMAC(v VMAC) (*Change, error) {
 	if err := validLinkName(v.Name); err != nil {
 		return nil, fmt.Errorf("add vmac: %w", err)
 	}
-	if v.VRID == 0 {
+	if v.MAC == nil && v.VRID == 0 {
 		return nil, fmt.Errorf("add vmac %q: VRID must be 1..255", v.Name)
+	}
+	if v.MAC != nil && (len(v.MAC) != 6 || v.MAC[0]&1 != 0) {
+		return nil, fmt.Errorf("add vmac %q: MAC %v: want a 6-byte unicast Ethernet address", v.Name, v.MAC)
 	}
 	parent, err := h.link(v.Parent)
 	if err != nil {
 		return nil, fmt.Errorf("add vmac %q: parent: %w", v.Name, err)
 	}
-	mac := VirtualMAC(v.VRID, v.IPv6)
+	mac := v.mac()
 	c := h.newChange()
 	if l, err := h.nl.LinkByName(v.Name); err == nil {
 		mv, ok := l.(*netlink.Macvlan)
@@ -122,10 +134,7 @@ func (h *Host) RemoveVMAC(name string) (*Change, error) {
 	if p, err := h.nl.LinkByIndex(mv.Attrs().ParentIndex); err == nil {
 		v.Parent = p.Attrs().Name
 	}
-	if hw := mv.Attrs().HardwareAddr; len(hw) == 6 {
-		v.VRID = hw[5]
-		v.IPv6 = hw[4] == 0x02
-	}
+	v.MAC = mv.Attrs().HardwareAddr
 	if err := h.nl.LinkDel(l); err != nil {
 		if errors.Is(err, syscall.ENODEV) {
 			return c, nil
