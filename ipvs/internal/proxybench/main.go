@@ -35,6 +35,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run")
 	conns := flag.Int("c", 50, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
+	rounds := flag.Int("rounds", 3, "runs per target and mode, interleaved; the report shows medians")
 	out := flag.String("out", "", "write a markdown report here (default: stdout)")
 	jsonOut := flag.String("json", "", "write JSON results here")
 	cpuProfile := flag.String("cpuprofile", "", "internal: write the proxy child's CPU profile here")
@@ -71,7 +73,7 @@ func main() {
 		runProxy(*listen, *dests)
 		return
 	}
-	if err := run(*duration, *conns, *threads, *out, *jsonOut); err != nil {
+	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -272,7 +274,7 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) 
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads int, out, jsonOut string) error {
+func run(d time.Duration, conns, threads, rounds int, out, jsonOut string) error {
 	for _, tool := range []string{"wrk", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
@@ -361,20 +363,30 @@ backend be
 		{"lvskit userspace proxy", proxyAddr, pc.cmd.Process.Pid},
 		{"haproxy (mode tcp)", haAddr, hc.cmd.Process.Pid},
 	}
+	// Interleave the targets round by round, so that load from anything
+	// else on the machine hits them alike, and report medians.
+	var all []Result
 	var results []Result
 	for _, mode := range []string{"keep-alive", "close"} {
-		for _, tg := range targets {
-			log.Printf("wrk %s, %s, %v", tg.name, mode, d)
-			r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid)
-			if err != nil {
-				return err
+		runs := make([][]Result, len(targets))
+		for round := range rounds {
+			for i, tg := range targets {
+				log.Printf("wrk %s, %s, %v, round %d/%d", tg.name, mode, d, round+1, rounds)
+				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid)
+				if err != nil {
+					return err
+				}
+				runs[i] = append(runs[i], r)
+				all = append(all, r)
+				time.Sleep(time.Second) // let TIME_WAIT and CPU settle a little
 			}
-			results = append(results, r)
-			time.Sleep(time.Second) // let TIME_WAIT and CPU settle a little
+		}
+		for _, rs := range runs {
+			results = append(results, median(rs))
 		}
 	}
 
-	report := markdown(results, d, conns, threads)
+	report := markdown(results, d, conns, threads, rounds)
 	if out == "" {
 		fmt.Print(report)
 	} else if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
@@ -383,7 +395,7 @@ backend be
 	if jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{
 			"duration_seconds": d.Seconds(), "connections": conns, "threads": threads,
-			"cpus": runtime.NumCPU(), "results": results,
+			"cpus": runtime.NumCPU(), "rounds": rounds, "medians": results, "runs": all,
 		}, "", "  ")
 		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -392,11 +404,36 @@ backend be
 	return nil
 }
 
-func markdown(rs []Result, d time.Duration, conns, threads int) string {
+// median returns, field by field, the median of the runs.
+func median(rs []Result) Result {
+	m := rs[0]
+	med := func(get func(Result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	m.RPS = med(func(r Result) float64 { return r.RPS })
+	m.P50us = med(func(r Result) float64 { return r.P50us })
+	m.P99us = med(func(r Result) float64 { return r.P99us })
+	m.CPUPerReqUs = med(func(r Result) float64 { return r.CPUPerReqUs })
+	m.ProxyCPU = med(func(r Result) float64 { return r.ProxyCPU })
+	m.Requests = int64(med(func(r Result) float64 { return float64(r.Requests) }))
+	m.Errors = 0
+	for _, r := range rs {
+		m.Errors += r.Errors
+	}
+	return m
+}
+
+func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	var b strings.Builder
 	w := bufio.NewWriter(&b)
 	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
-	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies.\n\n", threads, conns, d)
+	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies; "+
+		"median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
 	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | errors |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
@@ -427,4 +464,16 @@ func markdown(rs []Result, d time.Duration, conns, threads int) string {
 	w.Flush()
 	_ = io.Discard
 	return b.String()
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
