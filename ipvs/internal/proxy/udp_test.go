@@ -136,3 +136,36 @@ func TestUDPRemoveService(t *testing.T) {
 		t.Fatalf("re-add: %v", err)
 	}
 }
+
+func TestUDPPersistenceAcrossFlows(t *testing.T) {
+	a, b := startUDPBackend(t, "a"), startUDPBackend(t, "b")
+	p := newProxy(t, Config{UDPTimeout: 100 * time.Millisecond})
+	svc := ServiceConfig{Protocol: UDP, Addr: freePort(t, true), Scheduler: "rr", PersistenceTimeout: time.Hour}
+	if err := p.AddService(svc); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []netip.AddrPort{a, b} {
+		if err := p.AddDest(svc.Key(), DestConfig{Addr: d, Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first string
+	for i := range 4 { // new source ports, new flows: one server for the client address
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(svc.Addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, _ := udpAsk(t, c, "x")
+		c.Close()
+		if i == 0 {
+			first = reply
+		} else if reply != first {
+			t.Fatalf("flow %d answered %q, the client's template says %q", i, reply, first)
+		}
+	}
+	st := serviceStatus(t, p, svc.Key())
+	persist := st.Dests[0].PersistConns + st.Dests[1].PersistConns
+	if persist != 1 || st.Stats.Conns != 4 {
+		t.Errorf("templates %d, conns %d; want 1 template and 4 flows", persist, st.Stats.Conns)
+	}
+}
