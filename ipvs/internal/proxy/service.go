@@ -325,24 +325,23 @@ func maskAddr(a netip.Addr, bits int) netip.Addr {
 	return p.Addr()
 }
 
-// remove stops accepting and lets TCP connections drain.
+// remove stops accepting and lets TCP connections drain; UDP flows end
+// at once.
 func (s *service) remove() {
-	s.mu.Lock()
-	s.removed = true
-	n := len(s.sessions)
-	s.mu.Unlock()
 	if s.ln != nil {
 		s.ln.Close()
-		if n > 0 {
-			s.mu.Lock()
-			s.drain = time.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(nil) })
-			s.mu.Unlock()
-			return
-		}
 	} else {
 		s.uc.Close()
-		s.closeSessions(nil)
 	}
+	s.mu.Lock()
+	s.removed = true
+	if s.ln != nil && len(s.sessions) > 0 {
+		s.drain = time.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(nil) })
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.closeSessions(nil)
 	s.mu.Lock()
 	gone := len(s.sessions) == 0
 	s.mu.Unlock()
