@@ -68,7 +68,10 @@ func (s *lblc) Pick(f Flow) *Dest {
 	defer s.mu.Unlock()
 	s.gc(now)
 	if e, ok := s.table[key]; ok {
-		if e.dest.usable() && !localityOverloaded(e.dest, s.dests) {
+		// As in the kernel, a cached server is kept while its weight is
+		// positive and it is not overloaded in lblc's own sense; the
+		// threshold flag is not consulted here.
+		if e.dest.weight.Load() > 0 && !localityOverloaded(e.dest, s.dests) {
 			e.lastUse = now
 			s.table[key] = e
 			return e.dest
