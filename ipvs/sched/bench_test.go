@@ -33,3 +33,34 @@ func BenchmarkPick1000(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPickParallel1000 picks from all CPUs at once.
+func BenchmarkPickParallel1000(b *testing.B) {
+	for _, name := range Names() {
+		b.Run(name, func(b *testing.B) {
+			ws := make([]int, 1000)
+			for i := range ws {
+				ws[i] = 1 + i%7
+			}
+			ds := dests(ws...)
+			s := mustNew(b, name, FlagFallback|FlagPort, ds)
+			flows := make([]Flow, 1024)
+			for i := range flows {
+				flows[i] = client(i)
+				s.Pick(flows[i])
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if s.Pick(flows[i&1023]) == nil {
+						b.Error("no destination")
+						return
+					}
+					i++
+				}
+			})
+		})
+	}
+}
