@@ -95,6 +95,9 @@ func TestErrors(t *testing.T) {
 		{"MISC_CHECK has no connect_ip", vs("real_server 10.0.1.1 80 {", " MISC_CHECK {", "  misc_path /bin/true", "  connect_ip 10.0.0.2", " }", "}"), []string{
 			`bad.conf:5:4: unknown keyword "connect_ip" in MISC_CHECK`,
 		}},
+		{"MISC_CHECK has no connect_timeout", vs("real_server 10.0.1.1 80 {", " MISC_CHECK {", "  misc_path /bin/true", "  connect_timeout 3", " }", "}"), []string{
+			`bad.conf:5:4: unknown keyword "connect_timeout" in MISC_CHECK`,
+		}},
 		{"FILE_CHECK without track_file", vs("real_server 10.0.1.1 80 {", " FILE_CHECK {", " }", "}"), []string{`bad.conf:3:3: FILE_CHECK: missing track_file`}},
 		{"FILE_CHECK unknown file", vs("real_server 10.0.1.1 80 {", " FILE_CHECK {", "  track_file nope", " }", "}"), []string{`bad.conf:4:4: FILE_CHECK: no track_file named "nope"`}},
 		{"bad hex payload", vs("real_server 10.0.1.1 80 {", " UDP_CHECK {", "  payload 12zz", " }", "}"), []string{`bad.conf:4:12: payload: invalid hex string "12zz"`}},
@@ -128,6 +131,34 @@ func TestErrors(t *testing.T) {
 			}
 			if want := strings.Join(tt.want, "\n"); err.Error() != want {
 				t.Errorf("Error() = %q, want %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+// Inputs that would expand without end (or exponentially) are stopped
+// with a positioned error instead of exhausting time or memory.
+func TestExpansionLimits(t *testing.T) {
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"self-referencing multiline definition", "$M= \\\n$M \\\n$M\n$M\n", "bad.conf:4:1: parameter expansion nested deeper than 32 (recursive definition?)"},
+		{"self-referencing definition", "$A=x$A\nglobal_defs {\n router_id $A\n}\n", "bad.conf:3:2: parameter substitution does not terminate"},
+		{"huge ~SEQ", "~SEQ(A, 0, 1, 100000) router_id x\n", "bad.conf:1:1: ~SEQ has more than 65536 iterations"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse(strings.NewReader(tt.conf), "bad.conf", Options{FS: fstest.MapFS{}})
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a *ParseError", err)
+			}
+			found := false
+			for _, d := range pe.Diagnostics {
+				found = found || d.String() == tt.want
+			}
+			if !found {
+				t.Errorf("errors = %v, want one to be %q", pe.Diagnostics, tt.want)
 			}
 		})
 	}

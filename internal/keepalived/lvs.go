@@ -398,7 +398,8 @@ func (d *decoder) realServer(n *node) (RealServer, bool) {
 }
 
 // commonChecker adds the options every checker (but FILE_CHECK) has; with
-// conn, also the connection options (not MISC_CHECK).
+// conn, also the connection options, connect_timeout among them (not
+// MISC_CHECK, which has misc_timeout instead).
 func (d *decoder) commonChecker(t table, ck *Checker, conn bool) {
 	t["alpha"] = d.flag(&ck.Alpha)
 	t["retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
@@ -407,7 +408,6 @@ func (d *decoder) commonChecker(t table, ck *Checker, conn bool) {
 	t["warmup"] = d.duration(&ck.Warmup)
 	t["delay_loop"] = d.duration(&ck.DelayLoop)
 	t["log_all_failures"] = d.flag(&ck.LogAllFailures)
-	t["connect_timeout"] = d.duration(&ck.ConnectTimeout)
 	if conn {
 		d.connOptions(t, &ck.ConnOptions)
 	}

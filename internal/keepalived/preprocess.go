@@ -36,6 +36,8 @@ const (
 	maxOutputLines   = 1 << 20
 	maxSeqIterations = 1 << 16
 	maxFileSize      = 16 << 20
+	maxExpandDepth   = 32      // nested expansions of multiline definitions and ~SEQ bodies
+	maxWork          = 4 << 20 // logical lines processed, expansions included
 )
 
 type preprocessor struct {
@@ -49,6 +51,23 @@ type preprocessor struct {
 	pwd    string // directory of the file being read, as shown to users
 	// stopped is set once a limit was hit, to end processing quickly.
 	stopped bool
+	nest    int // current expansion depth
+	work    int // logical lines processed so far
+}
+
+// enter accounts for one more level of expansion at pos; it reports false
+// (after recording an error) when a limit is hit.
+func (p *preprocessor) enter(pos Pos) bool {
+	if p.stopped {
+		return false
+	}
+	if p.nest >= maxExpandDepth {
+		p.d.errorf(pos, "parameter expansion nested deeper than %d (recursive definition?)", maxExpandDepth)
+		p.stopped = true
+		return false
+	}
+	p.nest++
+	return true
 }
 
 func newPreprocessor(d *diags, opts *Options, fsys fs.FS, osMode bool) *preprocessor {
@@ -154,6 +173,13 @@ func (p *preprocessor) processLines(lines []srcLine, fsDir string) {
 // following it were consumed (by a multiline definition).
 func (p *preprocessor) processLine(l srcLine, rest []srcLine, fsDir string) int {
 	text, pos := l.text, l.pos
+	if p.work++; p.work > maxWork {
+		if !p.stopped {
+			p.d.errorf(pos, "configuration expands to more than %d lines", maxWork)
+			p.stopped = true
+		}
+		return len(rest)
+	}
 	for pass := 0; ; pass++ {
 		if pass > maxSubstPasses || len(text) > maxLineLen {
 			p.d.errorf(pos, "parameter substitution does not terminate")
@@ -190,7 +216,10 @@ func (p *preprocessor) processLine(l srcLine, rest []srcLine, fsDir string) int 
 						t := strings.TrimSpace(s)
 						sub = append(sub, srcLine{text: t, pos: pos})
 					}
-					p.processLines(sub, fsDir)
+					if p.enter(pos) {
+						p.processLines(sub, fsDir)
+						p.nest--
+					}
 					return 0
 				}
 				text = strings.TrimSpace(expanded)
@@ -399,8 +428,9 @@ func (p *preprocessor) repeat(text string, pos Pos, fsDir string) {
 		for i, v := range vars {
 			p.defs[v] = &definition{value: vals[i]}
 		}
-		if body != "" {
+		if body != "" && p.enter(pos) {
 			p.processLine(srcLine{text: body, pos: bodyPos}, nil, fsDir)
+			p.nest--
 		}
 	}
 	switch kind {
