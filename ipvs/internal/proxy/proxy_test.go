@@ -409,3 +409,21 @@ func TestRateEstimator(t *testing.T) {
 		t.Errorf("after an idle period: cps %d bps in %d, want 9 and 750", got.CPS, got.BPSIn)
 	}
 }
+
+// TestFinTimeout: after the client's FIN, a server that never answers nor
+// closes is cut off after FinTimeout of idleness.
+func TestFinTimeout(t *testing.T) {
+	a := startBackend(t, "a", modeHold)
+	p := newProxy(t, Config{FinTimeout: 200 * time.Millisecond})
+	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+	c := dialVia(t, k, "")
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c.r); err != nil && !isReset(err) {
+		t.Fatalf("half-closed connection: %v", err)
+	}
+	eventually(t, "released", func() bool {
+		d := destStatus(t, p, k, a.addr)
+		return d.ActiveConns+d.InactiveConns == 0
+	})
+}

@@ -130,7 +130,7 @@ func (s *service) serveTCP(c *net.TCPConn) {
 // pipe copies src to dst until EOF, then half-closes dst. An error in
 // either direction ends the whole session.
 func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) {
-	err := copyCounted(dst, src, ctr1, ctr2)
+	err := s.copyCounted(x, dst, src, ctr1, ctr2)
 	if err != nil {
 		x.close()
 		return
@@ -141,15 +141,20 @@ func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.
 		if x.active.CompareAndSwap(true, false) {
 			x.d.sd.SetActive(false)
 		}
-		// Bound the wait for the other direction, as the kernel's
-		// FIN_WAIT timeout does.
+		// The other direction now has FinTimeout of idleness, as the
+		// kernel's FIN_WAIT / CLOSE_WAIT timers allow.
 		dst.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
 	}
 }
 
-func copyCounted(dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) error {
+// copyCounted splices src to dst in chunks, counting bytes after each.
+// Once the session is half-closed, each chunk renews src's idle deadline.
+func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) error {
 	lr := io.LimitedReader{R: src}
 	for {
+		if x.halves.Load() > 0 {
+			src.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
+		}
 		lr.N = copyChunk
 		n, err := dst.ReadFrom(&lr)
 		if n > 0 {
