@@ -33,7 +33,9 @@ func TestIntegrationErrors(t *testing.T) {
 			return h.AddAddress(netcfg.Address{Link: "nosuch0", Prefix: p("10.1.0.1/24")})
 		}},
 		{"arp_ignore", func() (*netcfg.Change, error) { return h.SetARPIgnore("nosuch0", 1) }},
-		{"route", func() (*netcfg.Change, error) { return h.AddRoute(netcfg.Route{Dst: p("10.5.0.0/16"), Link: "nosuch0"}) }},
+		{"route", func() (*netcfg.Change, error) {
+			return h.AddRoute(netcfg.Route{Dst: p("10.5.0.0/16"), Link: "nosuch0"})
+		}},
 		{"masquerade", func() (*netcfg.Change, error) {
 			return h.AddMasquerade(netcfg.Masquerade{Source: p("10.0.0.0/8"), OutLink: "nosuch0"})
 		}},

@@ -252,3 +252,62 @@ func settle(t *testing.T, h *netnstest.Host) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// countAnnouncements opens a packet socket on h's link now and returns a
+// function that stops it and reports what arrived meanwhile: "garp MAC"
+// (ARP requests with sender = target address) and "na MAC" (neighbour
+// advertisements with the override flag, by their target link-layer
+// address option) with how many of each.
+func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func() map[string]int {
+	t.Helper()
+	l, err := h.Netlink().LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifi := &net.Interface{Index: l.Attrs().Index, Name: ifname, HardwareAddr: l.Attrs().HardwareAddr, MTU: l.Attrs().MTU}
+	var conn *packet.Conn
+	if err := h.Do(func() error {
+		var err error
+		conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			p := gopacket.NewPacket(b[:n], layers.LayerTypeEthernet, gopacket.Default)
+			if arp, ok := p.Layer(layers.LayerTypeARP).(*layers.ARP); ok {
+				if arp.Operation == layers.ARPRequest && bytes.Equal(arp.SourceProtAddress, arp.DstProtAddress) {
+					counts["garp "+net.HardwareAddr(arp.SourceHwAddress).String()]++
+				}
+				continue
+			}
+			if na, ok := p.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement); ok && na.Override() {
+				for _, o := range na.Options {
+					if o.Type == layers.ICMPv6OptTargetAddress {
+						counts["na "+net.HardwareAddr(o.Data).String()]++
+					}
+				}
+			}
+		}
+	}()
+	var once bool
+	stop := func() map[string]int {
+		if !once {
+			once = true
+			conn.Close()
+			<-done
+		}
+		return counts
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
