@@ -301,13 +301,14 @@ func TestProxyV2Bytes(t *testing.T) {
 func TestFreebindNonLocalAddress(t *testing.T) {
 	p := newProxy(t, Config{})
 	// 192.0.2.0/24 is TEST-NET-1: not on this host. Nothing is sent there.
+	vip := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.123"), freePort(t, false).Port())
 	for _, proto := range []Protocol{TCP, UDP} {
-		c := ServiceConfig{Protocol: proto, Addr: netip.MustParseAddrPort("192.0.2.123:18080")}
+		c := ServiceConfig{Protocol: proto, Addr: vip}
 		if err := p.AddService(c); err != nil {
 			t.Errorf("%s: bind a non-local VIP: %v", proto, err)
 		}
 	}
-	if err := p.AddService(ServiceConfig{Protocol: TCP, Addr: netip.MustParseAddrPort("192.0.2.123:18080")}); !errors.Is(err, ErrExists) {
+	if err := p.AddService(ServiceConfig{Protocol: TCP, Addr: vip}); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate service: %v, want ErrExists", err)
 	}
 }
