@@ -36,6 +36,7 @@ func TestValidate(t *testing.T) {
 		{"scheduler with space", svc(func(s *Service) { s.Scheduler = "w rr" }), "Scheduler"},
 		{"scheduler too long", svc(func(s *Service) { s.Scheduler = strings.Repeat("x", 16) }), "Scheduler"},
 		{"unknown flag", svc(func(s *Service) { s.Flags = 0x1 }), "Flags"},
+		{"one-packet on TCP", svc(func(s *Service) { s.Flags = OnePacket }), "Flags"},
 		{"negative persistence", svc(func(s *Service) { s.PersistenceTimeout = -time.Second }), "PersistenceTimeout"},
 		{"fractional persistence", svc(func(s *Service) { s.PersistenceTimeout = 1500 * time.Millisecond }), "PersistenceTimeout"},
 		{"persistence bits v4", svc(func(s *Service) { s.PersistenceBits = 33 }), "PersistenceBits"},

@@ -55,6 +55,9 @@ func randomService(r *rand.Rand) Service {
 	s.Scheduler = pick(r, append([]string{""}, KernelSchedulers()[:13]...))
 	if r.IntN(3) == 0 {
 		s.Flags = ServiceFlags(r.IntN(int(userFlags)+1)) & userFlags
+		if s.Protocol != UDP {
+			s.Flags &^= OnePacket
+		}
 	}
 	if r.IntN(2) == 0 {
 		s.PersistenceTimeout = time.Duration(1+r.IntN(2)*299) * time.Second
@@ -128,3 +131,5 @@ func describe(t []Service) string {
 
 // addrCmp lets cmp compare netip.Addr values.
 var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

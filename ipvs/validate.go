@@ -76,6 +76,10 @@ func (s *Service) Validate() error {
 	if s.Flags&^userFlags != 0 {
 		return invalid(what, "Flags", "%#x: unknown bits %#x", uint32(s.Flags), uint32(s.Flags&^userFlags))
 	}
+	if s.Flags&OnePacket != 0 && s.Protocol != UDP {
+		// ipvsadm: "One-Packet Scheduling is only for UDP virtual services".
+		return invalid(what, "Flags", "one-packet scheduling is only for UDP services")
+	}
 	if s.PersistenceTimeout < 0 {
 		return invalid(what, "PersistenceTimeout", "%v: negative", s.PersistenceTimeout)
 	}

@@ -1,0 +1,212 @@
+package ipvs
+
+// Kernel data plane, in the VM: a client, a director programmed by lvskit
+// and two real servers, each a namespace; TCP connections must reach the
+// real servers in the wrr weight ratio, in NAT and in DR mode.
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/vmtest"
+)
+
+// serveName answers every TCP connection on ln with name, until t ends.
+func serveName(t *testing.T, ln net.Listener, name string) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, name)
+			c.Close()
+		}
+	}()
+}
+
+// connect makes n sequential connections from c to addr and counts which
+// server answered.
+func connect(t *testing.T, c *gHost, addr string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, err := c.Dial(ctx, "tcp", addr)
+		if err != nil {
+			cancel()
+			t.Fatalf("connection %d to %s: %v", i, addr, err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(conn)
+		conn.Close()
+		cancel()
+		if err != nil {
+			t.Fatalf("connection %d to %s: read: %v", i, addr, err)
+		}
+		got[string(b)]++
+	}
+	return got
+}
+
+func setSysctl(t *testing.T, h *gHost, name, value string) {
+	t.Helper()
+	h.Run("/bin/sh", "-c", "echo "+value+" > /proc/sys/"+strings.ReplaceAll(name, ".", "/"))
+}
+
+// checkBalance programs svc (two destinations, weights 1 and 3), checks the
+// 1:3 split over 40 connections, then sets the second weight to 0 and
+// checks that the next 20 all go to the first; finally the stats lvskit
+// reads equal ipvsadm's and the connections counted.
+func checkBalance(t *testing.T, n *Netlink, dir, client *gHost, svc Service, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := Sync(ctx, n, []Service{svc}); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	got := connect(t, client, addr, 40)
+	if got["rs1"] != 10 || got["rs2"] != 30 {
+		t.Errorf("40 connections with wrr weights 1:3 went %v, want rs1:10 rs2:30", got)
+	}
+	svc.Destinations[1].Weight = 0
+	ops, err := Sync(ctx, n, []Service{svc})
+	if err != nil {
+		t.Fatalf("Sync weight 0: %v", err)
+	}
+	if len(ops) != 1 || ops[0].Kind != UpdateDestination {
+		t.Errorf("weight 0 took %v, want one destination update", ops)
+	}
+	got2 := connect(t, client, addr, 20)
+	if got2["rs1"] != 20 {
+		t.Errorf("after weight 0 on rs2, 20 connections went %v, want all to rs1", got2)
+	}
+
+	// The kernel folds its per-CPU counters into what it reports every
+	// two seconds: wait until the connection count is all there.
+	var tab []Service
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		tab, err = n.Dump(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tab) != 1 || len(tab[0].Destinations) != 2 {
+			t.Fatalf("Dump = %+v", tab)
+		}
+		if tab[0].Stats.Connections == 60 || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // one more estimator round for the packet counters
+	if tab, err = n.Dump(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := parseStats(dir.Run("/sbin/ipvsadm", "-Ln", "--stats", "--exact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := listKey(&tab[0])
+	if want := uint64(60); tab[0].Stats.Connections != want || stats[key].Conns != want {
+		t.Errorf("service connections: lvskit %d, ipvsadm %d, want %d", tab[0].Stats.Connections, stats[key].Conns, want)
+	}
+	if s := stats[key]; s.InPkts != tab[0].Stats.PacketsIn || s.InBytes != tab[0].Stats.BytesIn || s.OutPkts != tab[0].Stats.PacketsOut || s.OutBytes != tab[0].Stats.BytesOut {
+		t.Errorf("service stats: lvskit %+v, ipvsadm %+v", tab[0].Stats, s)
+	}
+	if tab[0].Stats.PacketsIn == 0 {
+		t.Errorf("no packets counted: %+v", tab[0].Stats)
+	}
+	wantConns := map[string]uint64{"rs1": uint64(got["rs1"] + got2["rs1"]), "rs2": uint64(got["rs2"] + got2["rs2"])}
+	names := map[netip.Addr]string{svc.Destinations[0].Addr: "rs1", svc.Destinations[1].Addr: "rs2"}
+	listed, err := parseList(dir.Run("/sbin/ipvsadm", "-Ln"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range tab[0].Destinations {
+		dk := key + " -> " + netip.AddrPortFrom(d.Addr, d.Port).String()
+		if d.Stats.Connections != wantConns[names[d.Addr]] || stats[dk].Conns != d.Stats.Connections {
+			t.Errorf("%s connections: lvskit %d, ipvsadm %d, counted %d", dk, d.Stats.Connections, stats[dk].Conns, wantConns[names[d.Addr]])
+		}
+		for _, ld := range listed[0].Dests {
+			if ld.Addr == netip.AddrPortFrom(d.Addr, d.Port) && (ld.Active != d.ActiveConns || ld.Inactive != d.InactiveConns) {
+				t.Errorf("%s: ipvsadm ActiveConn/InActConn %d/%d, lvskit %d/%d", dk, ld.Active, ld.Inactive, d.ActiveConns, d.InactiveConns)
+			}
+		}
+	}
+}
+
+// TestGuestDataPlaneNAT: the director is the real servers' gateway and
+// rewrites addresses both ways.
+func TestGuestDataPlaneNAT(t *testing.T) {
+	vmtest.RequireGuest(t)
+	client, dir := newGHost(t, "cli"), newGHost(t, "dir")
+	lan := bridgeHost(t, "lan")
+	rs1, rs2 := newGHost(t, "rs1"), newGHost(t, "rs2")
+	link(t, client, "eth0", "10.0.1.2/24", dir, "eth0", "10.0.1.1/24")
+	client.Run("/sbin/ip", "route", "add", "default", "via", "10.0.1.1")
+	plug(t, lan, dir, "eth1", "10.0.2.1/24")
+	dir.Run("/sbin/ip", "link", "set", "eth1", "up")
+	setSysctl(t, dir, "net.ipv4.ip_forward", "1")
+	for i, rs := range []*gHost{rs1, rs2} {
+		addr := []string{"10.0.2.11/24", "10.0.2.12/24"}[i]
+		plug(t, lan, rs, "eth0", addr)
+		rs.Run("/sbin/ip", "link", "set", "eth0", "up")
+		rs.Run("/sbin/ip", "route", "add", "default", "via", "10.0.2.1")
+		ln, err := rs.Listen("tcp", ":8080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveName(t, ln, []string{"rs1", "rs2"}[i])
+	}
+	n, err := OpenNetlink(NetlinkConfig{Netns: dir.NsHandle()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.1.1"), Port: 80, Scheduler: "wrr", Destinations: []Destination{
+		{Addr: netip.MustParseAddr("10.0.2.11"), Port: 8080, Weight: 1, Forward: Masquerade},
+		{Addr: netip.MustParseAddr("10.0.2.12"), Port: 8080, Weight: 3, Forward: Masquerade},
+	}}
+	checkBalance(t, n, dir, client, svc, "10.0.1.1:80")
+}
+
+// TestGuestDataPlaneDR: client, director and real servers on one LAN; the
+// real servers hold the VIP on lo and do not answer ARP for it, and reply
+// to the client directly.
+func TestGuestDataPlaneDR(t *testing.T) {
+	vmtest.RequireGuest(t)
+	lan := bridgeHost(t, "lan")
+	client, dir := newGHost(t, "cli"), newGHost(t, "dir")
+	rs1, rs2 := newGHost(t, "rs1"), newGHost(t, "rs2")
+	plug(t, lan, client, "eth0", "10.0.0.2/24")
+	plug(t, lan, dir, "eth0", "10.0.0.1/24", "10.0.0.100/32")
+	client.Run("/sbin/ip", "link", "set", "eth0", "up")
+	dir.Run("/sbin/ip", "link", "set", "eth0", "up")
+	for i, rs := range []*gHost{rs1, rs2} {
+		setSysctl(t, rs, "net.ipv4.conf.all.arp_ignore", "1")
+		setSysctl(t, rs, "net.ipv4.conf.all.arp_announce", "2")
+		plug(t, lan, rs, "eth0", []string{"10.0.0.11/24", "10.0.0.12/24"}[i])
+		rs.Run("/sbin/ip", "link", "set", "eth0", "up")
+		rs.Run("/sbin/ip", "addr", "add", "10.0.0.100/32", "dev", "lo")
+		ln, err := rs.Listen("tcp", "10.0.0.100:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveName(t, ln, []string{"rs1", "rs2"}[i])
+	}
+	n, err := OpenNetlink(NetlinkConfig{Netns: dir.NsHandle()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Scheduler: "wrr", Destinations: []Destination{
+		{Addr: netip.MustParseAddr("10.0.0.11"), Weight: 1, Forward: DirectRoute},
+		{Addr: netip.MustParseAddr("10.0.0.12"), Weight: 3, Forward: DirectRoute},
+	}}
+	checkBalance(t, n, dir, client, svc, "10.0.0.100:80")
+}
