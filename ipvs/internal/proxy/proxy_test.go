@@ -302,6 +302,12 @@ func TestFreebindNonLocalAddress(t *testing.T) {
 	p := newProxy(t, Config{})
 	// 192.0.2.0/24 is TEST-NET-1: not on this host. Nothing is sent there.
 	vip := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.123"), freePort(t, false).Port())
+	// Control: without IP_FREEBIND the same bind fails (unless the host
+	// allows non-local binds for everyone).
+	if l, err := net.Listen("tcp4", vip.String()); err == nil {
+		l.Close()
+		t.Log("plain bind of a non-local address works here (ip_nonlocal_bind=1?): the test proves less")
+	}
 	for _, proto := range []Protocol{TCP, UDP} {
 		c := ServiceConfig{Protocol: proto, Addr: vip}
 		if err := p.AddService(c); err != nil {
