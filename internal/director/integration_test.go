@@ -1,0 +1,417 @@
+package director_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/director"
+	"github.com/lvskit/lvskit/internal/netnstest"
+)
+
+// buildDirector compiles examples/director into a temporary folder.
+func buildDirector(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "director")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/lvskit/lvskit/examples/director")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build director: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func startDirector(t *testing.T, h *netnstest.Host, bin, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = h.Command(context.Background(), bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", name, p.log.String())
+		}
+	})
+	return p
+}
+
+// serveHTTP runs a web server inside h on addr that names itself.
+func serveHTTP(t *testing.T, h *netnstest.Host, addr, name string) net.Listener {
+	t.Helper()
+	ln, err := h.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", name)
+		fmt.Fprintf(w, "hello from %s\n", name)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln
+}
+
+func httpClient(h *netnstest.Host) *http.Client {
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: h.DialContext, DisableKeepAlives: true}}
+}
+
+func fetchStatus(h *netnstest.Host) (*director.Status, error) {
+	resp, err := httpClient(h).Get("http://127.0.0.1:9100/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st director.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func fetchMetrics(t *testing.T, h *netnstest.Host) string {
+	t.Helper()
+	resp, err := httpClient(h).Get("http://127.0.0.1:9100/metrics")
+	if err != nil {
+		t.Fatalf("get /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func servedBy(c *http.Client, url string) (string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Header.Get("X-Served-By"), nil
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const clusterConf = `global_defs {
+    router_id {{NAME}}
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority {{PRIO}}
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass lvskit
+    }
+    virtual_ipaddress {
+        192.168.0.253/24 dev eth0 label eth0:1
+    }
+}
+virtual_server 192.168.0.253 80 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    real_server 192.168.0.1 80 {
+        weight 3
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 192.168.0.2 80 {
+        weight {{W2}}
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+`
+
+func writeConf(t *testing.T, path, name string, prio, w2 int) {
+	t.Helper()
+	s := strings.NewReplacer("{{NAME}}", name, "{{PRIO}}", fmt.Sprint(prio), "{{W2}}", fmt.Sprint(w2)).Replace(clusterConf)
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func vrrpState(st *director.Status) string {
+	if st == nil || len(st.VRRP) == 0 {
+		return ""
+	}
+	return st.VRRP[0].State
+}
+
+func realServer(st *director.Status, addr string) (director.RealServerStatus, bool) {
+	for _, vs := range st.VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.Address == addr {
+				return rs, true
+			}
+		}
+	}
+	return director.RealServerStatus{}, false
+}
+
+// Two directors from keepalived.conf files with the userspace backend serve
+// a client through the VIP; a SIGHUP changing one weight changes only that
+// entry; a SIGHUP with a broken file changes nothing; the metrics pass
+// promtool; SIGKILL of the master moves the service to the backup.
+func TestIntegrationDirectors(t *testing.T) {
+	netnstest.RequireRoot(t)
+	start := time.Now()
+	step := func(what string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), what) }
+	bin := buildDirector(t)
+	step("built")
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	d1, d2 := lab.Host("lvs1"), lab.Host("lvs2")
+	web1, web2 := lab.Host("web1"), lab.Host("web2")
+	client := lab.Host("client")
+	lan.Connect(d1, "eth0", "192.168.0.200/24")
+	lan.Connect(d2, "eth0", "192.168.0.201/24")
+	lan.Connect(web1, "eth0", "192.168.0.1/24")
+	lan.Connect(web2, "eth0", "192.168.0.2/24")
+	lan.Connect(client, "eth0", "192.168.0.100/24")
+	serveHTTP(t, web1, "192.168.0.1:80", "web1")
+	serveHTTP(t, web2, "192.168.0.2:80", "web2")
+
+	dir := t.TempDir()
+	conf1, conf2 := filepath.Join(dir, "lvs1.conf"), filepath.Join(dir, "lvs2.conf")
+	writeConf(t, conf1, "lvs1", 150, 1)
+	writeConf(t, conf2, "lvs2", 100, 1)
+	p1 := startDirector(t, d1, bin, "lvs1", "-f", conf1, "--backend", "userspace", "--metrics", ":9100")
+	p2 := startDirector(t, d2, bin, "lvs2", "-f", conf2, "--backend", "userspace", "--metrics", ":9100")
+
+	var st1 *director.Status
+	if !waitFor(20*time.Second, func() bool {
+		st1, _ = fetchStatus(d1)
+		st2, _ := fetchStatus(d2)
+		return vrrpState(st1) == "MASTER" && vrrpState(st2) == "BACKUP"
+	}) {
+		t.Fatalf("lvs1 did not become MASTER with lvs2 BACKUP: %+v", st1)
+	}
+	step("lvs1 MASTER")
+	if st1.Backend != "userspace" || st1.RouterID != "lvs1" {
+		t.Errorf("status backend %q router_id %q, want userspace lvs1", st1.Backend, st1.RouterID)
+	}
+
+	c := httpClient(client)
+	url := "http://192.168.0.253/"
+	if !waitFor(15*time.Second, func() bool { _, err := servedBy(c, url); return err == nil }) {
+		t.Fatalf("no service through the VIP")
+	}
+	step("service up")
+	counts := map[string]int{}
+	for range 40 {
+		name, err := servedBy(c, url)
+		if err != nil {
+			t.Fatalf("request through the VIP: %v", err)
+		}
+		counts[name]++
+	}
+	// wrr 3:1 over 40 new connections: exactly 30 and 10.
+	if counts["web1"] != 30 || counts["web2"] != 10 {
+		t.Errorf("distribution %v, want web1 30 and web2 10 (wrr 3:1)", counts)
+	}
+
+	// Reload with one weight changed: one IPVS write, no VRRP transition.
+	before, err := fetchStatus(d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transitions := strings.Count(p1.log.String(), "vrrp transition")
+	writeConf(t, conf1, "lvs1", 150, 2)
+	if err := p1.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var after *director.Status
+	if !waitFor(10*time.Second, func() bool { after, _ = fetchStatus(d1); return after != nil && after.ReloadsOK == 1 }) {
+		t.Fatalf("reload not applied: %+v\n%s", after, p1.log.String())
+	}
+	if got := after.IPVSWrites - before.IPVSWrites; got != 1 {
+		t.Errorf("IPVS writes during the reload = %d, want 1 (the weight update)", got)
+	}
+	if rs, _ := realServer(after, "192.168.0.2:80"); rs.TableWeight != 2 || rs.Weight != 2 || !rs.InTable {
+		t.Errorf("web2 after reload: %+v, want weight 2 in the table", rs)
+	}
+	if rs, _ := realServer(after, "192.168.0.1:80"); rs.TableWeight != 3 || !rs.Healthy {
+		t.Errorf("web1 after reload: %+v, want weight 3, healthy", rs)
+	}
+	if vrrpState(after) != "MASTER" || strings.Count(p1.log.String(), "vrrp transition") != transitions {
+		t.Errorf("VRRP flapped on a reload that did not change it: state %s\n%s", vrrpState(after), p1.log.String())
+	}
+
+	step("reloaded")
+	// A broken file changes nothing.
+	if err := os.WriteFile(conf1, []byte("vrrp_instance VI_1 {\n    priority banana\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var bad *director.Status
+	if !waitFor(10*time.Second, func() bool { bad, _ = fetchStatus(d1); return bad != nil && bad.ReloadsFailed == 1 }) {
+		t.Fatalf("bad reload not reported: %+v", bad)
+	}
+	if bad.IPVSWrites != after.IPVSWrites || vrrpState(bad) != "MASTER" || bad.ReloadsOK != 1 {
+		t.Errorf("a rejected reload changed something: writes %d -> %d, state %s", after.IPVSWrites, bad.IPVSWrites, vrrpState(bad))
+	}
+	if rs, _ := realServer(bad, "192.168.0.2:80"); rs.TableWeight != 2 {
+		t.Errorf("web2 after a rejected reload: %+v, want weight 2 kept", rs)
+	}
+	if !strings.Contains(p1.log.String(), "reload rejected: "+conf1+":2:14") {
+		t.Errorf("the rejected reload's error with its position is not in the log:\n%s", p1.log.String())
+	}
+	metrics := fetchMetrics(t, d1)
+	if !strings.Contains(metrics, `lvskit_director_config_reloads_total{result="error"} 1`) ||
+		!strings.Contains(metrics, `lvskit_director_config_reloads_total{result="ok"} 1`) {
+		t.Errorf("reload counters not in /metrics:\n%s", grepLines(metrics, "reloads"))
+	}
+	promtoolCheck(t, metrics)
+
+	step("bad reload checked")
+	// SIGKILL of the master: the backup takes over and serves.
+	if err := p1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p1.done
+	killed := time.Now()
+	if !waitFor(15*time.Second, func() bool {
+		st, _ := fetchStatus(d2)
+		if vrrpState(st) != "MASTER" {
+			return false
+		}
+		_, err := servedBy(c, url)
+		return err == nil
+	}) {
+		st, _ := fetchStatus(d2)
+		t.Fatalf("lvs2 did not take over within 15s: %+v\n%s", st, p2.log.String())
+	}
+	t.Logf("service back through lvs2 %v after SIGKILL of lvs1", time.Since(killed).Round(10*time.Millisecond))
+
+	step("failover")
+	// SIGTERM: lvs2 stops gracefully, removing the VIP.
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p2.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("lvs2 did not stop on SIGTERM")
+	}
+	step("lvs2 stopped")
+	if p2.err != nil {
+		t.Errorf("lvs2 exit: %v", p2.err)
+	}
+	if out := d2.Run("ip", "-4", "addr", "show", "dev", "eth0"); strings.Contains(out, "192.168.0.253") {
+		t.Errorf("VIP still on lvs2 after SIGTERM:\n%s", out)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// promtoolCheck runs `promtool check metrics` (Debian's prometheus package)
+// as an independent reader of the exposition.
+func promtoolCheck(t *testing.T, metrics string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Errorf("promtool not installed (scripts/install-test-deps.sh installs it): %v", err)
+		return
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(metrics)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
