@@ -56,7 +56,6 @@ func TestKernelBootReportsFailure(t *testing.T) {
 		res, rec := runRecorded(t, Config{
 			Files:   map[string]string{"/opt/lvskit/guestprog": prog},
 			Command: []string{"/opt/lvskit/guestprog", "3", "two words"},
-			Timeout: 3 * time.Minute,
 		})
 		if rec.skipped {
 			t.Skip(rec.msg)

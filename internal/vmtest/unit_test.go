@@ -312,3 +312,32 @@ func TestInGuest(t *testing.T) {
 		t.Errorf("InGuest() = false with %s=1", guestEnv)
 	}
 }
+
+// TestSkipOrFail checks the policy for missing prerequisites: skip on a
+// developer machine, fail under CI=true.
+func TestSkipOrFail(t *testing.T) {
+	for _, tt := range []struct {
+		ci                 string
+		wantFail, wantSkip bool
+	}{
+		{"", false, true},
+		{"true", true, false},
+	} {
+		t.Run("CI="+tt.ci, func(t *testing.T) {
+			t.Setenv("CI", tt.ci)
+			rec := &recordingTB{TB: t}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				skipOrFail(rec, "qemu missing")
+			}()
+			<-done
+			if rec.failed != tt.wantFail || rec.skipped != tt.wantSkip {
+				t.Errorf("failed=%v skipped=%v; want failed=%v skipped=%v", rec.failed, rec.skipped, tt.wantFail, tt.wantSkip)
+			}
+			if !strings.Contains(rec.msg, "qemu missing") {
+				t.Errorf("message %q lacks the reason", rec.msg)
+			}
+		})
+	}
+}

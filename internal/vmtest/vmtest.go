@@ -436,24 +436,31 @@ func (b bootFiles) run(t testing.TB, qemu, initrd string, cfg Config, nonce stri
 		mu      sync.Mutex
 		lines   []string
 		status  = -1
+		killer  *time.Timer
 		scanned = make(chan struct{})
 	)
 	go func() {
 		defer close(scanned)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := strings.TrimRight(sc.Text(), "\r")
-			line = strings.ReplaceAll(line, "\r", "")
+		// Lines longer than the buffer come in pieces rather than
+		// stopping the stream (and losing the exit marker).
+		br := bufio.NewReaderSize(pr, 64<<10)
+		for {
+			chunk, err := br.ReadSlice('\n')
+			if len(chunk) == 0 && err != nil {
+				break
+			}
+			line := strings.ReplaceAll(strings.TrimSuffix(string(chunk), "\n"), "\r", "")
 			t.Logf("vm %5.1fs: %s", time.Since(start).Seconds(), line)
 			mu.Lock()
 			lines = append(lines, line)
-			if s, ok := parseExitMarker(line, nonce); ok {
+			if s, ok := parseExitMarker(line, nonce); ok && status < 0 {
 				status = s
+				// The result is in; a guest that then fails to power
+				// off must not hold the test until the timeout.
+				killer = time.AfterFunc(15*time.Second, func() { cmd.Process.Kill() })
 			}
 			mu.Unlock()
 		}
-		io.Copy(io.Discard, pr)
 	}()
 	waitErr := cmd.Wait()
 	pw.Close()
@@ -461,9 +468,14 @@ func (b bootFiles) run(t testing.TB, qemu, initrd string, cfg Config, nonce stri
 	t.Logf("vmtest: qemu ran %v", time.Since(start).Round(time.Millisecond))
 	mu.Lock()
 	defer mu.Unlock()
+	if killer != nil {
+		killer.Stop()
+	}
 	switch {
+	case status >= 0:
+		// The guest reported; how qemu ended after that does not matter.
 	case ctx.Err() != nil:
-		return lines, status, fmt.Errorf("VM timed out after %v (exit status seen: %v)", timeout, status >= 0)
+		return lines, status, fmt.Errorf("VM timed out after %v without the guest reporting an exit status", timeout)
 	case status < 0 && waitErr != nil:
 		return lines, status, fmt.Errorf("qemu failed before the guest program finished: %w", waitErr)
 	case status < 0:
