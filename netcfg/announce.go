@@ -11,6 +11,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,51 +78,35 @@ func (h *Host) Announce(ctx context.Context, a Announcement) error {
 	if a.Router != nil {
 		router = *a.Router
 	}
-	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr, MTU: attrs.MTU}
-	var arpConn, ndConn *packet.Conn
-	err = h.do(func() error {
-		for _, ip := range a.Addrs {
-			if ip.Is4() {
-				f, err := GratuitousARP(mac, ip)
-				if err != nil {
-					return err
-				}
-				v4 = append(v4, f)
-				continue
-			}
-			if a.Router == nil && len(v6) == 0 {
-				v, err := readProcSys(ConfKey6(attrs.Name, "forwarding"))
-				router = err == nil && v == "1"
-			}
-			f, err := UnsolicitedNA(mac, ip, router)
+	for _, ip := range a.Addrs {
+		if ip.Is4() {
+			f, err := GratuitousARP(mac, ip)
 			if err != nil {
-				return err
+				return fmt.Errorf("announce on %q: %w", a.Link, err)
 			}
-			v6 = append(v6, f)
+			v4 = append(v4, f)
+			continue
 		}
-		var err error
-		if len(v4) > 0 {
-			if arpConn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil); err != nil {
-				return withPrivilegeHint(fmt.Errorf("open packet socket: %w", err))
-			}
+		if a.Router == nil && len(v6) == 0 {
+			v, err := h.Sysctl(ConfKey6(attrs.Name, "forwarding"))
+			router = err == nil && v == "1"
 		}
-		if len(v6) > 0 {
-			if ndConn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_IPV6, nil); err != nil {
-				return withPrivilegeHint(fmt.Errorf("open packet socket: %w", err))
-			}
+		f, err := UnsolicitedNA(mac, ip, router)
+		if err != nil {
+			return fmt.Errorf("announce on %q: %w", a.Link, err)
 		}
-		return nil
-	})
-	defer func() {
-		if arpConn != nil {
-			arpConn.Close()
+		v6 = append(v6, f)
+	}
+	var arpConn, ndConn *packet.Conn
+	if len(v4) > 0 {
+		if arpConn, err = h.sendSocket(attrs, unix.ETH_P_ARP); err != nil {
+			return fmt.Errorf("announce on %q: %w", a.Link, err)
 		}
-		if ndConn != nil {
-			ndConn.Close()
+	}
+	if len(v6) > 0 {
+		if ndConn, err = h.sendSocket(attrs, unix.ETH_P_IPV6); err != nil {
+			return fmt.Errorf("announce on %q: %w", a.Link, err)
 		}
-	}()
-	if err != nil {
-		return fmt.Errorf("announce on %q: %w", a.Link, err)
 	}
 	count := max(a.Count, 1)
 	bcast := &packet.Addr{HardwareAddr: layers.EthernetBroadcast}
@@ -144,11 +130,13 @@ func (h *Host) Announce(ctx context.Context, a Announcement) error {
 		}
 		for _, f := range v4 {
 			if _, err := arpConn.WriteTo(f, bcast); err != nil {
+				h.dropSendSocket(attrs.Name, unix.ETH_P_ARP, arpConn)
 				return fmt.Errorf("announce on %q: send gratuitous ARP: %w", a.Link, describeSendErr(err))
 			}
 		}
 		for _, f := range v6 {
 			if _, err := ndConn.WriteTo(f, allNodes); err != nil {
+				h.dropSendSocket(attrs.Name, unix.ETH_P_IPV6, ndConn)
 				return fmt.Errorf("announce on %q: send neighbour advertisement: %w", a.Link, describeSendErr(err))
 			}
 		}
@@ -234,3 +222,73 @@ func UnsolicitedNA(mac net.HardwareAddr, ip netip.Addr, router bool) ([]byte, er
 	}
 	return buf.Bytes(), nil
 }
+
+// sendSocket returns the Host's packet socket for sending frames of
+// ethertype proto on a link, opening it (inside the namespace) on first
+// use. Sockets are kept until the Host closes because closing one costs
+// the kernel an RCU grace period (packet_release calls synchronize_net),
+// tens of milliseconds on a busy machine, which a VRRP takeover should
+// not wait for. They carry a filter that accepts nothing, so they never
+// queue received frames. A link that was deleted and made again (new
+// index) gets a new socket.
+func (h *Host) sendSocket(attrs *netlink.LinkAttrs, proto int) (*packet.Conn, error) {
+	h.sockMu.Lock()
+	defer h.sockMu.Unlock()
+	if h.socks == nil {
+		h.socks = map[sockKey]sendSock{}
+	}
+	key := sockKey{attrs.Name, proto}
+	if s, ok := h.socks[key]; ok {
+		if s.index == attrs.Index {
+			return s.conn, nil
+		}
+		s.conn.Close()
+		delete(h.socks, key)
+	}
+	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr, MTU: attrs.MTU}
+	var conn *packet.Conn
+	err := h.do(func() error {
+		var err error
+		conn, err = packet.Listen(ifi, packet.Raw, proto, &packet.Config{Filter: dropAll})
+		return err
+	})
+	if err != nil {
+		return nil, withPrivilegeHint(fmt.Errorf("open packet socket: %w", err))
+	}
+	h.socks[key] = sendSock{index: attrs.Index, conn: conn}
+	return conn, nil
+}
+
+// dropSendSocket forgets (and closes) a socket that failed to send, so
+// the next Announce starts afresh.
+func (h *Host) dropSendSocket(link string, proto int, conn *packet.Conn) {
+	h.sockMu.Lock()
+	defer h.sockMu.Unlock()
+	key := sockKey{link, proto}
+	if s, ok := h.socks[key]; ok && s.conn == conn {
+		delete(h.socks, key)
+		conn.Close()
+	}
+}
+
+func (h *Host) closeSendSockets() {
+	h.sockMu.Lock()
+	defer h.sockMu.Unlock()
+	for k, s := range h.socks {
+		s.conn.Close()
+		delete(h.socks, k)
+	}
+}
+
+type sockKey struct {
+	link  string
+	proto int
+}
+
+type sendSock struct {
+	index int
+	conn  *packet.Conn
+}
+
+// dropAll is the classic BPF program "ret #0": keep no bytes of any frame.
+var dropAll = []bpf.RawInstruction{{Op: 0x06, K: 0}}

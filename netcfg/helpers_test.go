@@ -303,8 +303,11 @@ func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func() m
 	stop := func() map[string]int {
 		if !once {
 			once = true
-			conn.Close()
+			// Frames already queued on the socket are read before the
+			// deadline; then the reader stops.
+			conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 			<-done
+			conn.Close()
 		}
 		return counts
 	}

@@ -47,6 +47,9 @@ type Host struct {
 
 	natMu sync.Mutex // serialises read-modify-write of lvskit's nft table
 
+	sockMu sync.Mutex
+	socks  map[sockKey]sendSock // packet sockets for Announce, by link
+
 	closeOnce sync.Once
 }
 
@@ -141,6 +144,7 @@ func checkNetNS(ns netns.NsHandle) error {
 func (h *Host) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
+		h.closeSendSockets()
 		h.nl.Close()
 		err = h.ns.Close()
 	})
