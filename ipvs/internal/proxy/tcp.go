@@ -135,16 +135,20 @@ func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.
 		x.close()
 		return
 	}
-	dst.CloseWrite()
-	if x.halves.Add(1) == 1 {
-		// First FIN: the kernel's connection leaves ESTABLISHED.
-		if x.active.CompareAndSwap(true, false) {
-			x.d.sd.SetActive(false)
-		}
-		// The other direction now has FinTimeout of idleness, as the
-		// kernel's FIN_WAIT / CLOSE_WAIT timers allow.
-		dst.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
+	if x.halves.Add(1) == 2 {
+		// Both directions are done: the session closes both sockets
+		// now, which sends the FIN; a shutdown first would only cost a
+		// system call.
+		return
 	}
+	dst.CloseWrite()
+	// First FIN: the kernel's connection leaves ESTABLISHED.
+	if x.active.CompareAndSwap(true, false) {
+		x.d.sd.SetActive(false)
+	}
+	// The other direction now has FinTimeout of idleness, as the kernel's
+	// FIN_WAIT / CLOSE_WAIT timers allow.
+	dst.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
 }
 
 // copyCounted splices src to dst in chunks, counting bytes after each.
