@@ -129,46 +129,17 @@ func (c Conn) setSockopts(fd int) error {
 
 // dialer returns a net.Dialer applying c's options for network ("tcp", "udp").
 func (c Conn) dialer(network string) *net.Dialer {
-	return &net.Dialer{LocalAddr: c.local(network), Control: c.control}
-}
-
-// localAddrPort returns the source address and port, or an invalid
-// AddrPort when the kernel chooses.
-func (c Conn) localAddrPort() netip.AddrPort {
-	if !c.BindAddr.IsValid() && c.BindPort == 0 {
-		return netip.AddrPort{}
-	}
-	a := c.BindAddr
-	if !a.IsValid() {
-		a = netip.IPv4Unspecified()
-		if !c.Addr.Addr().Unmap().Is4() {
-			a = netip.IPv6Unspecified()
-		}
-	}
-	return netip.AddrPortFrom(a, c.BindPort)
+	// A probe lives for one exchange: no TCP keepalive (Go enables it by
+	// default, at the cost of four setsockopt calls per connection).
+	return &net.Dialer{LocalAddr: c.local(network), Control: c.control, KeepAlive: -1}
 }
 
 // dial connects to c.Addr over network ("tcp" or "udp") under ctx's
-// deadline, without going through the resolver.
+// deadline. (Dialer.DialTCP would skip parsing the address, but it binds
+// even when no source is wanted, taking an ephemeral port for every probe
+// without regard to the destination.)
 func (c Conn) dial(ctx context.Context, network string) (net.Conn, error) {
-	d := net.Dialer{Control: c.control}
-	var (
-		conn net.Conn
-		err  error
-	)
-	if network == "udp" {
-		var uc *net.UDPConn
-		uc, err = d.DialUDP(ctx, network, c.localAddrPort(), c.Addr)
-		if err == nil {
-			conn = uc
-		}
-	} else {
-		var tc *net.TCPConn
-		tc, err = d.DialTCP(ctx, network, c.localAddrPort(), c.Addr)
-		if err == nil {
-			conn = tc
-		}
-	}
+	conn, err := c.dialer(network).DialContext(ctx, network, c.Addr.String())
 	if err != nil {
 		return nil, err
 	}

@@ -55,11 +55,18 @@ type Monitor struct {
 	name    string
 	timeout time.Duration
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the state below
 	m       *machine
 	weight  Weight
 	lastErr error
-	running bool
+
+	runMu    sync.Mutex // guards the scheduling below
+	started  bool
+	stopped  bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	timer    Timer
+	inflight sync.WaitGroup
 }
 
 // NewMonitor validates cfg and returns a Monitor that is not yet running.
@@ -125,39 +132,76 @@ func (m *Monitor) State() Event {
 
 // Run probes until ctx ends, then returns nil. A Monitor runs once.
 func (m *Monitor) Run(ctx context.Context) error {
-	m.mu.Lock()
-	if m.running {
-		m.mu.Unlock()
-		return errors.New("run monitor: already running")
+	if err := m.Start(ctx); err != nil {
+		return err
 	}
-	m.running = true
-	m.mu.Unlock()
+	<-ctx.Done()
+	m.Stop()
+	return nil
+}
 
-	clock := m.cfg.Clock
+// Start begins probing in the background and returns at once. No
+// goroutine waits between probes: each probe runs in a timer callback, so
+// ten thousand idle monitors cost no stacks. Stop ends it; so does the end
+// of ctx (call Stop anyway to wait for a probe in flight). A Monitor
+// starts once.
+func (m *Monitor) Start(ctx context.Context) error {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.started {
+		return errors.New("start monitor: already started")
+	}
+	m.started = true
+	m.ctx, m.cancel = context.WithCancel(ctx)
 	first := m.p.bootstrap
 	if m.p.warmup > 0 {
 		first += m.cfg.Rand(m.p.warmup)
 	}
-	timer := clock.NewTimer(first)
-	for {
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-timer.C():
-		}
-		start := clock.Now()
-		w, err := m.probe(ctx)
-		if ctx.Err() != nil {
-			return nil // a probe cut short by shutdown says nothing
-		}
-		end := clock.Now()
-		next := m.record(start, end, w, err)
-		base := end
-		if m.p.kind.fromStart {
-			base = start
-		}
-		timer = clock.NewTimer(base.Add(next).Sub(clock.Now()))
+	m.timer = m.cfg.Clock.AfterFunc(first, m.fire)
+	return nil
+}
+
+// Stop stops probing and waits for a probe in flight. It is idempotent.
+func (m *Monitor) Stop() {
+	m.runMu.Lock()
+	m.stopped = true
+	if m.cancel != nil {
+		m.cancel()
+	}
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	m.runMu.Unlock()
+	m.inflight.Wait()
+}
+
+// fire runs one probe and schedules the next.
+func (m *Monitor) fire() {
+	m.runMu.Lock()
+	if m.stopped || m.ctx.Err() != nil {
+		m.runMu.Unlock()
+		return
+	}
+	m.inflight.Add(1)
+	m.runMu.Unlock()
+	defer m.inflight.Done()
+
+	clock := m.cfg.Clock
+	start := clock.Now()
+	w, err := m.probe(m.ctx)
+	if m.ctx.Err() != nil {
+		return // a probe cut short by shutdown says nothing
+	}
+	end := clock.Now()
+	next := m.record(start, end, w, err)
+	base := end
+	if m.p.kind.fromStart {
+		base = start
+	}
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if !m.stopped && m.ctx.Err() == nil {
+		m.timer = clock.AfterFunc(base.Add(next).Sub(clock.Now()), m.fire)
 	}
 }
 

@@ -222,16 +222,18 @@ func (p *Pool) Alive() []bool {
 // until ctx ends; then it returns nil. A failed sync is logged and retried
 // every RetryInterval.
 func (p *Pool) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
 	for _, m := range p.monitors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.Run(ctx)
-		}()
+		if err := m.Start(ctx); err != nil {
+			for _, m := range p.monitors {
+				m.Stop()
+			}
+			return fmt.Errorf("run pool %s: %w", p.name, err)
+		}
 	}
 	defer func() {
-		wg.Wait()
+		for _, m := range p.monitors {
+			m.Stop()
+		}
 		if p.cfg.Omega {
 			p.omega()
 		}

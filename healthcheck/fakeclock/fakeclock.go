@@ -54,6 +54,21 @@ func (c *Clock) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
+// AfterFunc calls f in a new goroutine when the clock reaches Now()+d.
+func (c *Clock) AfterFunc(d time.Duration, f func()) healthcheck.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &timer{c: c, when: c.now.Add(d), fn: f}
+	if d <= 0 {
+		t.fired = true
+		go f()
+		return t
+	}
+	c.timers = append(c.timers, t)
+	c.notifyLocked()
+	return t
+}
+
 // Waiters returns how many timers are pending.
 func (c *Clock) Waiters() int {
 	c.mu.Lock()
@@ -61,7 +76,8 @@ func (c *Clock) Waiters() int {
 	return len(c.timers)
 }
 
-// BlockUntil waits until at least n timers are pending.
+// BlockUntil waits until at least n timers (NewTimer or AfterFunc) are
+// pending.
 func (c *Clock) BlockUntil(n int) {
 	for {
 		c.mu.Lock()
@@ -111,7 +127,11 @@ func (c *Clock) setLocked(now time.Time) {
 	for _, t := range c.timers {
 		if !t.when.After(now) {
 			t.fired = true
-			t.ch <- t.when
+			if t.fn != nil {
+				go t.fn()
+			} else {
+				t.ch <- t.when
+			}
 			continue
 		}
 		kept = append(kept, t)
@@ -126,7 +146,8 @@ func (c *Clock) setLocked(now time.Time) {
 type timer struct {
 	c     *Clock
 	when  time.Time
-	ch    chan time.Time
+	ch    chan time.Time // nil for AfterFunc timers
+	fn    func()
 	fired bool
 }
 
