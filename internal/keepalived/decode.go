@@ -87,7 +87,7 @@ func (d *decoder) blockOnly(n *node, min, max int) bool {
 
 // ---- value parsers ----
 
-func (d *decoder) parseInt(kw string, t Token, min, max int64) (int64, bool) {
+func (d *decoder) parseInt(kw string, t token, min, max int64) (int64, bool) {
 	v, err := strconv.ParseInt(strings.TrimSpace(t.Text), 10, 64)
 	if err != nil {
 		d.errorf(t.Pos, "%s: invalid number %q", kw, t.Text)
@@ -103,7 +103,7 @@ func (d *decoder) parseInt(kw string, t Token, min, max int64) (int64, bool) {
 // maxTimer bounds durations: keepalived's timers are far below this.
 const maxTimer = 10 * 365 * 24 * time.Hour
 
-func (d *decoder) parseDuration(kw string, t Token) (time.Duration, bool) {
+func (d *decoder) parseDuration(kw string, t token) (time.Duration, bool) {
 	f, err := strconv.ParseFloat(t.Text, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(t.Text, "xXpP_") {
 		d.errorf(t.Pos, "%s: invalid time %q (want seconds, e.g. 1 or 0.5)", kw, t.Text)
@@ -116,7 +116,7 @@ func (d *decoder) parseDuration(kw string, t Token) (time.Duration, bool) {
 	return time.Duration(math.Round(f*1e6)) * time.Microsecond, true
 }
 
-func (d *decoder) parseBool(kw string, t Token) (bool, bool) {
+func (d *decoder) parseBool(kw string, t token) (bool, bool) {
 	switch strings.ToLower(t.Text) {
 	case "on", "true", "yes":
 		return true, true
@@ -127,7 +127,7 @@ func (d *decoder) parseBool(kw string, t Token) (bool, bool) {
 	return false, false
 }
 
-func (d *decoder) parseAddr(kw string, t Token) (netip.Addr, bool) {
+func (d *decoder) parseAddr(kw string, t token) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(t.Text)
 	if err != nil || a.Zone() != "" && !a.Is6() {
 		d.errorf(t.Pos, "%s: invalid IP address %q", kw, t.Text)
@@ -136,13 +136,13 @@ func (d *decoder) parseAddr(kw string, t Token) (netip.Addr, bool) {
 	return a, true
 }
 
-func (d *decoder) parsePort(kw string, t Token) (uint16, bool) {
+func (d *decoder) parsePort(kw string, t token) (uint16, bool) {
 	v, ok := d.parseInt(kw, t, 0, 65535)
 	return uint16(v), ok
 }
 
 // parsePrefix reads ADDR[/LEN]; an address alone gets a host prefix.
-func (d *decoder) parsePrefix(kw string, t Token) (netip.Prefix, bool) {
+func (d *decoder) parsePrefix(kw string, t token) (netip.Prefix, bool) {
 	s := t.Text
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)

@@ -171,10 +171,10 @@ func (d *decoder) lvsSyncDaemon(dst *Value[LVSSyncDaemon]) kwFunc {
 		args := n.args[1:]
 		for i := 0; i < len(args); i++ {
 			a := args[i]
-			val := func() (Token, bool) {
+			val := func() (token, bool) {
 				if i+1 >= len(args) {
 					d.errorf(a.Pos, "%s: %s needs a value", n.name, a.Text)
-					return Token{}, false
+					return token{}, false
 				}
 				i++
 				return args[i], true

@@ -51,7 +51,7 @@ func (d *decoder) vsgEntry(l *node) (VSGEntry, bool) {
 	if !d.nargs(l, 0, 1) {
 		return e, false
 	}
-	first, last, ok := d.addrRange(Token{Text: l.name, Pos: l.pos})
+	first, last, ok := d.addrRange(token{Text: l.name, Pos: l.pos})
 	if !ok {
 		return e, false
 	}
@@ -66,7 +66,7 @@ func (d *decoder) vsgEntry(l *node) (VSGEntry, bool) {
 
 // addrRange parses A, A-B (B a full address or the last part of A) or
 // A/len into an inclusive range.
-func (d *decoder) addrRange(t Token) (netip.Addr, netip.Addr, bool) {
+func (d *decoder) addrRange(t token) (netip.Addr, netip.Addr, bool) {
 	s := t.Text
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		p, err := netip.ParsePrefix(s)

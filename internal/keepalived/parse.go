@@ -14,9 +14,10 @@ import (
 // the operating system's files with no config-id.
 type Options struct {
 	// Host is the config-id that @id / @^id conditional lines are compared
-	// with (keepalived's -i option, by default the first part of the host
-	// name). Empty means no @id line is kept and every @^id line is.
-	// It is also the value of ${_INSTANCE}.
+	// with (keepalived's -i option; keepalived's default is the host
+	// name up to the first dot; pass that to behave as keepalived does).
+	// Empty means no @id line is kept and every @^id line is. It is also
+	// the value of ${_INSTANCE}.
 	Host string
 
 	// FS is where include files (and ParseFile's path) are read from.

@@ -655,8 +655,8 @@ func (p *preprocessor) include(text string, pos Pos, fsDir string) bool {
 
 // includeFields splits an include line into words. Unlike tokenize it
 // keeps '{' and '}' inside words: they are brace expansions here.
-func includeFields(text string, pos Pos) ([]Token, bool) {
-	var toks []Token
+func includeFields(text string, pos Pos) ([]token, bool) {
+	var toks []token
 	for i := 0; i < len(text); {
 		if text[i] == ' ' || text[i] == '\t' {
 			i++
@@ -677,7 +677,7 @@ func includeFields(text string, pos Pos) ([]Token, bool) {
 			b.WriteByte(text[i])
 			i++
 		}
-		toks = append(toks, Token{Text: b.String(), Pos: Pos{File: pos.File, Line: pos.Line, Col: pos.Col + start}})
+		toks = append(toks, token{Text: b.String(), Pos: Pos{File: pos.File, Line: pos.Line, Col: pos.Col + start}})
 	}
 	return toks, true
 }

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// Token is one word of a line. Quoted tokens were written (at least partly)
+// token is one word of a line. Quoted tokens were written (at least partly)
 // between double quotes; a quoted "{" is text, not a block delimiter.
-type Token struct {
+type token struct {
 	Text   string
 	Pos    Pos
 	Quoted bool
@@ -19,7 +19,7 @@ type node struct {
 	name     string
 	pos      Pos
 	quoted   bool
-	args     []Token
+	args     []token
 	block    bool
 	children []*node
 }
@@ -28,8 +28,8 @@ type node struct {
 // (and may be glued to unquoted text: ab"c d"e is one word); inside them
 // shell-like backslash escapes are decoded. Outside quotes '{' and '}'
 // are words of their own.
-func tokenize(text string, pos Pos, d *diags) []Token {
-	var toks []Token
+func tokenize(text string, pos Pos, d *diags) []token {
+	var toks []token
 	i := 0
 	for i < len(text) {
 		c := text[i]
@@ -39,7 +39,7 @@ func tokenize(text string, pos Pos, d *diags) []Token {
 		}
 		at := Pos{File: pos.File, Line: pos.Line, Col: pos.Col + i}
 		if c == '{' || c == '}' {
-			toks = append(toks, Token{Text: string(c), Pos: at})
+			toks = append(toks, token{Text: string(c), Pos: at})
 			i++
 			continue
 		}
@@ -77,7 +77,7 @@ func tokenize(text string, pos Pos, d *diags) []Token {
 				i++
 			}
 		}
-		toks = append(toks, Token{Text: b.String(), Pos: at, Quoted: quoted})
+		toks = append(toks, token{Text: b.String(), Pos: at, Quoted: quoted})
 	}
 	return toks
 }
@@ -140,8 +140,8 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-func isOpen(t Token) bool  { return !t.Quoted && t.Text == "{" }
-func isClose(t Token) bool { return !t.Quoted && t.Text == "}" }
+func isOpen(t token) bool  { return !t.Quoted && t.Text == "{" }
+func isClose(t token) bool { return !t.Quoted && t.Text == "}" }
 
 // buildTree turns logical lines into a statement tree. A statement runs to
 // the end of its line, or to a '{' that opens its block, or to a '}' that

@@ -228,7 +228,7 @@ func (d *decoder) unicastPeer(l *node) (UnicastPeer, bool) {
 		d.errorf(l.pos, "unicast_peer: unexpected { } block")
 		return UnicastPeer{}, false
 	}
-	a, ok := d.parseAddr("unicast_peer", Token{Text: l.name, Pos: l.pos})
+	a, ok := d.parseAddr("unicast_peer", token{Text: l.name, Pos: l.pos})
 	if !ok {
 		return UnicastPeer{}, false
 	}
@@ -291,8 +291,8 @@ func (d *decoder) authentication(dst *Value[Auth]) kwFunc {
 
 // lineTokens returns a list-block line as tokens: its first word and
 // arguments.
-func lineTokens(l *node) []Token {
-	return append([]Token{{Text: l.name, Pos: l.pos, Quoted: l.quoted}}, l.args...)
+func lineTokens(l *node) []token {
+	return append([]token{{Text: l.name, Pos: l.pos, Quoted: l.quoted}}, l.args...)
 }
 
 func (d *decoder) ipAddresses(dst *[]IPAddress) kwFunc {
@@ -312,7 +312,7 @@ func (d *decoder) ipAddresses(dst *[]IPAddress) kwFunc {
 	}
 }
 
-func (d *decoder) ipAddress(kw string, toks []Token) (IPAddress, bool) {
+func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 	p, ok := d.parsePrefix(kw, toks[0])
 	if !ok {
 		return IPAddress{}, false
@@ -320,10 +320,10 @@ func (d *decoder) ipAddress(kw string, toks []Token) (IPAddress, bool) {
 	a := IPAddress{Pos: toks[0].Pos, Prefix: p}
 	for i := 1; i < len(toks); i++ {
 		o := toks[i]
-		val := func() (Token, bool) {
+		val := func() (token, bool) {
 			if i+1 >= len(toks) {
 				d.errorf(o.Pos, "%s: %s needs a value", kw, o.Text)
-				return Token{}, false
+				return token{}, false
 			}
 			i++
 			return toks[i], true
@@ -437,7 +437,7 @@ var routeValueOptions = set("mtu", "advmss", "rtt", "rttvar", "reordering", "win
 	"quickack", "congctl", "pref", "fastopen_no_cookie", "hoplimit", "tos", "vrf",
 	"expires", "nexthop", "weight", "encap", "ttl-propagate")
 
-func (d *decoder) route(kw string, toks []Token) (Route, bool) {
+func (d *decoder) route(kw string, toks []token) (Route, bool) {
 	r := Route{Pos: toks[0].Pos}
 	i := 0
 	switch toks[0].Text {
@@ -477,16 +477,16 @@ func (d *decoder) route(kw string, toks []Token) (Route, bool) {
 	warned := false
 	for ; i < len(toks); i++ {
 		o := toks[i]
-		val := func() (Token, bool) {
+		val := func() (token, bool) {
 			if i+1 >= len(toks) {
 				d.errorf(o.Pos, "%s: %s needs a value", kw, o.Text)
-				return Token{}, false
+				return token{}, false
 			}
 			i++
 			return toks[i], true
 		}
 		var ok bool
-		var t Token
+		var t token
 		switch o.Text {
 		case "via", "gw", "or", "src":
 			if t, ok = val(); !ok {
@@ -605,20 +605,20 @@ var ruleValueOptions = set("tos", "dsfield", "realms", "goto", "uidrange", "ippr
 	"ip_proto", "sport", "dport", "suppress_prefixlength", "suppress_ifgroup", "nat",
 	"protocol", "tun_id")
 
-func (d *decoder) rule(kw string, toks []Token) (Rule, bool) {
+func (d *decoder) rule(kw string, toks []token) (Rule, bool) {
 	r := Rule{Pos: toks[0].Pos}
 	warned := false
 	for i := 0; i < len(toks); i++ {
 		o := toks[i]
-		val := func() (Token, bool) {
+		val := func() (token, bool) {
 			if i+1 >= len(toks) {
 				d.errorf(o.Pos, "%s: %s needs a value", kw, o.Text)
-				return Token{}, false
+				return token{}, false
 			}
 			i++
 			return toks[i], true
 		}
-		var t Token
+		var t token
 		var ok bool
 		switch o.Text {
 		case "from", "to":
