@@ -434,3 +434,26 @@ func TestFinTimeout(t *testing.T) {
 		return d.ActiveConns+d.InactiveConns == 0
 	})
 }
+
+// TestLeastConnectionUsesLiveCounts: lc sees the proxy's own counters.
+func TestLeastConnectionUsesLiveCounts(t *testing.T) {
+	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+	p := newProxy(t, Config{})
+	k := addService(t, p, ServiceConfig{Scheduler: "lc"}, map[*backend]int{a: 1, b: 1}, a, b)
+	held := dialVia(t, k, "") // b: first in the list, both idle
+	if held.name != "b" {
+		t.Fatalf("first connection went to %s", held.name)
+	}
+	for i := range 3 {
+		c := dialVia(t, k, "") // b has one active: a every time
+		if c.name != "a" {
+			t.Fatalf("connection %d went to %s while b holds one", i, c.name)
+		}
+		c.Close()
+		eventually(t, "a released", func() bool {
+			d := destStatus(t, p, k, a.addr)
+			return d.ActiveConns+d.InactiveConns == 0
+		})
+	}
+	held.echo(t, "ok")
+}
