@@ -67,8 +67,10 @@ func (w Warning) String() string {
 }
 
 // ParseError is returned when a configuration has one or more errors. It
-// lists every error found, in file order; the configuration is rejected
-// as a whole.
+// lists every error found (at most 200): first the syntax and keyword
+// errors in the order of the files, then those of checks across blocks
+// (undefined names, missing required settings). The configuration is
+// rejected as a whole.
 type ParseError struct {
 	Diagnostics []Diagnostic
 }
