@@ -239,15 +239,42 @@ func diffLines(want, got string) string {
 	return cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n"))
 }
 
-// settle waits until no IPv6 address of h is tentative (duplicate
-// address detection of link-local addresses runs for about a second after
-// a link comes up), so snapshots compare what netcfg did, not DAD.
+// settle waits until every up, non-loopback link of h has its IPv6
+// link-local address and none is tentative: the kernel adds link-local
+// addresses when a link gets carrier and runs duplicate address detection
+// on them for about a second, so snapshots taken earlier would compare
+// that, not what netcfg did.
 func settle(t *testing.T, h *netnstest.Host) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.TrimSpace(h.Run("ip", "-6", "addr", "show", "tentative")) != "" {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ready := strings.TrimSpace(h.Run("ip", "-6", "addr", "show", "tentative")) == ""
+		links, err := h.Netlink().LinkList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			a := l.Attrs()
+			if a.Flags&net.FlagUp == 0 || a.Flags&net.FlagLoopback != 0 {
+				continue
+			}
+			addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_V6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ll := false
+			for _, ad := range addrs {
+				if ad.IP.IsLinkLocalUnicast() {
+					ll = true
+				}
+			}
+			ready = ready && ll
+		}
+		if ready {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("IPv6 addresses in %s still tentative:\n%s", h.Name(), h.Run("ip", "-6", "addr"))
+			t.Fatalf("IPv6 link-local addresses in %s not settled:\n%s", h.Name(), h.Run("ip", "-6", "addr"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
