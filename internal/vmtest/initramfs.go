@@ -260,7 +260,7 @@ func ensureBoot(ctx context.Context, cacheDir string, logf func(string, ...any))
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return bootFiles{}, fmt.Errorf("create cache: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(cacheDir, "lock"))
+	unlock, err := lockFile(ctx, filepath.Join(cacheDir, "lock"))
 	if err != nil {
 		return bootFiles{}, err
 	}
@@ -525,15 +525,28 @@ func padTo(f *os.File, align int64) error {
 	return err
 }
 
-// lockFile takes an exclusive flock on path and returns its release.
-func lockFile(path string) (func(), error) {
+// lockFile takes an exclusive flock on path, waiting at most until ctx
+// ends, and returns its release.
+func lockFile(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock cache: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock cache: %w", err)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock cache: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock cache %s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

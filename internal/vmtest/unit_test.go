@@ -2,6 +2,8 @@ package vmtest
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"encoding/binary"
 	"os"
 	"os/exec"
@@ -340,4 +342,31 @@ func TestSkipOrFail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLockFile checks the cache lock excludes a second holder, also in
+// another process, and that waiting ends with the context.
+func TestLockFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock(1) from util-linux is an independent second process.
+	if flock, err := exec.LookPath("flock"); err == nil {
+		if err := exec.Command(flock, "-n", path, "true").Run(); err == nil {
+			t.Errorf("another process took the lock while it was held")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := lockFile(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second lockFile = %v, want a deadline error", err)
+	}
+	unlock()
+	unlock2, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	unlock2()
 }
