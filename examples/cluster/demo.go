@@ -11,9 +11,10 @@ import (
 )
 
 type demo struct {
-	opts options
-	rep  *report
-	log  io.Writer
+	opts   options
+	rep    *report
+	prefix string // of the namespaces' names
+	log    io.Writer
 
 	c       *cluster
 	dir     string
@@ -35,7 +36,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	d.logf("building the namespaces: client, router, lvs_1, lvs_2, web1, web2 and the cluster LAN")
-	if d.c, err = buildTopology(fmt.Sprintf("lvsdemo%d", os.Getpid())); err != nil {
+	if d.c, err = buildTopology(d.prefix); err != nil {
 		return err
 	}
 	if err := d.chooseBackend(); err != nil {

@@ -69,8 +69,7 @@ type options struct {
 // run builds the cluster, drives it and tears it down, whatever happens.
 func run(ctx context.Context, opts options, log io.Writer) *report {
 	rep := &report{Started: time.Now()}
-	before, _ := nslab.Namespaces()
-	d := &demo{opts: opts, rep: rep, log: log}
+	d := &demo{opts: opts, rep: rep, log: log, prefix: fmt.Sprintf("lvsdemo%d", os.Getpid())}
 	if err := d.run(ctx); err != nil {
 		rep.problem("%v", err)
 		d.dumpLogs()
@@ -80,25 +79,16 @@ func run(ctx context.Context, opts options, log io.Writer) *report {
 	if err != nil {
 		rep.problem("list namespaces after the run: %v", err)
 	}
-	rep.LeftBehind = difference(after, before)
+	rep.LeftBehind = []string{}
+	for _, n := range after {
+		if strings.HasPrefix(n, d.prefix+"-") {
+			rep.LeftBehind = append(rep.LeftBehind, n)
+		}
+	}
 	if len(rep.LeftBehind) > 0 {
 		rep.problem("namespaces left behind: %s", strings.Join(rep.LeftBehind, ", "))
 	}
 	rep.Duration = jsonDuration(time.Since(rep.Started))
 	rep.OK = len(rep.Problems) == 0
 	return rep
-}
-
-func difference(a, b []string) []string {
-	seen := map[string]bool{}
-	for _, s := range b {
-		seen[s] = true
-	}
-	out := []string{}
-	for _, s := range a {
-		if !seen[s] {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -14,6 +14,15 @@ func (d jsonDuration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).Seconds())
 }
 
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = jsonDuration(s * float64(time.Second))
+	return nil
+}
+
 func (d jsonDuration) String() string {
 	return time.Duration(d).Round(time.Millisecond).String()
 }

@@ -14,11 +14,18 @@ import (
 // folder and returns the binary's path.
 func Program(t testing.TB, pkg string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	return filepath.Join(Programs(t, pkg), filepath.Base(pkg))
+}
+
+// Programs builds several main packages into one temporary folder, each
+// binary named after its package's folder, and returns the folder.
+func Programs(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
 	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, strings.TrimSpace(string(b)))
+		t.Fatalf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, strings.TrimSpace(string(b)))
 	}
-	return out
+	return dir
 }
