@@ -632,7 +632,8 @@ func (t *translator) route(r keepalived.Route) (vrrp.Route, bool) {
 		out.Table = n
 	}
 	if r.Type != "" {
-		t.errorf(r.Pos, "virtual_routes: route type %s is not supported by the lvskit director", r.Type)
+		t.warns = append(t.warns, Warning{Pos: r.Pos, Keyword: "virtual_routes",
+			Msg: fmt.Sprintf("virtual_routes: route type %q is not implemented by the lvskit director; the route is ignored", r.Type)})
 		return out, false
 	}
 	opt := func(set bool, name string) {
@@ -937,7 +938,11 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 		if !fwv.Set() {
 			fwv = vs.Forwarding
 		}
-		fw, _, _, _ := t.forward(fwv, "lb_kind")
+		fw, tt, _, tf := t.forward(fwv, "lb_kind")
+		if tt != ipvs.TunnelIPIP || tf != 0 {
+			t.warns = append(t.warns, Warning{Pos: fwv.Pos, Keyword: "lb_kind",
+				Msg: "lb_kind: TUN options (type, port, checksum) are not implemented by the lvskit director and are ignored: the tunnel is ipip"})
+		}
 		w := rs.Weight.Or(1)
 		if w < 1 || w > 65535 {
 			t.errorf(rs.Weight.Pos, "weight: %d is not supported (1..65535; use inhibit_on_failure to keep a server at weight 0)", w)
