@@ -285,7 +285,7 @@ func runScript(cfg Config, hasTestBin bool, nonce string) (string, error) {
 	for _, kv := range env {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok || k == "" || strings.ContainsAny(k, " \t\n'\"$;&|") {
-			return "", fmt.Errorf("bad Env entry %q: want KEY=value", kv)
+			return "", fmt.Errorf("set guest env: entry %q in Config.Env is not KEY=value", kv)
 		}
 		b.WriteString("export " + shellQuote(kv) + "\n")
 	}
@@ -293,7 +293,7 @@ func runScript(cfg Config, hasTestBin bool, nonce string) (string, error) {
 	argv := cfg.Command
 	if len(argv) == 0 {
 		if !hasTestBin {
-			return "", errors.New("nothing to run: set Package or Command")
+			return "", errors.New("write run script: nothing to run, set Config.Package or Config.Command")
 		}
 		argv = []string{"/lvskit/test.bin", "-test.v"}
 		if cfg.Run != "" {
@@ -309,7 +309,7 @@ func runScript(cfg Config, hasTestBin bool, nonce string) (string, error) {
 		}
 		argv = append(argv, cfg.Args...)
 	} else if !path.IsAbs(argv[0]) {
-		return "", fmt.Errorf("Command[0] %q must be an absolute guest path", argv[0])
+		return "", fmt.Errorf("run command: Config.Command[0] %q is not an absolute guest path", argv[0])
 	}
 	for i, a := range argv {
 		if i > 0 {
@@ -350,12 +350,12 @@ func writeRunInitrd(dst, base string, cfg Config, testBin, nonce string) error {
 	sort.Strings(guestPaths)
 	for _, g := range guestPaths {
 		if !path.IsAbs(g) {
-			return fmt.Errorf("Files: guest path %q must be absolute", g)
+			return fmt.Errorf("add file: guest path %q in Config.Files is not absolute", g)
 		}
 		host := cfg.Files[g]
 		st, err := os.Stat(host)
 		if err != nil {
-			return fmt.Errorf("Files: %w", err)
+			return fmt.Errorf("add file: %w", err)
 		}
 		cw.FileFrom(g, uint32(st.Mode().Perm()), host)
 	}
