@@ -266,7 +266,11 @@ func TestTCPChecker(t *testing.T) {
 			if (tt.conn.BindInterface != "" || tt.conn.FWMark != 0) && os.Geteuid() != 0 {
 				t.Skip("needs root for SO_BINDTODEVICE")
 			}
-			checkErr(t, probe(t, &healthcheck.TCPChecker{Conn: tt.conn}, 300*time.Millisecond), tt.wantErr)
+			timeout := 5 * time.Second
+			if strings.Contains(tt.name, "timing out") {
+				timeout = 300 * time.Millisecond
+			}
+			checkErr(t, probe(t, &healthcheck.TCPChecker{Conn: tt.conn}, timeout), tt.wantErr)
 		})
 	}
 }
@@ -351,7 +355,11 @@ func TestUDPChecker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkErr(t, probe(t, &tt.checker, 300*time.Millisecond), tt.wantErr)
+			timeout := 5 * time.Second
+			if strings.Contains(tt.name, "silent") {
+				timeout = 300 * time.Millisecond // these wait for the deadline
+			}
+			checkErr(t, probe(t, &tt.checker, timeout), tt.wantErr)
 		})
 	}
 }
@@ -410,7 +418,11 @@ func TestDNSChecker(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &healthcheck.DNSChecker{Conn: healthcheck.Conn{Addr: addr}, Type: tt.typ, Name: tt.qname}
-			checkErr(t, probe(t, c, 300*time.Millisecond), tt.wantErr)
+			timeout := 5 * time.Second
+			if strings.Contains(tt.name, "timing out") {
+				timeout = 300 * time.Millisecond
+			}
+			checkErr(t, probe(t, c, timeout), tt.wantErr)
 		})
 	}
 }
@@ -470,7 +482,11 @@ func TestSMTPChecker(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, helos := smtpServer(t, tt.greeting, tt.heloReply)
 			c := &healthcheck.SMTPChecker{Conn: healthcheck.Conn{Addr: addr}, HELOName: tt.heloName}
-			checkErr(t, probe(t, c, 300*time.Millisecond), tt.wantErr)
+			timeout := 5 * time.Second
+			if strings.Contains(tt.name, "timing out") {
+				timeout = 300 * time.Millisecond
+			}
+			checkErr(t, probe(t, c, timeout), tt.wantErr)
 			if tt.wantHELO != "" {
 				if diff := cmp.Diff(tt.wantHELO, <-helos); diff != "" {
 					t.Errorf("HELO line (-want +got):\n%s", diff)
@@ -516,7 +532,11 @@ func TestMiscChecker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			timeout := 10 * time.Second
+			if strings.Contains(tt.name, "timing out") {
+				timeout = 300 * time.Millisecond
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			defer cancel()
 			w, err := tt.checker.CheckWeight(ctx)
 			checkErr(t, err, tt.wantErr)
@@ -537,8 +557,18 @@ sh -c 'trap "" TERM; sleep 30' &
 echo $! > %s
 wait`, pidFile))
 	c := &healthcheck.MiscChecker{Path: script, KillGrace: 100 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
+	go func() {
+		// End the check once the script has started its child.
+		for ctx.Err() == nil {
+			if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	checkErr(t, c.Check(ctx), "timed out")
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -652,3 +682,20 @@ func TestParseStatusCodes(t *testing.T) {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func FuzzParseStatusCodes(f *testing.F) {
+	for _, s := range []string{"200", "200-299", "200 301,302", "99", "600", "5-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		codes, err := healthcheck.ParseStatusCodes(s)
+		if err != nil {
+			return
+		}
+		for _, r := range codes {
+			if r.Min < 100 || r.Max > 599 || r.Min > r.Max {
+				t.Errorf("ParseStatusCodes(%q) accepted %v", s, r)
+			}
+		}
+	})
+}

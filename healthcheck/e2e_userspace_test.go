@@ -137,7 +137,7 @@ func TestUserspaceEndToEnd(t *testing.T) {
 
 	const rise = 3
 	policy := healthcheck.Policy{DelayLoop: 100 * time.Millisecond, DelayBeforeRetry: 50 * time.Millisecond,
-		ConnectTimeout: 500 * time.Millisecond, Warmup: -1, Bootstrap: -1, Rise: rise}
+		ConnectTimeout: 5 * time.Second, Warmup: -1, Bootstrap: -1, Rise: rise}
 	var rss []healthcheck.RealServer
 	for _, b := range backends {
 		rss = append(rss, healthcheck.RealServer{Addr: b.addr.Addr(), Port: b.addr.Port(), Weight: 1, Forward: ipvs.Masquerade,
@@ -170,7 +170,7 @@ func TestUserspaceEndToEnd(t *testing.T) {
 
 	// Bounded load: 4 clients, new connection per request, at most 4000
 	// requests, stopped at the end of the test.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	var (
 		resMu   sync.Mutex
 		results []result

@@ -92,7 +92,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestPoolWithRealServers(t *testing.T) {
 	servers := []*restartableServer{newRestartable(t), newRestartable(t), newRestartable(t)}
 	policy := healthcheck.Policy{DelayLoop: 100 * time.Millisecond, DelayBeforeRetry: 50 * time.Millisecond,
-		ConnectTimeout: time.Second, Warmup: -1, Bootstrap: -1}
+		ConnectTimeout: 5 * time.Second, Warmup: -1, Bootstrap: -1}
 	var rss []healthcheck.RealServer
 	for _, s := range servers {
 		rss = append(rss, healthcheck.RealServer{
@@ -232,7 +232,7 @@ func TestIntegrationDetectionRealClock(t *testing.T) {
 	}))
 	defer srv.Close()
 	policy := healthcheck.Policy{DelayLoop: 500 * time.Millisecond, DelayBeforeRetry: 200 * time.Millisecond,
-		ConnectTimeout: time.Second, Warmup: -1, Bootstrap: -1}
+		ConnectTimeout: 5 * time.Second, Warmup: -1, Bootstrap: -1}
 	downAt := make(chan time.Time, 1)
 	var reason error
 	m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{
