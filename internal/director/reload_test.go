@@ -1,0 +1,357 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/vrrp"
+)
+
+// recordingBackend is an ipvs.Memory that remembers every operation
+// applied, so a test can say exactly what a reload wrote.
+type recordingBackend struct {
+	*ipvs.Memory
+	mu  sync.Mutex
+	ops []ipvs.Op
+}
+
+func (r *recordingBackend) Apply(ctx context.Context, ops []ipvs.Op) error {
+	err := r.Memory.Apply(ctx, ops)
+	if err == nil {
+		r.mu.Lock()
+		r.ops = append(r.ops, ops...)
+		r.mu.Unlock()
+	}
+	return err
+}
+
+func (r *recordingBackend) take() []ipvs.Op {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ops := r.ops
+	r.ops = nil
+	return ops
+}
+
+// fakeNetwork holds addresses in memory.
+type fakeNetwork struct {
+	mu    sync.Mutex
+	addrs map[netip.Prefix]bool
+}
+
+func (f *fakeNetwork) AddAddress(_ context.Context, a vrrp.Address) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.addrs == nil {
+		f.addrs = map[netip.Prefix]bool{}
+	}
+	f.addrs[a.Prefix] = true
+	return nil
+}
+
+func (f *fakeNetwork) DeleteAddress(_ context.Context, a vrrp.Address) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.addrs, a.Prefix)
+	return nil
+}
+
+func (f *fakeNetwork) Announce(context.Context, vrrp.Announcement) error { return nil }
+
+func (f *fakeNetwork) has(p string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addrs[netip.MustParsePrefix(p)]
+}
+
+const reloadConf = `global_defs {
+    router_id unit
+    vrrp_version 3
+}
+vrrp_instance V {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 9
+    priority {{PRIO}}
+    advert_int 0.1
+    virtual_ipaddress {
+        10.0.0.9/24
+    }
+}
+virtual_server 10.0.0.9 80 {
+    delay_loop 1
+    warmup 0
+    lb_algo wrr
+    real_server 127.0.0.1 {{P1}} {
+        weight {{W1}}
+        HTTP_GET {
+            url {
+                path /
+            }
+            connect_timeout 1
+        }
+    }
+    real_server 127.0.0.1 {{P2}} {
+        weight {{W2}}
+        HTTP_GET {
+            url {
+                path /
+            }
+            connect_timeout 1
+        }
+    }
+}
+`
+
+type reloadRig struct {
+	t       *testing.T
+	path    string
+	p1, p2  int
+	web2    *httptest.Server
+	d       *Director
+	backend *recordingBackend
+	net     *fakeNetwork
+	cancel  context.CancelFunc
+	done    chan error
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func webServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func port(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
+
+func (r *reloadRig) write(prio, w2 int) { r.writeW(prio, 3, w2) }
+
+func (r *reloadRig) writeW(prio, w1, w2 int) {
+	r.t.Helper()
+	s := strings.NewReplacer("{{PRIO}}", fmt.Sprint(prio), "{{W1}}", fmt.Sprint(w1), "{{W2}}", fmt.Sprint(w2),
+		"{{P1}}", fmt.Sprint(r.p1), "{{P2}}", fmt.Sprint(r.p2)).Replace(reloadConf)
+	if err := os.WriteFile(r.path, []byte(s), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func newReloadRig(t *testing.T) *reloadRig {
+	w1, w2 := webServer(t), webServer(t)
+	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2,
+		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &lockedBuffer{}}
+	r.write(100, 1)
+	tr := vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.1"))
+	d, err := New(Options{ConfigPath: r.path, IPVS: r.backend, Network: r.net, Transport: tr,
+		Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return after cancel")
+		}
+		if t.Failed() {
+			t.Logf("director log:\n%s", r.logs.String())
+		}
+	})
+	return r
+}
+
+func (r *reloadRig) waitFor(what string, cond func(Status) bool) Status {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := r.d.Status(context.Background())
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("waiting for %s: %+v", what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *reloadRig) unit() *vrrpUnit {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	return r.d.units["instance V"]
+}
+
+func bothHealthyInTable(st Status) bool {
+	if len(st.VirtualServers) != 1 {
+		return false
+	}
+	for _, rs := range st.VirtualServers[0].RealServers {
+		if !rs.Healthy || !rs.InTable {
+			return false
+		}
+	}
+	return len(st.VRRP) == 1 && st.VRRP[0].State == "MASTER"
+}
+
+// A reload that changes one real server's weight writes exactly one
+// UpdateDestination and leaves the VRRP instance running; a broken file
+// changes nothing; a priority change restarts only the instance.
+func TestReloadAppliesOnlyTheDifference(t *testing.T) {
+	r := newReloadRig(t)
+	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
+	// Let the first probes (1 s bootstrap) pass, so that any write they
+	// would cause happens before the reload.
+	time.Sleep(1500 * time.Millisecond)
+	r.backend.take()
+	inst := r.unit()
+
+	r.write(100, 2)
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	// The rebuilt pool's first probes come a second later: still no write.
+	time.Sleep(1500 * time.Millisecond)
+	want := []ipvs.Op{{Kind: ipvs.UpdateDestination,
+		Service:     ipvs.Service{Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.0.0.9"), Port: 80, Scheduler: "wrr"},
+		Destination: ipvs.Destination{Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(r.p2), Weight: 2}}}
+	if diff := cmp.Diff(want, r.backend.take(), ignorePos); diff != "" {
+		t.Errorf("IPVS operations of the reload (-want +got):\n%s", diff)
+	}
+	if r.unit() != inst {
+		t.Error("the VRRP instance was restarted by a reload that did not change it")
+	}
+	st := r.d.Status(context.Background())
+	if st.ReloadsOK != 1 || st.VRRP[0].State != "MASTER" || !bothHealthyInTable(st) {
+		t.Errorf("status after reload: %+v", st)
+	}
+
+	// A broken file: error with its position, nothing changes.
+	if err := os.WriteFile(r.path, []byte("vrrp_instance V {\n    priority banana\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := r.d.Reload()
+	if err == nil || !strings.Contains(err.Error(), r.path+":2:14") {
+		t.Fatalf("Reload of a broken file = %v, want an error at %s:2:14", err, r.path)
+	}
+	if ops := r.backend.take(); len(ops) != 0 {
+		t.Errorf("a rejected reload wrote %v", ops)
+	}
+	if r.unit() != inst || r.d.Plan().VirtualServers[0].RealServers[1].Weight != 2 {
+		t.Error("a rejected reload changed the running configuration")
+	}
+	if !strings.Contains(r.logs.String(), "reload rejected: "+r.path+":2:14") {
+		t.Errorf("the error is not logged:\n%s", r.logs.String())
+	}
+	if st := r.d.Status(context.Background()); st.ReloadsFailed != 1 || st.ReloadsOK != 1 {
+		t.Errorf("reload counters ok %d failed %d, want 1 1", st.ReloadsOK, st.ReloadsFailed)
+	}
+
+	// A priority change restarts the instance and writes nothing to IPVS.
+	r.write(120, 2)
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if r.unit() == inst {
+		t.Error("the VRRP instance was not restarted after its priority changed")
+	}
+	st = r.waitFor("MASTER at priority 120", func(st Status) bool {
+		return st.VRRP[0].State == "MASTER" && st.VRRP[0].Priority == 120 && st.VRRP[0].EffectivePriority == 120
+	})
+	if ops := r.backend.take(); len(ops) != 0 {
+		t.Errorf("a VRRP-only reload wrote %v", ops)
+	}
+	if !r.net.has("10.0.0.9/24") {
+		t.Error("VIP not held after the restart")
+	}
+}
+
+// A graceful stop removes the VIP and the services.
+func TestRunStopsGracefully(t *testing.T) {
+	r := newReloadRig(t)
+	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
+	if !r.net.has("10.0.0.9/24") {
+		t.Fatal("VIP not added while MASTER")
+	}
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if r.net.has("10.0.0.9/24") {
+		t.Error("VIP still held after stop")
+	}
+	ops := r.backend.take()
+	if len(ops) == 0 || ops[len(ops)-1].Kind != ipvs.DeleteService || ops[len(ops)-1].Service.Port != 80 {
+		t.Errorf("the service was not deleted on stop; last operations %v", ops)
+	}
+}
+
+// A real server that is down stays down across a reload that rebuilds its
+// pool: its checks did not change, so it keeps its health state and the
+// reload writes only the other server's new weight.
+func TestReloadKeepsHealthState(t *testing.T) {
+	r := newReloadRig(t)
+	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
+	r.web2.Close()
+	r.waitFor("the second server down and out of the table", func(st Status) bool {
+		rs := st.VirtualServers[0].RealServers[1]
+		return !rs.Healthy && !rs.InTable
+	})
+	r.backend.take()
+	r.writeW(100, 4, 1)
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	want := []ipvs.Op{{Kind: ipvs.UpdateDestination,
+		Service:     ipvs.Service{Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.0.0.9"), Port: 80, Scheduler: "wrr"},
+		Destination: ipvs.Destination{Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(r.p1), Weight: 4}}}
+	if diff := cmp.Diff(want, r.backend.take(), ignorePos); diff != "" {
+		t.Errorf("IPVS operations of the reload (-want +got):\n%s", diff)
+	}
+	st := r.d.Status(context.Background())
+	if rs := st.VirtualServers[0].RealServers[1]; rs.Healthy || rs.InTable {
+		t.Errorf("the down server came back with the reload: %+v", rs)
+	}
+}
