@@ -275,36 +275,44 @@ func (s *maglev) Pick(f Flow) *Dest {
 	return nil
 }
 
+// sipRound is one SipHash round.
+func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
+	v0 += v1
+	v1 = bits.RotateLeft64(v1, 13)
+	v1 ^= v0
+	v0 = bits.RotateLeft64(v0, 32)
+	v2 += v3
+	v3 = bits.RotateLeft64(v3, 16)
+	v3 ^= v2
+	v0 += v3
+	v3 = bits.RotateLeft64(v3, 21)
+	v3 ^= v0
+	v2 += v1
+	v1 = bits.RotateLeft64(v1, 17)
+	v1 ^= v2
+	v2 = bits.RotateLeft64(v2, 32)
+	return v0, v1, v2, v3
+}
+
+// SipHash initialisation constants ("somepseudorandomlygeneratedbytes").
+const (
+	sipC0 = 0x736f6d6570736575
+	sipC1 = 0x646f72616e646f6d
+	sipC2 = 0x6c7967656e657261
+	sipC3 = 0x7465646279746573
+)
+
 // hsiphash32 is the kernel's hsiphash on 64-bit machines (SipHash-1-3,
 // output truncated to 32 bits) of one 32-bit little-endian word.
 func hsiphash32(v uint32, k0, k1 uint64) uint32 {
-	v0 := uint64(0x736f6d6570736575) ^ k0
-	v1 := uint64(0x646f72616e646f6d) ^ k1
-	v2 := uint64(0x6c7967656e657261) ^ k0
-	v3 := uint64(0x7465646279746573) ^ k1
+	v0, v1, v2, v3 := sipC0^k0, sipC1^k1, sipC2^k0, sipC3^k1
 	b := uint64(4)<<56 | uint64(v)
-	round := func() {
-		v0 += v1
-		v1 = bits.RotateLeft64(v1, 13)
-		v1 ^= v0
-		v0 = bits.RotateLeft64(v0, 32)
-		v2 += v3
-		v3 = bits.RotateLeft64(v3, 16)
-		v3 ^= v2
-		v0 += v3
-		v3 = bits.RotateLeft64(v3, 21)
-		v3 ^= v0
-		v2 += v1
-		v1 = bits.RotateLeft64(v1, 17)
-		v1 ^= v2
-		v2 = bits.RotateLeft64(v2, 32)
-	}
 	v3 ^= b
-	round()
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0 ^= b
 	v2 ^= 0xff
-	round()
-	round()
-	round()
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	return uint32(v0 ^ v1 ^ v2 ^ v3)
 }
