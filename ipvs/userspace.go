@@ -38,6 +38,10 @@ type UserspaceConfig struct {
 	ExpireQuiescentTemplate bool
 	// Now is the clock of persistence templates; nil means time.Now.
 	Now func() time.Time
+	// Sched tunes the schedulers: the mh table size (default 4093, the
+	// kernel's) and the lblc/lblcr expiry (default 24 h). Zero values are
+	// the kernel's defaults.
+	Sched sched.Options
 }
 
 // Userspace is a Backend served by a layer-4 proxy in this process, for
@@ -74,6 +78,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		FinTimeout:              cfg.FinTimeout,
 		ExpireQuiescentTemplate: cfg.ExpireQuiescentTemplate,
 		Now:                     cfg.Now,
+		Sched:                   cfg.Sched,
 	})
 	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
 }
