@@ -81,7 +81,7 @@ func (f *fakeNetwork) has(p string) bool {
 const reloadConf = `global_defs {
     router_id unit
     vrrp_version 3
-}
+{{GLOBAL}}}
 vrrp_instance V {
     interface eth0
     dont_track_primary
@@ -122,6 +122,7 @@ type reloadRig struct {
 	path    string
 	p1, p2  int
 	web2    *httptest.Server
+	global  string
 	d       *Director
 	backend *recordingBackend
 	net     *fakeNetwork
@@ -161,15 +162,19 @@ func (r *reloadRig) write(prio, w2 int) { r.writeW(prio, 3, w2) }
 func (r *reloadRig) writeW(prio, w1, w2 int) {
 	r.t.Helper()
 	s := strings.NewReplacer("{{PRIO}}", fmt.Sprint(prio), "{{W1}}", fmt.Sprint(w1), "{{W2}}", fmt.Sprint(w2),
-		"{{P1}}", fmt.Sprint(r.p1), "{{P2}}", fmt.Sprint(r.p2)).Replace(reloadConf)
+		"{{GLOBAL}}", r.global, "{{P1}}", fmt.Sprint(r.p1), "{{P2}}", fmt.Sprint(r.p2)).Replace(reloadConf)
 	if err := os.WriteFile(r.path, []byte(s), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
-func newReloadRig(t *testing.T) *reloadRig {
+func newReloadRig(t *testing.T) *reloadRig { return newRig(t, "") }
+
+// newRig starts a director on fakes and real loopback web servers; global
+// is added to global_defs.
+func newRig(t *testing.T, global string) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
-	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2,
+	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
 		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &lockedBuffer{}}
 	r.write(100, 1)
 	tr := vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.1"))
