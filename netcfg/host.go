@@ -61,10 +61,12 @@ func Open(cfg Config) (*Host, error) {
 	}
 	current := cfg.NetNS == "" && cfg.NetNSHandle <= 0 && inProcessNS(ns)
 	var nl *netlink.Handle
+	// Route sockets only: the default set also opens XFRM and netfilter
+	// sockets, which fail on kernels without xfrm_user loaded.
 	if current {
-		nl, err = netlink.NewHandle()
+		nl, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	} else {
-		nl, err = netlink.NewHandleAt(ns)
+		nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		ns.Close()

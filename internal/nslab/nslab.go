@@ -73,7 +73,9 @@ func (l *Lab) Host(name string) (*Host, error) {
 	l.mu.Lock()
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
-	if h.nl, err = netlink.NewHandleAt(ns); err != nil {
+	// Route sockets only: the default set also opens XFRM and netfilter
+	// sockets, which fail on kernels without xfrm_user (the test VM's).
+	if h.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("netlink handle in %s: %w", full, err)
 	}
 	if err := h.LinkUp("lo"); err != nil {
