@@ -40,6 +40,7 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "delay_loop of every target")
 	duration := flag.Duration("duration", 30*time.Second, "measurement time, after one interval of warmup")
 	out := flag.String("out", "", "file to write the results to (also printed)")
+	kind := flag.String("kind", "http", "checker: http (HTTP_GET with digest) or tcp (TCP_CHECK), for comparison")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured period to this file")
 	ownNetns := flag.Bool("netns", true, "as root, run in a network namespace of its own (no host conntrack or traffic in the way)")
 	inNetns := flag.Bool("in-netns", false, "internal: this process is already in its own namespace")
@@ -61,7 +62,7 @@ func main() {
 		}
 		return
 	}
-	res, err := run(*targets, *interval, *duration, *cpuprofile, *inNetns)
+	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *inNetns)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -163,15 +164,16 @@ func runServer(n int) error {
 	return nil
 }
 
-// counting wraps a checker and counts its results.
+// counting wraps a checker and counts its results. It embeds the checker
+// so the monitor applies that kind's keepalived defaults.
 type counting struct {
-	*healthcheck.HTTPChecker
+	healthcheck.Checker
 	ok, failed *atomic.Int64
 	lastErr    *atomic.Value
 }
 
 func (c counting) Check(ctx context.Context) error {
-	err := c.HTTPChecker.Check(ctx)
+	err := c.Checker.Check(ctx)
 	if err != nil {
 		c.failed.Add(1)
 		c.lastErr.Store(err.Error())
@@ -181,7 +183,7 @@ func (c counting) Check(ctx context.Context) error {
 	return err
 }
 
-func run(targets int, interval, duration time.Duration, cpuprofile string, netnsOwn bool) (string, error) {
+func run(kind string, targets int, interval, duration time.Duration, cpuprofile string, netnsOwn bool) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", err
@@ -234,11 +236,18 @@ func run(targets int, interval, duration time.Duration, cpuprofile string, netns
 	var down atomic.Int64
 	lo := netip.MustParseAddr("127.0.0.1")
 	for _, p := range ports {
-		c := counting{
-			HTTPChecker: &healthcheck.HTTPChecker{Conn: healthcheck.Conn{Addr: netip.AddrPortFrom(lo, p)},
-				URLs: []healthcheck.URL{{Path: "/", Digest: healthcheck.Digest([]byte("ok\n"))}}},
-			ok: &ok, failed: &failed, lastErr: &lastErr,
+		var chk healthcheck.Checker
+		switch kind {
+		case "http":
+			chk = &healthcheck.HTTPChecker{Conn: healthcheck.Conn{Addr: netip.AddrPortFrom(lo, p)},
+				URLs: []healthcheck.URL{{Path: "/", Digest: healthcheck.Digest([]byte("ok\n"))}}}
+		case "tcp":
+			chk = &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: netip.AddrPortFrom(lo, p)}}
+		default:
+			cancel()
+			return "", fmt.Errorf("unknown -kind %q", kind)
 		}
+		c := counting{Checker: chk, ok: &ok, failed: &failed, lastErr: &lastErr}
 		m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{Checker: c, Policy: policy, OnEvent: func(e healthcheck.Event) {
 			if e.Up {
 				down.Add(-1)
@@ -295,7 +304,7 @@ func run(targets int, interval, duration time.Duration, cpuprofile string, netns
 	if netnsOwn {
 		where = "a network namespace of its own"
 	}
-	fmt.Fprintf(&b, "healthcheck bench (in %s): %d HTTP_GET targets on distinct loopback ports, delay_loop %v, measured %v\n", where, targets, interval, wall.Round(time.Millisecond))
+	fmt.Fprintf(&b, "healthcheck bench (in %s): %d %s targets on distinct loopback ports, delay_loop %v, measured %v\n", where, targets, strings.ToUpper(kind), interval, wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "probes: %d ok, %d failed (%.0f/s); targets down at the end: %d\n", ok1-ok0, f1-f0, float64(ok1-ok0+f1-f0)/wall.Seconds(), down.Load())
 	if e, _ := lastErr.Load().(string); e != "" {
 		fmt.Fprintf(&b, "last probe error: %s\n", e)
