@@ -111,7 +111,7 @@ func TestAlertsMailed(t *testing.T) {
     smtp_server %s %s
     smtp_connect_timeout 5
     smtp_alert
-`, host, port))
+`, host, port), nil)
 	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
 
 	m := waitMail(t, be, "VRRP Instance V - Entering MASTER state")

@@ -123,6 +123,8 @@ type reloadRig struct {
 	p1, p2  int
 	web2    *httptest.Server
 	global  string
+	memnet  *vrrp.MemNet
+	ipvs    ipvs.Backend // what the director is given; backend by default
 	d       *Director
 	backend *recordingBackend
 	net     *fakeNetwork
@@ -168,17 +170,22 @@ func (r *reloadRig) writeW(prio, w1, w2 int) {
 	}
 }
 
-func newReloadRig(t *testing.T) *reloadRig { return newRig(t, "") }
+func newReloadRig(t *testing.T) *reloadRig { return newRig(t, "", nil) }
 
 // newRig starts a director on fakes and real loopback web servers; global
 // is added to global_defs.
-func newRig(t *testing.T, global string) *reloadRig {
+func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
 		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &lockedBuffer{}}
 	r.write(100, 1)
-	tr := vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.1"))
-	d, err := New(Options{ConfigPath: r.path, IPVS: r.backend, Network: r.net, Transport: tr,
+	r.memnet = vrrp.NewMemNet()
+	tr := r.memnet.Transport(netip.MustParseAddr("10.0.0.1"))
+	var b ipvs.Backend = r.backend
+	if wrap != nil {
+		b = wrap(r.backend)
+	}
+	d, err := New(Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr,
 		Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
