@@ -155,16 +155,14 @@ func watch(ctx context.Context, conn net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 }
 
-// ctxErr turns a deadline error into a clearer one.
-func ctxErr(ctx context.Context, err error) error {
+// ctxErr marks a deadline error as a timeout, so messages read
+// "connect: timeout: dial tcp ...: i/o timeout".
+func ctxErr(_ context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("timeout: %w", context.DeadlineExceeded)
-		}
 		return fmt.Errorf("timeout: %w", err)
 	}
 	return err
