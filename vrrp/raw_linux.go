@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv4"
@@ -22,6 +23,10 @@ type RawConfig struct {
 	Netns *netns.NsHandle
 	// Logger receives debug logs of socket errors; nil discards.
 	Logger *slog.Logger
+	// ReadBuffer is the receive buffer of each socket in bytes; 0 means
+	// 4 MiB. Many instances on one interface advertise in bursts (their
+	// timers start together), which overflow the kernel's default.
+	ReadBuffer int
 }
 
 // RawTransport sends and receives VRRP over raw IP sockets (protocol 112):
@@ -66,6 +71,23 @@ type rawSock struct {
 	mu     sync.Mutex
 	eps    map[*rawEndpoint]bool
 	groups bool // joined the multicast group
+	// index is rebuilt (under mu) whenever eps changes, and read without
+	// a lock by the reader: by VRID, and everyone.
+	index atomic.Pointer[epIndex]
+}
+
+type epIndex struct {
+	byVRID [256][]*rawEndpoint
+	all    []*rawEndpoint
+}
+
+func (s *rawSock) reindex() {
+	ix := &epIndex{}
+	for ep := range s.eps {
+		ix.byVRID[ep.cfg.VRID] = append(ix.byVRID[ep.cfg.VRID], ep)
+		ix.all = append(ix.all, ep)
+	}
+	s.index.Store(ix)
 }
 
 type rawEndpoint struct {
@@ -83,17 +105,23 @@ func (t *RawTransport) inNetns(f func() error) error {
 		return f()
 	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("get current netns: %w", err)
 	}
 	defer orig.Close()
 	if err := netns.Set(*t.cfg.Netns); err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("enter netns: %w", err)
 	}
-	defer netns.Set(orig) //nolint:errcheck // restoring the thread's own namespace
-	return f()
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: the runtime ends it with the goroutine.
+		return errors.Join(ferr, fmt.Errorf("leave netns: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint, error) {
@@ -122,6 +150,7 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 	}
 	s.mu.Lock()
 	s.eps[ep] = true
+	s.reindex()
 	join := cfg.Multicast && !s.groups
 	if join {
 		s.groups = true
@@ -183,8 +212,17 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 	if err != nil {
 		return fail("get raw conn", err)
 	}
+	rbuf := t.cfg.ReadBuffer
+	if rbuf <= 0 {
+		rbuf = 4 << 20
+	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
+		// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
+		// without it, SO_RCVBUF gives what the limit allows.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rbuf) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rbuf)
+		}
 		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, key.ifname)
 		if serr == nil && !key.ipv6 {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
@@ -266,23 +304,17 @@ func (s *rawSock) readLoop() {
 // dispatch hands the packet to the endpoints of its VRID, or to all when
 // none claims it so that each counts the foreign VRID.
 func (s *rawSock) dispatch(p Packet) {
-	var vrid int = -1
-	if len(p.Data) > 1 {
-		vrid = int(p.Data[1])
+	ix := s.index.Load()
+	if ix == nil {
+		return
 	}
-	s.mu.Lock()
 	var targets []*rawEndpoint
-	for ep := range s.eps {
-		if int(ep.cfg.VRID) == vrid {
-			targets = append(targets, ep)
-		}
+	if len(p.Data) > 1 {
+		targets = ix.byVRID[p.Data[1]]
 	}
 	if len(targets) == 0 {
-		for ep := range s.eps {
-			targets = append(targets, ep)
-		}
+		targets = ix.all
 	}
-	s.mu.Unlock()
 	for i, ep := range targets {
 		q := p
 		if i > 0 {
@@ -319,6 +351,7 @@ func (e *rawEndpoint) Close() error {
 		s := e.s
 		s.mu.Lock()
 		delete(s.eps, e)
+		s.reindex()
 		last := len(s.eps) == 0
 		s.mu.Unlock()
 		if last {
