@@ -181,3 +181,13 @@ func (n *Netlink) Daemons(ctx context.Context) ([]SyncDaemon, error) {
 	}
 	return out, nil
 }
+
+// DaemonControllerOf returns b's sync daemon controller, or an error
+// wrapping ErrNotSupported when b cannot sync connections (the userspace
+// and memory backends).
+func DaemonControllerOf(b Backend) (DaemonController, error) {
+	if dc, ok := b.(DaemonController); ok {
+		return dc, nil
+	}
+	return nil, fmt.Errorf("connection sync daemon with a %T backend: %w", b, ErrNotSupported)
+}

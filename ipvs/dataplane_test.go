@@ -56,11 +56,6 @@ func connect(t *testing.T, c *gHost, addr string, n int) map[string]int {
 	return got
 }
 
-func setSysctl(t *testing.T, h *gHost, name, value string) {
-	t.Helper()
-	h.Run("/bin/sh", "-c", "echo "+value+" > /proc/sys/"+strings.ReplaceAll(name, ".", "/"))
-}
-
 // checkBalance programs svc (two destinations, weights 1 and 3), checks the
 // 1:3 split over 40 connections, then sets the second weight to 0 and
 // checks that the next 20 all go to the first; finally the stats lvskit
@@ -71,7 +66,9 @@ func checkBalance(t *testing.T, n *Netlink, dir, client *gHost, svc Service, add
 	if _, err := Sync(ctx, n, []Service{svc}); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
+	start := time.Now()
 	got := connect(t, client, addr, 40)
+	t.Logf("40 connections: %v in %v", got, time.Since(start))
 	if got["rs1"] != 10 || got["rs2"] != 30 {
 		t.Errorf("40 connections with wrr weights 1:3 went %v, want rs1:10 rs2:30", got)
 	}
@@ -84,6 +81,7 @@ func checkBalance(t *testing.T, n *Netlink, dir, client *gHost, svc Service, add
 		t.Errorf("weight 0 took %v, want one destination update", ops)
 	}
 	got2 := connect(t, client, addr, 20)
+	t.Logf("20 connections after weight 0: %v", got2)
 	if got2["rs1"] != 20 {
 		t.Errorf("after weight 0 on rs2, 20 connections went %v, want all to rs1", got2)
 	}
@@ -103,6 +101,7 @@ func checkBalance(t *testing.T, n *Netlink, dir, client *gHost, svc Service, add
 			break
 		}
 	}
+	t.Logf("counters complete after %v", time.Since(start))
 	time.Sleep(2500 * time.Millisecond) // one more estimator round for the packet counters
 	if tab, err = n.Dump(ctx); err != nil {
 		t.Fatal(err)
@@ -148,15 +147,13 @@ func TestGuestDataPlaneNAT(t *testing.T) {
 	lan := bridgeHost(t, "lan")
 	rs1, rs2 := newGHost(t, "rs1"), newGHost(t, "rs2")
 	link(t, client, "eth0", "10.0.1.2/24", dir, "eth0", "10.0.1.1/24")
-	client.Run("/sbin/ip", "route", "add", "default", "via", "10.0.1.1")
+	client.defaultRoute("10.0.1.1")
 	plug(t, lan, dir, "eth1", "10.0.2.1/24")
-	dir.Run("/sbin/ip", "link", "set", "eth1", "up")
-	setSysctl(t, dir, "net.ipv4.ip_forward", "1")
+	dir.sysctl("net.ipv4.ip_forward", "1")
 	for i, rs := range []*gHost{rs1, rs2} {
 		addr := []string{"10.0.2.11/24", "10.0.2.12/24"}[i]
 		plug(t, lan, rs, "eth0", addr)
-		rs.Run("/sbin/ip", "link", "set", "eth0", "up")
-		rs.Run("/sbin/ip", "route", "add", "default", "via", "10.0.2.1")
+		rs.defaultRoute("10.0.2.1")
 		ln, err := rs.Listen("tcp", ":8080")
 		if err != nil {
 			t.Fatal(err)
@@ -185,14 +182,11 @@ func TestGuestDataPlaneDR(t *testing.T) {
 	rs1, rs2 := newGHost(t, "rs1"), newGHost(t, "rs2")
 	plug(t, lan, client, "eth0", "10.0.0.2/24")
 	plug(t, lan, dir, "eth0", "10.0.0.1/24", "10.0.0.100/32")
-	client.Run("/sbin/ip", "link", "set", "eth0", "up")
-	dir.Run("/sbin/ip", "link", "set", "eth0", "up")
 	for i, rs := range []*gHost{rs1, rs2} {
-		setSysctl(t, rs, "net.ipv4.conf.all.arp_ignore", "1")
-		setSysctl(t, rs, "net.ipv4.conf.all.arp_announce", "2")
+		rs.sysctl("net.ipv4.conf.all.arp_ignore", "1")
+		rs.sysctl("net.ipv4.conf.all.arp_announce", "2")
 		plug(t, lan, rs, "eth0", []string{"10.0.0.11/24", "10.0.0.12/24"}[i])
-		rs.Run("/sbin/ip", "link", "set", "eth0", "up")
-		rs.Run("/sbin/ip", "addr", "add", "10.0.0.100/32", "dev", "lo")
+		rs.addr("lo", "10.0.0.100/32")
 		ln, err := rs.Listen("tcp", "10.0.0.100:80")
 		if err != nil {
 			t.Fatal(err)
@@ -209,4 +203,79 @@ func TestGuestDataPlaneDR(t *testing.T) {
 		{Addr: netip.MustParseAddr("10.0.0.12"), Weight: 3, Forward: DirectRoute},
 	}}
 	checkBalance(t, n, dir, client, svc, "10.0.0.100:80")
+}
+
+// TestGuestSyncDaemonReplicates: a connection through the director whose
+// master sync daemon runs shows up in the connection table of a second
+// director running the backup daemon (keepalived's lvs_sync_daemon).
+func TestGuestSyncDaemonReplicates(t *testing.T) {
+	vmtest.RequireGuest(t)
+	ctx := context.Background()
+	lan := bridgeHost(t, "lan")
+	client, d1, d2, rs := newGHost(t, "cli"), newGHost(t, "lvs1"), newGHost(t, "lvs2"), newGHost(t, "rs1")
+	plug(t, lan, client, "eth0", "10.0.0.2/24")
+	plug(t, lan, d1, "eth0", "10.0.0.200/24", "10.0.0.100/32")
+	plug(t, lan, d2, "eth0", "10.0.0.201/24")
+	rs.sysctl("net.ipv4.conf.all.arp_ignore", "1")
+	rs.sysctl("net.ipv4.conf.all.arp_announce", "2")
+	plug(t, lan, rs, "eth0", "10.0.0.11/24")
+	rs.addr("lo", "10.0.0.100/32")
+	ln, err := rs.Listen("tcp", "10.0.0.100:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Scheduler: "rr",
+		Destinations: []Destination{{Addr: netip.MustParseAddr("10.0.0.11"), Weight: 1, Forward: DirectRoute}}}
+	var backends []*Netlink
+	for i, d := range []*gHost{d1, d2} {
+		n, err := OpenNetlink(NetlinkConfig{Netns: d.NsHandle()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		backends = append(backends, n)
+		if _, err := Sync(ctx, n, []Service{svc}); err != nil {
+			t.Fatal(err)
+		}
+		state := []DaemonState{DaemonMaster, DaemonBackup}[i]
+		if err := n.StartDaemon(ctx, SyncDaemon{State: state, Interface: "eth0", SyncID: 9}); err != nil {
+			t.Fatalf("start %s: %v", state, err)
+		}
+		defer n.StopDaemon(ctx, state)
+	}
+
+	conn, err := client.Dial(ctx, "tcp", "10.0.0.100:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var srv net.Conn
+	select {
+	case srv = <-accepted:
+		defer srv.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the real server never got the connection")
+	}
+	// The master syncs a connection after some packets and then
+	// periodically: keep it busy until the backup has it.
+	var table string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		conn.Write([]byte("ping\n"))
+		buf := make([]byte, 64)
+		srv.SetReadDeadline(time.Now().Add(time.Second))
+		srv.Read(buf)
+		table = d2.Run("/sbin/ipvsadm", "-Lnc")
+		if strings.Contains(table, "10.0.0.2:") && strings.Contains(table, "10.0.0.100:80") && strings.Contains(table, "10.0.0.11:80") {
+			t.Logf("backup's connection table:\n%s", table)
+			return
+		}
+	}
+	t.Errorf("the backup never learned the connection; its table:\n%s\nthe master's:\n%s", table, d1.Run("/sbin/ipvsadm", "-Lnc"))
 }

@@ -1,27 +1,32 @@
 package ipvs
 
-// A minimal namespace lab for the guest tests, made with /sbin/ip (tests
-// may run tools). internal/netnstest cannot be used in the VM yet: its
-// netlink handle asks for every netlink family, and the guest kernel has
-// no NETLINK_XFRM (xfrm_user is not loaded there).
+// A minimal namespace lab for the guest tests: namespaces made with
+// /sbin/ip, configured through rtnetlink handles (spawning a process per
+// step is slow under qemu's emulation). internal/netnstest cannot be used
+// in the VM yet: its netlink handle asks for every netlink family, and the
+// guest kernel has no NETLINK_XFRM (xfrm_user is not loaded there).
 
 import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 type gHost struct {
 	t    *testing.T
 	name string
 	ns   netns.NsHandle
+	nl   *netlink.Handle
 }
 
 var gHostSeq atomic.Uint32
@@ -32,15 +37,63 @@ func newGHost(t *testing.T, name string) *gHost {
 	full := fmt.Sprintf("ipvst%d-%s", gHostSeq.Add(1), name)
 	ipCmd(t, "netns", "add", full)
 	t.Cleanup(func() { exec.Command("/sbin/ip", "netns", "del", full).Run() })
-	h := &gHost{t: t, name: full}
-	h.Run("/sbin/ip", "link", "set", "lo", "up")
 	ns, err := netns.GetFromName(full)
 	if err != nil {
 		t.Fatalf("open netns %s: %v", full, err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	h.ns = ns
+	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatalf("netlink handle in %s: %v", full, err)
+	}
+	t.Cleanup(nh.Close)
+	h := &gHost{t: t, name: full, ns: ns, nl: nh}
+	h.up("lo")
 	return h
+}
+
+func (h *gHost) up(ifn string) {
+	h.t.Helper()
+	l, err := h.nl.LinkByName(ifn)
+	if err == nil {
+		err = h.nl.LinkSetUp(l)
+	}
+	if err != nil {
+		h.t.Fatalf("in %s: set %s up: %v", h.name, ifn, err)
+	}
+}
+
+// addr adds an address (CIDR) to a link.
+func (h *gHost) addr(ifn, cidr string) {
+	h.t.Helper()
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	l, err := h.nl.LinkByName(ifn)
+	if err == nil {
+		err = h.nl.AddrAdd(l, a)
+	}
+	if err != nil {
+		h.t.Fatalf("in %s: add %s to %s: %v", h.name, cidr, ifn, err)
+	}
+}
+
+// defaultRoute sets the default gateway.
+func (h *gHost) defaultRoute(gw string) {
+	h.t.Helper()
+	if err := h.nl.RouteAdd(&netlink.Route{Gw: net.ParseIP(gw)}); err != nil {
+		h.t.Fatalf("in %s: default via %s: %v", h.name, gw, err)
+	}
+}
+
+// sysctl writes /proc/sys/<name with dots as slashes> in the namespace.
+func (h *gHost) sysctl(name, value string) {
+	h.t.Helper()
+	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	if err := h.Do(func() error { return os.WriteFile(path, []byte(value), 0o644) }); err != nil {
+		h.t.Fatalf("in %s: sysctl %s=%s: %v", h.name, name, value, err)
+	}
 }
 
 func ipCmd(t *testing.T, args ...string) string {
@@ -105,40 +158,53 @@ func (h *gHost) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	return c, err
 }
 
-// link connects a and b with a veth pair named aIf / bIf and addresses.
+// link connects a and b with a veth pair named aIf / bIf, made directly
+// in their namespaces, with optional addresses, both ends up.
 func link(t *testing.T, a *gHost, aIf, aAddr string, b *gHost, bIf, bAddr string) {
 	t.Helper()
-	tmpA := fmt.Sprintf("v%da", gHostSeq.Add(1))
-	tmpB := tmpA[:len(tmpA)-1] + "b"
-	ipCmd(t, "link", "add", tmpA, "type", "veth", "peer", "name", tmpB)
-	ipCmd(t, "link", "set", tmpA, "netns", a.name, "name", aIf)
-	ipCmd(t, "link", "set", tmpB, "netns", b.name, "name", bIf)
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: aIf, Namespace: netlink.NsFd(a.ns)}, PeerName: bIf, PeerNamespace: netlink.NsFd(b.ns)}
+	if err := netlink.LinkAdd(v); err != nil {
+		t.Fatalf("veth %s/%s: %v", aIf, bIf, err)
+	}
 	for _, x := range []struct {
 		h         *gHost
 		ifn, addr string
 	}{{a, aIf, aAddr}, {b, bIf, bAddr}} {
 		if x.addr != "" {
-			x.h.Run("/sbin/ip", "addr", "add", x.addr, "dev", x.ifn)
+			x.h.addr(x.ifn, x.addr)
 		}
-		x.h.Run("/sbin/ip", "link", "set", x.ifn, "up")
+		x.h.up(x.ifn)
 	}
 }
 
 // bridgeHost returns a namespace with a bridge br0 that hosts plug into.
 func bridgeHost(t *testing.T, name string) *gHost {
 	h := newGHost(t, name)
-	h.Run("/sbin/ip", "link", "add", "br0", "type", "bridge")
-	h.Run("/sbin/ip", "link", "set", "br0", "up")
+	if err := h.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}); err != nil {
+		t.Fatalf("bridge in %s: %v", h.name, err)
+	}
+	h.up("br0")
 	return h
 }
 
-// plug connects h to the bridge namespace br through interface ifn.
+// plug connects h to the bridge namespace br through interface ifn (up,
+// with addrs).
 func plug(t *testing.T, br *gHost, h *gHost, ifn string, addrs ...string) {
 	t.Helper()
 	port := fmt.Sprintf("p%d", gHostSeq.Add(1))
 	link(t, h, ifn, "", br, port, "")
 	for _, a := range addrs {
-		h.Run("/sbin/ip", "addr", "add", a, "dev", ifn)
+		h.addr(ifn, a)
 	}
-	br.Run("/sbin/ip", "link", "set", port, "master", "br0")
+	p, err := br.nl.LinkByName(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brl, err := br.nl.LinkByName("br0")
+	if err == nil {
+		err = br.nl.LinkSetMaster(p, brl)
+	}
+	if err != nil {
+		t.Fatalf("plug %s into %s: %v", port, br.name, err)
+	}
 }
