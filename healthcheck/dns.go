@@ -23,7 +23,7 @@ type DNSChecker struct {
 
 var _ Checker = (*DNSChecker)(nil)
 
-func (c *DNSChecker) kind() kind      { return kindDNS }
+func (c *DNSChecker) kind() kind     { return kindDNS }
 func (c *DNSChecker) String() string { return "dns " + c.Addr.String() }
 
 // Check sends the query and reads the answer.

@@ -37,7 +37,7 @@ type FileChecker struct {
 
 var _ WeightChecker = (*FileChecker)(nil)
 
-func (c *FileChecker) kind() kind      { return kindFile }
+func (c *FileChecker) kind() kind     { return kindFile }
 func (c *FileChecker) String() string { return "file " + c.Path }
 
 // Check reads the file once.

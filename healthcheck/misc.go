@@ -35,7 +35,7 @@ type MiscChecker struct {
 
 var _ WeightChecker = (*MiscChecker)(nil)
 
-func (c *MiscChecker) kind() kind                   { return kindMisc }
+func (c *MiscChecker) kind() kind                  { return kindMisc }
 func (c *MiscChecker) probeTimeout() time.Duration { return c.Timeout }
 func (c *MiscChecker) String() string {
 	return "misc " + strings.Join(append([]string{c.Path}, c.Args...), " ")

@@ -25,8 +25,8 @@ type step struct {
 
 var errProbe = errors.New("connection refused")
 
-func ok() step                     { return step{} }
-func fail() step                   { return step{err: errProbe} }
+func ok() step                      { return step{} }
+func fail() step                    { return step{err: errProbe} }
 func slowFail(d time.Duration) step { return step{err: errProbe, took: d} }
 
 // script replays steps on a fake clock and records when each probe

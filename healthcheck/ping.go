@@ -28,7 +28,7 @@ type PingChecker struct {
 
 var _ Checker = (*PingChecker)(nil)
 
-func (c *PingChecker) kind() kind      { return kindPing }
+func (c *PingChecker) kind() kind     { return kindPing }
 func (c *PingChecker) String() string { return "ping " + c.Addr.Addr().String() }
 
 // Check sends one echo request and waits for its reply.

@@ -79,8 +79,8 @@ func TestPoolState(t *testing.T) {
 			},
 		},
 		{
-			name: "alpha: inhibited servers start at weight 0, others absent; quorum down at start",
-			cfg:  PoolConfig{Service: vip, Quorum: 1, RealServers: []RealServer{rsAt(1, 2, true, true), rsAt(2, 1, false, true)}},
+			name:      "alpha: inhibited servers start at weight 0, others absent; quorum down at start",
+			cfg:       PoolConfig{Service: vip, Quorum: 1, RealServers: []RealServer{rsAt(1, 2, true, true), rsAt(2, 1, false, true)}},
 			initDests: []string{"192.168.0.1:80=0"}, initQuor: false,
 			steps: []poolStep{
 				{rs: 1, up: true, wantDests: []string{"192.168.0.1:80=0", "192.168.0.2:80=1"},

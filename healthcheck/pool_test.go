@@ -205,7 +205,9 @@ func gather(t *testing.T, reg *prometheus.Registry, name string) []*dto.Metric {
 	return nil
 }
 
-func seriesCount(t *testing.T, reg *prometheus.Registry, name string) int { return len(gather(t, reg, name)) }
+func seriesCount(t *testing.T, reg *prometheus.Registry, name string) int {
+	return len(gather(t, reg, name))
+}
 
 func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()

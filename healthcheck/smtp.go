@@ -20,7 +20,7 @@ type SMTPChecker struct {
 
 var _ Checker = (*SMTPChecker)(nil)
 
-func (c *SMTPChecker) kind() kind      { return kindSMTP }
+func (c *SMTPChecker) kind() kind     { return kindSMTP }
 func (c *SMTPChecker) String() string { return "smtp " + c.Addr.String() }
 
 // Check runs the dialogue.

@@ -13,7 +13,7 @@ type TCPChecker struct {
 
 var _ Checker = (*TCPChecker)(nil)
 
-func (c *TCPChecker) kind() kind      { return kindTCP }
+func (c *TCPChecker) kind() kind     { return kindTCP }
 func (c *TCPChecker) String() string { return "tcp " + c.Addr.String() }
 
 // Check connects and closes.

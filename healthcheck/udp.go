@@ -26,7 +26,7 @@ type UDPChecker struct {
 
 var _ Checker = (*UDPChecker)(nil)
 
-func (c *UDPChecker) kind() kind      { return kindUDP }
+func (c *UDPChecker) kind() kind     { return kindUDP }
 func (c *UDPChecker) String() string { return "udp " + c.Addr.String() }
 
 // Check sends one datagram and waits as described on UDPChecker.

@@ -350,4 +350,3 @@ func memory() (rss, hwm int64) {
 	}
 	return rss, hwm
 }
-
