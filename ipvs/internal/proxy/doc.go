@@ -38,7 +38,9 @@
 // The TCP data path copies between *net.TCPConn with ReadFrom, which Go
 // implements with splice(2) on Linux, so payload does not pass through
 // user memory. A FIN in one direction is passed on with CloseWrite
-// (half-close); the connection ends when both directions have.
+// (half-close); the connection ends when both directions have, or when the
+// remaining direction has been idle for Config.FinTimeout (the kernel's
+// FIN_WAIT timeout, 120 s by default).
 //
 // Optionally the proxy sends a PROXY protocol version 2 header to the real
 // server at the start of each TCP connection, so the server learns the
