@@ -349,3 +349,26 @@ func TestUserspaceMatchesMemory(t *testing.T) {
 		}
 	}
 }
+
+// The userspace backend serves NAT-style services from this process; what
+// only the kernel can do is refused before anything changes.
+func ExampleNewUserspace() {
+	u, err := NewUserspace(UserspaceConfig{})
+	if err != nil {
+		panic(err)
+	}
+	defer u.Close()
+	vip := Service{Protocol: TCP, Addr: netip.MustParseAddr("192.0.2.80"), Port: 80, Scheduler: "wrr"}
+	err = u.Apply(context.Background(), []Op{
+		{Kind: AddService, Service: vip},
+		{Kind: AddDestination, Service: vip, Destination: Destination{
+			Addr: netip.MustParseAddr("192.168.0.1"), Weight: 1, Forward: DirectRoute,
+		}},
+	})
+	fmt.Println(errors.Is(err, ErrNotSupported))
+	table, _ := u.Dump(context.Background())
+	fmt.Println(len(table), "services")
+	// Output:
+	// true
+	// 0 services
+}
