@@ -39,6 +39,10 @@ type Packet struct {
 	HopLimit int
 	// Data is the VRRP message (the IP payload). The receiver owns it.
 	Data []byte
+	// Received is when the transport read the packet (zero if unknown).
+	// With the system clock, timers restart from this instant rather than
+	// from when the instance got to the packet, as the RFC intends.
+	Received time.Time
 }
 
 // rxRules is what the receive checks compare a packet against.

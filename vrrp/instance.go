@@ -290,7 +290,11 @@ func (rs *runState) receive(p Packet) {
 		return
 	}
 	i.met.advertReceived()
-	rs.exec(rs.c.advert(i.cfg.Clock.Now(), received{Priority: a.Priority, Interval: a.Interval, Src: p.Src}))
+	now := i.cfg.Clock.Now()
+	if _, real := i.cfg.Clock.(realClock); real && !p.Received.IsZero() && p.Received.Before(now) {
+		now = p.Received
+	}
+	rs.exec(rs.c.advert(now, received{Priority: a.Priority, Interval: a.Interval, Src: p.Src}))
 	i.setStatus(rs)
 }
 

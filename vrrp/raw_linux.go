@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv4"
@@ -285,6 +286,7 @@ func (s *rawSock) readLoop() {
 				pkt.Dst = pkt.Dst.Unmap()
 			}
 		}
+		pkt.Received = time.Now()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

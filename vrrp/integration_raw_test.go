@@ -1,0 +1,151 @@
+package vrrp
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/netcfg"
+	"golang.org/x/net/ipv4"
+)
+
+// TestIntegrationRawReceiveChecks sends hand-made adverts over a real
+// socket and checks that the instance drops each by the right rule, with
+// TTL read from the control message.
+func TestIntegrationRawReceiveChecks(t *testing.T) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	sender := lab.Host("s")
+	gh := lab.Host("g")
+	lan.Connect(sender, "eth0", "10.99.0.1/24")
+	lan.Connect(gh, "eth0", "10.99.0.2/24")
+
+	ns := gh.NsHandle()
+	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	tr := NewRawTransport(RawConfig{Netns: &ns})
+	defer tr.Close()
+	m := NewMetrics()
+	vip := netip.MustParsePrefix("10.99.0.100/32")
+	inst, err := New(Config{Name: "g", Interface: "eth0", VRID: 51, Priority: 100, AuthPass: "pw",
+		VIPs: []VIP{{Prefix: vip}}, Network: netcfgNetwork{host}, Transport: tr, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inst.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	var pc *ipv4.PacketConn
+	if err := sender.Do(func() error {
+		c, err := net.ListenPacket("ip4:112", "10.99.0.1")
+		if err != nil {
+			return err
+		}
+		pc = ipv4.NewPacketConn(c)
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		return pc.SetMulticastInterface(ifi)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	src := netip.MustParseAddr("10.99.0.1")
+	good := Advert{Version: 2, VRID: 51, Priority: 200, Interval: time.Second, AuthType: AuthSimple,
+		AuthData: [8]byte{'p', 'w'}, Addrs: []netip.Addr{vip.Addr()}}
+	send := func(a Advert, ttl int, mangle func([]byte)) {
+		t.Helper()
+		b, err := a.Marshal(src, GroupIPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mangle != nil {
+			mangle(b)
+		}
+		if err := pc.SetMulticastTTL(ttl); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.WriteTo(b, nil, &net.IPAddr{IP: GroupIPv4.AsSlice()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drops := func(r DropReason) float64 { return value(m.drops.WithLabelValues("g", string(r))) }
+	with := func(f func(*Advert)) Advert { a := good; f(&a); return a }
+	tests := []struct {
+		name   string
+		a      Advert
+		ttl    int
+		mangle func([]byte)
+		reason DropReason
+	}{
+		{"ttl 64", good, 64, nil, ReasonTTL},
+		{"bad checksum", good, 255, func(b []byte) { b[7] ^= 0xff }, ReasonChecksum},
+		{"version 3", with(func(a *Advert) { a.Version = 3; a.AuthType = 0; a.AuthData = [8]byte{} }), 255, nil, ReasonVersion},
+		{"other vrid", with(func(a *Advert) { a.VRID = 52 }), 255, nil, ReasonVRID},
+		{"wrong password", with(func(a *Advert) { a.AuthData = [8]byte{'x'} }), 255, nil, ReasonAuth},
+		{"interval 2s", with(func(a *Advert) { a.Interval = 2 * time.Second }), 255, nil, ReasonInterval},
+		{"other addresses", with(func(a *Advert) { a.Addrs = []netip.Addr{netip.MustParseAddr("10.99.0.101")} }), 255, nil, ReasonAddrList},
+		{"truncated", good, 255, func(b []byte) { b[3] = 9 }, ReasonAddrCount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := drops(tt.reason)
+			send(tt.a, tt.ttl, tt.mangle)
+			waitUntil(t, "drop counted as "+string(tt.reason), 3*time.Second, func() bool { return drops(tt.reason) > before })
+		})
+	}
+	// A good advert from a higher priority is accepted and keeps us backup.
+	before := value(m.received.WithLabelValues("g"))
+	send(good, 255, nil)
+	waitUntil(t, "good advert accepted", 3*time.Second, func() bool { return value(m.received.WithLabelValues("g")) > before })
+	if s := inst.Status(); s.State != StateBackup || s.Master != src {
+		t.Errorf("status %+v, want BACKUP with master %v", s, src)
+	}
+}
+
+func TestIntegrationInterfaceTracker(t *testing.T) {
+	lab := netnstest.New(t)
+	a := lab.Host("a")
+	b := lab.Host("b")
+	lab.Link(a, "eth1", "10.1.0.1/24", b, "eth1", "10.1.0.2/24")
+	ns := a.NsHandle()
+	link, err := a.Netlink().LinkByName("eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, TrackInterface("eth1", &ns), func(got []bool) bool {
+		return len(got) >= 3 && got[len(got)-1] && !got[len(got)-2]
+	}, func(n int) {
+		if n == 1 {
+			if err := a.Netlink().LinkSetDown(link); err != nil {
+				t.Error(err)
+			}
+		}
+		if n >= 2 {
+			if err := a.Netlink().LinkSetUp(link); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if !got[0] {
+		t.Errorf("first report %v, want up", got)
+	}
+	got = collect(t, TrackInterface("nosuch0", &ns), func(got []bool) bool { return len(got) == 1 }, func(int) {})
+	if got[0] {
+		t.Errorf("missing link reported up")
+	}
+}

@@ -1,0 +1,144 @@
+package vrrp
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// collect runs a tracker until it reported want reports or the time is up.
+func collect(t *testing.T, tr Tracker, until func(got []bool) bool, steps func(n int)) []bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ch := make(chan bool, 64)
+	done := make(chan error, 1)
+	go func() { done <- tr.Track(ctx, func(up bool) { ch <- up }) }()
+	var got []bool
+	for !until(got) {
+		select {
+		case up := <-ch:
+			got = append(got, up)
+			steps(len(got))
+		case <-ctx.Done():
+			t.Fatalf("tracker reported %v before the deadline", got)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Track returned %v", err)
+	}
+	return got
+}
+
+func writeScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestScriptTrackerRiseFall(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	count := filepath.Join(dir, "count")
+	os.WriteFile(state, []byte("0"), 0o644)
+	// The script counts its runs and exits with the status in the file;
+	// the tracker must run it directly (no shell of ours).
+	script := writeScript(t, dir, "check", `echo x >> "$2"; exit $(cat "$1")`)
+	tr := TrackScript(ScriptConfig{Path: script, Args: []string{state, count}, Interval: 20 * time.Millisecond, Rise: 3, Fall: 2})
+	runs := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "x")
+	}
+	var downRuns, upRuns int
+	got := collect(t, tr, func(got []bool) bool { return len(got) == 3 }, func(n int) {
+		switch n {
+		case 1: // initial report: up
+			os.WriteFile(state, []byte("1"), 0o644)
+			downRuns = runs()
+		case 2: // down after 2 failures
+			downRuns = runs() - downRuns
+			upRuns = runs()
+			os.WriteFile(state, []byte("0"), 0o644)
+		case 3:
+			upRuns = runs() - upRuns
+		}
+	})
+	if diff := cmp.Diff([]bool{true, false, true}, got); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+	// Runs since the change include up to one run of the old state.
+	if downRuns < 2 || downRuns > 3 {
+		t.Errorf("went down after %d runs, want fall=2 (+1 in flight)", downRuns)
+	}
+	if upRuns < 3 || upRuns > 4 {
+		t.Errorf("went up after %d runs, want rise=3 (+1 in flight)", upRuns)
+	}
+}
+
+func TestScriptTrackerTimeoutAndInitFail(t *testing.T) {
+	dir := t.TempDir()
+	slow := writeScript(t, dir, "slow", "sleep 5")
+	tr := TrackScript(ScriptConfig{Path: slow, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond})
+	got := collect(t, tr, func(got []bool) bool { return len(got) == 2 }, func(int) {})
+	if diff := cmp.Diff([]bool{true, false}, got); diff != "" {
+		t.Errorf("slow script (-want +got):\n%s", diff)
+	}
+	tr = TrackScript(ScriptConfig{Path: "/bin/true", Interval: 20 * time.Millisecond, InitFail: true})
+	got = collect(t, tr, func(got []bool) bool { return len(got) == 2 }, func(int) {})
+	if diff := cmp.Diff([]bool{false, true}, got); diff != "" {
+		t.Errorf("init_fail (-want +got):\n%s", diff)
+	}
+}
+
+func TestNotifyScriptsAndFIFO(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	notify := writeScript(t, dir, "notify", `echo "notify $*" >> `+out)
+	master := writeScript(t, dir, "master", `echo "master $*" >> `+out)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var funcGot []Transition
+	ch := make(chan Transition, 4)
+	n := newNotifier(Notify{
+		Func:   func(tr Transition) { funcGot = append(funcGot, tr) },
+		Chan:   ch,
+		Script: []string{notify, "extra"},
+		Master: []string{master, "m1"},
+		FIFO:   fifo,
+	}, func(msg string, args ...any) { t.Errorf("notifier: %s %v", msg, args) })
+	n.send(Transition{Name: "VI_1", From: StateBackup, To: StateMaster, Priority: 100})
+	n.send(Transition{Name: "VI_1", From: StateMaster, To: StateInit, Priority: 100})
+	n.send(Transition{Group: true, Name: "G1", From: StateBackup, To: StateFault, Priority: 0})
+	n.close()
+	b, _ := os.ReadFile(out)
+	want := "master m1\nnotify extra INSTANCE VI_1 MASTER 100\nnotify extra INSTANCE VI_1 STOP 100\nnotify extra GROUP G1 FAULT 0\n"
+	if diff := cmp.Diff(want, string(b)); diff != "" {
+		t.Errorf("scripts (-want +got):\n%s", diff)
+	}
+	buf := make([]byte, 4096)
+	k, _ := r.Read(buf)
+	wantFIFO := "INSTANCE \"VI_1\" MASTER 100\nINSTANCE \"VI_1\" STOP 100\nGROUP \"G1\" FAULT 0\n"
+	if diff := cmp.Diff(wantFIFO, string(buf[:k])); diff != "" {
+		t.Errorf("fifo (-want +got):\n%s", diff)
+	}
+	if len(funcGot) != 3 || len(ch) != 3 {
+		t.Errorf("func got %d, channel %d transitions; want 3 each", len(funcGot), len(ch))
+	}
+}
