@@ -1,0 +1,87 @@
+package healthcheck_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/lvskit/lvskit/healthcheck"
+	"github.com/lvskit/lvskit/internal/netnstest"
+)
+
+// TestIntegrationConnOptions shows bind_if and fwmark reach the kernel, in
+// a namespace of its own: a policy rule sends packets marked 0x42 to a
+// table where 127.0.0.1 is unreachable (what a DR director does to send a
+// check through the VIP), so the marked check fails while the unmarked one
+// passes; binding to lo passes and to a missing device fails.
+func TestIntegrationConnOptions(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := enterFreshNetns(t)
+	defer ns.leave()
+
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+
+	// Policy routing: marked packets look up table 100 before the local
+	// table, and table 100 has 127.0.0.1 unreachable.
+	rules, err := netlink.RuleList(unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Table == unix.RT_TABLE_LOCAL && r.Priority == 0 {
+			if err := netlink.RuleDel(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	local := netlink.NewRule()
+	local.Priority, local.Table, local.Family = 200, unix.RT_TABLE_LOCAL, unix.AF_INET
+	marked := netlink.NewRule()
+	marked.Priority, marked.Table, marked.Mark, marked.Family = 100, 100, 0x42, unix.AF_INET
+	for _, r := range []*netlink.Rule{marked, local} {
+		if err := netlink.RuleAdd(r); err != nil {
+			t.Fatalf("add rule %v: %v", r, err)
+		}
+	}
+	if err := netlink.RouteAdd(&netlink.Route{
+		Dst: &net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(32, 32)}, Table: 100, Type: unix.RTN_UNREACHABLE,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// No t.Run here: the checks must run on this locked thread.
+	check := func(conn healthcheck.Conn, wantErr string) {
+		t.Helper()
+		checkErr(t, probe(t, &healthcheck.TCPChecker{Conn: conn}, 2*time.Second), wantErr)
+	}
+	check(healthcheck.Conn{Addr: addr}, "")
+	check(healthcheck.Conn{Addr: addr, FWMark: 0x42}, "no route to host")
+	check(healthcheck.Conn{Addr: addr, FWMark: 0x43}, "")
+	check(healthcheck.Conn{Addr: addr, BindInterface: "lo"}, "")
+	check(healthcheck.Conn{Addr: addr, BindInterface: "nosuchdev0"}, "bind to device nosuchdev0")
+}
