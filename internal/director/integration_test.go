@@ -260,8 +260,14 @@ func TestIntegrationDirectors(t *testing.T) {
 	conf1, conf2 := filepath.Join(dir, "lvs1.conf"), filepath.Join(dir, "lvs2.conf")
 	writeConf(t, conf1, "lvs1", 150, 1)
 	writeConf(t, conf2, "lvs2", 100, 1)
-	p1 := startDirector(t, d1, bin, "lvs1", "-f", conf1, "--backend", "userspace", "--metrics", ":9100")
+	// The backup starts first and becomes MASTER alone; the master, with a
+	// higher priority, then preempts it.
 	p2 := startDirector(t, d2, bin, "lvs2", "-f", conf2, "--backend", "userspace", "--metrics", ":9100")
+	if !waitFor(20*time.Second, func() bool { st, _ := fetchStatus(d2); return vrrpState(st) == "MASTER" }) {
+		t.Fatalf("lvs2 alone did not become MASTER")
+	}
+	step("lvs2 MASTER alone")
+	p1 := startDirector(t, d1, bin, "lvs1", "-f", conf1, "--backend", "userspace", "--metrics", ":9100")
 
 	var st1 *director.Status
 	if !waitFor(20*time.Second, func() bool {

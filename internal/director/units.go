@@ -145,7 +145,7 @@ func alertState(s vrrp.State) string {
 
 func (d *Director) onVRRP(p InstancePlan) func(vrrp.Transition) {
 	return func(tr vrrp.Transition) {
-		d.log.Info("vrrp transition", "instance", tr.Name, "from", tr.From.String(), "to", tr.To.String(), "priority", tr.Priority)
+		d.log.Debug("vrrp transition", "instance", tr.Name, "from", tr.From.String(), "to", tr.To.String(), "priority", tr.Priority)
 		if f := d.follower.Load(); f != nil && f.cfg.Instance == tr.Name {
 			f.set(tr.To)
 		}
