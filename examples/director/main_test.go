@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// -t accepts a good file (exit 0, warnings on stderr) and rejects a bad
+// one with exit 1 after printing every error with its position.
+func TestCheckFlag(t *testing.T) {
+	good := filepath.Join("..", "..", "internal", "keepalived", "testdata", "book_lvs_1.conf")
+	var out bytes.Buffer
+	if code := run([]string{"-t", "-f", good}, &out); code != 0 {
+		t.Fatalf("director -t %s = %d, want 0\n%s", good, code, out.String())
+	}
+	if !strings.Contains(out.String(), "configuration OK") || !strings.Contains(out.String(), `warning: `+good+`:18:5: keyword "state"`) {
+		t.Errorf("output:\n%s", out.String())
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.conf")
+	text := "vrrp_instance V {\n    interface eth0\n    virtual_router_id 300\n    priority banana\n}\n"
+	if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"-t", "-f", bad}, &out); code != 1 {
+		t.Fatalf("director -t on a bad file = %d, want 1\n%s", code, out.String())
+	}
+	for _, want := range []string{bad + ":3:", bad + ":4:14:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks an error at %s:\n%s", want, out.String())
+		}
+	}
+}
+
+// Unknown flags and values are usage errors (exit 2).
+func TestUsage(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--log-level", "loud"}, &out); code != 2 {
+		t.Errorf("--log-level loud = %d, want 2", code)
+	}
+	if code := run([]string{"--nope"}, &out); code != 2 {
+		t.Errorf("--nope = %d, want 2", code)
+	}
+}
