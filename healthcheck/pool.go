@@ -29,8 +29,9 @@ type Check struct {
 type RealServer struct {
 	Addr netip.Addr
 	Port uint16 // zero: the service's port
-	// Weight is the configured weight; zero means 1, keepalived's default.
-	// To configure weight 0 use a WeightChecker or InhibitOnFailure.
+	// Weight is the configured weight; zero means 1, keepalived's default,
+	// and ZeroWeight configures 0 (the server stays in the table but gets
+	// no new connections).
 	Weight  int32
 	Forward ipvs.Forward // lb_kind: zero is NAT
 	// UpperThreshold and LowerThreshold are uthreshold and lthreshold.
@@ -51,6 +52,10 @@ func (r *RealServer) key(svcPort uint16) ipvs.DestinationKey {
 	}
 	return ipvs.DestinationKey{Addr: r.Addr.Unmap(), Port: port}
 }
+
+// ZeroWeight, as RealServer.Weight, configures weight 0 (keepalived's
+// "weight 0"); the zero value of Weight means 1.
+const ZeroWeight int32 = -1
 
 // SorryServer replaces all real servers while the quorum is lost
 // (sorry_server).
@@ -379,8 +384,11 @@ func allTrue(bs []bool) bool {
 func (s *poolState) effectiveWeight(i int) int64 {
 	rs := &s.cfg.RealServers[i]
 	w := int64(rs.Weight)
-	if w == 0 {
+	switch {
+	case rs.Weight == 0:
 		w = 1
+	case rs.Weight < 0:
+		w = 0
 	}
 	var off int64
 	for _, cw := range s.weights[i] {

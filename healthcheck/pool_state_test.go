@@ -130,6 +130,15 @@ func TestPoolState(t *testing.T) {
 			},
 		},
 		{
+			name:      "ZeroWeight: in the table at weight 0, no quorum",
+			cfg:       PoolConfig{Service: vip, Quorum: 1, RealServers: []RealServer{rsAt(1, ZeroWeight, false), rsAt(2, 0, false)}},
+			initDests: []string{"192.168.0.1:80=0", "192.168.0.2:80=1"}, initQuor: true,
+			steps: []poolStep{
+				{rs: 1, up: false, wantDests: []string{"192.168.0.1:80=0"},
+					wantNotes: []string{"rs 192.168.0.2:80 alive=false", "quorum up=false sum=0 threshold=1"}},
+			},
+		},
+		{
 			name:      "misc_dynamic weights count for the quorum",
 			cfg:       PoolConfig{Service: vip, Quorum: 4, RealServers: []RealServer{rsAt(1, 5, false)}},
 			initDests: []string{"192.168.0.1:80=5"}, initQuor: true,
