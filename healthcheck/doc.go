@@ -50,6 +50,10 @@
 // whose default, 1, is keepalived's behaviour; keepalived has no rise/fall
 // for real-server checkers, and its fall is Retry+1.
 //
+// Run(ctx) blocks; Start(ctx)/Stop run a monitor in the background without
+// a goroutine of its own between probes (each probe runs in a timer
+// callback), which is how a Pool runs thousands of them.
+//
 // Time and randomness are injected (Clock, Rand); the fakeclock package
 // lets tests pin the start of every probe and the time of every
 // transition. Transitions and weight changes arrive on OnEvent with the
