@@ -132,9 +132,15 @@ func (n *notifier) run1(argv []string) {
 	}
 }
 
-// writeFIFO writes without blocking forever when no reader is there.
+// writeFIFO writes without blocking when no reader is there (the line is
+// then lost, and the error says so). A missing FIFO is made, as keepalived does.
 func writeFIFO(path, line string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscallNonblock, 0o600)
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		if err := mkfifo(path); err != nil {
+			return fmt.Errorf("make notify fifo: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|syscallNonblock, 0)
 	if err != nil {
 		return fmt.Errorf("open notify fifo: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
@@ -346,4 +347,119 @@ func value(m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
+}
+
+func TestMetricsRegister(t *testing.T) {
+	m := NewMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	im := m.instance("VI_1")
+	im.drop(ReasonTTL)
+	im.transition(StateBackup, StateMaster)
+	im.advertSent()
+	im.advertReceived()
+	im.priority(100)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	want := []string{"lvskit_vrrp_adverts_received_total", "lvskit_vrrp_adverts_sent_total", "lvskit_vrrp_drops_total",
+		"lvskit_vrrp_effective_priority", "lvskit_vrrp_state", "lvskit_vrrp_transitions_total"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("metric names (-want +got):\n%s", diff)
+	}
+	if got := value(m.state.WithLabelValues("VI_1")); got != float64(StateMaster) {
+		t.Errorf("state gauge %v, want %v", got, float64(StateMaster))
+	}
+}
+
+// fullNet is a fake Network with routes, VMAC and no_accept support.
+type fullNet struct {
+	*fakeNet
+	routes  map[netip.Prefix]bool
+	vmacs   map[string]string // name -> MAC
+	blocked map[netip.Addr]bool
+	links   map[netip.Prefix]string
+}
+
+func (f *fullNet) AddAddress(ctx context.Context, a Address) error {
+	f.mu.Lock()
+	f.links[a.Prefix] = a.Link
+	f.mu.Unlock()
+	return f.fakeNet.AddAddress(ctx, a)
+}
+func (f *fullNet) AddRoute(_ context.Context, r Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.routes[r.Dst] = true
+	return nil
+}
+func (f *fullNet) DeleteRoute(_ context.Context, r Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.routes, r.Dst)
+	return nil
+}
+func (f *fullNet) CreateVMAC(_ context.Context, v VMAC) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.vmacs[v.Name] = v.MAC.String()
+	return nil
+}
+func (f *fullNet) DeleteVMAC(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.vmacs, name)
+	return nil
+}
+func (f *fullNet) BlockAddresses(addrs []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range addrs {
+		f.blocked[a] = true
+	}
+	return nil
+}
+func (f *fullNet) UnblockAddresses(addrs []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range addrs {
+		delete(f.blocked, a)
+	}
+	return nil
+}
+
+func TestSimRoutesVMACNoAccept(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	fn := &fullNet{fakeNet: newFakeNet(), routes: map[netip.Prefix]bool{}, vmacs: map[string]string{},
+		blocked: map[netip.Addr]bool{}, links: map[netip.Prefix]string{}}
+	route := netip.MustParsePrefix("10.9.0.0/16")
+	inst, err := New(Config{Interface: "lan", VRID: 7, Version: 3, AdvertInterval: 20 * time.Millisecond,
+		VIPs: []VIP{{Prefix: simVIP}}, Routes: []Route{{Dst: route, Link: "lan"}}, UseVMAC: true, NoAccept: true,
+		Network: fn, Transport: NewMemNet().Transport(netip.MustParseAddr("10.0.0.1"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inst.Run(ctx) }()
+	waitFor(t, "master", 3*time.Second, func() bool { return inst.State() == StateMaster })
+	fn.mu.Lock()
+	if fn.vmacs["vrrp.7"] != "00:00:5e:00:01:07" || fn.links[simVIP] != "vrrp.7" || !fn.routes[route] || !fn.blocked[simVIP.Addr()] {
+		t.Errorf("as master: vmacs %v, VIP link %q, routes %v, blocked %v", fn.vmacs, fn.links[simVIP], fn.routes, fn.blocked)
+	}
+	fn.mu.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(fn.vmacs) != 0 || len(fn.routes) != 0 || len(fn.blocked) != 0 || fn.has(simVIP) {
+		t.Errorf("after stop: vmacs %v, routes %v, blocked %v, VIP held %v", fn.vmacs, fn.routes, fn.blocked, fn.has(simVIP))
+	}
 }
