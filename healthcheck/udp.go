@@ -22,6 +22,11 @@ type UDPChecker struct {
 	// MaxReplyLength means no upper bound.
 	MinReplyLength int
 	MaxReplyLength int
+	// ReplyData, with RequireReply, is what the reply must start with
+	// (keepalived compares the shorter of the two); bits set in ReplyMask
+	// are not compared.
+	ReplyData []byte
+	ReplyMask []byte
 }
 
 var _ Checker = (*UDPChecker)(nil)
@@ -65,6 +70,17 @@ func (c *UDPChecker) Check(ctx context.Context) error {
 	}
 	if n < c.MinReplyLength || (c.MaxReplyLength > 0 && n > c.MaxReplyLength) {
 		return fmt.Errorf("udp check %s: reply of %d bytes outside [%d, %d]", c.Addr, n, c.MinReplyLength, c.MaxReplyLength)
+	}
+	if c.RequireReply {
+		for i := 0; i < n && i < len(c.ReplyData); i++ {
+			mask := byte(0)
+			if i < len(c.ReplyMask) {
+				mask = c.ReplyMask[i]
+			}
+			if (buf[i]^c.ReplyData[i])&^mask != 0 {
+				return fmt.Errorf("udp check %s: reply byte %d is %#02x, want %#02x", c.Addr, i, buf[i], c.ReplyData[i])
+			}
+		}
 	}
 	return nil
 }
