@@ -30,31 +30,31 @@ func (s State) String() string {
 	return "UNKNOWN"
 }
 
-// ActionKind says what the shell must do.
-type ActionKind uint8
+// actionKind says what the shell must do.
+type actionKind uint8
 
 // Actions the core asks the shell to carry out, in the order returned.
 const (
-	// ActSendAdvert: send an advertisement with Action.Priority.
-	ActSendAdvert ActionKind = iota + 1
-	// ActAddVIPs: add the virtual addresses and routes.
-	ActAddVIPs
-	// ActRemoveVIPs: remove them.
-	ActRemoveVIPs
-	// ActAnnounce: send Action.Count gratuitous ARPs / unsolicited NAs
+	// actSendAdvert: send an advertisement with action.Priority.
+	actSendAdvert actionKind = iota + 1
+	// actAddVIPs: add the virtual addresses and routes.
+	actAddVIPs
+	// actRemoveVIPs: remove them.
+	actRemoveVIPs
+	// actAnnounce: send action.Count gratuitous ARPs / unsolicited NAs
 	// for the virtual addresses.
-	ActAnnounce
-	// ActTransition: the state changed from Action.From to Action.To;
+	actAnnounce
+	// actTransition: the state changed from action.From to action.To;
 	// notify. A transition to StateInit is a stop.
-	ActTransition
+	actTransition
 )
 
-// Action is one step the core asks of the shell.
-type Action struct {
-	Kind     ActionKind
-	Priority uint8 // ActSendAdvert
-	Count    int   // ActAnnounce
-	From, To State // ActTransition
+// action is one step the core asks of the shell.
+type action struct {
+	Kind     actionKind
+	Priority uint8 // actSendAdvert
+	Count    int   // actAnnounce
+	From, To State // actTransition
 }
 
 // coreConfig holds what the pure state machine needs to know.
@@ -136,7 +136,7 @@ func (c *core) stopTimers() {
 func (c *core) faulty() bool { return c.fault || c.grpFault }
 
 // start is the Startup event of the Initialize state (RFC 5798 6.4.1).
-func (c *core) start(now time.Time) []Action {
+func (c *core) start(now time.Time) []action {
 	if c.state != StateInit {
 		return nil
 	}
@@ -145,7 +145,7 @@ func (c *core) start(now time.Time) []Action {
 }
 
 // enter leaves Init or Fault for Master (owner), Backup, or Fault.
-func (c *core) enter(now time.Time, startup bool) []Action {
+func (c *core) enter(now time.Time, startup bool) []action {
 	from := c.state
 	if c.faulty() {
 		if from == StateFault {
@@ -153,7 +153,7 @@ func (c *core) enter(now time.Time, startup bool) []Action {
 		}
 		c.state = StateFault
 		c.stopTimers()
-		return []Action{{Kind: ActTransition, From: from, To: StateFault}}
+		return []action{{Kind: actTransition, From: from, To: StateFault}}
 	}
 	if c.prio == PriorityOwner {
 		return c.becomeMaster(now)
@@ -166,12 +166,12 @@ func (c *core) enter(now time.Time, startup bool) []Action {
 		// keepalived: preempt_delay also delays taking over at startup.
 		c.downAt = c.downAt.Add(c.cfg.preemptDelay)
 	}
-	return []Action{{Kind: ActTransition, From: from, To: StateBackup}}
+	return []action{{Kind: actTransition, From: from, To: StateBackup}}
 }
 
 // becomeMaster: send an advert, add the addresses, announce them, start the
 // advert timer (RFC 5798 6.4.1/6.4.2 with keepalived's GARP timers).
-func (c *core) becomeMaster(now time.Time) []Action {
+func (c *core) becomeMaster(now time.Time) []action {
 	from := c.state
 	c.state = StateMaster
 	c.stopTimers()
@@ -184,33 +184,33 @@ func (c *core) becomeMaster(now time.Time) []Action {
 	if c.cfg.garpRefresh > 0 {
 		c.garpRefreshAt = now.Add(c.cfg.garpRefresh)
 	}
-	acts := []Action{
-		{Kind: ActSendAdvert, Priority: c.prio},
-		{Kind: ActAddVIPs},
+	acts := []action{
+		{Kind: actSendAdvert, Priority: c.prio},
+		{Kind: actAddVIPs},
 	}
 	if c.cfg.garpRepeat > 0 {
-		acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpRepeat})
+		acts = append(acts, action{Kind: actAnnounce, Count: c.cfg.garpRepeat})
 	}
-	return append(acts, Action{Kind: ActTransition, From: from, To: StateMaster})
+	return append(acts, action{Kind: actTransition, From: from, To: StateMaster})
 }
 
 // becomeBackup leaves Master for Backup after a better advert (or when the
 // sync group says so).
-func (c *core) becomeBackup(now time.Time) []Action {
+func (c *core) becomeBackup(now time.Time) []action {
 	from := c.state
 	c.state = StateBackup
 	c.stopTimers()
 	c.downAt = now.Add(c.masterDownInterval())
-	acts := []Action{}
+	acts := []action{}
 	if from == StateMaster {
-		acts = append(acts, Action{Kind: ActRemoveVIPs})
+		acts = append(acts, action{Kind: actRemoveVIPs})
 	}
-	return append(acts, Action{Kind: ActTransition, From: from, To: StateBackup})
+	return append(acts, action{Kind: actTransition, From: from, To: StateBackup})
 }
 
 // tick fires every timer due at now.
-func (c *core) tick(now time.Time) []Action {
-	var acts []Action
+func (c *core) tick(now time.Time) []action {
+	var acts []action
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
 	switch c.state {
 	case StateBackup:
@@ -219,16 +219,16 @@ func (c *core) tick(now time.Time) []Action {
 		}
 	case StateMaster:
 		if due(c.adverAt) {
-			acts = append(acts, Action{Kind: ActSendAdvert, Priority: c.prio})
+			acts = append(acts, action{Kind: actSendAdvert, Priority: c.prio})
 			c.adverAt = now.Add(c.cfg.interval)
 		}
 		if due(c.garpDelayAt) {
 			c.garpDelayAt = time.Time{}
-			acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpRepeat})
+			acts = append(acts, action{Kind: actAnnounce, Count: c.cfg.garpRepeat})
 		}
 		if due(c.garpRefreshAt) {
 			c.garpRefreshAt = now.Add(c.cfg.garpRefresh)
-			acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpRefreshRepeat})
+			acts = append(acts, action{Kind: actAnnounce, Count: c.cfg.garpRefreshRepeat})
 		}
 	}
 	return acts
@@ -242,7 +242,7 @@ type received struct {
 }
 
 // advert handles a received advertisement (RFC 5798 6.4.2, 6.4.3).
-func (c *core) advert(now time.Time, r received) []Action {
+func (c *core) advert(now time.Time, r received) []action {
 	switch c.state {
 	case StateBackup:
 		if r.Priority == PriorityStop {
@@ -275,7 +275,7 @@ func (c *core) advert(now time.Time, r received) []Action {
 	case StateMaster:
 		if r.Priority == PriorityStop {
 			c.adverAt = now.Add(c.cfg.interval)
-			return []Action{{Kind: ActSendAdvert, Priority: c.prio}}
+			return []action{{Kind: actSendAdvert, Priority: c.prio}}
 		}
 		if r.Priority > c.prio || (r.Priority == c.prio && r.Src.Compare(c.cfg.primary) > 0) {
 			if c.cfg.version == 3 {
@@ -287,13 +287,13 @@ func (c *core) advert(now time.Time, r received) []Action {
 		// A lower (or tied and lower address) master: the RFC discards;
 		// keepalived by default answers with an advert and GARPs so the
 		// other side steps down at once and the segment learns our MAC.
-		var acts []Action
+		var acts []action
 		if !c.cfg.lowerPrioNoAdv {
-			acts = append(acts, Action{Kind: ActSendAdvert, Priority: c.prio})
+			acts = append(acts, action{Kind: actSendAdvert, Priority: c.prio})
 			c.adverAt = now.Add(c.cfg.interval)
 		}
 		if c.cfg.garpLowerRepeat > 0 {
-			acts = append(acts, Action{Kind: ActAnnounce, Count: c.cfg.garpLowerRepeat})
+			acts = append(acts, action{Kind: actAnnounce, Count: c.cfg.garpLowerRepeat})
 			if c.cfg.garpLowerDelay > 0 {
 				c.garpDelayAt = now.Add(c.cfg.garpLowerDelay)
 			}
@@ -304,19 +304,19 @@ func (c *core) advert(now time.Time, r received) []Action {
 }
 
 // setPriority applies a new effective priority and tracker fault status.
-func (c *core) setPriority(now time.Time, prio uint8, fault bool) []Action {
+func (c *core) setPriority(now time.Time, prio uint8, fault bool) []action {
 	c.prio = prio
 	c.fault = fault
 	return c.reevaluate(now)
 }
 
 // setGroupFault is the sync group forcing (or releasing) FAULT.
-func (c *core) setGroupFault(now time.Time, fault bool) []Action {
+func (c *core) setGroupFault(now time.Time, fault bool) []action {
 	c.grpFault = fault
 	return c.reevaluate(now)
 }
 
-func (c *core) reevaluate(now time.Time) []Action {
+func (c *core) reevaluate(now time.Time) []action {
 	switch c.state {
 	case StateFault:
 		if !c.faulty() {
@@ -332,20 +332,20 @@ func (c *core) reevaluate(now time.Time) []Action {
 
 // goFault leaves Master or Backup for Fault. A master sends priority 0 so
 // that a backup takes over after its skew time, as on a stop.
-func (c *core) goFault() []Action {
+func (c *core) goFault() []action {
 	from := c.state
-	var acts []Action
+	var acts []action
 	if from == StateMaster {
-		acts = append(acts, Action{Kind: ActSendAdvert, Priority: PriorityStop}, Action{Kind: ActRemoveVIPs})
+		acts = append(acts, action{Kind: actSendAdvert, Priority: PriorityStop}, action{Kind: actRemoveVIPs})
 	}
 	c.state = StateFault
 	c.stopTimers()
-	return append(acts, Action{Kind: ActTransition, From: from, To: StateFault})
+	return append(acts, action{Kind: actTransition, From: from, To: StateFault})
 }
 
 // force moves the instance as its sync group decides: to Master when a
 // member took over, to Backup when a member stepped down.
-func (c *core) force(now time.Time, to State) []Action {
+func (c *core) force(now time.Time, to State) []action {
 	switch {
 	case to == StateMaster && c.state == StateBackup:
 		return c.becomeMaster(now)
@@ -357,16 +357,16 @@ func (c *core) force(now time.Time, to State) []Action {
 
 // stop is the Shutdown event: a master sends priority 0 and releases the
 // addresses; every state goes back to Init.
-func (c *core) stop(now time.Time) []Action {
+func (c *core) stop(now time.Time) []action {
 	from := c.state
 	if from == StateInit {
 		return nil
 	}
-	var acts []Action
+	var acts []action
 	if from == StateMaster {
-		acts = append(acts, Action{Kind: ActSendAdvert, Priority: PriorityStop}, Action{Kind: ActRemoveVIPs})
+		acts = append(acts, action{Kind: actSendAdvert, Priority: PriorityStop}, action{Kind: actRemoveVIPs})
 	}
 	c.state = StateInit
 	c.stopTimers()
-	return append(acts, Action{Kind: ActTransition, From: from, To: StateInit})
+	return append(acts, action{Kind: actTransition, From: from, To: StateInit})
 }

@@ -338,20 +338,20 @@ func (i *Instance) setStatus(rs *runState) {
 }
 
 // exec carries out the core's actions in order.
-func (rs *runState) exec(acts []Action) {
+func (rs *runState) exec(acts []action) {
 	i := rs.i
 	r := i.cfg
 	for _, a := range acts {
 		switch a.Kind {
-		case ActSendAdvert:
+		case actSendAdvert:
 			rs.sendAdvert(a.Priority)
-		case ActAddVIPs:
+		case actAddVIPs:
 			rs.addVIPs()
-		case ActRemoveVIPs:
+		case actRemoveVIPs:
 			rs.removeVIPs()
-		case ActAnnounce:
+		case actAnnounce:
 			rs.announce(a.Count)
-		case ActTransition:
+		case actTransition:
 			i.log.Info("vrrp transition", "from", a.From, "to", a.To, "priority", rs.c.prio)
 			i.met.transition(a.From, a.To)
 			i.setStatus(rs)

@@ -282,9 +282,9 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 	netnstest.RequireRoot(t)
 	modes := []interopMode{
 		{name: "v2_pass", version: 2, interval: time.Second, pass: "secret1"},
-		{name: "v3_ipv4", version: 3, interval: 100 * time.Millisecond},
-		{name: "v3_ipv6", version: 3, interval: 100 * time.Millisecond, ipv6: true},
-		{name: "v3_unicast", version: 3, interval: 100 * time.Millisecond, unicast: true},
+		{name: "v3_ipv4", version: 3, interval: 200 * time.Millisecond},
+		{name: "v3_ipv6", version: 3, interval: 200 * time.Millisecond, ipv6: true},
+		{name: "v3_unicast", version: 3, interval: 200 * time.Millisecond, unicast: true},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
