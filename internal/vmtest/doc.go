@@ -63,6 +63,11 @@
 // concurrent go test processes from building the cache twice. Deleting
 // the folder is always safe.
 //
+// At most one VM per host CPU runs at a time, machine-wide (flocks in
+// $TMPDIR/lvskit-vmtest): a TCG guest keeps a CPU busy, and go test runs
+// packages in parallel. A VM waiting for its slot says so in the log; its
+// Config.Timeout starts once it has one.
+//
 // # Inside the guest
 //
 // The guest runs 1 vCPU and 1024 MiB unless Config says otherwise, with

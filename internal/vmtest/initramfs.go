@@ -528,28 +528,48 @@ func padTo(f *os.File, align int64) error {
 // lockFile takes an exclusive flock on path, waiting at most until ctx
 // ends, and returns its release.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock cache: %w", err)
+	return lockAny(ctx, []string{path})
+}
+
+// lockAny takes an exclusive flock on the first of paths that is free,
+// polling until one is or ctx ends, and returns its release.
+func lockAny(ctx context.Context, paths []string) (func(), error) {
+	files := make([]*os.File, len(paths))
+	closeAll := func(except *os.File) {
+		for _, f := range files {
+			if f != nil && f != except {
+				f.Close()
+			}
+		}
+	}
+	for i, p := range paths {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			closeAll(nil)
+			return nil, fmt.Errorf("lock %s: %w", p, err)
+		}
+		files[i] = f
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("lock cache: %w", err)
+		for i, f := range files {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil {
+				closeAll(f)
+				return func() {
+					syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+					f.Close()
+				}, nil
+			}
+			if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+				closeAll(nil)
+				return nil, fmt.Errorf("lock %s: %w", paths[i], err)
+			}
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock cache %s: %w", path, ctx.Err())
+			closeAll(nil)
+			return nil, fmt.Errorf("lock %s: %w", paths[0], ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
 }

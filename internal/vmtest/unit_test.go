@@ -370,3 +370,30 @@ func TestLockFile(t *testing.T) {
 	}
 	unlock2()
 }
+
+// TestLockAny checks VM slots: a free slot is taken while another is
+// held, and with all held the wait ends with the context.
+func TestLockAny(t *testing.T) {
+	dir := t.TempDir()
+	slots := []string{filepath.Join(dir, "s0"), filepath.Join(dir, "s1")}
+	r0, err := lockAny(context.Background(), slots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := lockAny(context.Background(), slots)
+	if err != nil {
+		t.Fatalf("second slot: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := lockAny(ctx, slots); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("third holder got %v, want a deadline error", err)
+	}
+	r0()
+	r2, err := lockAny(context.Background(), slots)
+	if err != nil {
+		t.Fatalf("slot after release: %v", err)
+	}
+	r1()
+	r2()
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,6 +180,18 @@ func Run(t testing.TB, cfg Config) *Result {
 	}
 	t.Logf("vmtest: kernel %s ready and guest program built in %v", boot.release, time.Since(start).Round(time.Millisecond))
 
+	// One TCG guest keeps a host CPU busy. More VMs than CPUs (go test
+	// runs packages in parallel) would only slow each other down until
+	// their timeouts hit, so VMs wait for a slot and their timeout starts
+	// once they have one.
+	slotCtx, cancelSlot := context.WithTimeout(context.Background(), slotWait(t))
+	release, err := acquireVMSlot(slotCtx, filepath.Join(os.TempDir(), "lvskit-vmtest"), t.Logf)
+	cancelSlot()
+	if err != nil {
+		t.Fatalf("vmtest: wait for a VM slot: %v", err)
+		return res
+	}
+	defer release()
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
@@ -200,6 +213,42 @@ func Run(t testing.TB, cfg Config) *Result {
 		t.Errorf("vmtest: guest program exited with status %d\nlast console lines:\n%s", res.ExitStatus, tail(res.Console, 40))
 	}
 	return res
+}
+
+// acquireVMSlot takes one of runtime.NumCPU() machine-wide VM slots
+// (flocks in dir, shared by every checkout) and returns its release.
+func acquireVMSlot(ctx context.Context, dir string, logf func(string, ...any)) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var slots []string
+	for i := range max(runtime.NumCPU(), 1) {
+		slots = append(slots, filepath.Join(dir, fmt.Sprintf("vm-slot-%d", i)))
+	}
+	quick, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	release, err := lockAny(quick, slots)
+	cancel()
+	if err == nil {
+		return release, nil
+	}
+	logf("vmtest: all %d VM slots busy (one per host CPU); waiting", len(slots))
+	start := time.Now()
+	release, err = lockAny(ctx, slots)
+	if err == nil {
+		logf("vmtest: got a VM slot after %v", time.Since(start).Round(time.Millisecond))
+	}
+	return release, err
+}
+
+// slotWait bounds the wait for a VM slot: until shortly before the test's
+// deadline, or 15 minutes.
+func slotWait(t testing.TB) time.Duration {
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := tt.Deadline(); ok {
+			return max(time.Until(dl)-time.Minute, time.Second)
+		}
+	}
+	return 15 * time.Minute
 }
 
 func tail(lines []string, n int) string {
