@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/nslab"
@@ -143,12 +144,12 @@ func (d *demo) start(h *nslab.Host, name, bin string, args ...string) (*proc, er
 func (d *demo) waitService(ctx context.Context) error {
 	d.logf("waiting for VRRP to elect a master and the page to answer at %s", pageURL)
 	c := httpFrom(d.c.client, time.Second)
-	ok := waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
+	ok := waitFor(ctx, 90*time.Second, 100*time.Millisecond, func() bool {
 		_, err := servedBy(ctx, c, pageURL)
 		return err == nil
 	})
 	if !ok {
-		return fmt.Errorf("the page never answered at %s within 30s", pageURL)
+		return fmt.Errorf("the page never answered at %s within 90s", pageURL)
 	}
 	st, err := fetchStatus(ctx, d.c.directors[directors[0].name])
 	if err != nil {
@@ -165,7 +166,7 @@ func (d *demo) waitService(ctx context.Context) error {
 func (d *demo) distribution(ctx context.Context) error {
 	n := d.opts.requests
 	d.logf("sending %d requests from the client", n)
-	c := httpFrom(d.c.client, 2*time.Second)
+	c := httpFrom(d.c.client, 5*time.Second)
 	served := map[string]int{}
 	for i := 0; i < n; i++ {
 		name, err := servedBy(ctx, c, pageURL)
@@ -203,25 +204,68 @@ func (d *demo) failover(ctx context.Context) error {
 	// RFC 3768: 3 x advert_int + (256 - priority)/256 s, for the backup.
 	f.MasterDownInterval = jsonDuration(3*time.Second + time.Duration(256-directors[1].priority)*time.Second/256)
 
-	c := httpFrom(d.c.client, 300*time.Millisecond)
+	c := httpFrom(d.c.client, 2*time.Second)
 	if _, err := servedBy(ctx, c, pageURL); err != nil {
 		return fmt.Errorf("the page failed just before the failover: %w", err)
 	}
-	lastOK := time.Now()
-	d.logf("SIGKILL of the master director %s", master)
-	d.lvs[master].kill()
-	var firstOK time.Time
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if _, err := servedBy(ctx, c, pageURL); err == nil {
-			firstOK = time.Now()
-			break
+	// Probe every 50 ms, each request in its own goroutine, so that a slow
+	// or lost request does not hide when service comes back. The gap runs
+	// from the start of the last request served before the kill to the
+	// start of the first one served after it.
+	type probe struct {
+		start time.Time
+		ok    bool
+	}
+	results := make(chan probe, 512)
+	var wg sync.WaitGroup
+	send := func() {
+		wg.Add(1)
+		go func(start time.Time) {
+			defer wg.Done()
+			_, err := servedBy(ctx, c, pageURL)
+			results <- probe{start, err == nil}
+		}(time.Now())
+	}
+	var lastOK, killed, firstOK time.Time
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for sent := 0; firstOK.IsZero() && time.Now().Before(deadline) && ctx.Err() == nil; {
+		select {
+		case <-tick.C:
+			if sent < cap(results)-8 {
+				send()
+				sent++
+			}
+			if killed.IsZero() && !lastOK.IsZero() {
+				d.logf("SIGKILL of the master director %s", master)
+				killed = time.Now()
+				d.lvs[master].kill()
+			}
+		case r := <-results:
+			switch {
+			case !r.ok:
+				if !killed.IsZero() {
+					f.FailedRequests++
+				}
+			case killed.IsZero() || r.start.Before(killed):
+				if r.start.After(lastOK) {
+					lastOK = r.start
+				}
+			default:
+				firstOK = r.start
+			}
 		}
-		f.FailedRequests++
-		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.ok && !killed.IsZero() && r.start.After(killed) && r.start.Before(firstOK) {
+			firstOK = r.start
+		}
 	}
 	if firstOK.IsZero() {
-		return fmt.Errorf("no service for 20s after %s was killed", master)
+		return fmt.Errorf("no service for 30s after %s was killed", master)
 	}
 	f.Gap = jsonDuration(firstOK.Sub(lastOK))
 	st, err := fetchStatus(ctx, d.c.directors[backup])
@@ -262,8 +306,8 @@ func (d *demo) healthCheck(ctx context.Context) error {
 	d.logf("stopping real server %s", w.name)
 	stopped := time.Now()
 	d.web[w.name].kill()
-	if !waitFor(ctx, 20*time.Second, 50*time.Millisecond, healthy(false)) {
-		return fmt.Errorf("the director did not take %s out within 20s", w.name)
+	if !waitFor(ctx, 60*time.Second, 50*time.Millisecond, healthy(false)) {
+		return fmt.Errorf("the director did not take %s out within 60s", w.name)
 	}
 	h.DetectedAfter = jsonDuration(time.Since(stopped))
 	c := httpFrom(d.c.client, 2*time.Second)
@@ -285,8 +329,8 @@ func (d *demo) healthCheck(ctx context.Context) error {
 	if err := d.startWeb(w); err != nil {
 		return err
 	}
-	if !waitFor(ctx, 20*time.Second, 50*time.Millisecond, healthy(true)) {
-		return fmt.Errorf("the director did not put %s back within 20s", w.name)
+	if !waitFor(ctx, 60*time.Second, 50*time.Millisecond, healthy(true)) {
+		return fmt.Errorf("the director did not put %s back within 60s", w.name)
 	}
 	h.ReturnedAfter = jsonDuration(time.Since(restarted))
 	h.AfterReturn = map[string]int{}

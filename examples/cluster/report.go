@@ -92,7 +92,8 @@ func (r *report) print(w io.Writer) {
 	f := r.Failover
 	p("2. Failover: SIGKILL of the master director %s", f.Killed)
 	p("     %s took over; the client saw no service for %s", f.TookOver, f.Gap)
-	p("     (VRRP master-down interval at advert_int 1 s, priority 99: %s)", f.MasterDownInterval)
+	p("     (VRRP master-down interval at advert_int 1 s, priority 99: %s, counted", f.MasterDownInterval)
+	p("      from the master's last advert, which left up to 1 s before the kill)")
 	p("")
 	h := r.Health
 	p("3. Health check: %s stopped", h.Server)
