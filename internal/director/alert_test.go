@@ -135,3 +135,56 @@ func TestAlertsMailed(t *testing.T) {
 		t.Errorf("body does not say from UP to DOWN:\n%s", m.body)
 	}
 }
+
+// A mail server that accepts and never answers does not hold up VRRP or a
+// reload: with a 30 s SMTP timeout, the instance becomes MASTER, and is
+// restarted by a reload (STOP, BACKUP, MASTER: three more alerts queued
+// behind the stuck one) and is MASTER again, while the first alert is still
+// stuck in the SMTP conversation.
+func TestDeadSMTPDoesNotDelayVRRP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	defer func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	r := newRig(t, fmt.Sprintf("    notification_email {\n        ops@example.org\n    }\n    smtp_server %s %s\n    smtp_connect_timeout 30\n    smtp_alert\n", host, port), nil)
+	var conn net.Conn
+	select {
+	case conn = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the director never tried to send the alert")
+	}
+	accepted <- conn // closed by the deferred cleanup
+	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
+	r.write(120, 1)
+	if err := r.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("MASTER at priority 120", func(st Status) bool {
+		return st.VRRP[0].State == "MASTER" && st.VRRP[0].EffectivePriority == 120
+	})
+	if s := r.d.notifier.Load().Stats(); s.Sent != 0 || s.Failed != 0 || s.Queued < 3 {
+		t.Errorf("notifier %+v, want the first alert still stuck and the next three queued", s)
+	}
+}
