@@ -6,7 +6,8 @@
 //	director -f keepalived.conf [--backend auto|netlink|userspace]
 //	         [--metrics ADDR] [--log-level debug|info] [-t]
 //
-// -t checks the file and exits 0, or 1 after printing every error.
+// -t checks the file and exits 0, or 1 after printing every error (with
+// --backend userspace, also what only kernel IPVS can do, such as lb_kind DR).
 // SIGHUP reloads the file and applies only what changed (a bad file is
 // rejected and the running configuration stays); SIGTERM and SIGINT stop
 // gracefully. --metrics serves /metrics and /status (":9100" listens on
@@ -58,9 +59,13 @@ func run(args []string, stderr io.Writer) int {
 		*hostname = director.DefaultHostname()
 	}
 	if *check {
-		_, warns, err := director.Load(*conf, *hostname)
+		plan, warns, err := director.Load(*conf, *hostname)
 		for _, w := range warns {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+		if err == nil && *backend == director.BackendUserspace {
+			// Only an explicit userspace backend is known before running.
+			err = plan.CheckBackend(*backend)
 		}
 		if err != nil {
 			for _, d := range director.Diagnostics(err) {

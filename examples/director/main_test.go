@@ -36,6 +36,18 @@ func TestCheckFlag(t *testing.T) {
 	}
 }
 
+// With --backend userspace, -t also rejects what only kernel IPVS can do.
+func TestCheckFlagUserspace(t *testing.T) {
+	file := filepath.Join("..", "..", "internal", "keepalived", "testdata", "book_lvs_1.conf")
+	var out bytes.Buffer
+	if code := run([]string{"-t", "--backend", "userspace", "-f", file}, &out); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), file+":36:5: lb_kind DR needs kernel IPVS") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
 // Unknown flags and values are usage errors (exit 2).
 func TestUsage(t *testing.T) {
 	var out bytes.Buffer

@@ -30,6 +30,10 @@
 //     the userspace backend has none, which is logged;
 //   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is set.
 //
+// The director owns the whole IPVS table of its namespace, as keepalived
+// with lvs_flush does: services it was not configured with are removed at
+// the first sync.
+//
 // # Reload and stop
 //
 // Reload reads the file again. A file with any error changes nothing.

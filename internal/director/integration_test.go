@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvskit/lvskit/internal/buildtest"
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/netnstest"
 )
@@ -24,13 +25,7 @@ import (
 // buildDirector compiles examples/director into a temporary folder.
 func buildDirector(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "director")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/lvskit/lvskit/examples/director")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build director: %v\n%s", err, out)
-	}
-	return bin
+	return buildtest.Program(t, "github.com/lvskit/lvskit/examples/director")
 }
 
 // syncBuffer is a goroutine-safe log sink.
