@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/lvskit/lvskit/healthcheck"
+	"github.com/lvskit/lvskit/internal/netnstest"
 )
 
 // probe runs c once with timeout as its deadline.
@@ -179,7 +180,8 @@ func TestSSLChecker(t *testing.T) {
 			fmt.Sprintf("ssl check %s/ok: digest %s, want 00000000000000000000000000000000", addr, healthcheck.Digest([]byte("hello\n")))},
 		{"wrong status", healthcheck.HTTPChecker{TLS: &healthcheck.TLSOptions{}, URLs: []healthcheck.URL{{Path: "/unavailable"}}}, 0, "status 503 not in [200-299]"},
 		{"sni", healthcheck.HTTPChecker{TLS: &healthcheck.TLSOptions{ServerName: "sni.example.test"}, URLs: []healthcheck.URL{{Path: "/sni"}}}, 0, ""},
-		{"sni from virtualhost", healthcheck.HTTPChecker{VirtualHost: "sni.example.test", TLS: &healthcheck.TLSOptions{}, URLs: []healthcheck.URL{{Path: "/sni"}}}, 0, ""},
+		{"enable_sni sends the virtualhost", healthcheck.HTTPChecker{VirtualHost: "sni.example.test", TLS: &healthcheck.TLSOptions{EnableSNI: true}, URLs: []healthcheck.URL{{Path: "/sni"}}}, 0, ""},
+		{"virtualhost without enable_sni sends no sni", healthcheck.HTTPChecker{VirtualHost: "sni.example.test", TLS: &healthcheck.TLSOptions{}, URLs: []healthcheck.URL{{Path: "/sni"}}}, 0, "status 400"},
 		{"no sni", healthcheck.HTTPChecker{TLS: &healthcheck.TLSOptions{}, URLs: []healthcheck.URL{{Path: "/sni"}}}, 0, "status 400"},
 		{"verification fails on self-signed", healthcheck.HTTPChecker{TLS: &healthcheck.TLSOptions{Verify: true, ServerName: "example.com"}, URLs: []healthcheck.URL{{Path: "/ok"}}}, 0, "tls handshake"},
 		{"verification passes with the root", healthcheck.HTTPChecker{TLS: &healthcheck.TLSOptions{Verify: true, ServerName: "example.com",
@@ -671,4 +673,25 @@ func FuzzParseStatusCodes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIntegrationMiscCheckerUser runs the program as another user
+// (keepalived's "user"), which needs root.
+func TestIntegrationMiscCheckerUser(t *testing.T) {
+	netnstest.RequireRoot(t)
+	// t.TempDir's parent is private to root; the other user must reach
+	// the script.
+	dir, err := os.MkdirTemp("", "misc-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := writeScript(t, dir, "whoami.sh", `[ "$(id -u)" = 65534 ]`)
+	c := &healthcheck.MiscChecker{Path: script, Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	checkErr(t, probe(t, c, 10*time.Second), "")
+	root := &healthcheck.MiscChecker{Path: script}
+	checkErr(t, probe(t, root, 10*time.Second), "exit status 1")
 }

@@ -14,8 +14,8 @@
 //     (200-299 unless StatusCodes says otherwise) and, when Digest is set,
 //     a body whose MD5 is that lowercase hex string (what keepalived's
 //     genhash prints; Digest computes it). VirtualHost is the Host header
-//     and, for SSL_GET, the SNI name; certificates are not verified unless
-//     TLSOptions.Verify is set, as in keepalived. HTTP/1.0 (default),
+//     and, with TLSOptions.EnableSNI, the SNI name; certificates are not
+//     verified unless TLSOptions.Verify is set, as in keepalived. HTTP/1.0 (default),
 //     1.0 with Connection: close, or 1.1.
 //   - TCPChecker (TCP_CHECK), UDPChecker (UDP_CHECK: payload,
 //     require_reply, reply length bounds), DNSChecker (DNS_CHECK, with

@@ -92,9 +92,11 @@ type HTTPChecker struct {
 
 // TLSOptions are SSL_GET's settings.
 type TLSOptions struct {
-	// ServerName is sent as SNI (keepalived's enable_sni sends the
-	// virtualhost); empty means VirtualHost when set, else none.
+	// ServerName is sent as SNI. When empty, EnableSNI sends the url's or
+	// checker's VirtualHost (keepalived's enable_sni); otherwise no SNI is
+	// sent, as keepalived does by default.
 	ServerName string
+	EnableSNI  bool
 	// Verify checks the server's certificate against RootCAs (or the system
 	// pool) and ServerName. Off by default, as in keepalived.
 	Verify bool
@@ -231,11 +233,11 @@ func (c *HTTPChecker) tlsConfig(u *URL) *tls.Config {
 		tc = &tls.Config{}
 	}
 	tc.ServerName = c.TLS.ServerName
-	if tc.ServerName == "" {
+	if tc.ServerName == "" && c.TLS.EnableSNI {
 		tc.ServerName = u.VirtualHost
-	}
-	if tc.ServerName == "" {
-		tc.ServerName = c.VirtualHost
+		if tc.ServerName == "" {
+			tc.ServerName = c.VirtualHost
+		}
 	}
 	if h, _, err := net.SplitHostPort(tc.ServerName); err == nil {
 		tc.ServerName = h

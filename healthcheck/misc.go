@@ -31,6 +31,9 @@ type MiscChecker struct {
 	// KillGrace is the time between SIGTERM and SIGKILL; zero means 2 s
 	// (keepalived's).
 	KillGrace time.Duration
+	// Credential, when set, runs the program as that user and group
+	// (keepalived's "user"); changing them needs root.
+	Credential *syscall.Credential
 }
 
 var _ WeightChecker = (*MiscChecker)(nil)
@@ -54,7 +57,7 @@ func (c *MiscChecker) CheckWeight(ctx context.Context) (Weight, error) {
 	}
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = c.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential}
 	if err := cmd.Start(); err != nil {
 		return Weight{}, fmt.Errorf("misc check %s: start: %w", c.Path, err)
 	}
