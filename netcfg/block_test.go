@@ -3,12 +3,17 @@ package netcfg_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
 )
@@ -66,6 +71,12 @@ func TestIntegrationBlock(t *testing.T) {
 	if got := neighMAC(t, b, "eth0", netip.MustParseAddr("fd00:99::1")); !bytes.Equal(got, a.HardwareAddr("eth0")) {
 		t.Errorf("neighbour discovery for the blocked IPv6 address failed: b has %v", got)
 	}
+	// A unicast solicitation (what neighbour unreachability detection
+	// sends) is addressed to the blocked address itself; it must still be
+	// answered, or neighbours would lose the address after a while.
+	if !unicastNSAnswered(t, b, "eth0", netip.MustParseAddr("fd00:99::2"), netip.MustParseAddr("fd00:99::1"), a.HardwareAddr("eth0")) {
+		t.Error("unicast neighbour solicitation for the blocked address not answered")
+	}
 
 	if err := c6.Undo(); err != nil {
 		t.Fatal(err)
@@ -81,4 +92,55 @@ func TestIntegrationBlock(t *testing.T) {
 	if out := a.Run("nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
 		t.Errorf("ruleset left after undo:\n%s", out)
 	}
+}
+
+// unicastNSAnswered sends, from observer's link, a neighbour solicitation
+// for target addressed to target itself at dstMAC, and reports whether a
+// neighbour advertisement for target came back (three tries).
+func unicastNSAnswered(t *testing.T, observer *netnstest.Host, ifname string, src, target netip.Addr, dstMAC net.HardwareAddr) bool {
+	t.Helper()
+	mac := observer.HardwareAddr(ifname)
+	l, err := observer.Netlink().LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifi := &net.Interface{Index: l.Attrs().Index, Name: ifname, HardwareAddr: mac, MTU: l.Attrs().MTU}
+	var conn *packet.Conn
+	if err := observer.Do(func() error {
+		var err error
+		conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_IPV6, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ip6 := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6, SrcIP: src.AsSlice(), DstIP: target.AsSlice()}
+	icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeNeighborSolicitation, 0)}
+	icmp.SetNetworkLayerForChecksum(ip6)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		&layers.Ethernet{SrcMAC: mac, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv6}, ip6, icmp,
+		&layers.ICMPv6NeighborSolicitation{TargetAddress: target.AsSlice(),
+			Options: layers.ICMPv6Options{{Type: layers.ICMPv6OptSourceAddress, Data: mac}}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 2048)
+	for i := 0; i < 3; i++ {
+		if _, err := conn.WriteTo(buf.Bytes(), &packet.Addr{HardwareAddr: dstMAC}); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		for {
+			n, _, err := conn.ReadFrom(b)
+			if err != nil {
+				break
+			}
+			p := gopacket.NewPacket(b[:n], layers.LayerTypeEthernet, gopacket.Default)
+			if na, ok := p.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement); ok && na.TargetAddress.Equal(target.AsSlice()) && na.Solicited() {
+				return true
+			}
+		}
+	}
+	return false
 }
