@@ -79,7 +79,10 @@ const (
 
 // HTTPChecker is keepalived's HTTP_GET, and SSL_GET when TLS is set: every
 // URL is fetched in turn on a new connection and must answer with an
-// accepted status (and digest); the first failure fails the probe.
+// accepted status (and digest); the first failure fails the probe. The
+// digest covers the body as delivered: up to Content-Length, or to the end
+// of the connection, de-chunked if the server chunks an HTTP/1.1 answer.
+// keepalived's regex matching is not implemented.
 type HTTPChecker struct {
 	Conn
 	URLs []URL
