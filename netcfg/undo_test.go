@@ -3,6 +3,7 @@ package netcfg_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +122,15 @@ func TestIntegrationIdempotentUndo(t *testing.T) {
 	defer cancel()
 	if err := h.Announce(ctx, netcfg.Announcement{Link: "vrrp.51", Addrs: []netip.Addr{a("10.99.0.10")}}); err != nil {
 		t.Errorf("announce on the vmac: %v", err)
+	}
+	vmacOut := n.Run("ip", "-d", "link", "show", "vrrp.51")
+	for _, want := range []string{"vrrp.51@eth0", "link/ether 00:00:5e:00:01:33", "macvlan mode private", "state UP"} {
+		if !strings.Contains(vmacOut, want) {
+			t.Errorf("ip -d link show vrrp.51 lacks %q:\n%s", want, vmacOut)
+		}
+	}
+	if out := n.Run("ip", "-d", "link", "show", "vrrp6.51"); !strings.Contains(out, "link/ether 00:00:5e:00:02:33") {
+		t.Errorf("IPv6 vmac has the wrong MAC:\n%s", out)
 	}
 	during := takeSnapshot(t, n)
 	for k := range before {
