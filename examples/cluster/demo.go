@@ -171,6 +171,9 @@ func (d *demo) distribution(ctx context.Context) error {
 	for i := 0; i < n; i++ {
 		name, err := servedBy(ctx, c, pageURL)
 		if err != nil {
+			if d.rep.Failed == 0 {
+				d.rep.problem("request %d failed: %v", i+1, err)
+			}
 			d.rep.Failed++
 			continue
 		}
@@ -241,6 +244,15 @@ func (d *demo) failover(ctx context.Context) error {
 				d.logf("SIGKILL of the master director %s", master)
 				killed = time.Now()
 				d.lvs[master].kill()
+				if d.rep.Backend == "netlink" {
+					// The kernel's IPVS table and the VIP outlive the
+					// director process; a dead machine takes them along.
+					d.logf("kernel IPVS forwards on without the director process: taking %s's link down, as if the machine died", master)
+					f.LinkDown = true
+					if err := d.linkDown(master); err != nil {
+						return err
+					}
+				}
 			}
 		case r := <-results:
 			switch {
@@ -268,19 +280,35 @@ func (d *demo) failover(ctx context.Context) error {
 		return fmt.Errorf("no service for 30s after %s was killed", master)
 	}
 	f.Gap = jsonDuration(firstOK.Sub(lastOK))
-	st, err := fetchStatus(ctx, d.c.directors[backup])
-	if err != nil {
-		return fmt.Errorf("status of %s: %w", backup, err)
-	}
-	if st.state() == "MASTER" {
+	var state string
+	waitFor(ctx, 15*time.Second, 50*time.Millisecond, func() bool {
+		st, err := fetchStatus(ctx, d.c.directors[backup])
+		if err == nil {
+			state = st.state()
+		}
+		return state == "MASTER"
+	})
+	if state == "MASTER" {
 		f.TookOver = backup
 	} else {
-		d.rep.problem("%s is %s after the master was killed, want MASTER", backup, st.state())
+		d.rep.problem("%s is %q 15s after the master was killed, want MASTER", backup, state)
 	}
 	if time.Duration(f.Gap) > 5*time.Second {
 		d.rep.problem("failover gap %s, want under 5s at advert_int 1s", f.Gap)
 	}
 	d.logf("%s took over after %s without service", backup, f.Gap)
+	return nil
+}
+
+func (d *demo) linkDown(name string) error {
+	h := d.c.directors[name]
+	link, err := h.Netlink().LinkByName("eth0")
+	if err == nil {
+		err = h.Netlink().LinkSetDown(link)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: take eth0 down: %w", name, err)
+	}
 	return nil
 }
 

@@ -72,6 +72,8 @@ func run(ctx context.Context, opts options, log io.Writer) *report {
 	d := &demo{opts: opts, rep: rep, log: log, prefix: fmt.Sprintf("lvsdemo%d", os.Getpid())}
 	if err := d.run(ctx); err != nil {
 		rep.problem("%v", err)
+	}
+	if len(rep.Problems) > 0 {
 		d.dumpLogs()
 	}
 	d.teardown()

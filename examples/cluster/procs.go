@@ -145,7 +145,7 @@ virtual_server {{.VIP}} 80 {
                 path /
                 status_code 200
             }
-            connect_timeout 1
+            connect_timeout 3
             retry 1
             delay_before_retry 1
         }

@@ -51,6 +51,7 @@ type report struct {
 
 	Failover struct {
 		Killed             string       `json:"killed"`
+		LinkDown           bool         `json:"link_down"`
 		TookOver           string       `json:"took_over"`
 		Gap                jsonDuration `json:"gap_s"`
 		MasterDownInterval jsonDuration `json:"master_down_interval_s"`
@@ -91,6 +92,9 @@ func (r *report) print(w io.Writer) {
 	p("")
 	f := r.Failover
 	p("2. Failover: SIGKILL of the master director %s", f.Killed)
+	if f.LinkDown {
+		p("     (and its link down: kernel IPVS forwards on without the process, so the machine is made to die)")
+	}
 	p("     %s took over; the client saw no service for %s", f.TookOver, f.Gap)
 	p("     (VRRP master-down interval at advert_int 1 s, priority 99: %s, counted", f.MasterDownInterval)
 	p("      from the master's last advert, which left up to 1 s before the kill)")
