@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  iproute2 iputils-ping nftables     # observers for netns tests
+  iproute2 iputils-ping nftables procps # observers for netns tests
   keepalived                          # VRRP peer for interop tests
   tshark                              # decodes what we put on the wire
   qemu-system-x86 busybox-static cpio # the IPVS kernel VM
