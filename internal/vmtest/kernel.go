@@ -158,15 +158,32 @@ func fetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)
 	}
 	defer os.RemoveAll(tmp)
 	logf("vmtest: downloading %s=%s with apt-get download", name, version)
-	if _, err := runOutput(ctx, tmp, "apt-get", "download", "-qq", name+"="+version); err != nil {
-		return kernelPkg{}, fmt.Errorf("download kernel: %w", err)
+	if err := download(ctx, tmp, k); err != nil {
+		if ks := cachedKernels(debDir); len(ks) > 0 {
+			logf("vmtest: %v; using cached %s", err, filepath.Base(ks[0].deb))
+			return ks[0], nil
+		}
+		return kernelPkg{}, err
+	}
+	// Only the newest kernel is kept; each package is 70 MB.
+	for _, old := range cachedKernels(debDir) {
+		if old.deb != k.deb {
+			os.Remove(old.deb)
+		}
+	}
+	return k, nil
+}
+
+func download(ctx context.Context, tmp string, k kernelPkg) error {
+	if _, err := runOutput(ctx, tmp, "apt-get", "download", "-qq", k.name+"="+k.version); err != nil {
+		return fmt.Errorf("download kernel: %w", err)
 	}
 	got, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(got) != 1 {
-		return kernelPkg{}, fmt.Errorf("download kernel: expected one .deb from apt-get download, found %d", len(got))
+		return fmt.Errorf("download kernel: expected one .deb from apt-get download, found %d", len(got))
 	}
 	if err := os.Rename(got[0], k.deb); err != nil {
-		return kernelPkg{}, fmt.Errorf("download kernel: %w", err)
+		return fmt.Errorf("download kernel: %w", err)
 	}
-	return k, nil
+	return nil
 }
