@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,7 +83,7 @@ func startDirector(t *testing.T, h *netnstest.Host, bin, name string, args ...st
 }
 
 // serveHTTP runs a web server inside h on addr that names itself.
-func serveHTTP(t *testing.T, h *netnstest.Host, addr, name string) net.Listener {
+func serveHTTP(t *testing.T, h *netnstest.Host, addr, name string) *http.Server {
 	t.Helper()
 	ln, err := h.Listen("tcp", addr)
 	if err != nil {
@@ -96,7 +95,7 @@ func serveHTTP(t *testing.T, h *netnstest.Host, addr, name string) net.Listener 
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return ln
+	return srv
 }
 
 func httpClient(h *netnstest.Host) *http.Client {
@@ -250,7 +249,7 @@ func TestIntegrationDirectors(t *testing.T) {
 	lan.Connect(web2, "eth0", "192.168.0.2/24")
 	lan.Connect(client, "eth0", "192.168.0.100/24")
 	serveHTTP(t, web1, "192.168.0.1:80", "web1")
-	serveHTTP(t, web2, "192.168.0.2:80", "web2")
+	web2srv := serveHTTP(t, web2, "192.168.0.2:80", "web2")
 
 	dir := t.TempDir()
 	conf1, conf2 := filepath.Join(dir, "lvs1.conf"), filepath.Join(dir, "lvs2.conf")
@@ -353,6 +352,24 @@ func TestIntegrationDirectors(t *testing.T) {
 	promtoolCheck(t, metrics)
 
 	step("bad reload checked")
+	// A real server stops: the checker takes it out, requests go to the
+	// other one.
+	web2srv.Close()
+	if !waitFor(15*time.Second, func() bool {
+		st, _ := fetchStatus(d1)
+		rs, ok := realServer(st, "192.168.0.2:80")
+		return ok && !rs.Healthy && !rs.InTable
+	}) {
+		st, _ := fetchStatus(d1)
+		t.Fatalf("web2 not taken out after it stopped: %+v", st)
+	}
+	for range 8 {
+		if name, err := servedBy(c, url); err != nil || name != "web1" {
+			t.Errorf("request with web2 down: served by %q, %v; want web1", name, err)
+		}
+	}
+	step("web2 taken out")
+
 	// SIGKILL of the master: the backup takes over and serves.
 	if err := p1.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
