@@ -61,6 +61,7 @@ type directorStatus struct {
 			Address string `json:"address"`
 			Weight  int    `json:"weight"`
 			Healthy bool   `json:"healthy"`
+			InTable bool   `json:"in_table"`
 		} `json:"real_servers"`
 	} `json:"virtual_servers"`
 }
@@ -72,16 +73,17 @@ func (s *directorStatus) state() string {
 	return s.VRRP[0].State
 }
 
-// healthy reports the health the director sees for a real server address.
-func (s *directorStatus) healthy(addr string) (healthy, known bool) {
+// healthy reports the health the director sees for a real server address
+// and whether the server is in the IPVS table the director read back.
+func (s *directorStatus) healthy(addr string) (healthy, inTable, known bool) {
 	for _, vs := range s.VirtualServers {
 		for _, rs := range vs.RealServers {
 			if rs.Address == addr {
-				return rs.Healthy, true
+				return rs.Healthy, rs.InTable, true
 			}
 		}
 	}
-	return false, false
+	return false, false, false
 }
 
 const statusAddr = "127.0.0.1:9100"

@@ -327,8 +327,9 @@ func (d *demo) healthCheck(ctx context.Context) error {
 			if err != nil {
 				return false
 			}
-			ok, known := st.healthy(addr)
-			return known && ok == want
+			// Detection counts once the table says so, not just the checker.
+			ok, inTable, known := st.healthy(addr)
+			return known && ok == want && inTable == want
 		}
 	}
 	d.logf("stopping real server %s", w.name)
@@ -340,16 +341,20 @@ func (d *demo) healthCheck(ctx context.Context) error {
 	h.DetectedAfter = jsonDuration(time.Since(stopped))
 	c := httpFrom(d.c.client, 2*time.Second)
 	h.WhileDown = map[string]int{}
+	var firstErr error
 	for i := 0; i < 40; i++ {
 		name, err := servedBy(ctx, c, pageURL)
 		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
 			h.FailedWhenDown++
 			continue
 		}
 		h.WhileDown[name]++
 	}
 	if h.WhileDown[w.name] > 0 || h.FailedWhenDown > 0 {
-		d.rep.problem("after %s was taken out: %d requests still went to it, %d failed", w.name, h.WhileDown[w.name], h.FailedWhenDown)
+		d.rep.problem("after %s was taken out: %d requests still went to it, %d failed (first error: %v)", w.name, h.WhileDown[w.name], h.FailedWhenDown, firstErr)
 	}
 
 	d.logf("restarting real server %s", w.name)
