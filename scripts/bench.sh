@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of the project, each next to its anchor
+# measured in the same run on the same machine. Results go to one folder
+# (default bench-results/); BENCHMARKS.md summarises a run of this script.
+# Needs root (namespaces, the qemu VM) and the packages of
+# scripts/install-test-deps.sh. Takes about 25 minutes on 2 cores.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+out=${1:-bench-results}
+mkdir -p "$out"
+status=0
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+  echo "memory: $(free -h | awk '/Mem:/{print $2}')"
+  echo "kernel: $(uname -r)"
+  echo "go: $(go version)"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$out/machine.txt"
+cat "$out/machine.txt"
+
+step() {
+  local name=$1; shift
+  echo "== $name: $*"
+  local start=$SECONDS
+  if "$@" > "$out/$name.log" 2>&1; then
+    echo "   ok ($((SECONDS - start)) s) -> $out/$name.log"
+  else
+    echo "   FAILED ($((SECONDS - start)) s), see $out/$name.log"; tail -5 "$out/$name.log"
+    status=1
+  fi
+}
+
+# VRRP failover against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
+# and 1,000 instances in one process.
+step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
+
+# IPVS programming in the qemu kernel VM: 1,000 services x 10 destinations
+# by lvskit vs `ipvsadm -R`, and a no-op Sync.
+step ipvs-kernel env LVSKIT_BENCH=1 go test -count=1 -run 'TestKernelBench$' -v -timeout 30m ./ipvs
+
+# The userspace proxy vs HAProxy (mode tcp) vs a direct connection, by wrk.
+step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 3 \
+  -out "$out/userspace-proxy.md" -json "$out/userspace-proxy.json"
+
+# 100,000 connections through the proxy: file descriptors and goroutines
+# before and after.
+step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/internal/proxy -args -proxy.leakconns=100000
+
+# Health checks: 10,000 HTTP targets every second, CPU and memory.
+step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30s -out "$out/healthcheck.md"
+
+# Micro-benchmarks: schedulers with 1,000 destinations, parser, netcfg
+# takeover, alert notifier with a dead SMTP server.
+step go-bench go test -count=1 -run '^$' -bench . -benchmem -benchtime=300x \
+  ./ipvs/sched ./internal/keepalived ./netcfg ./internal/alert
+step alert-latency go test -count=1 -run TestNotifyLatency -v ./internal/alert
+
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+echo "results in $out/"
+exit $status
