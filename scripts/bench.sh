@@ -55,8 +55,8 @@ step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30
 
 # Micro-benchmarks: schedulers with 1,000 destinations, parser, netcfg
 # takeover, alert notifier with a dead SMTP server.
-step go-bench go test -count=1 -run '^$' -bench . -benchmem -benchtime=300x \
-  ./ipvs/sched ./internal/keepalived ./netcfg ./internal/alert
+step go-bench go test -count=1 -run '^$' -bench . -benchmem ./ipvs/sched ./internal/keepalived ./internal/alert
+step netcfg-bench go test -count=1 -run '^$' -bench . -benchtime=300x ./netcfg
 step alert-latency go test -count=1 -run TestNotifyLatency -v ./internal/alert
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
