@@ -137,6 +137,9 @@ type VirtualServerPlan struct {
 	SorryServer *healthcheck.SorryServer
 	Omega       bool
 	SMTPAlert   bool
+	// QuorumUp and QuorumDown are quorum_up / quorum_down: programs run
+	// (without a shell) when the quorum is gained or lost.
+	QuorumUp, QuorumDown []string
 }
 
 // RealServerPlan is one real_server block with its checkers resolved.
@@ -150,7 +153,10 @@ type RealServerPlan struct {
 	LowerThreshold   uint32
 	InhibitOnFailure bool
 	SMTPAlert        bool
-	Checks           []CheckPlan
+	// NotifyUp and NotifyDown are notify_up / notify_down: programs run
+	// (without a shell) when the server becomes alive or dead.
+	NotifyUp, NotifyDown []string
+	Checks               []CheckPlan
 }
 
 // CheckPlan is one checker of a real server with its inherited policy.
@@ -229,15 +235,15 @@ func (r *RealServerPlan) checksFingerprint() string {
 }
 
 func (r *RealServerPlan) fingerprint() string {
-	return fmt.Sprintf("%s|%d|%d|%d|%d|%d|%v|%v|%s", r.Addr, r.Port, r.Weight, r.Forward,
-		r.UpperThreshold, r.LowerThreshold, r.InhibitOnFailure, r.SMTPAlert, r.checksFingerprint())
+	return fmt.Sprintf("%s|%d|%d|%d|%d|%d|%v|%v|%q|%q|%s", r.Addr, r.Port, r.Weight, r.Forward,
+		r.UpperThreshold, r.LowerThreshold, r.InhibitOnFailure, r.SMTPAlert, r.NotifyUp, r.NotifyDown, r.checksFingerprint())
 }
 
 func (v *VirtualServerPlan) fingerprint() string {
 	var b strings.Builder
 	s := v.Service
 	s.Destinations = nil
-	fmt.Fprintf(&b, "%+v|%d|%d|%+v|%v|%v;", s, v.Quorum, v.Hysteresis, v.SorryServer, v.Omega, v.SMTPAlert)
+	fmt.Fprintf(&b, "%+v|%d|%d|%+v|%v|%v|%q|%q;", s, v.Quorum, v.Hysteresis, v.SorryServer, v.Omega, v.SMTPAlert, v.QuorumUp, v.QuorumDown)
 	for i := range v.RealServers {
 		b.WriteString(v.RealServers[i].fingerprint())
 		b.WriteByte(';')
@@ -903,8 +909,6 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 		t.plan.KernelOnly = append(t.plan.KernelOnly, Diagnostic{Pos: vs.Flag3.Pos, Msg: "flag-3 needs kernel IPVS"})
 	}
 	t.unimplemented(posOf(vs.HASuspend), "ha_suspend", "")
-	t.unimplemented(posOf(vs.QuorumUp), "quorum_up", "")
-	t.unimplemented(posOf(vs.QuorumDown), "quorum_down", "")
 
 	p := VirtualServerPlan{
 		Pos:        vs.Pos,
@@ -913,6 +917,8 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 		Hysteresis: int64(vs.Hysteresis.V),
 		Omega:      vs.Omega.V,
 		SMTPAlert:  smtpDefault(vs.SMTPAlert, g.SMTPAlertChecker, g.SMTPAlert),
+		QuorumUp:   scriptArgv(vs.QuorumUp),
+		QuorumDown: scriptArgv(vs.QuorumDown),
 	}
 	if s := vs.SorryServer; s.Set() {
 		fw, _, _, _ := t.forward(vs.SorryServerForwarding, "sorry_server_lvs_method")
@@ -962,8 +968,7 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 			InhibitOnFailure: rs.InhibitOnFailure.Or(vs.InhibitOnFailure.V),
 			SMTPAlert:        smtpDefault(rs.SMTPAlert, vs.SMTPAlert, smtpDefaultVal(g)),
 		}
-		t.unimplemented(posOf(rs.NotifyUp), "notify_up", "")
-		t.unimplemented(posOf(rs.NotifyDown), "notify_down", "")
+		rp.NotifyUp, rp.NotifyDown = scriptArgv(rs.NotifyUp), scriptArgv(rs.NotifyDown)
 		for ci := range rs.Checkers {
 			ck := &rs.Checkers[ci]
 			for _, cp := range t.checker(vs, rs, ck, port, files) {

@@ -107,6 +107,7 @@ virtual_server 10.0.0.9 80 {
     }
     real_server 127.0.0.1 {{P2}} {
         weight {{W2}}
+        notify_down "/usr/bin/touch {{MARK}}"
         HTTP_GET {
             url {
                 path /
@@ -123,6 +124,7 @@ type reloadRig struct {
 	p1, p2  int
 	web2    *httptest.Server
 	global  string
+	mark    string // notify_down of the second server touches it
 	memnet  *vrrp.MemNet
 	ipvs    ipvs.Backend // what the director is given; backend by default
 	d       *Director
@@ -164,7 +166,7 @@ func (r *reloadRig) write(prio, w2 int) { r.writeW(prio, 3, w2) }
 func (r *reloadRig) writeW(prio, w1, w2 int) {
 	r.t.Helper()
 	s := strings.NewReplacer("{{PRIO}}", fmt.Sprint(prio), "{{W1}}", fmt.Sprint(w1), "{{W2}}", fmt.Sprint(w2),
-		"{{GLOBAL}}", r.global, "{{P1}}", fmt.Sprint(r.p1), "{{P2}}", fmt.Sprint(r.p2)).Replace(reloadConf)
+		"{{GLOBAL}}", r.global, "{{MARK}}", r.mark, "{{P1}}", fmt.Sprint(r.p1), "{{P2}}", fmt.Sprint(r.p2)).Replace(reloadConf)
 	if err := os.WriteFile(r.path, []byte(s), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
@@ -177,6 +179,7 @@ func newReloadRig(t *testing.T) *reloadRig { return newRig(t, "", nil) }
 func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
+		mark: filepath.Join(t.TempDir(), "web2-down"),
 		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &lockedBuffer{}}
 	r.write(100, 1)
 	r.memnet = vrrp.NewMemNet()
@@ -351,6 +354,9 @@ func TestReloadKeepsHealthState(t *testing.T) {
 		return !rs.Healthy && !rs.InTable
 	})
 	r.backend.take()
+	if !waitForFile(r.mark) {
+		t.Errorf("notify_down did not run: no %s", r.mark)
+	}
 	r.writeW(100, 4, 1)
 	if err := r.d.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
@@ -366,4 +372,15 @@ func TestReloadKeepsHealthState(t *testing.T) {
 	if rs := st.VirtualServers[0].RealServers[1]; rs.Healthy || rs.InTable {
 		t.Errorf("the down server came back with the reload: %+v", rs)
 	}
+}
+
+func waitForFile(path string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }

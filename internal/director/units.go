@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/internal/alert"
@@ -228,8 +230,11 @@ func (d *Director) buildPool(vs *VirtualServerPlan, prev *poolRun) (*poolRun, er
 	cfg.Logger = d.log.With("component", "healthcheck")
 	cfg.Metrics = d.hcMetrics
 	rsAlert := map[ipvs.DestinationKey]bool{}
+	rsPlan := map[ipvs.DestinationKey]*RealServerPlan{}
 	for i := range vs.RealServers {
-		rsAlert[vs.RealServers[i].DestinationKey(vs.Service.Port)] = vs.RealServers[i].SMTPAlert
+		k := vs.RealServers[i].DestinationKey(vs.Service.Port)
+		rsAlert[k] = vs.RealServers[i].SMTPAlert
+		rsPlan[k] = &vs.RealServers[i]
 	}
 	vsAlert := vs.SMTPAlert
 	cfg.OnRealServer = func(ev healthcheck.RealServerEvent) {
@@ -238,6 +243,13 @@ func (d *Director) buildPool(vs *VirtualServerPlan, prev *poolRun) (*poolRun, er
 			reason = ev.Err.Error()
 		}
 		d.log.Info("real server "+strings.ToLower(upDown(ev.Alive)), "service", ev.Service.String(), "real_server", ev.RealServer.String(), "reason", reason)
+		if rp := rsPlan[ev.RealServer]; rp != nil {
+			if ev.Alive {
+				d.runScript("notify_up", rp.NotifyUp)
+			} else {
+				d.runScript("notify_down", rp.NotifyDown)
+			}
+		}
 		if !rsAlert[ev.RealServer] {
 			return
 		}
@@ -247,6 +259,11 @@ func (d *Director) buildPool(vs *VirtualServerPlan, prev *poolRun) (*poolRun, er
 	}
 	cfg.OnQuorum = func(ev healthcheck.QuorumEvent) {
 		d.log.Info("quorum "+strings.ToLower(upDown(ev.Up)), "service", ev.Service.String(), "weight_sum", ev.WeightSum, "threshold", ev.Threshold)
+		if ev.Up {
+			d.runScript("quorum_up", vs.QuorumUp)
+		} else {
+			d.runScript("quorum_down", vs.QuorumDown)
+		}
 		if !vsAlert {
 			return
 		}
@@ -274,5 +291,28 @@ func (d *Director) startPool(p *poolRun) {
 		if err := p.pool.Run(ctx); err != nil {
 			d.log.Error("pool stopped", "service", p.plan.Service.String(), "err", err)
 		}
+	}()
+}
+
+// scriptTimeout bounds a notify_up/notify_down/quorum_up/quorum_down run.
+const scriptTimeout = 10 * time.Second
+
+// runScript runs a checker notify program in the background, without a
+// shell, killed after scriptTimeout; failures are logged.
+func (d *Director) runScript(what string, argv []string) {
+	if len(argv) == 0 {
+		return
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			d.log.Warn(what+" script failed", "script", argv, "err", err, "output", string(out))
+			return
+		}
+		d.log.Debug(what+" script ran", "script", argv)
 	}()
 }
