@@ -65,11 +65,8 @@ func startProc(t *testing.T, h *netnstest.Host, name string, argv ...string) *pr
 	}()
 	t.Cleanup(func() {
 		if p.running() {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				p.kill()
+			if err := p.terminate(10 * time.Second); err != nil {
+				t.Logf("cleanup: %v", err)
 			}
 		}
 		if t.Failed() {
@@ -92,6 +89,22 @@ func (p *proc) running() bool {
 func (p *proc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// terminate sends SIGTERM and waits up to grace for a clean exit; after
+// that it kills the process and says so.
+func (p *proc) terminate(grace time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.kill()
+		return fmt.Errorf("%s still running %v after SIGTERM; killed", p.name, grace)
+	}
+	if !p.cmd.ProcessState.Success() {
+		return fmt.Errorf("%s: %v after SIGTERM", p.name, p.cmd.ProcessState)
+	}
+	return nil
 }
 
 // runIn runs argv inside h, forked from a thread in the namespace, and
@@ -147,12 +160,12 @@ func (s *directorStatus) state(name string) string {
 	return ""
 }
 
-// syncRole is the sync daemon's role, "" when the status has none.
-func (s *directorStatus) syncRole() string {
+// syncDaemon is the status's sync daemon part, nil if it has none.
+func (s *directorStatus) syncDaemon() any {
 	if s == nil || s.SyncDaemon == nil {
-		return ""
+		return nil
 	}
-	return s.SyncDaemon.Role
+	return *s.SyncDaemon
 }
 
 // realServerReady reports whether the director has rs (ip:port) healthy
