@@ -50,12 +50,16 @@ func TestGuestBench(t *testing.T) {
 	}
 	defer strict.Close()
 	ctx := context.Background()
-	const nsvc, ndst = 1000, 10
+	nsvc, ndst, rounds := 1000, 10, 3
+	if v := os.Getenv("LVSKIT_BENCH_SERVICES"); v != "" { // quick runs
+		fmt.Sscan(v, &nsvc)
+		rounds = 1
+	}
 	tab := benchTable(nsvc, ndst)
 	rules := restoreRules(tab)
 	var lv, lv1, adm, noop, dump []time.Duration
 	var noopWrites uint64
-	for round := range 3 {
+	for round := range rounds {
 		for _, b := range []struct {
 			n   *Netlink
 			out *[]time.Duration
@@ -100,6 +104,6 @@ func TestGuestBench(t *testing.T) {
 			checkDump(t, n, tab) // both programmed the same table
 		}
 	}
-	fmt.Printf("BENCH ipvs services=%d dests_per_service=%d rounds=3 lvskit_program_ms=%.1f lvskit_program_batch1_ms=%.1f ipvsadm_restore_ms=%.1f noop_sync_ms=%.1f noop_sync_writes=%d dump_ms=%.1f\n",
-		nsvc, ndst, ms(median(lv)), ms(median(lv1)), ms(median(adm)), ms(median(noop)), noopWrites, ms(median(dump)))
+	fmt.Printf("BENCH ipvs services=%d dests_per_service=%d rounds=%d lvskit_program_ms=%.1f lvskit_program_batch1_ms=%.1f ipvsadm_restore_ms=%.1f noop_sync_ms=%.1f noop_sync_writes=%d dump_ms=%.1f\n",
+		nsvc, ndst, rounds, ms(median(lv)), ms(median(lv1)), ms(median(adm)), ms(median(noop)), noopWrites, ms(median(dump)))
 }

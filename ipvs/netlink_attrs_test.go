@@ -1,11 +1,15 @@
 package ipvs
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // body returns the payload of an encoded nest.
@@ -91,4 +95,38 @@ func FuzzDecode(f *testing.F) {
 		decodeStats(b)
 		nested(b, 1)
 	})
+}
+
+func TestOpErrorMapping(t *testing.T) {
+	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, Scheduler: "mh"}
+	d := Destination{Addr: netip.MustParseAddr("10.0.0.2")}
+	tests := []struct {
+		kind  OpKind
+		errno syscall.Errno
+		want  error
+	}{
+		{AddService, unix.EEXIST, ErrExists},
+		{AddService, unix.ENOENT, ErrNotSupported}, // scheduler module missing
+		{UpdateService, unix.ENOENT, ErrNotSupported},
+		{UpdateService, unix.ESRCH, ErrNotFound},
+		{DeleteService, unix.ESRCH, ErrNotFound},
+		{AddDestination, unix.ESRCH, ErrNotFound},
+		{UpdateDestination, unix.ENOENT, ErrNotFound},
+		{DeleteDestination, unix.ENOENT, ErrNotFound},
+		{AddDestination, unix.EEXIST, ErrExists},
+		{AddDestination, unix.ERANGE, ErrInvalid},
+		{AddService, unix.EAFNOSUPPORT, ErrNotSupported},
+	}
+	for _, tt := range tests {
+		err := opError(&Op{Kind: tt.kind, Service: svc, Destination: d}, tt.errno)
+		if !errors.Is(err, tt.want) || !errors.Is(err, tt.errno) {
+			t.Errorf("%s %v = %v, want %v wrapping the errno", tt.kind, tt.errno, err, tt.want)
+		}
+		if !strings.Contains(err.Error(), tt.kind.String()) {
+			t.Errorf("%v does not say what was being done", err)
+		}
+	}
+	if err := opError(&Op{Kind: AddService, Service: svc}, unix.EPERM); !errors.Is(err, unix.EPERM) || errors.Is(err, ErrInvalid) {
+		t.Errorf("EPERM = %v", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -68,7 +69,7 @@ func (c *conn) send(reqs []*nl.NetlinkRequest) error {
 		b = append(b, r.Serialize()...)
 	}
 	for {
-		err := unix.Sendto(c.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		err := rawSendto(c.fd, b)
 		if err == unix.EINTR {
 			continue
 		}
@@ -88,7 +89,7 @@ func (c *conn) receive(ctx context.Context) ([]syscall.NetlinkMessage, error) {
 		deadline = d
 	}
 	for {
-		n, _, err := unix.Recvfrom(c.fd, c.buf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
+		n, err := rawRecv(c.fd, c.buf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 		switch {
 		case err == nil:
 			if n > len(c.buf) {
@@ -253,4 +254,28 @@ func (c *conn) resolveFamily(ctx context.Context, name string) (uint16, error) {
 		return 0, err
 	}
 	return getU16(id)
+}
+
+// rawSendto and rawRecv skip the Go scheduler's blocking-syscall
+// bookkeeping: the socket is non-blocking, so neither call waits, and
+// handing the processor to another thread around every request (which a
+// kernel-side IPVS change can take long enough to trigger) costs more than
+// the request itself on a slow machine. Waiting happens in unix.Poll.
+func rawSendto(fd int, b []byte) error {
+	sa := unix.RawSockaddrNetlink{Family: unix.AF_NETLINK}
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		0, uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrNetlink)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func rawRecv(fd int, b []byte, flags int) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
