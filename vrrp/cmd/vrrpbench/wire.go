@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type wireEvent struct {
 // AF_PACKET socket with kernel timestamps (SO_TIMESTAMPNS).
 type sniffer struct {
 	fd     int
+	f      *os.File // the socket in Go's netpoller: a blocking read would hold a P
 	mu     sync.Mutex
 	events []wireEvent
 	done   chan struct{}
@@ -39,7 +41,7 @@ func newSniffer(ifname string) (*sniffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		return nil, fmt.Errorf("open packet socket: %w", err)
 	}
@@ -51,25 +53,28 @@ func newSniffer(ifname string) (*sniffer, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("enable timestamps: %w", err)
 	}
-	// A receive timeout lets the reader notice close.
-	tv := unix.Timeval{Usec: 200000}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	return &sniffer{fd: fd, done: make(chan struct{}), exited: make(chan struct{})}, nil
+	return &sniffer{fd: fd, f: os.NewFile(uintptr(fd), "packet"), done: make(chan struct{}), exited: make(chan struct{})}, nil
 }
 
 func (s *sniffer) run() {
 	defer close(s.exited)
-	defer unix.Close(s.fd)
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return
+	}
 	buf := make([]byte, 2048)
 	oob := make([]byte, 128)
 	for {
-		select {
-		case <-s.done:
-			return
-		default:
-		}
-		n, oobn, _, _, err := unix.Recvmsg(s.fd, buf, oob, 0)
+		var n, oobn int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			return rerr != unix.EAGAIN
+		})
 		if err != nil {
+			return // closed
+		}
+		if rerr != nil {
 			continue
 		}
 		at := time.Now()
@@ -135,5 +140,101 @@ func (s *sniffer) reset() {
 
 func (s *sniffer) close() {
 	close(s.done)
+	s.f.Close()
 	<-s.exited
+}
+
+// addrWatcher reports when an IPv4 address appears in the namespace, from
+// an RTM_NEWADDR notification read through the netpoller.
+type addrWatcher struct {
+	f     *os.File
+	added chan addrEvent
+}
+
+type addrEvent struct {
+	at   time.Time
+	addr netip.Addr
+}
+
+// newAddrWatcher must run inside the namespace.
+func newAddrWatcher() (*addrWatcher, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_IPV4_IFADDR}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind netlink socket: %w", err)
+	}
+	w := &addrWatcher{f: os.NewFile(uintptr(fd), "netlink"), added: make(chan addrEvent, 256)}
+	go w.run()
+	return w, nil
+}
+
+func (w *addrWatcher) run() {
+	defer close(w.added)
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 65536)
+	for {
+		var n int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return
+		}
+		if rerr != nil {
+			continue
+		}
+		at := time.Now()
+		msgs, err := syscallParseNetlink(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			if m.typ != unix.RTM_NEWADDR || len(m.data) < unix.SizeofIfAddrmsg {
+				continue
+			}
+			attrs := m.data[unix.SizeofIfAddrmsg:]
+			for len(attrs) >= 4 {
+				l := int(binary.NativeEndian.Uint16(attrs[0:2]))
+				t := binary.NativeEndian.Uint16(attrs[2:4])
+				if l < 4 || l > len(attrs) {
+					break
+				}
+				if (t == unix.IFA_LOCAL || t == unix.IFA_ADDRESS) && l == 8 {
+					select {
+					case w.added <- addrEvent{at: at, addr: netip.AddrFrom4([4]byte(attrs[4:8]))}:
+					default:
+					}
+					break
+				}
+				attrs = attrs[(l+3)&^3:]
+			}
+		}
+	}
+}
+
+func (w *addrWatcher) close() { w.f.Close() }
+
+type nlmsg struct {
+	typ  uint16
+	data []byte
+}
+
+func syscallParseNetlink(b []byte) ([]nlmsg, error) {
+	var out []nlmsg
+	for len(b) >= unix.SizeofNlMsghdr {
+		l := int(binary.NativeEndian.Uint32(b[0:4]))
+		if l < unix.SizeofNlMsghdr || l > len(b) {
+			return out, fmt.Errorf("bad netlink message length %d", l)
+		}
+		out = append(out, nlmsg{typ: binary.NativeEndian.Uint16(b[4:6]), data: b[unix.SizeofNlMsghdr:l]})
+		b = b[(l+3)&^3:]
+	}
+	return out, nil
 }
