@@ -453,6 +453,7 @@ func (d *Director) reload() error {
 	startUnits := map[string]*vrrpUnit{}
 	for k, u := range wantUnits {
 		if old := d.units[k]; old != nil && old.fp == u.fp {
+			u.discard() // the running one stays
 			continue
 		}
 		startUnits[k] = u
@@ -477,6 +478,9 @@ func (d *Director) reload() error {
 	if buildErr != nil {
 		if newNotifier != nil {
 			_ = newNotifier.Close()
+		}
+		for _, u := range startUnits {
+			u.discard()
 		}
 		return buildErr
 	}

@@ -28,6 +28,13 @@ type vrrpUnit struct {
 	done   chan struct{}
 }
 
+// discard releases a unit that was built and will not run.
+func (u *vrrpUnit) discard() {
+	if u.group != nil {
+		u.group.Close()
+	}
+}
+
 func (u *vrrpUnit) stop() {
 	if u.cancel == nil {
 		return
