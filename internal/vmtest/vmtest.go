@@ -61,8 +61,10 @@ type Config struct {
 	// CPUs is the number of virtual CPUs. Zero means 1.
 	CPUs int
 
-	// Timeout bounds the whole boot and run (not the build). Zero means
-	// 5 minutes; it is shortened to fit the test's own deadline.
+	// Timeout bounds the boot and run of the VM (not the build, nor the
+	// wait for a VM slot). Zero means 5 minutes; it is shortened to fit
+	// the test's own deadline. The guest test binary gets -test.timeout
+	// 30s shorter, so a hung guest test dumps its goroutines first.
 	Timeout time.Duration
 
 	// CacheDir holds the kernel package and base initramfs. Empty means
