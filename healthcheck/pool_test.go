@@ -218,12 +218,12 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return ms[0].GetGauge().GetValue()
 }
 
-// TestIntegrationDetectionRealClock is the one test that asserts a time,
+// TestDetectionRealClock is the one test that asserts a time,
 // because the issue asks for it: with the wall clock, a killed server is
 // reported down within the policy's worst case (delay_loop +
 // delay_before_retry, the retry failing at once on a refused connection)
 // plus 100 ms, measured from the kill to the transition.
-func TestIntegrationDetectionRealClock(t *testing.T) {
+func TestDetectionRealClock(t *testing.T) {
 	served := make(chan struct{}, 100)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		select {
