@@ -17,7 +17,10 @@
 // test checks that the BACKUP's kernel connection table (`ipvsadm -Lnc`)
 // held the connection before the failure, that the BACKUP takes over, and
 // that data keeps flowing on the same connection through the new MASTER's
-// IPVS without being scheduled again. Run it as root with
+// IPVS without being scheduled again. Its control in the same VM,
+// TestGuestNoSyncDaemonResets, runs the same failover without
+// lvs_sync_daemon and expects the new MASTER to reset the connection.
+// Run them as root with
 //
 //	go test -count=1 -run TestKernelSyncDaemon -v ./internal/e2e
 //
