@@ -971,9 +971,7 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 		rp.NotifyUp, rp.NotifyDown = scriptArgv(rs.NotifyUp), scriptArgv(rs.NotifyDown)
 		for ci := range rs.Checkers {
 			ck := &rs.Checkers[ci]
-			for _, cp := range t.checker(vs, rs, ck, port, files) {
-				rp.Checks = append(rp.Checks, cp)
-			}
+			rp.Checks = append(rp.Checks, t.checker(vs, rs, ck, port, files)...)
 		}
 		out = append(out, rp)
 	}

@@ -126,7 +126,6 @@ type reloadRig struct {
 	global  string
 	mark    string // notify_down of the second server touches it
 	memnet  *vrrp.MemNet
-	ipvs    ipvs.Backend // what the director is given; backend by default
 	d       *Director
 	backend *recordingBackend
 	net     *fakeNetwork
