@@ -178,7 +178,7 @@ func newReloadRig(t *testing.T) *reloadRig { return newRig(t, "", nil) }
 func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
-		mark: filepath.Join(t.TempDir(), "web2-down"),
+		mark:    filepath.Join(t.TempDir(), "web2-down"),
 		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &lockedBuffer{}}
 	r.write(100, 1)
 	r.memnet = vrrp.NewMemNet()
