@@ -115,6 +115,10 @@ type TrackPlan struct {
 	Interface string
 	// Script is the program of a script tracker.
 	Script vrrp.ScriptConfig
+	// File and Reverse are a file tracker's (track_file with weight 0):
+	// down while the file holds a non-zero number (zero with Reverse).
+	File    string
+	Reverse bool
 }
 
 // SyncGroupPlan is one vrrp_sync_group.
@@ -282,6 +286,7 @@ func Translate(cfg *keepalived.Config, source string) (*Plan, []Warning, error) 
 		t.validate()
 	}
 	sortByPos(t.warns, func(w Warning) keepalived.Pos { return w.Pos })
+	t.warns = slices.Compact(t.warns) // a block used twice warns once
 	sortByPos(t.errs, func(d Diagnostic) keepalived.Pos { return d.Pos })
 	if len(t.errs) > 0 {
 		return nil, t.warns, &ConfigError{Diagnostics: t.errs}
@@ -521,9 +526,6 @@ func (t *translator) instances() {
 			t.warns = append(t.warns, Warning{Pos: in.State.Pos, Keyword: "state",
 				Msg: `keyword "state" MASTER is not implemented by the lvskit director: every instance starts as BACKUP and the highest priority becomes MASTER by election`})
 		}
-		for _, f := range in.TrackFiles {
-			t.unimplemented(f.Pos, "track_file", "")
-		}
 		c.Notify = vrrp.Notify{
 			Script: scriptArgv(in.Notify),
 			Master: scriptArgv(in.NotifyMaster),
@@ -548,17 +550,8 @@ func (t *translator) instances() {
 				t.unimplemented(r.Pos, "reverse", "track_interface weight reverse")
 			}
 		}
-		for _, r := range in.TrackScripts {
-			s := scripts[r.Name]
-			if s == nil {
-				t.errorf(r.Pos, "track_script: no vrrp_script named %q", r.Name)
-				continue
-			}
-			tp, ok := t.script(s, r)
-			if ok {
-				ip.Tracks = append(ip.Tracks, tp)
-			}
-		}
+		ip.Tracks = append(ip.Tracks, t.trackScripts(in.TrackScripts, scripts, true)...)
+		ip.Tracks = append(ip.Tracks, t.trackFiles(in.TrackFiles, true)...)
 		ip.VRRP = c
 		t.plan.Instances = append(t.plan.Instances, ip)
 	}
@@ -578,6 +571,64 @@ func garpDelay(own, global keepalived.Value[time.Duration]) time.Duration {
 		return -1
 	}
 	return v.V
+}
+
+// trackScripts resolves track_script entries; without weights (a sync
+// group's tracking without sync_group_tracking_weight) every failure is a
+// FAULT, as in keepalived.
+func (t *translator) trackScripts(refs []keepalived.TrackRef, scripts map[string]*keepalived.VRRPScript, weights bool) []TrackPlan {
+	var out []TrackPlan
+	for _, r := range refs {
+		s := scripts[r.Name]
+		if s == nil {
+			t.errorf(r.Pos, "track_script: no vrrp_script named %q", r.Name)
+			continue
+		}
+		if tp, ok := t.script(s, r); ok {
+			if !weights {
+				tp.Weight = 0
+			}
+			out = append(out, tp)
+		}
+	}
+	return out
+}
+
+// trackFiles resolves track_file entries. keepalived adds the file's value
+// times the weight to the priority; lvskit's trackers are up or down, so
+// only weight 0 (a non-zero value means FAULT) is implemented.
+func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []TrackPlan {
+	files := map[string]*keepalived.TrackFile{}
+	for i := range t.cfg.TrackFiles {
+		files[t.cfg.TrackFiles[i].Name] = &t.cfg.TrackFiles[i]
+	}
+	var out []TrackPlan
+	for _, r := range refs {
+		f := files[r.Name]
+		if f == nil {
+			t.errorf(r.Pos, "track_file: no track_file named %q", r.Name)
+			continue
+		}
+		w := f.Weight.Or(1)
+		if r.Weight.Set() {
+			w = r.Weight.V
+		}
+		if !weights {
+			w = 0
+		}
+		if w != 0 {
+			t.warns = append(t.warns, Warning{Pos: r.Pos, Keyword: "track_file",
+				Msg: fmt.Sprintf("track_file %q: weight %d is not implemented by the lvskit director (only weight 0: a non-zero value means FAULT); the tracker is ignored", r.Name, w)})
+			continue
+		}
+		if !f.File.Set() {
+			t.errorf(f.Pos, "track_file %q: missing file", f.Name)
+			continue
+		}
+		t.unimplemented(posOf(f.InitFile), "init_file", "")
+		out = append(out, TrackPlan{Kind: "file", Name: r.Name, File: f.File.V, Reverse: f.Reverse.V != r.Reverse})
+	}
+	return out
 }
 
 func (t *translator) script(s *keepalived.VRRPScript, r keepalived.TrackRef) (TrackPlan, bool) {
@@ -660,6 +711,10 @@ func (t *translator) route(r keepalived.Route) (vrrp.Route, bool) {
 
 func (t *translator) syncGroups() {
 	g := &t.cfg.Global
+	scripts := map[string]*keepalived.VRRPScript{}
+	for i := range t.cfg.Scripts {
+		scripts[t.cfg.Scripts[i].Name] = &t.cfg.Scripts[i]
+	}
 	member := map[string]string{}
 	for _, sg := range t.cfg.SyncGroups {
 		p := SyncGroupPlan{Pos: sg.Pos, Name: sg.Name,
@@ -675,18 +730,28 @@ func (t *translator) syncGroups() {
 			p.Members = append(p.Members, m.V)
 			member[m.V] = sg.Name
 		}
+		// A sync group's trackers apply to every member; their weights
+		// count only with sync_group_tracking_weight.
+		weights := sg.SyncGroupTrackingWeight.V
+		var tracks []TrackPlan
 		for _, r := range sg.TrackInterfaces {
-			t.unimplemented(r.Pos, "track_interface", "in vrrp_sync_group; put it in the instances")
+			w := r.Weight.V
+			if !weights {
+				w = 0
+			}
+			tracks = append(tracks, TrackPlan{Kind: "interface", Name: r.Name, Interface: r.Name, Weight: w})
 		}
-		for _, r := range sg.TrackScripts {
-			t.unimplemented(r.Pos, "track_script", "in vrrp_sync_group; put it in the instances")
-		}
-		for _, r := range sg.TrackFiles {
-			t.unimplemented(r.Pos, "track_file", "")
+		tracks = append(tracks, t.trackScripts(sg.TrackScripts, scripts, weights)...)
+		tracks = append(tracks, t.trackFiles(sg.TrackFiles, weights)...)
+		for _, m := range p.Members {
+			for i := range t.plan.Instances {
+				if t.plan.Instances[i].VRRP.Name == m {
+					t.plan.Instances[i].Tracks = append(t.plan.Instances[i].Tracks, tracks...)
+				}
+			}
 		}
 		t.unimplemented(posOf(sg.NotifyPriorityChanges), "notify_priority_changes", "")
 		t.unimplemented(posOf(sg.GlobalTracking), "global_tracking", "")
-		t.unimplemented(posOf(sg.SyncGroupTrackingWeight), "sync_group_tracking_weight", "")
 		t.plan.SyncGroups = append(t.plan.SyncGroups, p)
 	}
 	for i := range t.plan.Instances {

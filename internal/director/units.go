@@ -110,6 +110,9 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 			c.Trackers = append(c.Trackers, vrrp.Track{Name: t.Name, Weight: t.Weight, Tracker: vrrp.TrackInterface(t.Interface, nil)})
 		case "script":
 			c.Trackers = append(c.Trackers, vrrp.Track{Name: t.Name, Weight: t.Weight, Tracker: vrrp.TrackScript(t.Script)})
+		case "file":
+			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
+			c.Trackers = append(c.Trackers, vrrp.Track{Name: t.Name, Weight: t.Weight, Tracker: vrrp.TrackFunc(time.Second, fc.Check)})
 		}
 	}
 	in, err := vrrp.New(c)

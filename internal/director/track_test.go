@@ -1,0 +1,139 @@
+package director
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/vrrp"
+)
+
+// A sync group's trackers apply to each member, without their weights
+// unless sync_group_tracking_weight is set; track_file with weight 0
+// becomes a file tracker.
+func TestLoadGroupTrackers(t *testing.T) {
+	path := writeTemp(t, `vrrp_script chk {
+    script "/bin/true -x"
+    weight 10
+}
+track_file maint {
+    file /run/maint
+}
+vrrp_sync_group G {
+    group {
+        A
+        B
+    }
+    track_script {
+        chk
+    }
+    track_interface {
+        eth9 weight 5
+    }
+    track_file {
+        maint weight 0
+    }
+}
+vrrp_instance A {
+    interface eth0
+    virtual_router_id 1
+    virtual_ipaddress {
+        10.0.0.1
+    }
+}
+vrrp_instance B {
+    interface eth1
+    dont_track_primary
+    virtual_router_id 2
+    virtual_ipaddress {
+        10.1.0.1
+    }
+}
+`)
+	p, warns := mustLoad(t, path, "")
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	want := []TrackPlan{
+		{Kind: "interface", Name: "eth0", Interface: "eth0"},
+		{Kind: "interface", Name: "eth9", Interface: "eth9"},
+		{Kind: "script", Name: "chk", Script: vrrp.ScriptConfig{Path: "/bin/true", Args: []string{"-x"}, Interval: 1e9}},
+		{Kind: "file", Name: "maint", File: "/run/maint"},
+	}
+	if diff := cmp.Diff(want, p.Instances[0].Tracks); diff != "" {
+		t.Errorf("tracks of A (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want[1:], p.Instances[1].Tracks); diff != "" {
+		t.Errorf("tracks of B (-want +got):\n%s", diff)
+	}
+}
+
+// track_file with weight 0: a non-zero number in the file puts the
+// instance in FAULT (and its VIP away); zero brings it back.
+func TestTrackFileFault(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "maint")
+	if err := os.WriteFile(flag, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "keepalived.conf")
+	conf := strings.ReplaceAll(`global_defs {
+    vrrp_version 3
+}
+track_file maint {
+    file FLAG
+    weight 0
+}
+vrrp_instance A {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 1
+    advert_int 0.1
+    track_file {
+        maint
+    }
+    virtual_ipaddress {
+        10.0.0.1/24
+    }
+}
+`, "FLAG", flag)
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	net := &fakeNetwork{}
+	d, err := New(Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
+		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	state := func(want string) func() bool {
+		return func() bool { return d.Status(context.Background()).VRRP[0].State == want }
+	}
+	waitTrue(t, "MASTER", state("MASTER"))
+	if err := os.WriteFile(flag, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, "FAULT", state("FAULT"))
+	if net.has("10.0.0.1/24") {
+		t.Error("VIP held in FAULT")
+	}
+	if err := os.WriteFile(flag, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, "MASTER again", state("MASTER"))
+}
