@@ -31,9 +31,9 @@ func TestIntegrationInstanceOnHost(t *testing.T) {
 	masters := make(chan struct{}, 1)
 	inst, err := vrrp.New(vrrp.Config{
 		Interface: "eth0", VRID: 7, Version: 3, AdvertInterval: 100 * time.Millisecond,
-		VIPs:      []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.99.0.100/24"), Label: "eth0:1"}},
-		Network:   vrrpnet.New(host),
-		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.99.0.1")),
+		VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.99.0.100/24"), Label: "eth0:1"}},
+		Network:         vrrpnet.New(host),
+		Transport:       vrrp.NewMemNet().Transport(netip.MustParseAddr("10.99.0.1")),
 		GARPMasterDelay: -1,
 		Notify: vrrp.Notify{Func: func(tr vrrp.Transition) {
 			if tr.To == vrrp.StateMaster {
