@@ -49,6 +49,28 @@
 // priority 0 and remove their addresses, the IPVS services are removed, the
 // sync daemon is stopped, and Run returns once every goroutine has.
 //
+// # Differences from keepalived
+//
+// Every one of these is reported by Load as a warning or an error at its
+// position, never silently:
+//
+//   - "state MASTER" is not an initial state: every instance starts as
+//     BACKUP and the highest priority wins the election after the
+//     master-down interval (warning);
+//   - real server weight 0 is refused (use inhibit_on_failure);
+//     auth_type AH is refused (only PASS);
+//   - track_file works with weight 0 only (a non-zero value means FAULT),
+//     read every second instead of through inotify;
+//   - lb_kind TUN options (gue/gre, port, checksum) are not passed on: the
+//     tunnel is ipip;
+//   - static_ipaddress, static_routes, static_rules, virtual_rules,
+//     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
+//     custom multicast groups, script users and the LVS notify FIFOs are
+//     ignored with a warning;
+//   - the userspace backend cannot do DR, TUN, fwmark, SCTP or ops: with it
+//     those settings are errors (Plan.CheckBackend), and lvs_sync_daemon is
+//     logged as not supported.
+//
 // # Privileges
 //
 // Running needs root (CAP_NET_ADMIN for addresses and IPVS, CAP_NET_RAW
