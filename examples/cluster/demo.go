@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/internal/nslab"
+	"github.com/lvskit/lvskit/ipvs"
 )
 
 type demo struct {
@@ -61,8 +62,13 @@ func (d *demo) run(ctx context.Context) error {
 // chooseBackend uses kernel IPVS in DR mode where the kernel has it, and
 // otherwise the userspace proxy, which forwards like NAT.
 func (d *demo) chooseBackend() error {
+	// The same probe ipvs.Open makes: can the director's namespace open
+	// the kernel's IPVS over netlink?
 	h := d.c.directors[directors[0].name]
-	_, err := h.Netlink().GenlFamilyGet("IPVS")
+	nl, err := ipvs.OpenNetlink(ipvs.NetlinkConfig{Netns: h.NsHandle()})
+	if err == nil {
+		nl.Close()
+	}
 	switch {
 	case d.opts.backend == "netlink" || (d.opts.backend == "auto" && err == nil):
 		if err != nil {
@@ -74,7 +80,7 @@ func (d *demo) chooseBackend() error {
 		d.rep.Backend, d.rep.Method = "userspace", "NAT"
 		d.rep.BackendReason = "asked for on the command line"
 		if d.opts.backend == "auto" {
-			d.rep.BackendReason = "this kernel has no IPVS (no generic netlink family IPVS), so the directors proxy in userspace"
+			d.rep.BackendReason = fmt.Sprintf("this kernel has no IPVS (%v), so the directors proxy in userspace", err)
 		}
 	default:
 		return fmt.Errorf("unknown backend %q (want auto, netlink or userspace)", d.opts.backend)
