@@ -7,7 +7,7 @@ pkgs=(
   iproute2 iputils-ping nftables procps # observers for netns tests
   keepalived                          # VRRP peer for interop tests
   tshark                              # decodes what we put on the wire
-  qemu-system-x86 busybox-static cpio # the IPVS kernel VM
+  qemu-system-x86 busybox-static cpio xz-utils # the IPVS kernel VM
   ipvsadm                             # independent reader of the IPVS table (copied into the VM)
   prometheus                          # promtool check metrics
   wrk haproxy                         # make bench anchors
