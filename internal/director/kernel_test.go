@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,8 +38,7 @@ func TestKernelSyncDaemonFailover(t *testing.T) {
 
 const syncConf = `global_defs {
     router_id {{NAME}}
-    lvs_sync_daemon eth0 VI_1 id 51
-}
+{{SYNC}}}
 vrrp_instance VI_1 {
     interface eth0
     virtual_router_id 51
@@ -97,8 +97,14 @@ func ipvsadm(h *netnstest.Host, args ...string) (string, error) {
 // daemon; a long-lived TCP connection through the MASTER keeps working
 // after the MASTER's link fails and the BACKUP takes over, because the
 // BACKUP's connection table (read with ipvsadm -Lnc) already held it.
+// The control: without lvs_sync_daemon the same connection is reset.
 func TestGuestSyncDaemonFailover(t *testing.T) {
 	vmtest.RequireGuest(t)
+	t.Run("sync", func(t *testing.T) { guestFailover(t, true) })
+	t.Run("no sync", func(t *testing.T) { guestFailover(t, false) })
+}
+
+func guestFailover(t *testing.T, withSync bool) {
 	lab := netnstest.New(t)
 	lan := lab.LAN("lan")
 	d1, d2 := lab.Host("lvs1"), lab.Host("lvs2")
@@ -119,21 +125,42 @@ func TestGuestSyncDaemonFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	var served sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		served.Wait()
+	})
+	served.Add(1)
 	go func() {
+		defer served.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			served.Add(1)
+			go func() { defer served.Done(); defer c.Close(); io.Copy(c, c) }()
 		}
 	}()
 
 	dir := t.TempDir()
 	conf := func(name string, prio int) string {
 		p := filepath.Join(dir, name+".conf")
-		s := strings.NewReplacer("{{NAME}}", name, "{{PRIO}}", fmt.Sprint(prio)).Replace(syncConf)
+		sync := ""
+		if withSync {
+			sync = "    lvs_sync_daemon eth0 VI_1 id 51\n"
+		}
+		s := strings.NewReplacer("{{NAME}}", name, "{{PRIO}}", fmt.Sprint(prio), "{{SYNC}}", sync).Replace(syncConf)
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -146,13 +173,13 @@ func TestGuestSyncDaemonFailover(t *testing.T) {
 	_, log2 := startGuestDirector(t, d2, "lvs2", conf("lvs2", 100))
 	if !waitFor(30*time.Second, func() bool {
 		st, _ := fetchStatus(d2)
-		return vrrpState(st) == "BACKUP" && st.SyncDaemon != nil && st.SyncDaemon.Role == "backup" &&
+		return vrrpState(st) == "BACKUP" && (!withSync || st.SyncDaemon != nil && st.SyncDaemon.Role == "backup") &&
 			len(st.VirtualServers) == 1 && len(st.VirtualServers[0].RealServers) == 1 && st.VirtualServers[0].RealServers[0].InTable
 	}) {
 		st, _ := fetchStatus(d2)
 		t.Fatalf("lvs2 not BACKUP with the sync daemon and the table: %+v\n%s", st, log2.String())
 	}
-	if st, _ := fetchStatus(d1); st.Backend != "netlink" || st.SyncDaemon == nil || st.SyncDaemon.Role != "master" {
+	if st, _ := fetchStatus(d1); st.Backend != "netlink" || withSync && (st.SyncDaemon == nil || st.SyncDaemon.Role != "master") {
 		t.Fatalf("lvs1 status: %+v", st)
 	}
 
@@ -190,6 +217,23 @@ func TestGuestSyncDaemonFailover(t *testing.T) {
 		t.Fatalf("echo through lvs1: %v", err)
 	}
 	local := conn.LocalAddr().String()
+	if !withSync {
+		if out, err := exec.Command("/sbin/ip", "-n", d1.Name(), "link", "set", "eth0", "down").CombinedOutput(); err != nil {
+			t.Fatalf("link down: %v\n%s", err, out)
+		}
+		if !waitFor(20*time.Second, func() bool { st, _ := fetchStatus(d2); return vrrpState(st) == "MASTER" }) {
+			t.Fatalf("lvs2 did not take over\n%s", log2.String())
+		}
+		if table, _ := ipvsadm(d2, "-Lnc"); strings.Contains(table, local) {
+			t.Errorf("without a sync daemon lvs2 knows the connection:\n%s", table)
+		}
+		if err := echo("after failover"); err == nil {
+			t.Error("without a sync daemon the connection survived the failover: the test cannot tell what the daemon does")
+		} else {
+			t.Logf("without a sync daemon: %v", err)
+		}
+		return
+	}
 	// The backup learned the connection from the master's sync daemon.
 	var table string
 	if !waitFor(15*time.Second, func() bool {
