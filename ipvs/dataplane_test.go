@@ -6,6 +6,7 @@ package ipvs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -231,7 +232,7 @@ func TestGuestSyncDaemonReplicates(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Scheduler: "rr",
+	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Scheduler: "rr", PersistenceTimeout: time.Minute,
 		Destinations: []Destination{{Addr: netip.MustParseAddr("10.0.0.11"), Weight: 1, Forward: DirectRoute}}}
 	var backends []*Netlink
 	for i, d := range []*gHost{d1, d2} {
@@ -274,8 +275,43 @@ func TestGuestSyncDaemonReplicates(t *testing.T) {
 		table = d2.Run("/sbin/ipvsadm", "-Lnc")
 		if strings.Contains(table, "10.0.0.2:") && strings.Contains(table, "10.0.0.100:80") && strings.Contains(table, "10.0.0.11:80") {
 			t.Logf("backup's connection table:\n%s", table)
+			checkPersistConns(t, backends[0], d1)
 			return
 		}
 	}
 	t.Errorf("the backup never learned the connection; its table:\n%s\nthe master's:\n%s", table, d1.Run("/sbin/ipvsadm", "-Lnc"))
+}
+
+// checkPersistConns: the persistence template of the live connection is
+// counted the same by lvskit and by `ipvsadm -Ln --persistent-conn`.
+func checkPersistConns(t *testing.T, n *Netlink, h *gHost) {
+	t.Helper()
+	tab, err := n.Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab) != 1 || len(tab[0].Destinations) != 1 {
+		t.Fatalf("Dump = %+v", tab)
+	}
+	d := tab[0].Destinations[0]
+	out := h.Run("/sbin/ipvsadm", "-Ln", "--persistent-conn")
+	var line []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 6 && f[0] == "->" && f[1] == "10.0.0.11:80" {
+			line = f
+		}
+	}
+	if line == nil {
+		t.Fatalf("ipvsadm --persistent-conn has no line for 10.0.0.11:80:\n%s", out)
+	}
+	// -> RemoteAddress:Port Weight PersistConn ActiveConn InActConn
+	want := []string{"1", "1", "1", "0"}
+	got := []string{line[2], line[3], line[4], line[5]}
+	lv := []uint32{uint32(d.Weight), d.PersistConns, d.ActiveConns, d.InactiveConns}
+	for i := range want {
+		if got[i] != want[i] || fmt.Sprint(lv[i]) != want[i] {
+			t.Errorf("weight/persist/active/inactive: ipvsadm %v, lvskit %v, want %v\n%s", got, lv, want, out)
+			break
+		}
+	}
 }
