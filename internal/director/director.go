@@ -291,12 +291,13 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 		d.startPool(pr)
 	}
+	plan := d.plan
 	d.mu.Unlock()
 	if startErr != nil {
 		d.log.Error("start director", "err", startErr)
 	} else {
-		d.log.Info("director running", "config", d.opts.ConfigPath, "router_id", d.plan.RouterID,
-			"vrrp_instances", len(d.plan.Instances), "virtual_servers", len(d.plan.VirtualServers))
+		d.log.Info("director running", "config", d.opts.ConfigPath, "router_id", plan.RouterID,
+			"vrrp_instances", len(plan.Instances), "virtual_servers", len(plan.VirtualServers))
 	}
 
 	if startErr == nil {

@@ -131,3 +131,46 @@ func waitTrue(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// An instance whose Run fails (here the transport has no IPv6 address for
+// it) shows INIT with the reason in the status, and the director keeps
+// running the rest.
+func TestInstanceErrorInStatus(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := `vrrp_instance A {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 1
+    virtual_ipaddress {
+        fd00::1/64
+    }
+}
+vrrp_instance B {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 2
+    version 3
+    advert_int 0.1
+    virtual_ipaddress {
+        10.0.0.1/24
+    }
+}
+`
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: &fakeNetwork{},
+		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitTrue(t, "the instance's error in the status", func() bool {
+		st := d.Status(context.Background())
+		return len(st.VRRP) == 2 && st.VRRP[0].Error != "" && st.VRRP[0].State == "INIT" &&
+			st.VRRP[1].Error == "" && st.VRRP[1].State == "MASTER"
+	})
+}

@@ -40,6 +40,8 @@ type VRRPStatus struct {
 	EffectivePriority int    `json:"effective_priority"`
 	Master            string `json:"master,omitempty"`
 	SyncGroup         string `json:"sync_group,omitempty"`
+	// Error says why the instance is not running (it could not start).
+	Error string `json:"error,omitempty"`
 }
 
 // VirtualServerStatus is one IPVS service.
@@ -95,7 +97,7 @@ func (d *Director) Status(ctx context.Context) Status {
 	for _, u := range d.units {
 		for _, in := range u.instances {
 			s := in.Status()
-			vs := VRRPStatus{Name: s.Name, State: s.State.String(), EffectivePriority: int(s.Priority)}
+			vs := VRRPStatus{Name: s.Name, State: s.State.String(), EffectivePriority: int(s.Priority), Error: u.runError(s.Name)}
 			if s.Master.IsValid() {
 				vs.Master = s.Master.String()
 			}

@@ -26,6 +26,16 @@ type vrrpUnit struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu   sync.Mutex
+	errs map[string]string // instance name -> why its Run failed
+}
+
+// runError is why the instance's Run returned an error, if it did.
+func (u *vrrpUnit) runError(name string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.errs[name]
 }
 
 // discard releases a unit that was built and will not run.
@@ -133,6 +143,12 @@ func (d *Director) startUnit(u *vrrpUnit) {
 			defer wg.Done()
 			if err := in.Run(ctx); err != nil {
 				d.log.Error("vrrp instance stopped", "instance", in.Name(), "err", err)
+				u.mu.Lock()
+				if u.errs == nil {
+					u.errs = map[string]string{}
+				}
+				u.errs[in.Name()] = err.Error()
+				u.mu.Unlock()
 			}
 		}()
 	}
