@@ -438,6 +438,34 @@ func TestGuestErrors(t *testing.T) {
 		t.Errorf("strict Apply went on after the failure: %v", ops)
 	}
 
+	// Malformed input is refused before anything is written.
+	w := n.Writes()
+	bad := []Op{
+		{Kind: AddService, Service: Service{Protocol: TCP, Addr: s.Addr, Port: 91}},
+		{Kind: AddDestination, Service: Service{Protocol: TCP, Addr: s.Addr, Port: 91}, Destination: Destination{Addr: d.Addr, Weight: -5}},
+	}
+	if err := n.Apply(ctx, bad); !errors.Is(err, ErrInvalid) || n.Writes() != w {
+		t.Errorf("invalid Apply = %v with %d writes, want ErrInvalid and none", err, n.Writes()-w)
+	}
+	if ops := mustDiff(t, n, []Service{s}); len(ops) != 0 {
+		t.Errorf("invalid Apply changed the table: %v", ops)
+	}
+
+	// Close is idempotent and a closed backend refuses work.
+	extra, err := OpenNetlink(NetlinkConfig{Netns: h.NsHandle()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := extra.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := extra.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if _, err := extra.Dump(ctx); err == nil {
+		t.Errorf("Dump after Close succeeded")
+	}
+
 	// Open picks the kernel here.
 	b, err := Open(ctx, OpenConfig{Netlink: NetlinkConfig{Netns: h.NsHandle()}})
 	if err != nil {
