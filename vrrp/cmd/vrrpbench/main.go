@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -43,6 +44,7 @@ func main() {
 	what := flag.String("bench", "failover,scale", "comma-separated: failover, scale")
 	instances := flag.Int("instances", 1000, "instances for the scale bench")
 	versions = flag.String("versions", "2,3", "failover cases to run: VRRP versions 2 (advert_int 1s) and 3 (100ms)")
+	verbose = flag.Bool("v", false, "log the lvskit instance under test (failover) to stderr")
 	cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the scale measurement windows to this file prefix")
 	measure := flag.Duration("measure", 20*time.Second, "CPU measurement window for the scale bench")
 	flag.Parse()
@@ -71,7 +73,10 @@ func main() {
 	fmt.Print(report.String())
 }
 
-var cpuprofile, versions *string
+var (
+	cpuprofile, versions *string
+	verbose              *bool
+)
 
 func newLab() *nslab.Lab {
 	var b [3]byte
@@ -165,6 +170,14 @@ func benchFailover(w *strings.Builder, runs int) error {
 	return nil
 }
 
+// logger logs the instance under test to stderr with -v.
+func logger() *slog.Logger {
+	if !*verbose {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 
 func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
@@ -245,7 +258,7 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 		tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
 		defer tr.Close()
 		inst, err := vrrp.New(vrrp.Config{Interface: "eth0", VRID: 51, Version: c.version, Priority: 100,
-			AdvertInterval: c.interval, VIPs: []vrrp.VIP{{Prefix: vip}}, Network: netcfgNetwork{host}, Transport: tr})
+			AdvertInterval: c.interval, VIPs: []vrrp.VIP{{Prefix: vip}}, Network: netcfgNetwork{host}, Transport: tr, Logger: logger()})
 		if err != nil {
 			return nil, err
 		}
@@ -337,6 +350,21 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 		}
 		out = append(out, s)
 		log.Printf("  run %d: advert %v garp %v vip %v", run, ms(s.advert), ms(s.garp), ms(s.vip))
+		if s.advert > md+5*time.Millisecond {
+			// Diagnose outliers: the wire around the takeover.
+			ev := sn.snapshot()
+			var lastM time.Time
+			for _, e := range ev {
+				if e.kind == "vrrp" && e.src == mAddr && e.at.After(lastM) {
+					lastM = e.at
+				}
+			}
+			for _, e := range ev {
+				if d := e.at.Sub(lastM); d > -3*c.interval && d < md+c.interval {
+					log.Printf("    %+v %s %v prio %d", ms(d), e.kind, e.src, e.prio)
+				}
+			}
+		}
 	}
 	return out, nil
 }
