@@ -20,10 +20,10 @@ type demo struct {
 
 	c       *cluster
 	dir     string
-	router  *proc
-	web     map[string]*proc
-	lvs     map[string]*proc
-	started []*proc
+	router  *nslab.Proc
+	web     map[string]*nslab.Proc
+	lvs     map[string]*nslab.Proc
+	started []*nslab.Proc
 }
 
 func (d *demo) logf(format string, args ...any) {
@@ -99,13 +99,13 @@ func (d *demo) startRoles() error {
 	if err != nil {
 		return err
 	}
-	d.web = map[string]*proc{}
+	d.web = map[string]*nslab.Proc{}
 	for _, w := range webServers {
 		if err := d.startWeb(w); err != nil {
 			return err
 		}
 	}
-	d.lvs = map[string]*proc{}
+	d.lvs = map[string]*nslab.Proc{}
 	for _, dr := range directors {
 		conf, err := writeDirectorConf(d.dir, dr.name, dr.priority, d.rep.Method)
 		if err != nil {
@@ -136,7 +136,7 @@ func (d *demo) startWeb(w server) error {
 	return nil
 }
 
-func (d *demo) start(h *nslab.Host, name, bin string, args ...string) (*proc, error) {
+func (d *demo) start(h *nslab.Host, name, bin string, args ...string) (*nslab.Proc, error) {
 	p, err := startProc(h, name, bin, args...)
 	if err != nil {
 		return nil, err
@@ -249,7 +249,7 @@ func (d *demo) failover(ctx context.Context) error {
 			if killed.IsZero() && !lastOK.IsZero() {
 				d.logf("SIGKILL of the master director %s", master)
 				killed = time.Now()
-				d.lvs[master].kill()
+				d.lvs[master].Kill()
 				if d.rep.Backend == "netlink" {
 					// The kernel's IPVS table and the VIP outlive the
 					// director process; a dead machine takes them along.
@@ -340,7 +340,7 @@ func (d *demo) healthCheck(ctx context.Context) error {
 	}
 	d.logf("stopping real server %s", w.name)
 	stopped := time.Now()
-	d.web[w.name].kill()
+	d.web[w.name].Kill()
 	if !waitFor(ctx, 60*time.Second, 50*time.Millisecond, healthy(false)) {
 		return fmt.Errorf("the director did not take %s out within 60s", w.name)
 	}
@@ -388,7 +388,7 @@ func (d *demo) healthCheck(ctx context.Context) error {
 // VIP) and removes the namespaces.
 func (d *demo) teardown() {
 	for i := len(d.started) - 1; i >= 0; i-- {
-		d.started[i].stop(3 * time.Second)
+		_ = d.started[i].Terminate(3 * time.Second)
 	}
 	if d.c != nil {
 		if err := d.c.lab.Close(); err != nil {
@@ -402,6 +402,6 @@ func (d *demo) teardown() {
 
 func (d *demo) dumpLogs() {
 	for _, p := range d.started {
-		fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.name, p.tail(30))
+		fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.Name, p.Tail(30))
 	}
 }

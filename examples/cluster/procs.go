@@ -4,42 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"text/template"
-	"time"
 
 	"github.com/lvskit/lvskit/internal/nslab"
 )
-
-// proc is one role's process in a namespace, its output kept for the report
-// of a failure.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // binDir is where the role binaries are: next to this program (make build
 // puts them all in bin/).
@@ -51,7 +20,7 @@ func binDir() (string, error) {
 	return filepath.Dir(exe), nil
 }
 
-func startProc(h *nslab.Host, name string, bin string, args ...string) (*proc, error) {
+func startProc(h *nslab.Host, name string, bin string, args ...string) (*nslab.Proc, error) {
 	dir, err := binDir()
 	if err != nil {
 		return nil, err
@@ -60,56 +29,7 @@ func startProc(h *nslab.Host, name string, bin string, args ...string) (*proc, e
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("role binary %s missing (run `make build`): %w", path, err)
 	}
-	p := &proc{name: name, out: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(path, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	// Its own process group, so a Ctrl-C at the terminal reaches only the
-	// demo, which then stops the roles in order.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := h.Start(p.cmd); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks the process to stop (SIGTERM), then kills it after a grace time.
-func (p *proc) stop(grace time.Duration) {
-	if !p.running() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.kill()
-	}
-}
-
-func (p *proc) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(p.out.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return h.StartProc(name, append([]string{path}, args...)...)
 }
 
 var directorConf = template.Must(template.New("conf").Parse(`# keepalived.conf for {{.Name}}, written by the lvskit cluster demo

@@ -4,7 +4,6 @@ package e2e
 // /status, and ipvsadm's output parsed.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,98 +12,32 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// proc is a program running inside a test host.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
-}
 
 // startProc starts argv inside h: forked from a thread that joined the
 // namespace (the guest has no `ip netns exec` on a busybox PATH, and a
 // process less per start matters under emulation). When t ends the process
 // gets SIGTERM, then SIGKILL after 10 s; its output is logged if t failed.
-func startProc(t *testing.T, h *netnstest.Host, name string, argv ...string) *proc {
+func startProc(t *testing.T, h *netnstest.Host, name string, argv ...string) *nslab.Proc {
 	t.Helper()
-	p := &proc{name: name, out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := h.Start(p.cmd); err != nil {
+	p, err := h.StartProc(name, argv...)
+	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		if p.running() {
-			if err := p.terminate(10 * time.Second); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
+		if err := p.Terminate(10 * time.Second); err != nil {
+			t.Logf("cleanup: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("output of %s:\n%s", name, p.out.String())
+			t.Logf("output of %s:\n%s", name, p.Output())
 		}
 	})
 	return p
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits until the process is gone.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// terminate sends SIGTERM and waits up to grace for a clean exit; after
-// that it kills the process and says so.
-func (p *proc) terminate(grace time.Duration) error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.kill()
-		return fmt.Errorf("%s still running %v after SIGTERM; killed", p.name, grace)
-	}
-	if !p.cmd.ProcessState.Success() {
-		return fmt.Errorf("%s: %v after SIGTERM", p.name, p.cmd.ProcessState)
-	}
-	return nil
 }
 
 // runIn runs argv inside h, forked from a thread in the namespace, and

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 	"github.com/lvskit/lvskit/internal/vmtest"
 )
 
@@ -97,7 +98,7 @@ const (
 // lvs_sync_daemon; web1 holds the VIP on lo and echoes on :5000.
 type failoverLab struct {
 	lvs1, lvs2, web1, client *netnstest.Host
-	d1, d2                   *proc
+	d1, d2                   *nslab.Proc
 	echo                     *echoServer
 	elected                  time.Duration // from start to both directors ready
 }
@@ -151,7 +152,7 @@ func newFailoverLab(t *testing.T, withSync bool) *failoverLab {
 		st2, _ = fetchStatus(ctx, l.lvs2, statusAddr)
 		return st1.state(instance) == "MASTER" && st2.state(instance) == "BACKUP" &&
 			st1.realServerReady(realServer) && st2.realServerReady(realServer)
-	}) || !l.d1.running() || !l.d2.running() {
+	}) || !l.d1.Running() || !l.d2.Running() {
 		t.Fatalf("want lvs1 MASTER and lvs2 BACKUP, both with %s healthy in the table, within %v; lvs1: %+v, lvs2: %+v",
 			realServer, electionWait, st1, st2)
 	}
@@ -189,7 +190,7 @@ func (l *failoverLab) connect(t *testing.T) (*pinger, time.Time) {
 // that happened and when lvs2 was seen MASTER.
 func (l *failoverLab) failMaster(t *testing.T) (killed, tookOver time.Time) {
 	t.Helper()
-	l.d1.kill()
+	l.d1.Kill()
 	if err := linkDown(l.lvs1, "eth0"); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestGuestSyncDaemon(t *testing.T) {
 	}
 	// A graceful stop stops the daemon.
 	stopping := time.Now()
-	if err := l.d2.terminate(30 * time.Second); err != nil {
+	if err := l.d2.Terminate(30 * time.Second); err != nil {
 		t.Errorf("stop lvs2's director: %v", err)
 	} else if daemon2, err = runIn(lvs2, "/sbin/ipvsadm", "-L", "--daemon"); err != nil || strings.Contains(daemon2, "sync daemon") {
 		t.Errorf("after lvs2's director stopped, ipvsadm -L --daemon: %q, %v; want no daemon", daemon2, err)

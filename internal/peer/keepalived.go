@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 )
 
 // Keepalived is a keepalived process (VRRP only, foreground, logging to
@@ -21,7 +22,7 @@ type Keepalived struct {
 	host    *netnstest.Host
 	dir     string
 	pid     int
-	log     *lockedBuffer
+	log     *nslab.Buffer
 	done    chan struct{}
 	stopped bool
 }
@@ -36,7 +37,7 @@ func StartKeepalived(t testing.TB, h *netnstest.Host, config string) *Keepalived
 	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
 		t.Fatalf("peer: write keepalived config: %v", err)
 	}
-	k := &Keepalived{t: t, host: h, dir: dir, log: new(lockedBuffer), done: make(chan struct{})}
+	k := &Keepalived{t: t, host: h, dir: dir, log: new(nslab.Buffer), done: make(chan struct{})}
 	c := h.Command(context.Background(), bin,
 		"--dont-fork", "--log-console", "--log-detail", "--vrrp",
 		"--use-file", conf,

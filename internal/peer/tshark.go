@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 )
 
 // Capture is a tshark capture running on one interface of a test host.
@@ -17,7 +18,7 @@ type Capture struct {
 	t    testing.TB
 	path string
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *nslab.Buffer
 	done chan struct{}
 }
 
@@ -26,7 +27,7 @@ type Capture struct {
 func StartCapture(t testing.TB, h *netnstest.Host, iface, filter string) *Capture {
 	t.Helper()
 	bin := need(t, "tshark")
-	c := &Capture{t: t, path: filepath.Join(t.TempDir(), iface+".pcap"), log: new(lockedBuffer), done: make(chan struct{})}
+	c := &Capture{t: t, path: filepath.Join(t.TempDir(), iface+".pcap"), log: new(nslab.Buffer), done: make(chan struct{})}
 	args := []string{"-n", "-q", "-i", iface, "-w", c.path}
 	if filter != "" {
 		args = append(args, "-f", filter)
