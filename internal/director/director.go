@@ -522,6 +522,9 @@ func (d *Director) reload() error {
 		if _, want := wantPools[k]; want && startPools[k] == nil {
 			continue
 		}
+		if _, want := wantPools[k]; want {
+			p.quiet.Store(true) // replaced, not gone: no omega notifications
+		}
 		p.stop()
 		delete(d.pools, k)
 		poolsStopped++

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lvskit/lvskit/healthcheck"
@@ -211,6 +212,9 @@ type poolRun struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// quiet silences the pool's notifications while a reload replaces it
+	// (omega would otherwise report every alive server down).
+	quiet atomic.Bool
 }
 
 func (p *poolRun) stop() {
@@ -263,7 +267,11 @@ func (d *Director) buildPool(vs *VirtualServerPlan, prev *poolRun) (*poolRun, er
 		rsPlan[k] = &vs.RealServers[i]
 	}
 	vsAlert := vs.SMTPAlert
+	pr := &poolRun{plan: vs, fp: vs.fingerprint()}
 	cfg.OnRealServer = func(ev healthcheck.RealServerEvent) {
+		if pr.quiet.Load() {
+			return
+		}
 		reason := ""
 		if ev.Err != nil {
 			reason = ev.Err.Error()
@@ -284,6 +292,9 @@ func (d *Director) buildPool(vs *VirtualServerPlan, prev *poolRun) (*poolRun, er
 			From: upDown(!ev.Alive), To: upDown(ev.Alive), Reason: reason})
 	}
 	cfg.OnQuorum = func(ev healthcheck.QuorumEvent) {
+		if pr.quiet.Load() {
+			return
+		}
 		d.log.Info("quorum "+strings.ToLower(upDown(ev.Up)), "service", ev.Service.String(), "weight_sum", ev.WeightSum, "threshold", ev.Threshold)
 		if ev.Up {
 			d.runScript("quorum_up", vs.QuorumUp)
@@ -302,7 +313,8 @@ func (d *Director) buildPool(vs *VirtualServerPlan, prev *poolRun) (*poolRun, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: virtual_server %s: %w", vs.Pos, vs.Service.String(), err)
 	}
-	return &poolRun{plan: vs, fp: vs.fingerprint(), pool: pool}, nil
+	pr.pool = pool
+	return pr, nil
 }
 
 func (d *Director) startPool(p *poolRun) {
