@@ -40,7 +40,7 @@ step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
 
 # IPVS programming in the qemu kernel VM: 1,000 services x 10 destinations
 # by lvskit vs `ipvsadm -R`, and a no-op Sync.
-step ipvs-kernel env LVSKIT_BENCH=1 go test -count=1 -run 'TestKernelBench$' -v -timeout 30m ./ipvs
+step ipvs-kernel env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/ipvs-kernel.txt" go test -count=1 -run 'TestKernelBench$' -v -timeout 30m ./ipvs
 
 # The userspace proxy vs HAProxy (mode tcp) vs a direct connection, by wrk.
 step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 3 \
