@@ -1,0 +1,71 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// TrackInterface is keepalived's track_interface: up while the link is
+// administratively up and its carrier is not down. ns is the namespace
+// of the link; nil means the caller's.
+func TrackInterface(name string, ns *netns.NsHandle) Tracker {
+	return &linkTracker{name: name, ns: ns}
+}
+
+type linkTracker struct {
+	name string
+	ns   *netns.NsHandle
+}
+
+func linkUp(l netlink.Link) bool {
+	a := l.Attrs()
+	return a.Flags&1 != 0 && a.OperState != netlink.OperDown && a.OperState != netlink.OperLowerLayerDown
+}
+
+func (l *linkTracker) Track(ctx context.Context, report func(up bool)) error {
+	ch := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	var errs = make(chan error, 1)
+	opts := netlink.LinkSubscribeOptions{
+		Namespace:    l.ns,
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		},
+	}
+	if err := netlink.LinkSubscribeWithOptions(ch, done, opts); err != nil {
+		return fmt.Errorf("subscribe to links: %w", err)
+	}
+	seen := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			return fmt.Errorf("watch link %s: %w", l.name, err)
+		case u, ok := <-ch:
+			if !ok {
+				return errors.New("watch link: subscription closed")
+			}
+			if u.Link.Attrs().Name != l.name {
+				continue
+			}
+			seen = true
+			report(linkUp(u.Link) && u.Header.Type != 17 /* RTM_DELLINK */)
+		case <-time.After(time.Second):
+			if !seen {
+				report(false) // the link does not exist
+				seen = true
+			}
+		}
+	}
+}
