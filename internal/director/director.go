@@ -19,6 +19,7 @@ import (
 	"github.com/lvskit/lvskit/internal/alert"
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/netcfg"
+	"github.com/lvskit/lvskit/netcfg/vrrpnet"
 	"github.com/lvskit/lvskit/vrrp"
 )
 
@@ -176,7 +177,7 @@ func (d *Director) open(plan *Plan) error {
 			return fmt.Errorf("open host network: %w", err)
 		}
 		d.host = h
-		d.network = hostNetwork{h: h}
+		d.network = vrrpnet.New(h)
 	}
 	if d.transport == nil {
 		d.raw = vrrp.NewRawTransport(vrrp.RawConfig{Logger: d.log})
@@ -203,8 +204,14 @@ func (d *Director) open(plan *Plan) error {
 	if err := d.reg.Register(d.reloads); err != nil {
 		return fmt.Errorf("register reload metrics: %w", err)
 	}
-	if err := d.reg.Register(&ipvsCollector{d: d}); err != nil {
-		return fmt.Errorf("register ipvs metrics: %w", err)
+	writes := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "lvskit_ipvs_writes_total",
+		Help: "IPVS operations the director applied.",
+	}, func() float64 { return float64(d.backend.writes.Load()) })
+	for _, c := range []prometheus.Collector{ipvs.NewCollector(d.backend, ipvs.CollectorConfig{}), writes} {
+		if err := d.reg.Register(c); err != nil {
+			return fmt.Errorf("register ipvs metrics: %w", err)
+		}
 	}
 	if err := d.reg.Register(alertCollector{d: d}); err != nil {
 		return fmt.Errorf("register alert metrics: %w", err)

@@ -150,7 +150,8 @@ func TestMetricsPromtool(t *testing.T) {
 	for _, name := range []string{
 		`lvskit_director_config_reloads_total{result="ok"} 1`,
 		`lvskit_vrrp_state{instance="V"} 2`,
-		`lvskit_ipvs_destination_weight{real_server="127.0.0.1:`,
+		`lvskit_ipvs_destination_weight{destination="127.0.0.1:`,
+		`lvskit_ipvs_writes_total`,
 		`lvskit_healthcheck_real_server_up`,
 	} {
 		if !strings.Contains(string(body), name) {
