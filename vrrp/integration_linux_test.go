@@ -323,7 +323,8 @@ func interopScenario(t *testing.T, m interopMode) {
 	// the slowest peer, plus keepalived's startup, plus slack for a busy machine.
 	bound := downOf(m, 1) + 3*time.Second
 
-	capture := peer.StartCapture(t, gh, "eth0", "proto 112")
+	capture := peer.StartCapture(t, gh, "eth0", "proto 112 or arp or icmp6")
+	gMAC := gh.HardwareAddr("eth0")
 
 	spec := func(prio int) childSpec {
 		s := childSpec{Iface: "eth0", VRID: 51, Version: m.version, IntervalMS: int(iv / time.Millisecond),
@@ -464,5 +465,16 @@ func interopScenario(t *testing.T, m interopMode) {
 		}
 	}
 	t.Logf("%s: tshark decoded (version/priority: count) %v", m.name, seen)
+	// lvskit announced the VIP from its own MAC: gratuitous ARP or
+	// unsolicited neighbour advertisement.
+	announce := fmt.Sprintf("arp.src.proto_ipv4 == %s && arp.dst.proto_ipv4 == %s && eth.src == %s", vip.Addr(), vip.Addr(), gMAC)
+	if m.ipv6 {
+		announce = fmt.Sprintf("icmpv6.type == 136 && icmpv6.nd.na.target_address == %s && eth.src == %s", vip.Addr(), gMAC)
+	}
+	if n := len(capture.Fields(announce, "frame.number")); n == 0 {
+		t.Errorf("no announcement of %v from lvskit (%s) on the wire", vip.Addr(), announce)
+	} else {
+		t.Logf("%s: %d announcements of the VIP from lvskit", m.name, n)
+	}
 	k.Stop()
 }
