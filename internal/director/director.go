@@ -545,6 +545,13 @@ func (d *Director) reload() error {
 		d.startPool(p)
 		poolsStarted++
 	}
+	// The table holds the new configuration when Reload returns: sync each
+	// new pool's service now (the pool's own first sync is then a no-op).
+	for _, p := range startPools {
+		if err := d.table.SyncService(ctx, p.pool.Want()); err != nil {
+			d.log.Error("sync IPVS service", "service", p.plan.Service.String(), "err", err)
+		}
+	}
 	if plan.LVSTimeouts != d.plan.LVSTimeouts && plan.LVSTimeouts != (ipvs.Timeouts{}) {
 		d.setTimeouts(plan.LVSTimeouts)
 	}

@@ -1,8 +1,6 @@
 package director_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/lvskit/lvskit/internal/buildtest"
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 	"github.com/lvskit/lvskit/internal/peer"
 )
 
@@ -28,55 +26,18 @@ func buildDirector(t *testing.T) string {
 	return buildtest.Program(t, "github.com/lvskit/lvskit/examples/director")
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-func startDirector(t *testing.T, h *netnstest.Host, bin, name string, args ...string) *proc {
+// startDirector runs the director binary in h; when t ends it gets SIGTERM
+// (SIGKILL after 10 s) and, if t failed, its log is shown.
+func startDirector(t *testing.T, h *netnstest.Host, bin, name string, args ...string) *nslab.Proc {
 	t.Helper()
-	p := &proc{name: name, log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = h.Command(context.Background(), bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
+	p, err := h.StartProc(name, append([]string{bin}, args...)...)
+	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
+		_ = p.Terminate(10 * time.Second)
 		if t.Failed() {
-			t.Logf("log of %s:\n%s", name, p.log.String())
+			t.Logf("log of %s:\n%s", name, p.Output())
 		}
 	})
 	return p
@@ -301,14 +262,14 @@ func TestIntegrationDirectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	transitions := strings.Count(p1.log.String(), "vrrp transition")
+	transitions := strings.Count(p1.Output(), "vrrp transition")
 	writeConf(t, conf1, "lvs1", 150, 2)
-	if err := p1.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p1.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	var after *director.Status
 	if !waitFor(10*time.Second, func() bool { after, _ = fetchStatus(d1); return after != nil && after.ReloadsOK == 1 }) {
-		t.Fatalf("reload not applied: %+v\n%s", after, p1.log.String())
+		t.Fatalf("reload not applied: %+v\n%s", after, p1.Output())
 	}
 	if got := after.IPVSWrites - before.IPVSWrites; got != 1 {
 		t.Errorf("IPVS writes during the reload = %d, want 1 (the weight update)", got)
@@ -319,8 +280,8 @@ func TestIntegrationDirectors(t *testing.T) {
 	if rs, _ := realServer(after, "192.168.0.1:80"); rs.TableWeight != 3 || !rs.Healthy {
 		t.Errorf("web1 after reload: %+v, want weight 3, healthy", rs)
 	}
-	if vrrpState(after) != "MASTER" || strings.Count(p1.log.String(), "vrrp transition") != transitions {
-		t.Errorf("VRRP flapped on a reload that did not change it: state %s\n%s", vrrpState(after), p1.log.String())
+	if vrrpState(after) != "MASTER" || strings.Count(p1.Output(), "vrrp transition") != transitions {
+		t.Errorf("VRRP flapped on a reload that did not change it: state %s\n%s", vrrpState(after), p1.Output())
 	}
 
 	step("reloaded")
@@ -328,7 +289,7 @@ func TestIntegrationDirectors(t *testing.T) {
 	if err := os.WriteFile(conf1, []byte("vrrp_instance VI_1 {\n    priority banana\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := p1.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p1.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	var bad *director.Status
@@ -341,8 +302,8 @@ func TestIntegrationDirectors(t *testing.T) {
 	if rs, _ := realServer(bad, "192.168.0.2:80"); rs.TableWeight != 2 {
 		t.Errorf("web2 after a rejected reload: %+v, want weight 2 kept", rs)
 	}
-	if !strings.Contains(p1.log.String(), "reload rejected: "+conf1+":2:14") {
-		t.Errorf("the rejected reload's error with its position is not in the log:\n%s", p1.log.String())
+	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":2:14") {
+		t.Errorf("the rejected reload's error with its position is not in the log:\n%s", p1.Output())
 	}
 	metrics := fetchMetrics(t, d1)
 	if !strings.Contains(metrics, `lvskit_director_config_reloads_total{result="error"} 1`) ||
@@ -371,10 +332,10 @@ func TestIntegrationDirectors(t *testing.T) {
 	step("web2 taken out")
 
 	// SIGKILL of the master: the backup takes over and serves.
-	if err := p1.cmd.Process.Kill(); err != nil {
+	if err := p1.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-p1.done
+	<-p1.Done()
 	killed := time.Now()
 	if !waitFor(15*time.Second, func() bool {
 		st, _ := fetchStatus(d2)
@@ -385,23 +346,23 @@ func TestIntegrationDirectors(t *testing.T) {
 		return err == nil
 	}) {
 		st, _ := fetchStatus(d2)
-		t.Fatalf("lvs2 did not take over within 15s: %+v\n%s", st, p2.log.String())
+		t.Fatalf("lvs2 did not take over within 15s: %+v\n%s", st, p2.Output())
 	}
 	t.Logf("service back through lvs2 %v after SIGKILL of lvs1", time.Since(killed).Round(10*time.Millisecond))
 
 	step("failover")
 	// SIGTERM: lvs2 stops gracefully, removing the VIP.
-	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p2.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-p2.done:
+	case <-p2.Done():
 	case <-time.After(15 * time.Second):
 		t.Fatalf("lvs2 did not stop on SIGTERM")
 	}
 	step("lvs2 stopped")
-	if p2.err != nil {
-		t.Errorf("lvs2 exit: %v", p2.err)
+	if !p2.Cmd.ProcessState.Success() {
+		t.Errorf("lvs2 exit: %v", p2.Cmd.ProcessState)
 	}
 	if out := d2.Run("ip", "-4", "addr", "show", "dev", "eth0"); strings.Contains(out, "192.168.0.253") {
 		t.Errorf("VIP still on lvs2 after SIGTERM:\n%s", out)
@@ -479,7 +440,7 @@ func TestIntegrationKeepalivedPeer(t *testing.T) {
 
 	p := startDirector(t, dh, bin, "dir", "-f", conf, "--metrics", ":9100")
 	if !waitFor(15*time.Second, func() bool { st, _ := fetchStatus(dh); return vrrpState(st) == "MASTER" }) {
-		t.Fatalf("the director did not become MASTER alone\n%s", p.log.String())
+		t.Fatalf("the director did not become MASTER alone\n%s", p.Output())
 	}
 	k := peer.StartKeepalived(t, kh, strings.NewReplacer("{{NAME}}", "ka", "{{PRIO}}", "100").Replace(vrrpOnlyConf))
 	if !k.WaitLog("Entering BACKUP STATE", 10*time.Second) {
@@ -496,10 +457,10 @@ func TestIntegrationKeepalivedPeer(t *testing.T) {
 	}
 
 	// Graceful stop: priority 0, the VIP moves to keepalived.
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	<-p.done
+	<-p.Done()
 	if !k.WaitLog("Entering MASTER STATE", 10*time.Second) {
 		t.Fatalf("keepalived did not take over after the director stopped:\n%s", k.Log())
 	}
@@ -510,7 +471,7 @@ func TestIntegrationKeepalivedPeer(t *testing.T) {
 	// A restarted director with the higher priority preempts keepalived.
 	p2 := startDirector(t, dh, bin, "dir-again", "-f", conf, "--metrics", ":9100")
 	if !waitFor(15*time.Second, func() bool { st, _ := fetchStatus(dh); return vrrpState(st) == "MASTER" }) {
-		t.Fatalf("the restarted director did not preempt keepalived\n%s", p2.log.String())
+		t.Fatalf("the restarted director did not preempt keepalived\n%s", p2.Output())
 	}
 	if !waitFor(10*time.Second, func() bool { return strings.Count(k.Log(), "Entering BACKUP STATE") >= 2 && !hasVIP(kh) }) {
 		t.Errorf("keepalived did not step down for the director:\n%s", k.Log())

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"github.com/lvskit/lvskit/internal/nslab"
 	"log/slog"
 	"net"
 	"net/http"
@@ -131,24 +132,7 @@ type reloadRig struct {
 	net     *fakeNetwork
 	cancel  context.CancelFunc
 	done    chan error
-	logs    *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs    *nslab.Buffer
 }
 
 func webServer(t *testing.T) *httptest.Server {
@@ -179,7 +163,7 @@ func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backe
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
 		mark:    filepath.Join(t.TempDir(), "web2-down"),
-		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &lockedBuffer{}}
+		backend: &recordingBackend{Memory: ipvs.NewMemory()}, net: &fakeNetwork{}, logs: &nslab.Buffer{}}
 	r.write(100, 1)
 	r.memnet = vrrp.NewMemNet()
 	tr := r.memnet.Transport(netip.MustParseAddr("10.0.0.1"))
