@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 out=${1:-bench-results}
 mkdir -p "$out"
+out=$(cd "$out" && pwd) # absolute: go test runs in each package's folder
 status=0
 
 {
