@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -250,23 +251,35 @@ func (rs *runState) drainInbox() {
 	}
 }
 
+// earlyWake: with the system clock a backup wakes this long before its
+// master-down timer and waits out the rest itself, watching for adverts,
+// because Go's timers can fire up to a millisecond late.
+const earlyWake = 2 * time.Millisecond
+
 func (rs *runState) loop() error {
 	i := rs.i
 	clk := i.cfg.Clock
+	_, precise := clk.(realClock)
 	timer := clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		wait := time.Hour
 		if d := rs.c.nextDeadline(); !d.IsZero() {
-			timer.Reset(max(d.Sub(clk.Now()), 0))
-		} else {
-			timer.Reset(time.Hour)
+			wait = max(d.Sub(clk.Now()), 0)
+			if precise && rs.c.state == StateBackup {
+				wait = max(wait-earlyWake, 0)
+			}
 		}
+		timer.Reset(wait)
 		select {
 		case <-rs.ctx.Done():
 			return nil
 		case p := <-i.rx:
 			rs.receive(p)
 		case <-timer.C():
+			if precise && rs.c.state == StateBackup {
+				rs.waitDeadline()
+			}
 			rs.exec(rs.c.tick(clk.Now()))
 		case <-i.wake:
 			rs.drainInbox()
@@ -277,6 +290,26 @@ func (rs *runState) loop() error {
 			case <-timer.C():
 			default:
 			}
+		}
+	}
+}
+
+// waitDeadline spins until the next deadline while handling adverts that
+// arrive meanwhile (which may push the deadline away). It runs for at most
+// earlyWake, and only when a backup is about to take over.
+func (rs *runState) waitDeadline() {
+	clk := rs.i.cfg.Clock
+	for {
+		d := rs.c.nextDeadline()
+		now := clk.Now()
+		if d.IsZero() || !now.Before(d) || d.Sub(now) > earlyWake {
+			return
+		}
+		select {
+		case p := <-rs.i.rx:
+			rs.receive(p)
+		default:
+			runtime.Gosched()
 		}
 	}
 }
