@@ -57,8 +57,7 @@
 //   - "state MASTER" is not an initial state: every instance starts as
 //     BACKUP and the highest priority wins the election after the
 //     master-down interval (warning);
-//   - real server weight 0 is refused (use inhibit_on_failure);
-//     auth_type AH is refused (only PASS);
+//   - auth_type AH is refused (only PASS);
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;
 //   - lb_kind TUN options (gue/gre, port, checksum) are not passed on: the

@@ -1015,8 +1015,8 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 				Msg: "lb_kind: TUN options (type, port, checksum) are not implemented by the lvskit director and are ignored: the tunnel is ipip"})
 		}
 		w := rs.Weight.Or(1)
-		if w < 1 || w > 65535 {
-			t.errorf(rs.Weight.Pos, "weight: %d is not supported (1..65535; use inhibit_on_failure to keep a server at weight 0)", w)
+		if w < 0 || w > 65535 {
+			t.errorf(rs.Weight.Pos, "weight: %d is out of range [0, 65535]", w)
 		}
 		port := rs.Port
 		if port == 0 {

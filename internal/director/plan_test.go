@@ -314,14 +314,14 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`:1:1: virtual_server: no virtual_server_group named "NOPE"`}},
 		{"AH authentication", inst + "    authentication {\n        auth_type AH\n        auth_pass x\n    }\n}\n",
 			[]string{`:7:5: authentication: auth_type AH is not supported by lvskit (only PASS)`}},
-		{"weight 0", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 0\n    }\n}\n",
-			[]string{`:3:9: weight: 0 is not supported (1..65535; use inhibit_on_failure to keep a server at weight 0)`}},
+		{"weight over the kernel's", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 70000\n    }\n}\n",
+			[]string{`:3:9: weight: 70000 is out of range [0, 65535]`}},
 		{"IPv6 VIP in version 2", "vrrp_instance V {\n    interface eth0\n    virtual_router_id 9\n    version 2\n    virtual_ipaddress {\n        fd00::9\n    }\n}\n",
 			[]string{`:1:1: vrrp_instance "V": new vrrp instance: config: version 2 carries IPv4 only; use version 3 for IPv6`}},
 		{"route table name", inst + "    virtual_routes {\n        10.1.0.0/16 via 10.0.0.1 table web\n    }\n}\n",
 			[]string{`:8:9: virtual_routes: table "web": only numeric tables and main are supported`}},
-		{"two errors", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 0\n    }\n    real_server 10.0.0.2 80 {\n        weight 0\n    }\n}\n",
-			[]string{`:3:9: weight: 0`, `:6:9: weight: 0`}},
+		{"two errors", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 70000\n    }\n    real_server 10.0.0.2 80 {\n        weight 70001\n    }\n}\n",
+			[]string{`:3:9: weight: 70000`, `:6:9: weight: 70001`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTemp(t, tc.text)

@@ -367,3 +367,29 @@ func waitForFile(path string) bool {
 	}
 	return false
 }
+
+// keepalived's "weight 0": the real server stays in the table, healthy,
+// at weight 0 (no new connections), and the change is one update.
+func TestReloadToWeightZero(t *testing.T) {
+	r := newReloadRig(t)
+	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
+	time.Sleep(1500 * time.Millisecond) // the first probes' writes, if any
+	r.backend.take()
+
+	r.write(100, 0)
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	want := []ipvs.Op{{Kind: ipvs.UpdateDestination,
+		Service:     ipvs.Service{Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.0.0.9"), Port: 80, Scheduler: "wrr"},
+		Destination: ipvs.Destination{Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(r.p2), Weight: 0}}}
+	if diff := cmp.Diff(want, r.backend.take(), ignorePos); diff != "" {
+		t.Errorf("IPVS operations of the reload (-want +got):\n%s", diff)
+	}
+	st := r.waitFor("both servers healthy in the table", bothHealthyInTable)
+	for _, rs := range st.VirtualServers[0].RealServers {
+		if rs.Address == fmt.Sprintf("127.0.0.1:%d", r.p2) && rs.TableWeight != 0 {
+			t.Errorf("web2 table weight %d, want 0", rs.TableWeight)
+		}
+	}
+}

@@ -84,6 +84,9 @@ func poolConfig(vs *VirtualServerPlan, prev *poolRun, syncer healthcheck.Syncer)
 			UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold,
 			InhibitOnFailure: rs.InhibitOnFailure,
 		}
+		if rs.Weight == 0 {
+			hr.Weight = healthcheck.ZeroWeight // keepalived's "weight 0": in the table, no new connections
+		}
 		alive, known := prevAlive[rs.DestinationKey(svc.Port).String()+"|"+rs.checksFingerprint()]
 		for _, c := range rs.Checks {
 			pol := c.Policy
