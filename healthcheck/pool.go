@@ -34,6 +34,11 @@ type RealServer struct {
 	// no new connections).
 	Weight  int32
 	Forward ipvs.Forward // lb_kind: zero is NAT
+	// TunnelType, TunnelPort and TunnelFlags are lb_kind TUN's options
+	// (ipip, gue with its port, gre; checksums); zero is plain ipip.
+	TunnelType  ipvs.TunnelType
+	TunnelPort  uint16
+	TunnelFlags ipvs.TunnelFlags
 	// UpperThreshold and LowerThreshold are uthreshold and lthreshold.
 	UpperThreshold uint32
 	LowerThreshold uint32
@@ -464,6 +469,7 @@ func (s *poolState) want() ipvs.Service {
 		rs := &s.cfg.RealServers[i]
 		d := ipvs.Destination{
 			Addr: rs.Addr, Port: rs.Port, Forward: rs.Forward,
+			TunnelType: rs.TunnelType, TunnelPort: rs.TunnelPort, TunnelFlags: rs.TunnelFlags,
 			UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold,
 		}
 		switch {

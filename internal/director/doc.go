@@ -60,8 +60,6 @@
 //   - auth_type AH is refused (only PASS);
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;
-//   - lb_kind TUN options (gue/gre, port, checksum) are not passed on: the
-//     tunnel is ipip;
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
 //     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
 //     custom multicast groups, script users and the LVS notify FIFOs are

@@ -153,6 +153,9 @@ type RealServerPlan struct {
 	Port             uint16
 	Weight           int32
 	Forward          ipvs.Forward
+	TunnelType       ipvs.TunnelType
+	TunnelPort       uint16
+	TunnelFlags      ipvs.TunnelFlags
 	UpperThreshold   uint32
 	LowerThreshold   uint32
 	InhibitOnFailure bool
@@ -1009,11 +1012,7 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 		if !fwv.Set() {
 			fwv = vs.Forwarding
 		}
-		fw, tt, _, tf := t.forward(fwv, "lb_kind")
-		if tt != ipvs.TunnelIPIP || tf != 0 {
-			t.warns = append(t.warns, Warning{Pos: fwv.Pos, Keyword: "lb_kind",
-				Msg: "lb_kind: TUN options (type, port, checksum) are not implemented by the lvskit director and are ignored: the tunnel is ipip"})
-		}
+		fw, tt, tport, tf := t.forward(fwv, "lb_kind")
 		w := rs.Weight.Or(1)
 		if w < 0 || w > 65535 {
 			t.errorf(rs.Weight.Pos, "weight: %d is out of range [0, 65535]", w)
@@ -1028,6 +1027,9 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 			Port:             rs.Port,
 			Weight:           int32(w),
 			Forward:          fw,
+			TunnelType:       tt,
+			TunnelPort:       tport,
+			TunnelFlags:      tf,
 			UpperThreshold:   uint32(rs.UThreshold.V),
 			LowerThreshold:   uint32(rs.LThreshold.V),
 			InhibitOnFailure: rs.InhibitOnFailure.Or(vs.InhibitOnFailure.V),

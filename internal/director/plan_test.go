@@ -415,11 +415,14 @@ func TestLoadGroups(t *testing.T) {
 	if fw.Service.FWMark != 100 || fw.Service.Family != ipvs.Inet || fw.Service.PersistenceTimeout != 300*time.Second {
 		t.Errorf("fwmark service %+v", fw.Service)
 	}
-	found := false
-	for _, w := range warns {
-		found = found || (w.Keyword == "lb_kind" && strings.Contains(w.Msg, "TUN options"))
+	// lvs_method TUN type gue port 6080 csum reaches the destination.
+	rs := p.VirtualServers[0].RealServers[0]
+	if rs.TunnelType != ipvs.TunnelGUE || rs.TunnelPort != 6080 || rs.TunnelFlags != ipvs.TunnelCsum {
+		t.Errorf("tunnel options of %s: type %v port %d flags %v, want gue 6080 csum", rs.Addr, rs.TunnelType, rs.TunnelPort, rs.TunnelFlags)
 	}
-	if !found {
-		t.Errorf("no warning about the gue tunnel options: %v", warns)
+	for _, w := range warns {
+		if w.Keyword == "lb_kind" {
+			t.Errorf("unexpected lb_kind warning: %v", w)
+		}
 	}
 }

@@ -51,6 +51,7 @@ func (t *translator) validate() {
 		want := vs.Service
 		for _, rs := range vs.RealServers {
 			d := ipvs.Destination{Addr: rs.Addr, Port: rs.Port, Weight: rs.Weight, Forward: rs.Forward,
+				TunnelType: rs.TunnelType, TunnelPort: rs.TunnelPort, TunnelFlags: rs.TunnelFlags,
 				UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold}
 			if err := want.ValidateDestination(&d); err != nil {
 				t.errorf(rs.Pos, "real_server %s: %v", rs.Addr, err)
@@ -81,6 +82,7 @@ func poolConfig(vs *VirtualServerPlan, prev *poolRun, syncer healthcheck.Syncer)
 		rs := &vs.RealServers[i]
 		hr := healthcheck.RealServer{
 			Addr: rs.Addr, Port: rs.Port, Weight: rs.Weight, Forward: rs.Forward,
+			TunnelType: rs.TunnelType, TunnelPort: rs.TunnelPort, TunnelFlags: rs.TunnelFlags,
 			UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold,
 			InhibitOnFailure: rs.InhibitOnFailure,
 		}
