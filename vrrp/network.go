@@ -8,8 +8,8 @@ import (
 )
 
 // Network is what an instance needs from the host to hold its virtual
-// addresses. netcfg.Host provides it through a three-method adapter (see
-// netcfgNetwork in cmd/vrrpbench); tests use a fake. Each method is
+// addresses. netcfg.Host provides it through the adapter package
+// netcfg/vrrpnet (vrrpnet.New(host)); tests use a fake. Each method is
 // idempotent: adding an address that is present, or deleting one that is
 // absent, is not an error.
 type Network interface {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/lvskit/lvskit/internal/nslab"
 	"github.com/lvskit/lvskit/netcfg"
+	"github.com/lvskit/lvskit/netcfg/vrrpnet"
 	"github.com/lvskit/lvskit/vrrp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
@@ -82,23 +83,6 @@ func newLab() *nslab.Lab {
 	var b [3]byte
 	rand.Read(b[:])
 	return nslab.New("vrb" + hex.EncodeToString(b[:]))
-}
-
-// netcfgNetwork adapts netcfg.Host to vrrp.Network (as the director does).
-type netcfgNetwork struct{ h *netcfg.Host }
-
-func (n netcfgNetwork) AddAddress(_ context.Context, a vrrp.Address) error {
-	_, err := n.h.AddAddress(netcfg.Address{Link: a.Link, Prefix: a.Prefix, Label: a.Label})
-	return err
-}
-
-func (n netcfgNetwork) DeleteAddress(_ context.Context, a vrrp.Address) error {
-	_, err := n.h.RemoveAddress(netcfg.Address{Link: a.Link, Prefix: a.Prefix, Label: a.Label})
-	return err
-}
-
-func (n netcfgNetwork) Announce(ctx context.Context, a vrrp.Announcement) error {
-	return n.h.Announce(ctx, netcfg.Announcement{Link: a.Link, Addrs: a.Addrs, Count: a.Count, Interval: a.Interval, SourceMAC: a.SourceMAC})
 }
 
 // ---- failover ----
@@ -258,7 +242,7 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 		tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
 		defer tr.Close()
 		inst, err := vrrp.New(vrrp.Config{Interface: "eth0", VRID: 51, Version: c.version, Priority: 100,
-			AdvertInterval: c.interval, VIPs: []vrrp.VIP{{Prefix: vip}}, Network: netcfgNetwork{host}, Transport: tr, Logger: logger()})
+			AdvertInterval: c.interval, VIPs: []vrrp.VIP{{Prefix: vip}}, Network: vrrpnet.New(host), Transport: tr, Logger: logger()})
 		if err != nil {
 			return nil, err
 		}
@@ -456,7 +440,7 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 	done := make(chan error, n)
 	for k := range n {
 		inst, err := vrrp.New(vrrp.Config{Name: fmt.Sprint("i", k), Interface: fmt.Sprint("eth", k/per), VRID: uint8(k%per + 1),
-			Priority: lPrio, VIPs: []vrrp.VIP{{Prefix: vipOf(k)}}, Network: netcfgNetwork{host}, Transport: tr, Metrics: metrics})
+			Priority: lPrio, VIPs: []vrrp.VIP{{Prefix: vipOf(k)}}, Network: vrrpnet.New(host), Transport: tr, Metrics: metrics})
 		if err != nil {
 			cancel()
 			return "", err
