@@ -413,7 +413,11 @@ func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 	return a, true
 }
 
-func (d *decoder) routes(dst *[]Route) kwFunc {
+func (d *decoder) routes(dst *[]Route) kwFunc { return lineBlock(d, dst, d.route) }
+
+// lineBlock decodes a block of one-line entries (virtual_routes,
+// virtual_rules, ...) with parse, appending each good one to dst.
+func lineBlock[T any](d *decoder, dst *[]T, parse func(kw string, toks []token) (T, bool)) kwFunc {
 	return func(n *node) {
 		if !d.blockOnly(n, 0, 0) {
 			return
@@ -423,8 +427,8 @@ func (d *decoder) routes(dst *[]Route) kwFunc {
 				d.errorf(l.pos, "%s: unexpected { } block", n.name)
 				continue
 			}
-			if r, ok := d.route(n.name, lineTokens(l)); ok {
-				*dst = append(*dst, r)
+			if v, ok := parse(n.name, lineTokens(l)); ok {
+				*dst = append(*dst, v)
 			}
 		}
 	}
@@ -584,22 +588,7 @@ func (d *diags) notImplementedOpt(p Pos, kw, opt string) {
 	d.warnf(p, kw, "%s: option %q is not implemented by lvskit and is ignored", kw, opt)
 }
 
-func (d *decoder) rules(dst *[]Rule) kwFunc {
-	return func(n *node) {
-		if !d.blockOnly(n, 0, 0) {
-			return
-		}
-		for _, l := range n.children {
-			if l.block {
-				d.errorf(l.pos, "%s: unexpected { } block", n.name)
-				continue
-			}
-			if r, ok := d.rule(n.name, lineTokens(l)); ok {
-				*dst = append(*dst, r)
-			}
-		}
-	}
-}
+func (d *decoder) rules(dst *[]Rule) kwFunc { return lineBlock(d, dst, d.rule) }
 
 var ruleValueOptions = set("tos", "dsfield", "realms", "goto", "uidrange", "ipproto",
 	"ip_proto", "sport", "dport", "suppress_prefixlength", "suppress_ifgroup", "nat",
