@@ -409,6 +409,3 @@ func (d *decoder) trackRefs(dst *[]TrackRef, min, max int64) kwFunc {
 		}
 	}
 }
-
-// skipBlock accepts a known but unimplemented block with a warning.
-func (d *decoder) skip(n *node) { d.notImplemented(n.pos, n.name) }
