@@ -84,7 +84,10 @@ type Config struct {
 	GNAInterval  time.Duration
 
 	// UseVMAC puts the VIPs on a macvlan with the VRRP virtual MAC named
-	// VMACName (default "vrrp.<VRID>"); needs a VMACNetwork.
+	// VMACName (default "vrrp.<VRID>"); needs a VMACNetwork. As in
+	// keepalived, IPv4 multicast adverts are sent and received on the
+	// macvlan too, so they carry the virtual MAC; unicast and IPv6 adverts
+	// still use Interface.
 	UseVMAC  bool
 	VMACName string
 

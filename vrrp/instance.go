@@ -139,9 +139,15 @@ func (i *Instance) Run(ctx context.Context) error {
 		}()
 	}
 
-	ep, err := r.Transport.Open(EndpointConfig{
-		Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast,
-	}, i.deliver)
+	ecfg := EndpointConfig{Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast}
+	if r.vmacDevice() {
+		// keepalived: adverts leave from the VMAC, so their source MAC is
+		// the virtual MAC, and are received there too — a macvlan (mode
+		// private) takes frames whose source is its own MAC, such as a
+		// peer's adverts from its VMAC, away from the parent.
+		ecfg.Device = r.VMACName
+	}
+	ep, err := r.Transport.Open(ecfg, i.deliver)
 	if err != nil {
 		return fmt.Errorf("run vrrp instance %s: %w", r.Name, err)
 	}
@@ -416,6 +422,12 @@ func (rs *runState) sendAdvert(prio uint8) {
 		i.met.advertSent()
 	}
 }
+
+// vmacDevice says whether the endpoint lives on the VMAC: with UseVMAC for
+// IPv4 multicast. Unicast adverts arrive at the parent's MAC, and an IPv6
+// link-local source must be an address of the sending link, which the VMAC
+// lacks, so those still use the parent.
+func (r *resolved) vmacDevice() bool { return r.UseVMAC && !r.Unicast && !r.ipv6 }
 
 func (rs *runState) vipLink(v VIP) string {
 	r := rs.i.cfg

@@ -129,6 +129,9 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := sockKey{cfg.Interface, cfg.IPv6}
+	if cfg.Device != "" {
+		key.ifname = cfg.Device
+	}
 	s := t.socks[key]
 	if s == nil {
 		var err error
@@ -141,9 +144,29 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 	}
 	ep := &rawEndpoint{s: s, cfg: cfg, deliver: deliver, local: cfg.Source}
 	if !ep.local.IsValid() {
-		ep.local = s.addr4
+		a4, ll6 := s.addr4, s.ll6
+		if cfg.Interface != key.ifname {
+			// The device (a VMAC) has no address of its own: use the
+			// parent's, as keepalived does.
+			var err error
+			if err = t.inNetns(func() error {
+				ifi, err := net.InterfaceByName(cfg.Interface)
+				if err != nil {
+					return fmt.Errorf("find interface %s: %w", cfg.Interface, err)
+				}
+				a4, ll6, err = ifaceAddrs(ifi)
+				return err
+			}); err != nil {
+				if len(s.eps) == 0 {
+					delete(t.socks, key)
+					s.c.Close()
+				}
+				return nil, fmt.Errorf("open vrrp endpoint: %w", err)
+			}
+		}
+		ep.local = a4
 		if cfg.IPv6 {
-			ep.local = s.ll6
+			ep.local = ll6
 		}
 	}
 	if !ep.local.IsValid() {
@@ -178,23 +201,8 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 		return nil, fmt.Errorf("find interface %s: %w", key.ifname, err)
 	}
 	s := &rawSock{t: t, key: key, ifi: ifi, eps: map[*rawEndpoint]bool{}}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return nil, fmt.Errorf("list addresses of %s: %w", key.ifname, err)
-	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP)
-		ip = ip.Unmap()
-		switch {
-		case ip.Is4() && !s.addr4.IsValid():
-			s.addr4 = ip
-		case ip.Is6() && ip.IsLinkLocalUnicast() && !s.ll6.IsValid():
-			s.ll6 = ip.WithZone(key.ifname)
-		}
+	if s.addr4, s.ll6, err = ifaceAddrs(ifi); err != nil {
+		return nil, err
 	}
 	network, laddr := "ip4:112", "0.0.0.0"
 	if key.ipv6 {
@@ -257,6 +265,30 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 		return fail("set socket options", err)
 	}
 	return s, nil
+}
+
+// ifaceAddrs returns the first IPv4 address and the first IPv6 link-local
+// address of ifi (each zero when absent).
+func ifaceAddrs(ifi *net.Interface) (addr4, ll6 netip.Addr, err error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return addr4, ll6, fmt.Errorf("list addresses of %s: %w", ifi.Name, err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP)
+		ip = ip.Unmap()
+		switch {
+		case ip.Is4() && !addr4.IsValid():
+			addr4 = ip
+		case ip.Is6() && ip.IsLinkLocalUnicast() && !ll6.IsValid():
+			ll6 = ip.WithZone(ifi.Name)
+		}
+	}
+	return addr4, ll6, nil
 }
 
 func (s *rawSock) readLoop() {

@@ -28,6 +28,11 @@ type EndpointConfig struct {
 	Source netip.Addr
 	// Multicast joins 224.0.0.18 / ff02::12; false means unicast only.
 	Multicast bool
+	// Device, when set, is the link the endpoint sends and receives on
+	// instead of Interface — keepalived's use_vmac macvlan, so adverts
+	// leave with the virtual MAC — while the default source address is
+	// still Interface's.
+	Device string
 }
 
 // Endpoint is one instance's attachment to a Transport.
