@@ -22,6 +22,12 @@ type Instance struct {
 	rx   chan Packet
 	wake chan struct{}
 
+	// run is held by the instance's goroutine while it handles an event,
+	// and by the transport's reader when it hands a backup an advert
+	// directly (deliver), which spares a goroutine wake-up per advert.
+	run   sync.Mutex
+	runRS *runState // set while the loop runs; guarded by run
+
 	mu       sync.Mutex
 	inbox    []func(*runState)
 	status   Status
@@ -231,8 +237,29 @@ func (i *Instance) groupOf() *SyncGroup {
 	return i.group
 }
 
-// deliver is called by the transport; it never blocks.
+// deliver is called by the transport; it never blocks. A backup whose
+// goroutine is idle handles the advert right here: in Backup the core only
+// moves its master-down deadline, and the goroutine is woken only when that
+// deadline comes earlier (priority 0), since its timer then fires too late.
+// Otherwise, or when the goroutine is busy (TryLock fails, which also keeps
+// MemNet's synchronous delivery free of lock cycles), the packet is queued.
 func (i *Instance) deliver(p Packet) {
+	if len(i.rx) == 0 && i.run.TryLock() {
+		if rs := i.runRS; rs != nil && rs.c.state == StateBackup {
+			before := rs.c.nextDeadline()
+			rs.receive(p)
+			after, state := rs.c.nextDeadline(), rs.c.state
+			i.run.Unlock()
+			if state != StateBackup || after.Before(before) {
+				select {
+				case i.wake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+		i.run.Unlock()
+	}
 	select {
 	case i.rx <- p:
 	default:
@@ -268,6 +295,12 @@ func (rs *runState) loop() error {
 	_, precise := clk.(realClock)
 	timer := clk.NewTimer(time.Hour)
 	defer timer.Stop()
+	i.run.Lock()
+	i.runRS = rs
+	defer func() {
+		i.runRS = nil
+		i.run.Unlock()
+	}()
 	for {
 		wait := time.Hour
 		if d := rs.c.nextDeadline(); !d.IsZero() {
@@ -277,17 +310,25 @@ func (rs *runState) loop() error {
 			}
 		}
 		timer.Reset(wait)
+		i.run.Unlock()
 		select {
 		case <-rs.ctx.Done():
+			i.run.Lock()
 			return nil
 		case p := <-i.rx:
+			i.run.Lock()
 			rs.receive(p)
 		case <-timer.C():
+			// A backup's deadline may have moved later meanwhile (adverts
+			// handled in deliver): tick then finds nothing due and the
+			// timer is armed again for the new deadline.
+			i.run.Lock()
 			if precise && rs.c.state == StateBackup {
 				rs.waitDeadline()
 			}
 			rs.exec(rs.c.tick(clk.Now()))
 		case <-i.wake:
+			i.run.Lock()
 			rs.drainInbox()
 		}
 		// Stop the timer so that Reset starts from a drained channel.

@@ -291,34 +291,47 @@ func ifaceAddrs(ifi *net.Interface) (addr4, ll6 netip.Addr, err error) {
 	return addr4, ll6, nil
 }
 
+// readBatch is how many packets the reader takes per system call
+// (recvmmsg): instances on an interface advertise in bursts.
+const readBatch = 32
+
+// readBufLen holds the largest VRRP message (255 IPv6 addresses) with its
+// IPv4 header; a longer one is truncated and dropped.
+const readBufLen = 8192
+
 func (s *rawSock) readLoop() {
 	defer s.t.wg.Done()
-	buf := make([]byte, 65536)
+	ms := make([]ipv4.Message, readBatch) // ipv6.Message is the same type
+	bufs := make([]byte, readBatch*readBufLen)
+	var oobLen int
+	if s.key.ipv6 {
+		oobLen = len(ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface))
+	} else {
+		oobLen = len(ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface))
+	}
+	oobs := make([]byte, readBatch*oobLen)
+	for k := range ms {
+		ms[k].Buffers = [][]byte{bufs[k*readBufLen : (k+1)*readBufLen]}
+	}
+	var (
+		cm4 ipv4.ControlMessage
+		cm6 ipv6.ControlMessage
+	)
 	for {
+		for k := range ms {
+			ms[k].OOB = oobs[k*oobLen : (k+1)*oobLen]
+			ms[k].Addr = nil
+		}
 		var (
 			n   int
-			src net.Addr
-			pkt Packet
 			err error
 		)
-		pkt.HopLimit = -1
 		if s.key.ipv6 {
-			var cm *ipv6.ControlMessage
-			n, cm, src, err = s.p6.ReadFrom(buf)
-			if cm != nil {
-				pkt.HopLimit = cm.HopLimit
-				pkt.Dst, _ = netip.AddrFromSlice(cm.Dst)
-			}
+			n, err = s.p6.ReadBatch(ms, 0)
 		} else {
-			var cm *ipv4.ControlMessage
-			n, cm, src, err = s.p4.ReadFrom(buf)
-			if cm != nil {
-				pkt.HopLimit = cm.TTL
-				pkt.Dst, _ = netip.AddrFromSlice(cm.Dst)
-				pkt.Dst = pkt.Dst.Unmap()
-			}
+			n, err = s.p4.ReadBatch(ms, 0)
 		}
-		pkt.Received = time.Now()
+		now := time.Now()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -326,12 +339,50 @@ func (s *rawSock) readLoop() {
 			s.t.log.Debug("vrrp socket read", "interface", s.key.ifname, "err", err)
 			continue
 		}
-		if ia, ok := src.(*net.IPAddr); ok {
-			pkt.Src, _ = netip.AddrFromSlice(ia.IP)
-			pkt.Src = pkt.Src.Unmap()
+		for k := range ms[:n] {
+			m := &ms[k]
+			if m.Flags&unix.MSG_TRUNC != 0 {
+				s.t.log.Debug("vrrp socket read: message truncated", "interface", s.key.ifname)
+				continue
+			}
+			b := m.Buffers[0][:m.N]
+			pkt := Packet{HopLimit: -1, Received: now}
+			if s.key.ipv6 {
+				cm6.HopLimit = -1
+				clear(cm6.Dst) // reused, so that a message without it reads as unset
+				if m.NN > 0 && cm6.Parse(m.OOB[:m.NN]) == nil {
+					pkt.HopLimit = cm6.HopLimit
+					if d, ok := netip.AddrFromSlice(cm6.Dst); ok && !d.IsUnspecified() {
+						pkt.Dst = d
+					}
+				}
+				if ia, ok := m.Addr.(*net.IPAddr); ok {
+					pkt.Src, _ = netip.AddrFromSlice(ia.IP)
+					pkt.Src = pkt.Src.Unmap()
+				}
+			} else {
+				// A raw IPv4 socket reads the IP header too.
+				if len(b) < ipv4.HeaderLen || b[0]>>4 != 4 {
+					continue
+				}
+				hl := int(b[0]&0x0f) * 4
+				if hl < ipv4.HeaderLen || hl > len(b) {
+					continue
+				}
+				pkt.Src = netip.AddrFrom4([4]byte(b[12:16]))
+				b = b[hl:]
+				cm4.TTL = -1
+				clear(cm4.Dst) // reused, so that a message without it reads as unset
+				if m.NN > 0 && cm4.Parse(m.OOB[:m.NN]) == nil {
+					pkt.HopLimit = cm4.TTL
+					if d, ok := netip.AddrFromSlice(cm4.Dst); ok && !d.Unmap().IsUnspecified() {
+						pkt.Dst = d.Unmap()
+					}
+				}
+			}
+			pkt.Data = append([]byte(nil), b...)
+			s.dispatch(pkt)
 		}
-		pkt.Data = append([]byte(nil), buf[:n]...)
-		s.dispatch(pkt)
 	}
 }
 
