@@ -28,12 +28,11 @@ type Instance struct {
 	run   sync.Mutex
 	runRS *runState // set while the loop runs; guarded by run
 
-	mu       sync.Mutex
-	inbox    []func(*runState)
-	status   Status
-	running  bool
-	group    *SyncGroup
-	stopping chan struct{}
+	mu      sync.Mutex
+	inbox   []func(*runState)
+	status  Status
+	running bool
+	group   *SyncGroup
 }
 
 // Status is a snapshot of an instance.
@@ -173,7 +172,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		rs.dsts = []netip.Addr{GroupIPv4}
 	}
 	rs.trackUp = make([]bool, len(r.Trackers))
-	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
 	rs.c = newCore(r.coreConfig(rs.primary), prio)
 
 	tctx, cancelTrackers := context.WithCancel(ctx)
@@ -209,7 +208,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		}
 	}
 	rs.drainInbox()
-	prio, fault = effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
 	rs.c.prio, rs.c.fault = prio, fault
 	rs.ownFault = fault
 	i.met.priority(prio)

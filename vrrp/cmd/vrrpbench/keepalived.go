@@ -58,17 +58,6 @@ func (k *keepalived) Log() string {
 	return k.log.String()
 }
 
-func (k *keepalived) waitLog(s string, d time.Duration) bool {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if strings.Contains(k.Log(), s) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
 // vrrpPID is the VRRP child's pid (where the work happens), or 0.
 func (k *keepalived) vrrpPID() int {
 	b, err := os.ReadFile(filepath.Join(k.dir, "vrrp.pid"))
