@@ -99,20 +99,7 @@ func TestIntegrationBlock(t *testing.T) {
 // neighbour advertisement for target came back (three tries).
 func unicastNSAnswered(t *testing.T, observer *netnstest.Host, ifname string, src, target netip.Addr, dstMAC net.HardwareAddr) bool {
 	t.Helper()
-	mac := observer.HardwareAddr(ifname)
-	l, err := observer.Netlink().LinkByName(ifname)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ifi := &net.Interface{Index: l.Attrs().Index, Name: ifname, HardwareAddr: mac, MTU: l.Attrs().MTU}
-	var conn *packet.Conn
-	if err := observer.Do(func() error {
-		var err error
-		conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_IPV6, nil)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	conn, mac := observerSocket(t, observer, ifname, unix.ETH_P_IPV6)
 	defer conn.Close()
 	ip6 := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6, SrcIP: src.AsSlice(), DstIP: target.AsSlice()}
 	icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeNeighborSolicitation, 0)}

@@ -57,20 +57,7 @@ func must(t *testing.T) func(*netcfg.Change, error) *netcfg.Change {
 // frames decoded with gopacket.
 func arpWho(t *testing.T, observer *netnstest.Host, ifname string, sender, target netip.Addr) []net.HardwareAddr {
 	t.Helper()
-	mac := observer.HardwareAddr(ifname)
-	l, err := observer.Netlink().LinkByName(ifname)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ifi := &net.Interface{Index: l.Attrs().Index, Name: ifname, HardwareAddr: mac, MTU: l.Attrs().MTU}
-	var conn *packet.Conn
-	if err := observer.Do(func() error {
-		var err error
-		conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
-		return err
-	}); err != nil {
-		t.Fatalf("packet socket in %s: %v", observer.Name(), err)
-	}
+	conn, mac := observerSocket(t, observer, ifname, unix.ETH_P_ARP)
 	defer conn.Close()
 	s4, t4 := sender.As4(), target.As4()
 	buf := gopacket.NewSerializeBuffer()
@@ -287,19 +274,7 @@ func settle(t *testing.T, h *netnstest.Host) {
 // address option) with how many of each.
 func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func() map[string]int {
 	t.Helper()
-	l, err := h.Netlink().LinkByName(ifname)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ifi := &net.Interface{Index: l.Attrs().Index, Name: ifname, HardwareAddr: l.Attrs().HardwareAddr, MTU: l.Attrs().MTU}
-	var conn *packet.Conn
-	if err := h.Do(func() error {
-		var err error
-		conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := observerSocket(t, h, ifname, unix.ETH_P_ALL)
 	counts := map[string]int{}
 	done := make(chan struct{})
 	go func() {
@@ -340,4 +315,25 @@ func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func() m
 	}
 	t.Cleanup(func() { stop() })
 	return stop
+}
+
+// observerSocket opens a raw packet socket for EtherType proto on a link of
+// h, inside h's namespace, and returns it with the link's MAC address.
+func observerSocket(t *testing.T, h *netnstest.Host, ifname string, proto int) (*packet.Conn, net.HardwareAddr) {
+	t.Helper()
+	l, err := h.Netlink().LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := l.Attrs().HardwareAddr
+	ifi := &net.Interface{Index: l.Attrs().Index, Name: ifname, HardwareAddr: mac, MTU: l.Attrs().MTU}
+	var conn *packet.Conn
+	if err := h.Do(func() error {
+		var err error
+		conn, err = packet.Listen(ifi, packet.Raw, proto, nil)
+		return err
+	}); err != nil {
+		t.Fatalf("packet socket on %s in %s: %v", ifname, h.Name(), err)
+	}
+	return conn, mac
 }
