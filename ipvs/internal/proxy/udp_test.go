@@ -90,8 +90,16 @@ func TestUDPFlows(t *testing.T) {
 	if seen["a"] != 2 || seen["b"] != 2 {
 		t.Errorf("rr over 4 clients: %v, want 2 each", seen)
 	}
+	// The proxy counts a reply after sending it, so the client can read
+	// the last one a moment before it is counted: wait (bounded) for it.
+	want := func(s ServiceStatus) bool {
+		return s.Stats.Conns == 4 && s.Stats.PacketsIn == 20 && s.Stats.PacketsOut == 20 && s.Stats.BytesIn == 40 && s.Stats.BytesOut == 80
+	}
 	s := serviceStatus(t, p, k)
-	if s.Stats.Conns != 4 || s.Stats.PacketsIn != 20 || s.Stats.PacketsOut != 20 || s.Stats.BytesIn != 40 || s.Stats.BytesOut != 80 {
+	for end := time.Now().Add(2 * time.Second); !want(s) && time.Now().Before(end); s = serviceStatus(t, p, k) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !want(s) {
 		t.Errorf("stats = %+v", s.Stats)
 	}
 	// UDP flows count as inactive, as in the kernel.
