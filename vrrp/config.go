@@ -26,6 +26,17 @@ type Config struct {
 	// Priority is 1..255; 0 means 100. 255 means we own the addresses:
 	// the instance starts as master and ignores adverts.
 	Priority int
+	// InitialState is keepalived's "state": StateMaster or StateBackup;
+	// zero (StateInit) means MASTER for priority 255, else BACKUP. As in
+	// keepalived 2.2 it is not the state the instance starts in — only an
+	// address owner (priority 255) starts as master; every other instance
+	// starts as BACKUP — but its initial wantstate: with StateMaster,
+	// Priority 0 means 255 instead of 100, NoPreempt and PreemptDelay are
+	// ignored (keepalived clears them with a warning), and in a sync group
+	// whose members all want MASTER the instance takes over after one
+	// advert interval and the minimal skew rather than the master-down
+	// interval (see SyncGroup).
+	InitialState State
 	// AdvertInterval is advert_int: 0 means 1s. Version 2 takes whole
 	// seconds (1..255), version 3 centiseconds (10ms..40.95s).
 	AdvertInterval time.Duration
@@ -179,7 +190,20 @@ func (c Config) resolve() (*resolved, error) {
 	if r.Version == 2 && r.ipv6 {
 		return nil, errors.New("config: version 2 carries IPv4 only; use version 3 for IPv6")
 	}
+	switch r.InitialState {
+	case StateInit, StateBackup:
+	case StateMaster:
+		// vrrp_complete_instance: "nopreempt will not work with initial
+		// state MASTER - clearing", the same for preempt_delay.
+		r.NoPreempt = false
+		r.PreemptDelay = 0
+	default:
+		return nil, fmt.Errorf("config: initial state %v, want MASTER or BACKUP", r.InitialState)
+	}
 	switch {
+	case r.Priority == 0 && r.InitialState == StateMaster:
+		// "If no priority has been set, derive it from the initial state."
+		r.Priority = PriorityOwner
 	case r.Priority == 0:
 		r.Priority = 100
 	case r.Priority < 1 || r.Priority > 255:
@@ -294,7 +318,18 @@ func (r *resolved) coreConfig(primary netip.Addr) coreConfig {
 		garpRefreshRepeat: max(r.GARPMasterRefreshRepeat, 0),
 		garpLowerRepeat:   max(r.GARPLowerPrioRepeat, 0),
 		garpLowerDelay:    neg0(r.GARPLowerPrioDelay),
+		owner:             r.Priority == PriorityOwner,
+		initMaster:        r.InitialState == StateMaster,
 	}
+}
+
+// initialWant is the instance's wantstate at start (keepalived's
+// vrrp_complete_instance): MASTER for an owner or with state MASTER.
+func (r *resolved) initialWant() State {
+	if r.Priority == PriorityOwner || r.InitialState == StateMaster {
+		return StateMaster
+	}
+	return StateBackup
 }
 
 // vmacAddr is the VRRP virtual MAC of RFC 5798 7.3.

@@ -174,6 +174,9 @@ func (i *Instance) Run(ctx context.Context) error {
 	rs.trackUp = make([]bool, len(r.Trackers))
 	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
 	rs.c = newCore(r.coreConfig(rs.primary), prio)
+	if g := i.groupOf(); g != nil {
+		rs.c.sync = gate{g: g, m: i}
+	}
 
 	tctx, cancelTrackers := context.WithCancel(ctx)
 	var twg sync.WaitGroup
@@ -436,8 +439,8 @@ func (rs *runState) exec(acts []action) {
 			i.setStatus(rs)
 			t := Transition{Name: r.Name, From: a.From, To: a.To, Priority: rs.c.prio, Time: r.Clock.Now()}
 			rs.notifier.send(t)
-			if g := i.groupOf(); g != nil && !rs.forced {
-				g.memberTransition(i, a.From, a.To)
+			if g := i.groupOf(); g != nil {
+				g.memberTransition(i, a.From, a.To, rs.forced)
 			}
 		}
 	}
