@@ -96,9 +96,12 @@ type Config struct {
 
 	// UseVMAC puts the VIPs on a macvlan with the VRRP virtual MAC named
 	// VMACName (default "vrrp.<VRID>"); needs a VMACNetwork. As in
-	// keepalived, IPv4 multicast adverts are sent and received on the
-	// macvlan too, so they carry the virtual MAC; unicast and IPv6 adverts
-	// still use Interface.
+	// keepalived 2.2, multicast adverts (IPv4, and IPv6 from a link-local
+	// address the macvlan gets: Source if it is link-local, else the
+	// parent's) are sent and received on the macvlan too, so they carry
+	// the virtual MAC; with unicast peers keepalived forces
+	// vmac_xmit_base, and so does this: adverts use Interface and its MAC,
+	// the VIPs and their gratuitous ARPs / NAs the macvlan.
 	UseVMAC  bool
 	VMACName string
 
