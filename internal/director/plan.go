@@ -525,9 +525,30 @@ func (t *translator) instances() {
 		t.unimplemented(posOf(in.NotifyMasterRxLowerPri), "notify_master_rx_lower_pri", "")
 		t.unimplemented(posOf(in.NotifyPriorityChanges), "notify_priority_changes", "")
 		t.unimplemented(posOf(in.UnicastFaultNoPeer), "unicast_fault_no_peer", "an empty unicast_peer list is an error")
-		if in.State.Set() && in.State.V == keepalived.StateMaster && c.Priority != 255 {
-			t.warns = append(t.warns, Warning{Pos: in.State.Pos, Keyword: "state",
-				Msg: `keyword "state" MASTER is not implemented by the lvskit director: every instance starts as BACKUP and the highest priority becomes MASTER by election`})
+		// "state" is keepalived's initial wantstate (vrrp_complete_instance,
+		// vrrp_init_state): only an address owner starts as MASTER; with
+		// state MASTER an unset priority is 255, nopreempt and
+		// preempt_delay are cleared (with keepalived's warnings), and a
+		// sync group of members that all want MASTER takes over after one
+		// advert interval. vrrp.Config.InitialState does all that.
+		if in.State.Set() {
+			switch in.State.V {
+			case keepalived.StateMaster:
+				c.InitialState = vrrp.StateMaster
+				if !in.Priority.Set() {
+					c.Priority = vrrp.PriorityOwner
+				}
+				if c.NoPreempt {
+					t.warns = append(t.warns, Warning{Pos: in.NoPreempt.Pos, Keyword: "nopreempt",
+						Msg: "nopreempt will not work with initial state MASTER - clearing (as keepalived does)"})
+				}
+				if c.PreemptDelay > 0 {
+					t.warns = append(t.warns, Warning{Pos: in.PreemptDelay.Pos, Keyword: "preempt_delay",
+						Msg: "preempt delay will not work with initial state MASTER - clearing (as keepalived does)"})
+				}
+			case keepalived.StateBackup:
+				c.InitialState = vrrp.StateBackup
+			}
 		}
 		c.Notify = vrrp.Notify{
 			Script: scriptArgv(in.Notify),
