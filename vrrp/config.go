@@ -28,14 +28,13 @@ type Config struct {
 	Priority int
 	// InitialState is keepalived's "state": StateMaster or StateBackup;
 	// zero (StateInit) means MASTER for priority 255, else BACKUP. As in
-	// keepalived 2.2 it is not the state the instance starts in — only an
-	// address owner (priority 255) starts as master; every other instance
-	// starts as BACKUP — but its initial wantstate: with StateMaster,
-	// Priority 0 means 255 instead of 100, NoPreempt and PreemptDelay are
-	// ignored (keepalived clears them with a warning), and in a sync group
-	// whose members all want MASTER the instance takes over after one
-	// advert interval and the minimal skew rather than the master-down
-	// interval (see SyncGroup).
+	// keepalived 2.2.7 it is not the state the instance starts in: only an
+	// address owner (priority 255) starts as master, every other instance
+	// starts as BACKUP and takes over after the master-down interval like
+	// any backup, in a sync group too (measured against keepalived 2.2.7).
+	// What StateMaster does change, as in keepalived: Priority 0 means 255
+	// instead of 100 (so the instance is the owner), and NoPreempt and
+	// PreemptDelay are ignored (keepalived clears them with a warning).
 	InitialState State
 	// AdvertInterval is advert_int: 0 means 1s. Version 2 takes whole
 	// seconds (1..255), version 3 centiseconds (10ms..40.95s).
@@ -322,14 +321,13 @@ func (r *resolved) coreConfig(primary netip.Addr) coreConfig {
 		garpLowerRepeat:   max(r.GARPLowerPrioRepeat, 0),
 		garpLowerDelay:    neg0(r.GARPLowerPrioDelay),
 		owner:             r.Priority == PriorityOwner,
-		initMaster:        r.InitialState == StateMaster,
 	}
 }
 
-// initialWant is the instance's wantstate at start (keepalived's
-// vrrp_complete_instance): MASTER for an owner or with state MASTER.
+// initialWant is the instance's wantstate at start: MASTER for an owner
+// (see core.configuredWant).
 func (r *resolved) initialWant() State {
-	if r.Priority == PriorityOwner || r.InitialState == StateMaster {
+	if r.Priority == PriorityOwner {
 		return StateMaster
 	}
 	return StateBackup

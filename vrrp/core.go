@@ -75,9 +75,6 @@ type coreConfig struct {
 
 	// owner: the configured (base) priority is 255.
 	owner bool
-	// initMaster is keepalived's "state MASTER": the instance's initial
-	// wantstate is MASTER (an owner's always is).
-	initMaster bool
 }
 
 // syncGate is what the core sees of its sync group (keepalived's
@@ -128,10 +125,13 @@ func newCore(cfg coreConfig, prio uint8) *core {
 }
 
 // configuredWant is the wantstate an instance starts with, and returns to
-// when it leaves FAULT: MASTER for an address owner or with "state
-// MASTER", else BACKUP (keepalived's vrrp_complete_instance).
+// when it leaves FAULT: MASTER for an address owner, else BACKUP. (With
+// "state MASTER" keepalived's vrrp_complete_instance sets a non-owner's
+// wantstate to MASTER, but keepalived 2.2.7 behaves as if it were BACKUP
+// from the start — try_up_instance resets it — so a sync group of such
+// members takes over after the full master-down interval, as measured.)
 func (c *core) configuredWant() State {
-	if c.cfg.owner || c.cfg.initMaster {
+	if c.cfg.owner {
 		return StateMaster
 	}
 	return StateBackup
@@ -212,13 +212,8 @@ func (c *core) enter(now time.Time, startup bool) []action {
 	}
 	c.masterAdverInterval = c.cfg.interval
 	if !startup {
-		// try_up_instance: an owner configured MASTER wants MASTER again,
-		// anyone else BACKUP.
-		want := StateBackup
-		if c.cfg.owner && c.configuredWant() == StateMaster {
-			want = StateMaster
-		}
-		c.setWant(want)
+		// try_up_instance: an owner wants MASTER again, anyone else BACKUP.
+		c.setWant(c.configuredWant())
 	}
 	if c.prio == PriorityOwner {
 		if c.sync == nil {
@@ -236,9 +231,9 @@ func (c *core) enter(now time.Time, startup bool) []action {
 	c.downAt = now.Add(c.masterDownInterval())
 	switch {
 	case startup && c.sync != nil && c.want == StateMaster && c.sync.state() == StateBackup:
-		// vrrp_init_state: a sync group member that wants MASTER ("state
-		// MASTER") while its group starts as BACKUP times out after one
-		// advert interval plus the minimal skew.
+		// vrrp_init_state: a sync group member that wants MASTER (an
+		// owner) while its group starts as BACKUP (not all owners) times
+		// out after one advert interval plus the minimal skew.
 		c.downAt = now.Add(c.masterAdverInterval + c.skewMin())
 	case startup && c.cfg.preempt && c.cfg.preemptDelay > 0:
 		// keepalived: preempt_delay also delays taking over at startup.

@@ -27,11 +27,12 @@ import (
 //   - When a member goes to FAULT (its trackers), every other member goes
 //     to FAULT; a master sends priority 0 first (vrrp_sync_fault). The
 //     members leave FAULT, for BACKUP, only when no member is faulty.
-//   - At startup the group is MASTER only when every member is an address
-//     owner (priority 255) wanting MASTER; otherwise BACKUP, and a member
-//     configured with InitialState MASTER times out after one advert
-//     interval and the minimal skew instead of the full master-down
-//     interval (vrrp_init_state).
+//   - At startup the group is MASTER, and its members start as masters,
+//     only when every member is an address owner (priority 255);
+//     otherwise it is BACKUP, an owner among the members times out after
+//     one advert interval and the minimal skew (vrrp_init_state) but then
+//     waits for the others like any member, and InitialState MASTER on a
+//     non-owner changes nothing (keepalived 2.2.7, measured).
 //
 // The group's own state (State, and the group notifications) is the state
 // it last synced its members to.
@@ -169,11 +170,8 @@ func (g *SyncGroup) memberFault(m *Instance, fault bool) {
 		g.want[m] = StateFault
 	} else {
 		delete(g.faulty, m)
-		// try_up_instance: an owner configured MASTER wants MASTER again.
-		g.want[m] = StateBackup
-		if m.cfg.Priority == PriorityOwner && m.cfg.initialWant() == StateMaster {
-			g.want[m] = StateMaster
-		}
+		// try_up_instance: an owner wants MASTER again, others BACKUP.
+		g.want[m] = m.cfg.initialWant()
 	}
 	if fault && was == 0 && g.state != StateFault {
 		// vrrp_sync_fault: every other member wants FAULT.

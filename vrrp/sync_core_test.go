@@ -111,15 +111,6 @@ func TestCoreSyncGroup(t *testing.T) {
 				want:  []action{send(100), addVIPs, announce(5), tr(StateBackup, StateMaster)},
 				state: StateMaster, down: -1, adver: down + s}, wants: []State{StateMaster}, want: StateMaster},
 		}},
-		// vrrp_init_state: "state MASTER" in a group starting as BACKUP
-		// times out after advert_int + VRRP_TIMER_SKEW_MIN (1s/256).
-		{"state MASTER in a backup group", func() coreConfig { c := v2cfg(); c.initMaster = true; return c }, 100, StateBackup, []syncStep{
-			{step: step{name: "start", event: start(), want: []action{tr(StateInit, StateBackup)},
-				state: StateBackup, down: 1003906 * us, adver: -1}, want: StateMaster},
-			{step: step{name: "down timer, others want master", at: 1004 * ms, event: tick(),
-				want:  []action{send(100), addVIPs, announce(5), tr(StateBackup, StateMaster)},
-				state: StateMaster, down: -1, adver: 2004 * ms}, allow: true, wants: []State{StateMaster}, want: StateMaster},
-		}},
 		// An owner in a group that is not all owners starts as backup,
 		// with the short first timeout, and then needs the group's consent.
 		{"owner in a mixed group", func() coreConfig { c := v3cfg(); c.owner = true; return c }, 255, StateBackup, []syncStep{
@@ -156,5 +147,56 @@ func TestCoreSyncGroup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			runSyncSteps(t, tt.cfg(), tt.prio, &fakeGate{group: tt.group}, tt.steps)
 		})
+	}
+}
+
+// TestInitialState pins what keepalived 2.2.7 does with "state": MASTER
+// makes an unset priority 255 (the owner, which starts as master) and
+// clears nopreempt and preempt_delay; for a non-owner it changes neither
+// the wantstate nor the startup timer (measured against keepalived 2.2.7:
+// a sync group of "state MASTER" members took over after 3 x advert_int +
+// skew, not one advert interval).
+func TestInitialState(t *testing.T) {
+	base := Config{Interface: "eth0", VRID: 1, VIPs: []VIP{{Prefix: simVIP}}, Network: newFakeNet(), Transport: NewMemNet().Transport(simVIP.Addr())}
+	type res struct {
+		Priority     int
+		NoPreempt    bool
+		PreemptDelay time.Duration
+		Want         State
+		Owner        bool
+	}
+	for _, tt := range []struct {
+		name string
+		cfg  func(c *Config)
+		want res
+	}{
+		{"MASTER without priority is the owner", func(c *Config) { c.InitialState = StateMaster }, res{255, false, 0, StateMaster, true}},
+		{"MASTER clears nopreempt and preempt_delay", func(c *Config) {
+			c.InitialState, c.Priority, c.NoPreempt, c.PreemptDelay = StateMaster, 150, true, 5*time.Second
+		}, res{150, false, 0, StateBackup, false}},
+		{"BACKUP keeps them", func(c *Config) {
+			c.InitialState, c.Priority, c.NoPreempt, c.PreemptDelay = StateBackup, 150, true, 5*time.Second
+		}, res{150, true, 5 * time.Second, StateBackup, false}},
+		{"unset, priority 255", func(c *Config) { c.Priority = 255 }, res{255, false, 0, StateMaster, true}},
+		{"unset", func(c *Config) {}, res{100, false, 0, StateBackup, false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.cfg(&c)
+			r, err := c.resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc := r.coreConfig(simVIP.Addr())
+			got := res{r.Priority, r.NoPreempt, r.PreemptDelay, newCore(cc, uint8(r.Priority)).want, cc.owner}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	c := base
+	c.InitialState = StateFault
+	if _, err := c.resolve(); err == nil {
+		t.Errorf("InitialState FAULT accepted")
 	}
 }

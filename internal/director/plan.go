@@ -525,12 +525,11 @@ func (t *translator) instances() {
 		t.unimplemented(posOf(in.NotifyMasterRxLowerPri), "notify_master_rx_lower_pri", "")
 		t.unimplemented(posOf(in.NotifyPriorityChanges), "notify_priority_changes", "")
 		t.unimplemented(posOf(in.UnicastFaultNoPeer), "unicast_fault_no_peer", "an empty unicast_peer list is an error")
-		// "state" is keepalived's initial wantstate (vrrp_complete_instance,
-		// vrrp_init_state): only an address owner starts as MASTER; with
-		// state MASTER an unset priority is 255, nopreempt and
-		// preempt_delay are cleared (with keepalived's warnings), and a
-		// sync group of members that all want MASTER takes over after one
-		// advert interval. vrrp.Config.InitialState does all that.
+		// "state" as keepalived 2.2.7 treats it (vrrp_complete_instance,
+		// vrrp_init_state): only an address owner starts as MASTER; state
+		// MASTER makes an unset priority 255 and clears nopreempt and
+		// preempt_delay (with keepalived's warnings); a non-owner starts as
+		// BACKUP either way. vrrp.Config.InitialState does that.
 		if in.State.Set() {
 			switch in.State.V {
 			case keepalived.StateMaster:
