@@ -325,3 +325,127 @@ func readFile(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	return string(b), err
 }
+
+// TestIntegrationVMACKeepalived runs use_vmac against keepalived 2.2.7,
+// both with their VMACs carrying the same virtual MAC, in both
+// directions, for IPv6 multicast (adverts from the VMACs) and IPv4
+// unicast (adverts from the parents): the backup keeps hearing the master
+// and stays BACKUP, the VIP is on the master's VMAC only, and when the
+// master dies (SIGKILL for keepalived, a stop for lvskit) the backup
+// takes the VIP onto its own VMAC.
+func TestIntegrationVMACKeepalived(t *testing.T) {
+	netnstest.RequireRoot(t)
+	for _, m := range []struct {
+		name    string
+		ipv6    bool
+		unicast bool
+	}{{"ipv6_multicast", true, false}, {"ipv4_unicast", false, true}} {
+		for _, lvskitMaster := range []bool{false, true} {
+			name := m.name + "/keepalived_master"
+			if lvskitMaster {
+				name = m.name + "/lvskit_master"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				vmacKeepalived(t, m.ipv6, m.unicast, lvskitMaster)
+			})
+		}
+	}
+}
+
+func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	kh, gh := lab.Host("k"), lab.Host("g")
+	lan.Connect(kh, "eth0", "10.97.0.1/24", "fd00:97::1/64")
+	lan.Connect(gh, "eth0", "10.97.0.2/24", "fd00:97::2/64")
+	const vrid = 64
+	vmacName := fmt.Sprintf("vrrp.%d", vrid)
+	kAddr, gAddr := netip.MustParseAddr("10.97.0.1"), netip.MustParseAddr("10.97.0.2")
+	vip := netip.MustParsePrefix("10.97.0.100/32")
+	if ipv6 {
+		kAddr, gAddr = netip.MustParseAddr("fd00:97::1"), netip.MustParseAddr("fd00:97::2")
+		vip = netip.MustParsePrefix("fd00:97::100/128")
+		waitDAD(t, kh)
+		waitDAD(t, gh)
+	}
+	kPrio, gPrio := 200, 100
+	if lvskitMaster {
+		kPrio, gPrio = 100, 200
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n  priority %d\n", vrid, kPrio)
+	b.WriteString("  advert_int 0.2\n  version 3\n  use_vmac\n")
+	if unicast {
+		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", kAddr, gAddr)
+	}
+	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s\n  }\n}\n", vip)
+	k := peer.StartKeepalived(t, kh, b.String())
+
+	ns := gh.NsHandle()
+	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
+	t.Cleanup(func() { tr.Close() })
+	cfg := vrrp.Config{Name: "g", Interface: "eth0", VRID: vrid, Priority: gPrio, Version: 3,
+		AdvertInterval: 200 * time.Millisecond, UseVMAC: true, VIPs: []vrrp.VIP{{Prefix: vip}},
+		Network: vrrpnet.New(host), Transport: tr}
+	if unicast {
+		cfg.Source, cfg.UnicastPeers = gAddr, []netip.Addr{kAddr}
+	}
+	inst, err := vrrp.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &vmacNode{h: gh, inst: inst, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- inst.Run(ctx) }()
+	t.Cleanup(func() { g.stop(t) })
+
+	onVMAC := func(h *netnstest.Host) bool {
+		l, err := h.Netlink().LinkByName(vmacName)
+		if err != nil {
+			return false
+		}
+		addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip.Addr() {
+				return true
+			}
+		}
+		return false
+	}
+	master, backup := kh, gh
+	wantG := vrrp.StateBackup
+	if lvskitMaster {
+		master, backup, wantG = gh, kh, vrrp.StateMaster
+	}
+	steady := func() bool {
+		return inst.State() == wantG && onVMAC(master) && !onVMAC(backup)
+	}
+	waitFor(t, "VIP on the master's VMAC ("+master.Name()+")", 15*time.Second, steady)
+	// Fifteen advert intervals: the backup keeps hearing the master.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !steady() {
+			t.Fatalf("roles changed: lvskit %v, VIP on master %v, on backup %v", inst.State(), onVMAC(master), onVMAC(backup))
+		}
+	}
+	if lvskitMaster {
+		g.stop(t)
+		waitFor(t, "keepalived takes the VIP onto its VMAC", 10*time.Second, func() bool { return onVMAC(kh) && !onVMAC(gh) })
+		if _, err := gh.Netlink().LinkByName(vmacName); err == nil {
+			t.Errorf("lvskit's %s still exists after it stopped", vmacName)
+		}
+	} else {
+		k.Kill()
+		waitFor(t, "lvskit takes the VIP onto its VMAC", 10*time.Second, func() bool {
+			return inst.State() == vrrp.StateMaster && onVMAC(gh)
+		})
+	}
+}
