@@ -93,6 +93,7 @@ func startLvskitSync(t *testing.T, h *netnstest.Host, prio int) (*SyncGroup, [2]
 // each VIP is on exactly one.
 func TestIntegrationSyncGroupKeepalived(t *testing.T) {
 	netnstest.RequireRoot(t)
+	t.Parallel()
 	for _, lvskitMaster := range []bool{true, false} {
 		name := "keepalived_master"
 		if lvskitMaster {

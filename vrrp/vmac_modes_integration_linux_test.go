@@ -38,6 +38,7 @@ import (
 //     restored.
 func TestIntegrationVMACModes(t *testing.T) {
 	netnstest.RequireRoot(t)
+	t.Parallel()
 	for _, m := range []struct {
 		name    string
 		ipv6    bool
@@ -335,6 +336,7 @@ func readFile(p string) (string, error) {
 // takes the VIP onto its own VMAC.
 func TestIntegrationVMACKeepalived(t *testing.T) {
 	netnstest.RequireRoot(t)
+	t.Parallel()
 	for _, m := range []struct {
 		name    string
 		ipv6    bool
