@@ -220,10 +220,13 @@ func (g *SyncGroup) memberTransition(m *Instance, from, to State, forced bool) {
 	}
 	switch {
 	case to == StateMaster && g.state != StateMaster:
-		// vrrp_sync_master (BACKUP->MASTER, FAULT->MASTER).
-		if !g.canGoMasterLocked(m) {
-			return
-		}
+		// vrrp_sync_master (BACKUP->MASTER, FAULT->MASTER). The member
+		// asked vrrp_sync_can_goto_master just before; keepalived, single
+		// threaded, asks again and always gets yes. Here another member
+		// may have changed its mind since (it heard a master), and is
+		// made master all the same, as it would have been a moment
+		// earlier: if that master is better, it steps down and pulls the
+		// group back to BACKUP (vrrp_sync_backup).
 		for _, o := range g.members {
 			if o != m && g.cur[o] != StateMaster {
 				g.want[o] = StateMaster
