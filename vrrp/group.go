@@ -47,6 +47,7 @@ type SyncGroup struct {
 	cur    map[*Instance]State // each member's state as last reported
 	faulty map[*Instance]bool  // members faulty on their own (trackers)
 	state  State
+	begun  bool // the startup notification was sent
 }
 
 // NewSyncGroup ties instances (not yet running) into a group. notify hears
@@ -144,6 +145,7 @@ func (g *SyncGroup) canGoMasterLocked(m *Instance) bool {
 func (g *SyncGroup) setStateLocked(to State, by *Instance, what string) {
 	from := g.state
 	g.state = to
+	g.begun = true
 	g.log.Info(what, "from", from, "to", to, "by", by.Name())
 	g.notifier.send(Transition{Group: true, Name: g.name, From: from, To: to, Time: time.Now()})
 }
@@ -215,6 +217,13 @@ func (g *SyncGroup) memberTransition(m *Instance, from, to State, forced bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.cur[m] = to
+	if !g.begun && from == StateInit && (g.state == StateBackup || g.state == StateFault) {
+		// vrrp_init_state: a group starting in BACKUP or FAULT notifies.
+		g.begun = true
+		g.log.Info("sync group: starting", "state", g.state)
+		g.notifier.send(Transition{Group: true, Name: g.name, From: StateInit, To: g.state, Time: time.Now()})
+	}
+	g.begun = true
 	if forced {
 		return
 	}
