@@ -103,6 +103,11 @@ type Config struct {
 	// the VIPs and their gratuitous ARPs / NAs the macvlan.
 	UseVMAC  bool
 	VMACName string
+	// VMACXmitBase is keepalived's vmac_xmit_base: with UseVMAC, adverts
+	// are sent and received on Interface (its MAC) even for multicast;
+	// the VIPs and their announcements stay on the macvlan. Implied by
+	// unicast peers.
+	VMACXmitBase bool
 
 	// Trackers change the effective priority (track_interface,
 	// track_script, or a Go function).

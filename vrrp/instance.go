@@ -479,7 +479,7 @@ func (rs *runState) sendAdvert(prio uint8) {
 // setting"): adverts are sent and received on the parent — unicast
 // adverts arrive at the parent's MAC anyway — and only the VIPs and their
 // gratuitous ARPs / NAs use the VMAC.
-func (r *resolved) vmacDevice() bool { return r.UseVMAC && !r.Unicast }
+func (r *resolved) vmacDevice() bool { return r.UseVMAC && !r.Unicast && !r.VMACXmitBase }
 
 func (rs *runState) vipLink(v VIP) string {
 	r := rs.i.cfg

@@ -40,23 +40,26 @@ func TestIntegrationVMACModes(t *testing.T) {
 	netnstest.RequireRoot(t)
 	t.Parallel()
 	for _, m := range []struct {
-		name    string
-		ipv6    bool
-		unicast bool
+		name                    string
+		ipv6, unicast, xmitBase bool
 	}{
-		{"ipv4_multicast", false, false},
-		{"ipv6_multicast", true, false},
-		{"ipv4_unicast", false, true},
-		{"ipv6_unicast", true, true},
+		{"ipv4_multicast", false, false, false},
+		{"ipv6_multicast", true, false, false},
+		{"ipv4_unicast", false, true, false},
+		{"ipv6_unicast", true, true, false},
+		{"ipv6_multicast_xmit_base", true, false, true},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			vmacMode(t, m.ipv6, m.unicast)
+			vmacMode(t, m.ipv6, m.unicast, m.xmitBase)
 		})
 	}
 }
 
-func vmacMode(t *testing.T, ipv6, unicast bool) {
+func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
+	// Adverts leave from the parent with unicast peers (keepalived forces
+	// vmac_xmit_base then) or with vmac_xmit_base.
+	fromParent := unicast || xmitBase
 	lab := netnstest.New(t)
 	lan := lab.LAN("lan")
 	h1, h2, obs := lab.Host("m1"), lab.Host("m2"), lab.Host("mo")
@@ -95,7 +98,7 @@ func vmacMode(t *testing.T, ipv6, unicast bool) {
 		t.Cleanup(func() { tr.Close() })
 		cfg := vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
-			AdvertInterval: 100 * time.Millisecond, UseVMAC: true,
+			AdvertInterval: 100 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
 			VIPs:    []vrrp.VIP{{Prefix: vip}},
 			Network: vrrpnet.New(host), Transport: tr,
 		}
@@ -171,9 +174,9 @@ func vmacMode(t *testing.T, ipv6, unicast bool) {
 		}
 		vll := linkLocal(t, h1, vmacName)
 		switch {
-		case unicast && vll.IsValid():
-			t.Errorf("%s has link-local %v; with unicast (xmit_base) it needs none", vmacName, vll)
-		case !unicast && vll != ll1:
+		case fromParent && vll.IsValid():
+			t.Errorf("%s has link-local %v; with xmit_base it needs none", vmacName, vll)
+		case !fromParent && vll != ll1:
 			t.Errorf("%s link-local %v, want the parent's %v", vmacName, vll, ll1)
 		}
 	} else {
@@ -232,7 +235,7 @@ func vmacMode(t *testing.T, ipv6, unicast bool) {
 	for _, r := range capture.Fields(fmt.Sprintf("vrrp && %s == %s", srcField, src), "eth.src", "vrrp.prio") {
 		adverts++
 		want := vmac.String()
-		if unicast {
+		if fromParent {
 			want = parentMAC.String()
 		}
 		if r[0] != want {

@@ -514,7 +514,7 @@ func (t *translator) instances() {
 				t.unimplemented(v.Pos, "use_vmac", "a custom MAC is not supported; the VRRP virtual MAC is used")
 			}
 		}
-		t.unimplemented(posOf(in.VMACXmitBase), "vmac_xmit_base", "")
+		c.VMACXmitBase = in.VMACXmitBase.V
 		t.unimplemented(posOf(in.NativeIPv6), "native_ipv6", "")
 		t.unimplemented(posOf(in.DownTimerAdverts), "down_timer_adverts", "")
 		t.unimplemented(posOf(in.HigherPrioSendAdvert), "higher_prio_send_advert", "")
