@@ -227,3 +227,85 @@ func hasAddrAny(t *testing.T, h *netnstest.Host, p netip.Prefix) bool {
 	}
 	return false
 }
+
+// TestIntegrationSyncGroupKeepalivedStepDown: a third router with a higher
+// priority appears on LAN 2 only. The master group's instance there steps
+// down and pulls its partner on LAN 1 to BACKUP (vrrp_sync_backup), and
+// then no one takes VIP 1: on both routers the LAN 1 instance times out
+// wanting MASTER, but its partner hears the third router and wants BACKUP
+// (vrrp_sync_can_goto_master prefers BACKUP). Checked with keepalived as
+// the master group and as the backup group.
+func TestIntegrationSyncGroupKeepalivedStepDown(t *testing.T) {
+	netnstest.RequireRoot(t)
+	t.Parallel()
+	for _, lvskitMaster := range []bool{true, false} {
+		name := "keepalived_master"
+		if lvskitMaster {
+			name = "lvskit_master"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			syncStepDown(t, lvskitMaster)
+		})
+	}
+}
+
+func syncStepDown(t *testing.T, lvskitMaster bool) {
+	lab := netnstest.New(t)
+	lan1, lan2 := lab.LAN("lan1"), lab.LAN("lan2")
+	kh, gh, xh := lab.Host("k"), lab.Host("g"), lab.Host("x")
+	lan1.Connect(kh, "eth1", "10.91.0.1/24")
+	lan2.Connect(kh, "eth2", "10.92.0.1/24")
+	lan1.Connect(gh, "eth1", "10.91.0.2/24")
+	lan2.Connect(gh, "eth2", "10.92.0.2/24")
+	lan2.Connect(xh, "eth2", "10.92.0.3/24")
+	gPrio, kPrio := 100, 200
+	master := kh
+	if lvskitMaster {
+		gPrio, kPrio, master = 200, 100, gh
+	}
+	peer.StartKeepalived(t, kh, keepalivedSyncConf(kPrio))
+	g, insts := startLvskitSync(t, gh, gPrio)
+	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddrAny(t, h, p) }
+	waitUntil(t, "both VIPs on the master "+master.Name(), 15*time.Second, func() bool {
+		return has(master, syncNetVIP1) && has(master, syncNetVIP2)
+	})
+
+	// The third router: priority 250 on LAN 2 only.
+	ns := xh.NsHandle()
+	xhost, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xhost.Close()
+	xtr := NewRawTransport(RawConfig{Netns: &ns})
+	defer xtr.Close()
+	x, err := New(Config{Name: "X", Interface: "eth2", VRID: 52, Version: 3, AdvertInterval: 200 * time.Millisecond,
+		Priority: 250, VIPs: []VIP{{Prefix: syncNetVIP2}}, Network: netcfgNetwork{xhost}, Transport: xtr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	xdone := make(chan error, 1)
+	go func() { xdone <- x.Run(ctx) }()
+	defer func() { cancel(); <-xdone }()
+
+	nowhere1 := func() bool {
+		return !has(kh, syncNetVIP1) && !has(gh, syncNetVIP1) && has(xh, syncNetVIP2) && !has(kh, syncNetVIP2) && !has(gh, syncNetVIP2)
+	}
+	waitUntil(t, "VIP 2 on the third router, VIP 1 on no one", 15*time.Second, nowhere1)
+	// Many master-down intervals (600ms + skew): it stays so.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !nowhere1() {
+			t.Fatalf("VIP 1 on k: %v, on g: %v; VIP 2 on x: %v (want VIP 1 on no one)", has(kh, syncNetVIP1), has(gh, syncNetVIP1), has(xh, syncNetVIP2))
+		}
+	}
+	for _, in := range insts {
+		if s := in.State(); s != StateBackup {
+			t.Errorf("lvskit %s is %v, want BACKUP", in.Name(), s)
+		}
+	}
+	if s := g.State(); s != StateBackup {
+		t.Errorf("lvskit group is %v, want BACKUP", s)
+	}
+}
