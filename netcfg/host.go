@@ -50,6 +50,10 @@ type Host struct {
 	sockMu sync.Mutex
 	socks  map[sockKey]sendSock // packet sockets for Announce, by link
 
+	vmacMu      sync.Mutex
+	vmacParents map[string]*vmacParent // by parent link name
+	vmacOf      map[string]string      // VMAC name -> its parent's name
+
 	closeOnce sync.Once
 }
 

@@ -95,6 +95,13 @@ func (h *Host) SysctlInt(key string) (int, error) {
 // SetSysctl writes value to key in the Host's namespace unless it already
 // holds it; the Change holds the old value.
 func (h *Host) SetSysctl(key, value string) (*Change, error) {
+	return h.setSysctl(key, value, false)
+}
+
+// setSysctl is SetSysctl; with force it writes the value even when it is
+// there already: a per-interface IPv4 setting written once is the
+// interface's own, and no longer follows later writes to "default".
+func (h *Host) setSysctl(key, value string, force bool) (*Change, error) {
 	k, err := normalizeKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("set sysctl: %w", err)
@@ -107,7 +114,7 @@ func (h *Host) SetSysctl(key, value string) (*Change, error) {
 		if old, err = readProcSys(k); err != nil {
 			return err
 		}
-		if old == want {
+		if old == want && !force {
 			return nil
 		}
 		return writeProcSys(k, want)

@@ -26,6 +26,16 @@ type Config struct {
 	// Priority is 1..255; 0 means 100. 255 means we own the addresses:
 	// the instance starts as master and ignores adverts.
 	Priority int
+	// InitialState is keepalived's "state": StateMaster or StateBackup;
+	// zero (StateInit) means MASTER for priority 255, else BACKUP. As in
+	// keepalived 2.2.7 it is not the state the instance starts in: only an
+	// address owner (priority 255) starts as master, every other instance
+	// starts as BACKUP and takes over after the master-down interval like
+	// any backup, in a sync group too (measured against keepalived 2.2.7).
+	// What StateMaster does change, as in keepalived: Priority 0 means 255
+	// instead of 100 (so the instance is the owner), and NoPreempt and
+	// PreemptDelay are ignored (keepalived clears them with a warning).
+	InitialState State
 	// AdvertInterval is advert_int: 0 means 1s. Version 2 takes whole
 	// seconds (1..255), version 3 centiseconds (10ms..40.95s).
 	AdvertInterval time.Duration
@@ -85,11 +95,19 @@ type Config struct {
 
 	// UseVMAC puts the VIPs on a macvlan with the VRRP virtual MAC named
 	// VMACName (default "vrrp.<VRID>"); needs a VMACNetwork. As in
-	// keepalived, IPv4 multicast adverts are sent and received on the
-	// macvlan too, so they carry the virtual MAC; unicast and IPv6 adverts
-	// still use Interface.
+	// keepalived 2.2, multicast adverts (IPv4, and IPv6 from a link-local
+	// address the macvlan gets: Source if it is link-local, else the
+	// parent's) are sent and received on the macvlan too, so they carry
+	// the virtual MAC; with unicast peers keepalived forces
+	// vmac_xmit_base, and so does this: adverts use Interface and its MAC,
+	// the VIPs and their gratuitous ARPs / NAs the macvlan.
 	UseVMAC  bool
 	VMACName string
+	// VMACXmitBase is keepalived's vmac_xmit_base: with UseVMAC, adverts
+	// are sent and received on Interface (its MAC) even for multicast;
+	// the VIPs and their announcements stay on the macvlan. Implied by
+	// unicast peers.
+	VMACXmitBase bool
 
 	// Trackers change the effective priority (track_interface,
 	// track_script, or a Go function).
@@ -179,7 +197,20 @@ func (c Config) resolve() (*resolved, error) {
 	if r.Version == 2 && r.ipv6 {
 		return nil, errors.New("config: version 2 carries IPv4 only; use version 3 for IPv6")
 	}
+	switch r.InitialState {
+	case StateInit, StateBackup:
+	case StateMaster:
+		// vrrp_complete_instance: "nopreempt will not work with initial
+		// state MASTER - clearing", the same for preempt_delay.
+		r.NoPreempt = false
+		r.PreemptDelay = 0
+	default:
+		return nil, fmt.Errorf("config: initial state %v, want MASTER or BACKUP", r.InitialState)
+	}
 	switch {
+	case r.Priority == 0 && r.InitialState == StateMaster:
+		// "If no priority has been set, derive it from the initial state."
+		r.Priority = PriorityOwner
 	case r.Priority == 0:
 		r.Priority = 100
 	case r.Priority < 1 || r.Priority > 255:
@@ -294,7 +325,17 @@ func (r *resolved) coreConfig(primary netip.Addr) coreConfig {
 		garpRefreshRepeat: max(r.GARPMasterRefreshRepeat, 0),
 		garpLowerRepeat:   max(r.GARPLowerPrioRepeat, 0),
 		garpLowerDelay:    neg0(r.GARPLowerPrioDelay),
+		owner:             r.Priority == PriorityOwner,
 	}
+}
+
+// initialWant is the instance's wantstate at start: MASTER for an owner
+// (see core.configuredWant).
+func (r *resolved) initialWant() State {
+	if r.Priority == PriorityOwner {
+		return StateMaster
+	}
+	return StateBackup
 }
 
 // vmacAddr is the VRRP virtual MAC of RFC 5798 7.3.

@@ -72,6 +72,23 @@ type coreConfig struct {
 	garpRefreshRepeat int
 	garpLowerRepeat   int // after a lower-priority advert, as master; 0 none
 	garpLowerDelay    time.Duration
+
+	// owner: the configured (base) priority is 255.
+	owner bool
+}
+
+// syncGate is what the core sees of its sync group (keepalived's
+// vrrp_sync.c); nil when the instance is in none. The core reports its
+// wantstate — the state it would be in disregarding the group — and asks
+// before it becomes master on its own.
+type syncGate interface {
+	// setWant records the member's wantstate.
+	setWant(State)
+	// canGoMaster is vrrp_sync_can_goto_master: true when the group is
+	// MASTER already or every other member wants MASTER.
+	canGoMaster() bool
+	// state is the group's state.
+	state() State
 }
 
 // core is the VRRP state machine of RFC 3768 / RFC 5798 section 6.4 with
@@ -94,10 +111,45 @@ type core struct {
 	preemptAt           time.Time // preempt_delay: when a lower master may be preempted
 	startedAt           time.Time
 	masterAddr          netip.Addr // source of the last accepted advert while backup
+
+	// want is keepalived's wantstate: the state the instance would be in
+	// disregarding its sync group. Only a sync group reads it (sync).
+	want State
+	sync syncGate
 }
 
 func newCore(cfg coreConfig, prio uint8) *core {
-	return &core{cfg: cfg, prio: prio, masterAdverInterval: cfg.interval}
+	c := &core{cfg: cfg, prio: prio, masterAdverInterval: cfg.interval}
+	c.want = c.configuredWant()
+	return c
+}
+
+// configuredWant is the wantstate an instance starts with, and returns to
+// when it leaves FAULT: MASTER for an address owner, else BACKUP. (With
+// "state MASTER" keepalived's vrrp_complete_instance sets a non-owner's
+// wantstate to MASTER, but keepalived 2.2.7 behaves as if it were BACKUP
+// from the start — try_up_instance resets it — so a sync group of such
+// members takes over after the full master-down interval, as measured.)
+func (c *core) configuredWant() State {
+	if c.cfg.owner {
+		return StateMaster
+	}
+	return StateBackup
+}
+
+func (c *core) setWant(s State) {
+	c.want = s
+	if c.sync != nil {
+		c.sync.setWant(s)
+	}
+}
+
+// skewMin is VRRP_TIMER_SKEW_MIN: the skew time of priority 255.
+func (c *core) skewMin() time.Duration {
+	if c.cfg.version == 2 {
+		return time.Second / 256
+	}
+	return c.masterAdverInterval / 256
 }
 
 // skew is Skew_Time: (256-Priority)/256 s in version 2 (RFC 3768 6.1),
@@ -145,6 +197,8 @@ func (c *core) start(now time.Time) []action {
 }
 
 // enter leaves Init or Fault for Master (owner), Backup, or Fault.
+// keepalived's vrrp_init_state at startup, try_up_instance /
+// vrrp_state_leave_fault after FAULT.
 func (c *core) enter(now time.Time, startup bool) []action {
 	from := c.state
 	if c.faulty() {
@@ -153,16 +207,35 @@ func (c *core) enter(now time.Time, startup bool) []action {
 		}
 		c.state = StateFault
 		c.stopTimers()
+		c.setWant(StateFault)
 		return []action{{Kind: actTransition, From: from, To: StateFault}}
 	}
-	if c.prio == PriorityOwner {
-		return c.becomeMaster(now)
-	}
 	c.masterAdverInterval = c.cfg.interval
+	if !startup {
+		// try_up_instance: an owner wants MASTER again, anyone else BACKUP.
+		c.setWant(c.configuredWant())
+	}
+	if c.prio == PriorityOwner {
+		if c.sync == nil {
+			return c.becomeMaster(now)
+		}
+		// In a sync group an owner starts as master only if the whole
+		// group does (every member an owner wanting MASTER); after FAULT
+		// only if the group lets it (vrrp_sync_can_goto_master).
+		if startup && c.sync.state() == StateMaster || !startup && c.want == StateMaster && c.sync.canGoMaster() {
+			return c.becomeMaster(now)
+		}
+	}
 	c.state = StateBackup
 	c.stopTimers()
 	c.downAt = now.Add(c.masterDownInterval())
-	if startup && c.cfg.preempt && c.cfg.preemptDelay > 0 {
+	switch {
+	case startup && c.sync != nil && c.want == StateMaster && c.sync.state() == StateBackup:
+		// vrrp_init_state: a sync group member that wants MASTER (an
+		// owner) while its group starts as BACKUP (not all owners) times
+		// out after one advert interval plus the minimal skew.
+		c.downAt = now.Add(c.masterAdverInterval + c.skewMin())
+	case startup && c.cfg.preempt && c.cfg.preemptDelay > 0:
 		// keepalived: preempt_delay also delays taking over at startup.
 		c.downAt = c.downAt.Add(c.cfg.preemptDelay)
 	}
@@ -215,6 +288,14 @@ func (c *core) tick(now time.Time) []action {
 	switch c.state {
 	case StateBackup:
 		if due(c.downAt) {
+			// vrrp_goto_master: we want MASTER; a sync group may hold us
+			// in BACKUP until every member wants it (preferring BACKUP
+			// to thrashing), and then the master-down timer restarts.
+			c.setWant(StateMaster)
+			if c.sync != nil && !c.sync.canGoMaster() {
+				c.downAt = now.Add(c.masterDownInterval())
+				return nil
+			}
 			acts = append(acts, c.becomeMaster(now)...)
 		}
 	case StateMaster:
@@ -271,6 +352,11 @@ func (c *core) advert(now time.Time, r received) []action {
 		}
 		c.masterAddr = r.Src
 		c.downAt = now.Add(c.masterDownInterval())
+		// vrrp_state_backup: held in BACKUP by a sync group or not, we
+		// now have a master and want BACKUP.
+		if c.want != StateBackup {
+			c.setWant(StateBackup)
+		}
 		return nil
 	case StateMaster:
 		if r.Priority == PriorityStop {
@@ -282,6 +368,7 @@ func (c *core) advert(now time.Time, r received) []action {
 				c.masterAdverInterval = r.Interval
 			}
 			c.masterAddr = r.Src
+			c.setWant(StateBackup)
 			return c.becomeBackup(now)
 		}
 		// A lower (or tied and lower address) master: the RFC discards;
@@ -340,17 +427,23 @@ func (c *core) goFault() []action {
 	}
 	c.state = StateFault
 	c.stopTimers()
+	c.setWant(StateFault)
 	return append(acts, action{Kind: actTransition, From: from, To: StateFault})
 }
 
-// force moves the instance as its sync group decides: to Master when a
-// member took over, to Backup when a member stepped down.
+// force moves the instance as its sync group decides (vrrp_sync_master,
+// vrrp_sync_backup): to Master when every member wanted it, to Backup when
+// a member stepped down; the group set our wantstate already.
 func (c *core) force(now time.Time, to State) []action {
 	switch {
 	case to == StateMaster && c.state == StateBackup:
+		c.want = StateMaster
 		return c.becomeMaster(now)
 	case to == StateBackup && c.state == StateMaster:
+		c.want = StateBackup
 		return c.becomeBackup(now)
+	case to == StateBackup && c.state == StateFault && !c.faulty():
+		return c.enter(now, false)
 	}
 	return nil
 }

@@ -15,7 +15,10 @@
 // preemption on by default (Config.NoPreempt, Config.PreemptDelay),
 // garp_master_* announcement timing, trackers with weights and the
 // effective priority clamped to 1..254 (weight 0 means FAULT), sync groups
-// (SyncGroup), notifications (a Go func or channel, keepalived-style
+// with keepalived's rules (SyncGroup: members become master only together,
+// preferring BACKUP, and FAULT or a step down moves them all), "state
+// MASTER" (Config.InitialState), use_vmac with keepalived's VMAC setup
+// (Config.UseVMAC), notifications (a Go func or channel, keepalived-style
 // scripts, a FIFO), PASS authentication in version 2, accept mode by
 // default, and a master answering a lower-priority advert with its own.
 //
@@ -23,7 +26,8 @@
 //
 // A pure state machine (core.go) takes events — startup, advert received,
 // timer due, tracker change, sync-group order, shutdown — with the current
-// time, and returns actions: send an advert, add or remove the VIPs,
+// time (and, in a sync group, asks the group through a small interface
+// whether it may become master), and returns actions: send an advert, add or remove the VIPs,
 // announce, notify. It owns no goroutine, clock or socket, so its timers
 // are tested to the microsecond. Every receive rule the RFCs make a MUST
 // is a pure check (check.go) whose failures are counted by reason

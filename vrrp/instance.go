@@ -134,7 +134,13 @@ func (i *Instance) Run(ctx context.Context) error {
 
 	if r.UseVMAC {
 		vn := r.Network.(VMACNetwork)
-		if err := vn.CreateVMAC(ctx, VMAC{Name: r.VMACName, Parent: r.Interface, MAC: vmacAddr(r.VRID, r.ipv6)}); err != nil {
+		v := VMAC{Name: r.VMACName, Parent: r.Interface, MAC: vmacAddr(r.VRID, r.ipv6), XmitBase: !r.vmacDevice()}
+		if r.ipv6 && r.Source.IsLinkLocalUnicast() {
+			// set_link_local_address: a configured source is the VMAC's
+			// link-local address.
+			v.LinkLocal = r.Source.WithZone("")
+		}
+		if err := vn.CreateVMAC(ctx, v); err != nil {
 			return fmt.Errorf("run vrrp instance %s: create vmac: %w", r.Name, err)
 		}
 		defer func() {
@@ -174,6 +180,9 @@ func (i *Instance) Run(ctx context.Context) error {
 	rs.trackUp = make([]bool, len(r.Trackers))
 	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
 	rs.c = newCore(r.coreConfig(rs.primary), prio)
+	if g := i.groupOf(); g != nil {
+		rs.c.sync = gate{g: g, m: i}
+	}
 
 	tctx, cancelTrackers := context.WithCancel(ctx)
 	var twg sync.WaitGroup
@@ -436,8 +445,8 @@ func (rs *runState) exec(acts []action) {
 			i.setStatus(rs)
 			t := Transition{Name: r.Name, From: a.From, To: a.To, Priority: rs.c.prio, Time: r.Clock.Now()}
 			rs.notifier.send(t)
-			if g := i.groupOf(); g != nil && !rs.forced {
-				g.memberTransition(i, a.From, a.To)
+			if g := i.groupOf(); g != nil {
+				g.memberTransition(i, a.From, a.To, rs.forced)
 			}
 		}
 	}
@@ -464,10 +473,13 @@ func (rs *runState) sendAdvert(prio uint8) {
 }
 
 // vmacDevice says whether the endpoint lives on the VMAC: with UseVMAC for
-// IPv4 multicast. Unicast adverts arrive at the parent's MAC, and an IPv6
-// link-local source must be an address of the sending link, which the VMAC
-// lacks, so those still use the parent.
-func (r *resolved) vmacDevice() bool { return r.UseVMAC && !r.Unicast && !r.ipv6 }
+// multicast, IPv4 and IPv6 (the VMAC then has a link-local address to send
+// IPv6 adverts from). With unicast peers keepalived 2.2 forces
+// vmac_xmit_base ("unicast with use_vmac requires vmac_xmit_base -
+// setting"): adverts are sent and received on the parent — unicast
+// adverts arrive at the parent's MAC anyway — and only the VIPs and their
+// gratuitous ARPs / NAs use the VMAC.
+func (r *resolved) vmacDevice() bool { return r.UseVMAC && !r.Unicast && !r.VMACXmitBase }
 
 func (rs *runState) vipLink(v VIP) string {
 	r := rs.i.cfg

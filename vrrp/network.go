@@ -70,4 +70,10 @@ type VMAC struct {
 	Name   string // e.g. "vrrp.51"
 	Parent string // the instance's interface
 	MAC    net.HardwareAddr
+	// IPv6 VMACs: LinkLocal is the address IPv6 adverts are sent from on
+	// the VMAC — zero means the parent's link-local (or one made from the
+	// parent's MAC) — unless XmitBase: adverts leave from the parent
+	// (unicast peers) and the VMAC needs no link-local address.
+	LinkLocal netip.Addr
+	XmitBase  bool
 }

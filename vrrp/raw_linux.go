@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -416,7 +417,10 @@ func (e *rawEndpoint) Send(msg []byte, dst netip.Addr) error {
 	var err error
 	if s.key.ipv6 {
 		cm := &ipv6.ControlMessage{HopLimit: 255, IfIndex: s.ifi.Index, Src: e.local.AsSlice()}
-		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: s.key.ifname})
+		// The zone by index: a name would be looked up in the namespace
+		// of the calling thread, not necessarily the socket's (RawConfig.Netns),
+		// and the kernel refuses a scope that is not the bound device.
+		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: strconv.Itoa(s.ifi.Index)})
 	} else {
 		cm := &ipv4.ControlMessage{IfIndex: s.ifi.Index, Src: e.local.AsSlice()}
 		_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})

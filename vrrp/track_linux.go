@@ -46,15 +46,20 @@ func (l *linkTracker) Track(ctx context.Context, report func(up bool)) error {
 		return fmt.Errorf("subscribe to links: %w", err)
 	}
 	seen := false
+	var lastErr error
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-errs:
-			return fmt.Errorf("watch link %s: %w", l.name, err)
+			// The subscription reports, and goes on after, messages it
+			// skips — such as one sent to the link group by another
+			// process in the namespace ("wrong sender portid") — and ends
+			// by closing the channel, so only that is fatal.
+			lastErr = err
 		case u, ok := <-ch:
 			if !ok {
-				return errors.New("watch link: subscription closed")
+				return errors.Join(fmt.Errorf("watch link %s: subscription closed", l.name), lastErr)
 			}
 			if u.Link.Attrs().Name != l.name {
 				continue

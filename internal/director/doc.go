@@ -54,9 +54,6 @@
 // Every one of these is reported by Load as a warning or an error at its
 // position, never silently:
 //
-//   - "state MASTER" is not an initial state: every instance starts as
-//     BACKUP and the highest priority wins the election after the
-//     master-down interval (warning);
 //   - auth_type AH is refused (only PASS);
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;

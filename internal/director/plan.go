@@ -514,7 +514,7 @@ func (t *translator) instances() {
 				t.unimplemented(v.Pos, "use_vmac", "a custom MAC is not supported; the VRRP virtual MAC is used")
 			}
 		}
-		t.unimplemented(posOf(in.VMACXmitBase), "vmac_xmit_base", "")
+		c.VMACXmitBase = in.VMACXmitBase.V
 		t.unimplemented(posOf(in.NativeIPv6), "native_ipv6", "")
 		t.unimplemented(posOf(in.DownTimerAdverts), "down_timer_adverts", "")
 		t.unimplemented(posOf(in.HigherPrioSendAdvert), "higher_prio_send_advert", "")
@@ -525,9 +525,29 @@ func (t *translator) instances() {
 		t.unimplemented(posOf(in.NotifyMasterRxLowerPri), "notify_master_rx_lower_pri", "")
 		t.unimplemented(posOf(in.NotifyPriorityChanges), "notify_priority_changes", "")
 		t.unimplemented(posOf(in.UnicastFaultNoPeer), "unicast_fault_no_peer", "an empty unicast_peer list is an error")
-		if in.State.Set() && in.State.V == keepalived.StateMaster && c.Priority != 255 {
-			t.warns = append(t.warns, Warning{Pos: in.State.Pos, Keyword: "state",
-				Msg: `keyword "state" MASTER is not implemented by the lvskit director: every instance starts as BACKUP and the highest priority becomes MASTER by election`})
+		// "state" as keepalived 2.2.7 treats it (vrrp_complete_instance,
+		// vrrp_init_state): only an address owner starts as MASTER; state
+		// MASTER makes an unset priority 255 and clears nopreempt and
+		// preempt_delay (with keepalived's warnings); a non-owner starts as
+		// BACKUP either way. vrrp.Config.InitialState does that.
+		if in.State.Set() {
+			switch in.State.V {
+			case keepalived.StateMaster:
+				c.InitialState = vrrp.StateMaster
+				if !in.Priority.Set() {
+					c.Priority = vrrp.PriorityOwner
+				}
+				if c.NoPreempt {
+					t.warns = append(t.warns, Warning{Pos: in.NoPreempt.Pos, Keyword: "nopreempt",
+						Msg: "nopreempt will not work with initial state MASTER - clearing (as keepalived does)"})
+				}
+				if c.PreemptDelay > 0 {
+					t.warns = append(t.warns, Warning{Pos: in.PreemptDelay.Pos, Keyword: "preempt_delay",
+						Msg: "preempt delay will not work with initial state MASTER - clearing (as keepalived does)"})
+				}
+			case keepalived.StateBackup:
+				c.InitialState = vrrp.StateBackup
+			}
 		}
 		c.Notify = vrrp.Notify{
 			Script: scriptArgv(in.Notify),

@@ -39,8 +39,8 @@ func TestLoadBookLVS1(t *testing.T) {
 	wantInst := InstancePlan{
 		VRRP: vrrp.Config{
 			Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 100, AdvertInterval: time.Second,
-			AuthPass: "1111",
-			VIPs:     []vrrp.VIP{{Prefix: netip.MustParsePrefix("192.168.0.253/24"), Link: "eth0", Label: "eth0:1"}},
+			AuthPass: "1111", InitialState: vrrp.StateMaster,
+			VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix("192.168.0.253/24"), Link: "eth0", Label: "eth0:1"}},
 		},
 		Tracks:    []TrackPlan{{Kind: "interface", Name: "eth0", Interface: "eth0"}},
 		Priority:  100,
@@ -95,8 +95,9 @@ func TestLoadBookLVS1(t *testing.T) {
 	if err := p.CheckBackend(BackendNetlink); err != nil {
 		t.Errorf("CheckBackend(netlink) = %v", err)
 	}
-	wantWarn := []string{path + `:18:5: keyword "state" MASTER is not implemented by the lvskit director: every instance starts as BACKUP and the highest priority becomes MASTER by election`}
-	if diff := cmp.Diff(wantWarn, warnStrings(warns)); diff != "" {
+	// "state MASTER" is keepalived's initial wantstate, implemented: no
+	// warning.
+	if diff := cmp.Diff([]string(nil), warnStrings(warns)); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
@@ -424,5 +425,59 @@ func TestLoadGroups(t *testing.T) {
 		if w.Keyword == "lb_kind" {
 			t.Errorf("unexpected lb_kind warning: %v", w)
 		}
+	}
+}
+
+// "state" is keepalived's initial wantstate: MASTER makes an unset
+// priority 255 and clears nopreempt and preempt_delay with keepalived's
+// warnings; BACKUP is passed as such.
+func TestLoadInitialState(t *testing.T) {
+	path := writeTemp(t, `vrrp_instance A {
+    state MASTER
+    interface eth0
+    virtual_router_id 1
+    virtual_ipaddress {
+        10.0.0.1
+    }
+}
+vrrp_instance B {
+    state MASTER
+    interface eth0
+    virtual_router_id 2
+    priority 150
+    nopreempt
+    preempt_delay 5
+    virtual_ipaddress {
+        10.0.0.2
+    }
+}
+vrrp_instance C {
+    state BACKUP
+    interface eth0
+    virtual_router_id 3
+    virtual_ipaddress {
+        10.0.0.3
+    }
+}
+`)
+	p, warns := mustLoad(t, path, "")
+	type got struct {
+		Priority     int
+		InitialState vrrp.State
+	}
+	var gots []got
+	for _, in := range p.Instances {
+		gots = append(gots, got{in.VRRP.Priority, in.VRRP.InitialState})
+	}
+	want := []got{{255, vrrp.StateMaster}, {150, vrrp.StateMaster}, {100, vrrp.StateBackup}}
+	if diff := cmp.Diff(want, gots); diff != "" {
+		t.Errorf("priority and initial state (-want +got):\n%s", diff)
+	}
+	wantWarn := []string{
+		path + ":14:5: nopreempt will not work with initial state MASTER - clearing (as keepalived does)",
+		path + ":15:5: preempt delay will not work with initial state MASTER - clearing (as keepalived does)",
+	}
+	if diff := cmp.Diff(wantWarn, warnStrings(warns)); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }

@@ -68,12 +68,15 @@ func (n Network) DeleteRoute(_ context.Context, r vrrp.Route) error {
 	return err
 }
 
-// CreateVMAC creates the macvlan carrying the VRRP virtual MAC.
+// CreateVMAC creates the macvlan carrying the VRRP virtual MAC, with the
+// sysctls and IPv6 link-local address keepalived gives it (see
+// netcfg.Host.AddVMAC).
 func (n Network) CreateVMAC(_ context.Context, v vrrp.VMAC) error {
 	if len(v.MAC) != 6 {
 		return fmt.Errorf("create vmac %s: bad virtual MAC %s", v.Name, v.MAC)
 	}
-	_, err := n.h.AddVMAC(netcfg.VMAC{Name: v.Name, Parent: v.Parent, VRID: v.MAC[5], IPv6: v.MAC[4] == 2, MAC: v.MAC})
+	_, err := n.h.AddVMAC(netcfg.VMAC{Name: v.Name, Parent: v.Parent, VRID: v.MAC[5], IPv6: v.MAC[4] == 2, MAC: v.MAC,
+		LinkLocal: v.LinkLocal, XmitBase: v.XmitBase})
 	return err
 }
 
