@@ -44,6 +44,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured period to this file")
 	ownNetns := flag.Bool("netns", true, "as root, run in a network namespace of its own (no host conntrack or traffic in the way)")
 	inNetns := flag.Bool("in-netns", false, "internal: this process is already in its own namespace")
+	haproxy := flag.String("haproxy", defaultHAProxy(), "HAProxy binary to run as the anchor on the same targets (empty: none)")
 	flag.Parse()
 	raiseNoFile()
 	if *serve == 0 && *ownNetns && !*inNetns && os.Geteuid() == 0 {
@@ -62,7 +63,7 @@ func main() {
 		}
 		return
 	}
-	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *inNetns)
+	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *inNetns, *haproxy)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -111,57 +112,31 @@ func loopbackUp() error {
 	return nil
 }
 
+func defaultHAProxy() string {
+	p, err := exec.LookPath("haproxy")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
 // raiseNoFile lifts the soft limit on open files to the hard limit.
 func raiseNoFile() {
 	var r unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &r) != nil {
+		return
+	}
+	if r.Max < 1<<18 && os.Geteuid() == 0 {
+		// Root may raise the hard limit; HAProxy wants one above its
+		// maxconn for its 10,000 checks.
+		if unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 1 << 18, Max: 1 << 18}) == nil {
+			return
+		}
+	}
+	if r.Cur < r.Max {
 		r.Cur = r.Max
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &r)
 	}
-}
-
-var response = []byte("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
-
-// runServer listens on n loopback ports, prints them, and answers every
-// request with a fixed response until stdin closes.
-func runServer(n int) error {
-	w := bufio.NewWriter(os.Stdout)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(w, ln.Addr().(*net.TCPAddr).Port)
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					c.SetDeadline(time.Now().Add(5 * time.Second))
-					r := bufio.NewReaderSize(c, 512)
-					for {
-						line, err := r.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					c.Write(response)
-				}()
-			}
-		}()
-	}
-	fmt.Fprintln(w, "ready")
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	io.Copy(io.Discard, os.Stdin) // the parent closes stdin to stop us
-	return nil
 }
 
 // counting wraps a checker and counts its results. It embeds the checker
@@ -183,59 +158,198 @@ func (c counting) Check(ctx context.Context) error {
 	return err
 }
 
-func run(kind string, targets int, interval, duration time.Duration, cpuprofile string, netnsOwn bool) (string, error) {
-	self, err := os.Executable()
+func run(kind string, targets int, interval, duration time.Duration, cpuprofile string, netnsOwn bool, haproxy string) (string, error) {
+	t0 := time.Now()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "bench: %5.1fs: %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
+	}
+	srv, err := startServer(targets)
 	if err != nil {
 		return "", err
 	}
-	srv := exec.Command(self, "-serve", strconv.Itoa(targets))
-	srv.Stderr = os.Stderr
-	stdin, err := srv.StdinPipe()
+	defer srv.stop()
+	logf("server ready")
+
+	var phases []phase
+	p, goStats, err := runLvskit(srv, kind, interval, duration, cpuprofile)
 	if err != nil {
 		return "", err
 	}
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	if err := srv.Start(); err != nil {
-		return "", err
-	}
-	defer func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { srv.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			srv.Process.Kill()
-			<-done
-		}
-	}()
-	var ports []uint16
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if sc.Text() == "ready" {
-			break
-		}
-		p, err := strconv.Atoi(sc.Text())
+	phases = append(phases, p)
+	logf("lvskit done: %d probes, %.1f%% CPU", p.served, pct(p.user+p.sys, p.wall))
+	if haproxy != "" && kind == "http" {
+		time.Sleep(2 * time.Second) // let the last probes' sockets go
+		p, err := runHAProxy(srv, haproxy, interval, duration)
 		if err != nil {
-			return "", fmt.Errorf("server said %q", sc.Text())
+			p = phase{name: "HAProxy", failed: "?", note: "failed: " + err.Error()}
 		}
-		ports = append(ports, uint16(p))
-	}
-	if len(ports) != targets {
-		return "", fmt.Errorf("server opened %d of %d listeners", len(ports), targets)
+		phases = append(phases, p)
+		logf("haproxy done")
 	}
 
+	var b strings.Builder
+	where := "the caller's network namespace"
+	if netnsOwn {
+		where = "a network namespace of its own"
+	}
+	fmt.Fprintf(&b, "healthcheck bench (in %s): %d %s targets on distinct loopback ports, served by one epoll thread in a second process; delay_loop / inter %v; each checker measured %v; %s, GOMAXPROCS %d, %d CPUs\n\n",
+		where, targets, strings.ToUpper(kind), interval, duration, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	asked := float64(targets) / interval.Seconds()
+	fmt.Fprintf(&b, "| checker | probes/s (asked %.0f) | failed | CPU %% of one core | user | system | CPU µs per probe | RSS (peak) | server CPU %% |\n", asked)
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range phases {
+		if p.wall == 0 {
+			continue
+		}
+		secs := p.wall.Seconds()
+		rate := float64(p.served) / secs
+		perProbe := 0.0
+		if p.served > 0 {
+			perProbe = float64(p.user+p.sys) / float64(time.Microsecond) / float64(p.served)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f (%.2f) | %s | %.1f %% | %.1f %% | %.1f %% | %.1f | %.1f MiB (%.1f) | %.1f %% |\n",
+			p.name, rate, rate/asked, p.failed,
+			pct(p.user+p.sys, p.wall), pct(p.user, p.wall), pct(p.sys, p.wall), perProbe,
+			mib(p.rss), mib(p.hwm), pct(p.srvUser+p.srvSys, p.wall))
+	}
+	fmt.Fprintf(&b, "\nprobes/s counts the responses the server sent while the checker was measured; CPU is utime+stime of the checker process from /proc/<pid>/stat over that time.\n")
+	fmt.Fprintf(&b, "goals for lvskit: 10,000 probes/s, CPU < 25 %% of one core, RSS < 200 MiB\n")
+	b.WriteString(goStats)
+	for _, p := range phases {
+		if p.note != "" {
+			fmt.Fprintf(&b, "%s: %s\n", p.name, p.note)
+		}
+	}
+	return b.String(), nil
+}
+
+func pct(d, wall time.Duration) float64 { return float64(d) / float64(wall) * 100 }
+func mib(n int64) float64               { return float64(n) / (1 << 20) }
+
+// phase is one checker's measurement.
+type phase struct {
+	name            string
+	wall            time.Duration
+	served          int64  // responses the server sent meanwhile
+	failed          string // failed probes, or what is known of them
+	user, sys       time.Duration
+	rss, hwm        int64
+	srvUser, srvSys time.Duration
+	note            string
+}
+
+// server is the target process.
+type server struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+	ports []uint16
+}
+
+func startServer(targets int) (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-serve", strconv.Itoa(targets))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	for s.out.Scan() {
+		if s.out.Text() == "ready" {
+			break
+		}
+		p, err := strconv.Atoi(s.out.Text())
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("server said %q", s.out.Text())
+		}
+		s.ports = append(s.ports, uint16(p))
+	}
+	if len(s.ports) != targets {
+		s.stop()
+		return nil, fmt.Errorf("server opened %d of %d listeners", len(s.ports), targets)
+	}
+	return s, nil
+}
+
+// count returns the number of responses the server has sent.
+func (s *server) count() (int64, error) {
+	if _, err := io.WriteString(s.stdin, "count\n"); err != nil {
+		return 0, err
+	}
+	if !s.out.Scan() {
+		return 0, fmt.Errorf("server: no count: %v", s.out.Err())
+	}
+	return strconv.ParseInt(s.out.Text(), 10, 64)
+}
+
+func (s *server) stop() {
+	s.stdin.Close()
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// measure samples the checker process pid and the server over d.
+func measure(srv *server, pid int, d time.Duration) (phase, error) {
+	u0, s0, err := procCPU(pid)
+	if err != nil {
+		return phase{}, err
+	}
+	su0, ss0, err := procCPU(srv.cmd.Process.Pid)
+	if err != nil {
+		return phase{}, err
+	}
+	c0, err := srv.count()
+	if err != nil {
+		return phase{}, err
+	}
+	t0 := time.Now()
+	time.Sleep(d)
+	u1, s1, _ := procCPU(pid)
+	su1, ss1, _ := procCPU(srv.cmd.Process.Pid)
+	c1, err := srv.count()
+	if err != nil {
+		return phase{}, err
+	}
+	wall := time.Since(t0)
+	rss, hwm := memory(pid)
+	return phase{wall: wall, served: c1 - c0, user: u1 - u0, sys: s1 - s0, rss: rss, hwm: hwm,
+		srvUser: su1 - su0, srvSys: ss1 - ss0}, nil
+}
+
+func runLvskit(srv *server, kind string, interval, duration time.Duration, cpuprofile string) (phase, string, error) {
 	var ok, failed atomic.Int64
 	var lastErr atomic.Value
 	policy := healthcheck.Policy{DelayLoop: interval, ConnectTimeout: 5 * time.Second, Warmup: interval, Bootstrap: -1}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var monitors []*healthcheck.Monitor
+	defer func() {
+		cancel()
+		for _, m := range monitors {
+			m.Stop()
+		}
+	}()
 	var down atomic.Int64
 	lo := netip.MustParseAddr("127.0.0.1")
-	for _, p := range ports {
+	for _, p := range srv.ports {
 		var chk healthcheck.Checker
 		switch kind {
 		case "http":
@@ -244,8 +358,7 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile 
 		case "tcp":
 			chk = &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: netip.AddrPortFrom(lo, p)}}
 		default:
-			cancel()
-			return "", fmt.Errorf("unknown -kind %q", kind)
+			return phase{}, "", fmt.Errorf("unknown -kind %q", kind)
 		}
 		c := counting{Checker: chk, ok: &ok, failed: &failed, lastErr: &lastErr}
 		m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{Checker: c, Policy: policy, OnEvent: func(e healthcheck.Event) {
@@ -256,79 +369,164 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile 
 			}
 		}})
 		if err != nil {
-			cancel()
-			return "", err
+			return phase{}, "", err
 		}
 		if err := m.Start(ctx); err != nil {
-			cancel()
-			return "", err
+			return phase{}, "", err
 		}
 		monitors = append(monitors, m)
 	}
-	defer func() {
-		cancel()
-		for _, m := range monitors {
-			m.Stop()
-		}
-	}()
 
 	time.Sleep(interval + interval/2) // every target has started
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
-			return "", err
+			return phase{}, "", err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return "", err
+			return phase{}, "", err
 		}
 	}
-	u0, s0 := cpuTimes()
-	ok0, f0 := ok.Load(), failed.Load()
-	t0 := time.Now()
-	time.Sleep(duration)
-	u1, s1 := cpuTimes()
+	f0 := failed.Load()
+	p, err := measure(srv, os.Getpid(), duration)
 	if cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
-	wall := time.Since(t0)
-	ok1, f1 := ok.Load(), failed.Load()
-	rss, hwm := memory()
-	goroutines := runtime.NumGoroutine()
+	if err != nil {
+		return phase{}, "", err
+	}
+	f1 := failed.Load()
+	p.name = "lvskit"
+	p.failed = strconv.FormatInt(f1-f0, 10)
+	p.note = fmt.Sprintf("%d targets down at the end", down.Load())
+	if e, _ := lastErr.Load().(string); e != "" {
+		p.note += "; last probe error: " + e
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-
-	cpu := float64((u1-u0)+(s1-s0)) / float64(wall) * 100
-	var b strings.Builder
-	where := "the caller's network namespace"
-	if netnsOwn {
-		where = "a network namespace of its own"
-	}
-	fmt.Fprintf(&b, "healthcheck bench (in %s): %d %s targets on distinct loopback ports, delay_loop %v, measured %v\n", where, targets, strings.ToUpper(kind), interval, wall.Round(time.Millisecond))
-	fmt.Fprintf(&b, "probes: %d ok, %d failed (%.0f/s); targets down at the end: %d\n", ok1-ok0, f1-f0, float64(ok1-ok0+f1-f0)/wall.Seconds(), down.Load())
-	if e, _ := lastErr.Load().(string); e != "" {
-		fmt.Fprintf(&b, "last probe error: %s\n", e)
-	}
-	fmt.Fprintf(&b, "checker CPU: %.1f%% of one core (user %.1f%%, system %.1f%%); goal < 25%%\n", cpu,
-		float64(u1-u0)/float64(wall)*100, float64(s1-s0)/float64(wall)*100)
-	fmt.Fprintf(&b, "checker memory: RSS %.1f MiB, peak RSS %.1f MiB; goal < 200 MiB\n", float64(rss)/(1<<20), float64(hwm)/(1<<20))
-	fmt.Fprintf(&b, "go runtime: heap in use %.1f MiB, stacks %.1f MiB, GC cycles %d during the run's life\n",
-		float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20), ms.NumGC)
-	fmt.Fprintf(&b, "goroutines: %d, GOMAXPROCS %d, %s\n", goroutines, runtime.GOMAXPROCS(0), runtime.Version())
-	return b.String(), nil
+	goStats := fmt.Sprintf("lvskit Go runtime: heap in use %.1f MiB, stacks %.1f MiB, total from the OS %.1f MiB, %d GC cycles, %d goroutines\n",
+		mib(int64(ms.HeapInuse)), mib(int64(ms.StackInuse)), mib(int64(ms.Sys)), ms.NumGC, runtime.NumGoroutine())
+	return p, goStats, nil
 }
 
-func cpuTimes() (user, sys time.Duration) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0
+// runHAProxy health-checks the same targets with HAProxy (option httpchk
+// GET /, check inter <interval>, no traffic), in backends of 1,000
+// servers, and measures the HAProxy process.
+func runHAProxy(srv *server, bin string, interval, duration time.Duration) (phase, error) {
+	dir, err := os.MkdirTemp("", "hcbench-haproxy")
+	if err != nil {
+		return phase{}, err
 	}
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+	defer os.RemoveAll(dir)
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "global\n    maxconn 4000\n    stats socket %s/stats.sock\n\n", dir) // checks take no connection slots
+	fmt.Fprintf(&cfg, "defaults\n    mode http\n    timeout connect 5s\n    timeout check 5s\n    timeout client 5s\n    timeout server 5s\n")
+	for i, p := range srv.ports {
+		if i%1000 == 0 {
+			fmt.Fprintf(&cfg, "\nbackend b%d\n    option httpchk GET /\n    default-server check inter %dms\n", i/1000, interval.Milliseconds())
+		}
+		fmt.Fprintf(&cfg, "    server s%d 127.0.0.1:%d\n", i, p)
+	}
+	if err := os.WriteFile(dir+"/haproxy.cfg", []byte(cfg.String()), 0o644); err != nil {
+		return phase{}, err
+	}
+	logf, err := os.Create(dir + "/haproxy.log")
+	if err != nil {
+		return phase{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "-db", "-f", dir+"/haproxy.cfg")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return phase{}, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	select {
+	case <-time.After(2*interval + interval/2): // HAProxy spreads the first checks over one interval
+	case <-exited:
+		b, _ := os.ReadFile(dir + "/haproxy.log")
+		return phase{}, fmt.Errorf("haproxy exited: %s", b)
+	}
+	p, err := measure(srv, cmd.Process.Pid, duration)
+	if err != nil {
+		return phase{}, err
+	}
+	out, _ := exec.Command("haproxy", "-v").Output()
+	version, _, _ := strings.Cut(string(out), "\n")
+	p.name = "HAProxy"
+	up, down, err := haproxyStates(dir + "/stats.sock")
+	if err != nil {
+		p.failed = "?"
+		p.note = fmt.Sprintf("%s; stats: %v", version, err)
+	} else {
+		p.failed = "–"
+		p.note = fmt.Sprintf("%s; %d servers UP, %d not UP at the end; threads %d", version, up, down, threads(cmd.Process.Pid))
+	}
+	return p, nil
 }
 
-// memory returns VmRSS and VmHWM of this process in bytes.
-func memory() (rss, hwm int64) {
-	b, err := os.ReadFile("/proc/self/status")
+// haproxyStates counts the servers UP and not UP from "show stat".
+func haproxyStates(sock string) (up, other int, err error) {
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		return 0, 0, err
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 18 || f[1] == "BACKEND" || f[1] == "FRONTEND" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(f[17], "UP") {
+			up++
+		} else {
+			other++
+		}
+	}
+	return up, other, nil
+}
+
+func threads(pid int) int {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return len(ents)
+}
+
+// procCPU returns the user and system time of process pid (all threads).
+func procCPU(pid int) (user, sys time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name in parentheses; utime and stime are
+	// the 14th and 15th fields, in clock ticks.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
+}
+
+// memory returns VmRSS and VmHWM of process pid in bytes.
+func memory(pid int) (rss, hwm int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0
 	}
