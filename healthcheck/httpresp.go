@@ -112,7 +112,7 @@ func (rr *respReader) readHead() (respHead, error) {
 	}
 	// "HTTP/1.x NNN[ reason]"
 	if len(l) < 12 || string(l[:7]) != "HTTP/1." || l[7] < '0' || l[7] > '9' || l[8] != ' ' ||
-		!isDec(l[9]) || !isDec(l[10]) || !isDec(l[11]) || (len(l) > 12 && l[12] != ' ') {
+		l[9] < '1' || l[9] > '9' || !isDec(l[10]) || !isDec(l[11]) || (len(l) > 12 && l[12] != ' ') {
 		return h, fmt.Errorf("malformed status line %q", truncate(l, 64))
 	}
 	h.minor = int(l[7] - '0')
