@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,6 +43,8 @@ func main() {
 	out := flag.String("out", "", "file to write the results to (also printed)")
 	kind := flag.String("kind", "http", "checker: http (HTTP_GET with digest) or tcp (TCP_CHECK), for comparison")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured period to this file")
+	tracefile := flag.String("trace", "", "write an execution trace of 2 s before the measured period to this file")
+	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the measured period to this file")
 	ownNetns := flag.Bool("netns", true, "as root, run in a network namespace of its own (no host conntrack or traffic in the way)")
 	inNetns := flag.Bool("in-netns", false, "internal: this process is already in its own namespace")
 	haproxy := flag.String("haproxy", defaultHAProxy(), "HAProxy binary to run as the anchor on the same targets (empty: none)")
@@ -63,7 +66,7 @@ func main() {
 		}
 		return
 	}
-	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *inNetns, *haproxy)
+	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *memprofile, *tracefile, *inNetns, *haproxy)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -144,11 +147,24 @@ func raiseNoFile() {
 type counting struct {
 	healthcheck.Checker
 	ok, failed *atomic.Int64
+	busy       *atomic.Int64 // nanoseconds spent in Check, summed
+	hist       *[len(histBounds) + 1]atomic.Int64
 	lastErr    *atomic.Value
 }
 
+// histBounds are the upper bounds of the probe time histogram.
+var histBounds = [...]time.Duration{time.Millisecond, 10 * time.Millisecond, 100 * time.Millisecond, time.Second}
+
 func (c counting) Check(ctx context.Context) error {
+	t0 := time.Now()
 	err := c.Checker.Check(ctx)
+	d := time.Since(t0)
+	c.busy.Add(int64(d))
+	i := 0
+	for i < len(histBounds) && d >= histBounds[i] {
+		i++
+	}
+	c.hist[i].Add(1)
 	if err != nil {
 		c.failed.Add(1)
 		c.lastErr.Store(err.Error())
@@ -158,7 +174,7 @@ func (c counting) Check(ctx context.Context) error {
 	return err
 }
 
-func run(kind string, targets int, interval, duration time.Duration, cpuprofile string, netnsOwn bool, haproxy string) (string, error) {
+func run(kind string, targets int, interval, duration time.Duration, cpuprofile, memprofile, tracefile string, netnsOwn bool, haproxy string) (string, error) {
 	t0 := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "bench: %5.1fs: %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
@@ -171,7 +187,7 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile 
 	logf("server ready")
 
 	var phases []phase
-	p, goStats, err := runLvskit(srv, kind, interval, duration, cpuprofile)
+	p, goStats, err := runLvskit(srv, kind, interval, duration, cpuprofile, memprofile, tracefile)
 	if err != nil {
 		return "", err
 	}
@@ -219,6 +235,12 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile 
 		if p.note != "" {
 			fmt.Fprintf(&b, "%s: %s\n", p.name, p.note)
 		}
+		if p.machine != "" {
+			fmt.Fprintf(&b, "%s, whole machine meanwhile: %s\n", p.name, p.machine)
+		}
+		if p.counters != "" {
+			fmt.Fprintf(&b, "%s TCP counters: %s\n", p.name, p.counters)
+		}
 	}
 	return b.String(), nil
 }
@@ -236,6 +258,8 @@ type phase struct {
 	rss, hwm        int64
 	srvUser, srvSys time.Duration
 	note            string
+	counters        string // TCP counters of the namespace over the phase
+	machine         string // the whole machine's CPU over the phase
 }
 
 // server is the target process.
@@ -306,8 +330,71 @@ func (s *server) stop() {
 	}
 }
 
+// machineCPU returns the whole machine's CPU time by kind from
+// /proc/stat: user (with nice), system, softirq (with irq), idle (with
+// iowait), steal.
+func machineCPU() [5]time.Duration {
+	var out [5]time.Duration
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return out
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return out
+	}
+	v := func(i int) time.Duration {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(n) * 10 * time.Millisecond
+	}
+	out[0] = v(1) + v(2)
+	out[1] = v(3)
+	out[2] = v(6) + v(7)
+	out[3] = v(4) + v(5)
+	out[4] = v(8)
+	return out
+}
+
+// tcpCounters reads this network namespace's TCP counters.
+func tcpCounters() map[string]int64 {
+	m := map[string]int64{}
+	for _, file := range []string{"/proc/self/net/netstat", "/proc/self/net/snmp"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i+1 < len(lines); i += 2 {
+			names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+			if len(names) != len(values) || len(names) == 0 {
+				continue
+			}
+			for j := 1; j < len(names); j++ {
+				v, _ := strconv.ParseInt(values[j], 10, 64)
+				m[strings.TrimSuffix(names[0], ":")+"."+names[j]] = v
+			}
+		}
+	}
+	return m
+}
+
+// interesting are the counters that tell of drops and retransmissions.
+var interesting = []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.TCPReqQFullDrop", "TcpExt.TCPBacklogDrop",
+	"TcpExt.TCPTimeouts", "TcpExt.TCPSynRetrans", "Tcp.RetransSegs", "Tcp.ActiveOpens", "Tcp.OutRsts", "TcpExt.TW", "TcpExt.TCPDeferAcceptDrop"}
+
+func counterDelta(a, b map[string]int64) string {
+	var parts []string
+	for _, k := range interesting {
+		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimPrefix(strings.TrimPrefix(k, "TcpExt."), "Tcp."), b[k]-a[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // measure samples the checker process pid and the server over d.
 func measure(srv *server, pid int, d time.Duration) (phase, error) {
+	n0 := tcpCounters()
+	m0 := machineCPU()
 	u0, s0, err := procCPU(pid)
 	if err != nil {
 		return phase{}, err
@@ -329,14 +416,18 @@ func measure(srv *server, pid int, d time.Duration) (phase, error) {
 		return phase{}, err
 	}
 	wall := time.Since(t0)
+	m1 := machineCPU()
+	machine := fmt.Sprintf("user %.0f %%, system %.0f %%, irq+softirq %.0f %%, idle %.0f %%, steal %.0f %% (of one core; %d cores)",
+		pct(m1[0]-m0[0], wall), pct(m1[1]-m0[1], wall), pct(m1[2]-m0[2], wall), pct(m1[3]-m0[3], wall), pct(m1[4]-m0[4], wall), runtime.NumCPU())
 	rss, hwm := memory(pid)
 	return phase{wall: wall, served: c1 - c0, user: u1 - u0, sys: s1 - s0, rss: rss, hwm: hwm,
-		srvUser: su1 - su0, srvSys: ss1 - ss0}, nil
+		srvUser: su1 - su0, srvSys: ss1 - ss0, counters: counterDelta(n0, tcpCounters()), machine: machine}, nil
 }
 
-func runLvskit(srv *server, kind string, interval, duration time.Duration, cpuprofile string) (phase, string, error) {
-	var ok, failed atomic.Int64
+func runLvskit(srv *server, kind string, interval, duration time.Duration, cpuprofile, memprofile, tracefile string) (phase, string, error) {
+	var ok, failed, busy atomic.Int64
 	var lastErr atomic.Value
+	var hist [len(histBounds) + 1]atomic.Int64
 	policy := healthcheck.Policy{DelayLoop: interval, ConnectTimeout: 5 * time.Second, Warmup: interval, Bootstrap: -1}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -360,7 +451,7 @@ func runLvskit(srv *server, kind string, interval, duration time.Duration, cpupr
 		default:
 			return phase{}, "", fmt.Errorf("unknown -kind %q", kind)
 		}
-		c := counting{Checker: chk, ok: &ok, failed: &failed, lastErr: &lastErr}
+		c := counting{Checker: chk, ok: &ok, failed: &failed, busy: &busy, hist: &hist, lastErr: &lastErr}
 		m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{Checker: c, Policy: policy, OnEvent: func(e healthcheck.Event) {
 			if e.Up {
 				down.Add(-1)
@@ -388,7 +479,23 @@ func runLvskit(srv *server, kind string, interval, duration time.Duration, cpupr
 			return phase{}, "", err
 		}
 	}
-	f0 := failed.Load()
+	if tracefile != "" {
+		f, err := os.Create(tracefile)
+		if err != nil {
+			return phase{}, "", err
+		}
+		if err := trace.Start(f); err != nil {
+			return phase{}, "", err
+		}
+		time.Sleep(2 * time.Second)
+		trace.Stop()
+		f.Close()
+	}
+	f0, ok0, b0 := failed.Load(), ok.Load(), busy.Load()
+	var h0 [len(histBounds) + 1]int64
+	for i := range hist {
+		h0[i] = hist[i].Load()
+	}
 	p, err := measure(srv, os.Getpid(), duration)
 	if cpuprofile != "" {
 		pprof.StopCPUProfile()
@@ -396,7 +503,17 @@ func runLvskit(srv *server, kind string, interval, duration time.Duration, cpupr
 	if err != nil {
 		return phase{}, "", err
 	}
-	f1 := failed.Load()
+	f1, ok1, b1 := failed.Load(), ok.Load(), busy.Load()
+	if memprofile != "" {
+		f, err := os.Create(memprofile)
+		if err != nil {
+			return phase{}, "", err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return phase{}, "", err
+		}
+	}
 	p.name = "lvskit"
 	p.failed = strconv.FormatInt(f1-f0, 10)
 	p.note = fmt.Sprintf("%d targets down at the end", down.Load())
@@ -405,8 +522,24 @@ func runLvskit(srv *server, kind string, interval, duration time.Duration, cpupr
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	goStats := fmt.Sprintf("lvskit Go runtime: heap in use %.1f MiB, stacks %.1f MiB, total from the OS %.1f MiB, %d GC cycles, %d goroutines\n",
-		mib(int64(ms.HeapInuse)), mib(int64(ms.StackInuse)), mib(int64(ms.Sys)), ms.NumGC, runtime.NumGoroutine())
+	probes := (ok1 - ok0) + (f1 - f0)
+	meanProbe := time.Duration(0)
+	if probes > 0 {
+		meanProbe = time.Duration((b1 - b0) / probes)
+	}
+	goStats := fmt.Sprintf("lvskit Go runtime: heap in use %.1f MiB (live after the last GC %.1f MiB), stacks %.1f MiB, total from the OS %.1f MiB, %d GC cycles, %d goroutines between probes\n",
+		mib(int64(ms.HeapInuse)), mib(int64(ms.HeapAlloc)), mib(int64(ms.StackInuse)), mib(int64(ms.Sys)), ms.NumGC, runtime.NumGoroutine())
+	goStats += fmt.Sprintf("lvskit probes: %d completed, mean time in Check %v (the next probe is due delay_loop after a probe ends, as in keepalived, so a target is probed every %v on average)\n",
+		probes, meanProbe.Round(10*time.Microsecond), (interval + meanProbe).Round(10*time.Microsecond))
+	goStats += "lvskit probe times:"
+	for i := range hist {
+		n := hist[i].Load() - h0[i]
+		if i < len(histBounds) {
+			goStats += fmt.Sprintf(" < %v: %d,", histBounds[i], n)
+		} else {
+			goStats += fmt.Sprintf(" >= %v: %d\n", histBounds[i-1], n)
+		}
+	}
 	return p, goStats, nil
 }
 
