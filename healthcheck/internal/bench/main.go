@@ -39,7 +39,8 @@ func main() {
 	serve := flag.Int("serve", 0, "internal: run as the server process with this many listeners")
 	targets := flag.Int("targets", 10000, "number of HTTP targets (one loopback port each)")
 	interval := flag.Duration("interval", time.Second, "delay_loop of every target")
-	duration := flag.Duration("duration", 30*time.Second, "measurement time, after one interval of warmup")
+	duration := flag.Duration("duration", 30*time.Second, "measurement time of each checker, split over the rounds (each round after a warmup)")
+	rounds := flag.Int("rounds", 2, "turns the checkers take (lvskit, HAProxy, lvskit, HAProxy, ...)")
 	out := flag.String("out", "", "file to write the results to (also printed)")
 	kind := flag.String("kind", "http", "checker: http (HTTP_GET with digest) or tcp (TCP_CHECK), for comparison")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured period to this file")
@@ -66,7 +67,7 @@ func main() {
 		}
 		return
 	}
-	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *memprofile, *tracefile, *inNetns, *haproxy)
+	res, err := run(*kind, *targets, *interval, *duration, *cpuprofile, *memprofile, *tracefile, *inNetns, *haproxy, *rounds)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -174,7 +175,10 @@ func (c counting) Check(ctx context.Context) error {
 	return err
 }
 
-func run(kind string, targets int, interval, duration time.Duration, cpuprofile, memprofile, tracefile string, netnsOwn bool, haproxy string) (string, error) {
+func run(kind string, targets int, interval, duration time.Duration, cpuprofile, memprofile, tracefile string, netnsOwn bool, haproxy string, rounds int) (string, error) {
+	if rounds < 1 {
+		rounds = 1
+	}
 	t0 := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "bench: %5.1fs: %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
@@ -186,36 +190,58 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile,
 	defer srv.stop()
 	logf("server ready")
 
+	// The checkers take turns (lvskit, HAProxy, lvskit, ...), each round
+	// measuring duration/rounds, so that both see the same noise of a
+	// shared machine.
 	var phases []phase
-	p, goStats, err := runLvskit(srv, kind, interval, duration, cpuprofile, memprofile, tracefile)
-	if err != nil {
-		return "", err
-	}
-	phases = append(phases, p)
-	logf("lvskit done: %d probes, %.1f%% CPU", p.served, pct(p.user+p.sys, p.wall))
-	if haproxy != "" && kind == "http" {
-		time.Sleep(2 * time.Second) // let the last probes' sockets go
-		p, err := runHAProxy(srv, haproxy, interval, duration)
-		if err != nil {
-			p = phase{name: "HAProxy", failed: "?", note: "failed: " + err.Error()}
+	var goStats string
+	per := duration / time.Duration(rounds)
+	for r := 1; r <= rounds; r++ {
+		if r > 1 {
+			cpuprofile, memprofile, tracefile = "", "", ""
 		}
+		p, gs, err := runLvskit(srv, kind, interval, per, cpuprofile, memprofile, tracefile)
+		if err != nil {
+			return "", err
+		}
+		p.round = r
+		goStats += gs
 		phases = append(phases, p)
-		logf("haproxy done")
+		logf("lvskit round %d done: %d probes, %.1f%% CPU", r, p.served, pct(p.user+p.sys, p.wall))
+		if haproxy != "" && kind == "http" {
+			time.Sleep(2 * time.Second) // let the last probes' sockets go
+			p, err := runHAProxy(srv, haproxy, interval, per)
+			if err != nil {
+				p = phase{name: "HAProxy", failed: "?", note: "failed: " + err.Error()}
+			}
+			p.round = r
+			phases = append(phases, p)
+			logf("haproxy round %d done", r)
+			time.Sleep(2 * time.Second)
+		}
 	}
+	phases = append(phases, total(phases, "lvskit"), total(phases, "HAProxy"))
 
 	var b strings.Builder
 	where := "the caller's network namespace"
 	if netnsOwn {
 		where = "a network namespace of its own"
 	}
-	fmt.Fprintf(&b, "healthcheck bench (in %s): %d %s targets on distinct loopback ports, served by one epoll thread in a second process; delay_loop / inter %v; each checker measured %v; %s, GOMAXPROCS %d, %d CPUs\n\n",
-		where, targets, strings.ToUpper(kind), interval, duration, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Fprintf(&b, "healthcheck bench (in %s): %d %s targets on distinct loopback ports, served by one epoll thread in a second process; delay_loop / inter %v; each checker measured %v in %d rounds, taking turns; %s, GOMAXPROCS %d, %d CPUs\n\n",
+		where, targets, strings.ToUpper(kind), interval, duration, rounds, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	asked := float64(targets) / interval.Seconds()
 	fmt.Fprintf(&b, "| checker | probes/s (asked %.0f) | failed | CPU %% of one core | user | system | CPU µs per probe | RSS (peak) | server CPU %% |\n", asked)
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range phases {
 		if p.wall == 0 {
 			continue
+		}
+		name := p.name
+		switch {
+		case p.round > 0:
+			name = fmt.Sprintf("%s, round %d", p.name, p.round)
+		default:
+			name = fmt.Sprintf("**%s, all rounds**", p.name)
 		}
 		secs := p.wall.Seconds()
 		rate := float64(p.served) / secs
@@ -224,25 +250,63 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile,
 			perProbe = float64(p.user+p.sys) / float64(time.Microsecond) / float64(p.served)
 		}
 		fmt.Fprintf(&b, "| %s | %.0f (%.2f) | %s | %.1f %% | %.1f %% | %.1f %% | %.1f | %.1f MiB (%.1f) | %.1f %% |\n",
-			p.name, rate, rate/asked, p.failed,
+			name, rate, rate/asked, p.failed,
 			pct(p.user+p.sys, p.wall), pct(p.user, p.wall), pct(p.sys, p.wall), perProbe,
 			mib(p.rss), mib(p.hwm), pct(p.srvUser+p.srvSys, p.wall))
+	}
+	if l, h := phases[len(phases)-2], phases[len(phases)-1]; l.served > 0 && h.served > 0 {
+		lp := float64(l.user+l.sys) / float64(l.served)
+		hp := float64(h.user+h.sys) / float64(h.served)
+		fmt.Fprintf(&b, "\nlvskit / HAProxy, CPU per probe: %.2f (user %.2f, system %.2f)\n", lp/hp,
+			(float64(l.user)/float64(l.served))/(float64(h.user)/float64(h.served)), (float64(l.sys)/float64(l.served))/(float64(h.sys)/float64(h.served)))
 	}
 	fmt.Fprintf(&b, "\nprobes/s counts the responses the server sent while the checker was measured; CPU is utime+stime of the checker process from /proc/<pid>/stat over that time.\n")
 	fmt.Fprintf(&b, "goals for lvskit: 10,000 probes/s, CPU < 25 %% of one core, RSS < 200 MiB\n")
 	b.WriteString(goStats)
 	for _, p := range phases {
+		if p.round == 0 {
+			continue
+		}
 		if p.note != "" {
-			fmt.Fprintf(&b, "%s: %s\n", p.name, p.note)
+			fmt.Fprintf(&b, "%s round %d: %s\n", p.name, p.round, p.note)
 		}
 		if p.machine != "" {
-			fmt.Fprintf(&b, "%s, whole machine meanwhile: %s\n", p.name, p.machine)
+			fmt.Fprintf(&b, "%s round %d, whole machine meanwhile: %s\n", p.name, p.round, p.machine)
 		}
 		if p.counters != "" {
-			fmt.Fprintf(&b, "%s TCP counters: %s\n", p.name, p.counters)
+			fmt.Fprintf(&b, "%s round %d, TCP counters: %s\n", p.name, p.round, p.counters)
 		}
 	}
 	return b.String(), nil
+}
+
+// total sums the rounds of one checker.
+func total(phases []phase, name string) phase {
+	t := phase{name: name, failed: "–"}
+	var failed int64
+	known := true
+	for _, p := range phases {
+		if p.name != name || p.wall == 0 {
+			continue
+		}
+		t.wall += p.wall
+		t.served += p.served
+		t.user += p.user
+		t.sys += p.sys
+		t.srvUser += p.srvUser
+		t.srvSys += p.srvSys
+		t.rss = max(t.rss, p.rss)
+		t.hwm = max(t.hwm, p.hwm)
+		n, err := strconv.ParseInt(p.failed, 10, 64)
+		if err != nil {
+			known = false
+		}
+		failed += n
+	}
+	if known {
+		t.failed = strconv.FormatInt(failed, 10)
+	}
+	return t
 }
 
 func pct(d, wall time.Duration) float64 { return float64(d) / float64(wall) * 100 }
@@ -258,6 +322,7 @@ type phase struct {
 	rss, hwm        int64
 	srvUser, srvSys time.Duration
 	note            string
+	round           int    // 0 for the sum of all rounds
 	counters        string // TCP counters of the namespace over the phase
 	machine         string // the whole machine's CPU over the phase
 }
