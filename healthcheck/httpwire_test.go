@@ -195,6 +195,35 @@ func TestHTTPCheckerClosesWithReset(t *testing.T) {
 	}
 }
 
+// TestTCPCheckerClosesWithReset: TCP_CHECK, which closes first, leaves no
+// TIME_WAIT either; the server reads ECONNRESET.
+func TestTCPCheckerClosesWithReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		got <- err
+	}()
+	c := &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: addrOf(t, ln.Addr().String())}}
+	if err := probe(t, c, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("server read %v, want %v", err, syscall.ECONNRESET)
+	}
+}
+
 // TestHTTPCheckerConcurrent probes one checker from several goroutines at
 // once (its kept state is taken by one probe at a time).
 func TestHTTPCheckerConcurrent(t *testing.T) {
