@@ -52,23 +52,26 @@ func (c *TCPChecker) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tcp check %s: %w", c.Addr, err)
 	}
-	// The socket turns writable when the handshake ends, or fails;
-	// SO_ERROR says which. The first call only asks to wait.
+	// The handshake has ended when the socket has a peer, or failed when
+	// SO_ERROR says so; otherwise wait for the socket to turn writable,
+	// which it does when the handshake ends either way. (Waiting first
+	// would lose the edge that came before: the poller forgets readiness
+	// when a wait begins.)
 	var soErr error
-	waited := false
 	err = rc.Write(func(fd uintptr) bool {
-		if !waited {
-			waited = true
-			return false
-		}
 		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
 		switch {
 		case err != nil:
 			soErr = err
-		case v == int(unix.EINPROGRESS) || v == int(unix.EALREADY) || v == int(unix.EINTR):
-			return false // not yet
-		case v != 0:
+			return true
+		case v != 0 && v != int(unix.EINPROGRESS) && v != int(unix.EALREADY) && v != int(unix.EINTR):
 			soErr = unix.Errno(v)
+			return true
+		}
+		if _, err := unix.Getpeername(int(fd)); err == unix.ENOTCONN {
+			return false // not yet
+		} else if err != nil {
+			soErr = err
 		}
 		return true
 	})
