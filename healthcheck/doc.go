@@ -48,7 +48,9 @@
 // leave tens of thousands of connections in TIME_WAIT. keepalived itself
 // closes gracefully (linger 5 s); a server sees the difference only as a
 // reset in its logs. SSL_GET uses crypto/tls over a net.Dialer connection
-// and the same parser.
+// (also closed with a reset) and the same parser. TCP_CHECK opens its
+// socket the same way and closes it with a reset too: it closes first, so
+// a FIN would leave every probe in TIME_WAIT on the director.
 //
 // Errors say what failed, for example
 //
