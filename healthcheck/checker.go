@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"time"
 
@@ -149,10 +150,97 @@ func (c Conn) dial(ctx context.Context, network string) (net.Conn, error) {
 	return conn, nil
 }
 
-// watch closes conn when ctx ends before stop is called, so blocked reads
-// and writes return. It returns the stop function.
-func watch(ctx context.Context, conn net.Conn) (stop func() bool) {
+// watch cuts conn's deadline short when ctx ends before stop is called, so
+// blocked reads and writes return. It returns the stop function.
+func watch(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+// openTCP opens a non-blocking TCP socket with c's options, starts
+// connecting it to c.Addr and returns it as a pollable *os.File named name:
+// the first Write waits for the connection and fails with its error. This
+// is the lean path of HTTP_GET: against net.Dialer it saves the
+// getsockopt, getsockname, getpeername and TCP_NODELAY calls of every
+// connection and one wake-up (the request goes out as soon as the
+// handshake is done).
+//
+// The socket has SO_LINGER 0, so closing it sends a reset instead of a
+// FIN, as HAProxy does with its health checks: neither end keeps the
+// connection in TIME_WAIT. A checker opening 10,000 connections a second
+// would otherwise leave up to 600,000 of them in TIME_WAIT (60 s each)
+// whenever it closes first, filling the kernel's table of them
+// (tcp_max_tw_buckets) and, towards one target, its ephemeral ports.
+// keepalived lingers 5 s for a graceful close instead.
+func (c Conn) openTCP(name string) (*os.File, error) {
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if a := c.Addr.Addr(); a.Unmap().Is4() {
+		sa = &unix.SockaddrInet4{Port: int(c.Addr.Port()), Addr: a.Unmap().As4()}
+	} else {
+		family = unix.AF_INET6
+		sa6 := &unix.SockaddrInet6{Port: int(c.Addr.Port()), Addr: a.As16()}
+		if z := a.Zone(); z != "" {
+			ifi, err := net.InterfaceByName(z)
+			if err != nil {
+				return nil, fmt.Errorf("zone %s: %w", z, err)
+			}
+			sa6.ZoneId = uint32(ifi.Index)
+		}
+		sa = sa6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open socket: %w", err)
+	}
+	if err := c.prepare(fd, family); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// prepare sets a probe socket's options and source address.
+func (c Conn) prepare(fd, family int) error {
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		return fmt.Errorf("set SO_LINGER: %w", err)
+	}
+	if err := c.setSockopts(fd); err != nil {
+		return err
+	}
+	if !c.BindAddr.IsValid() && c.BindPort == 0 {
+		return nil
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		var a [4]byte
+		if c.BindAddr.IsValid() {
+			a = c.BindAddr.Unmap().As4()
+		}
+		sa = &unix.SockaddrInet4{Port: int(c.BindPort), Addr: a}
+	} else {
+		var a [16]byte
+		sa6 := &unix.SockaddrInet6{Port: int(c.BindPort)}
+		if c.BindAddr.IsValid() {
+			a = c.BindAddr.As16()
+			if z := c.BindAddr.Zone(); z != "" {
+				ifi, err := net.InterfaceByName(z)
+				if err != nil {
+					return fmt.Errorf("zone %s: %w", z, err)
+				}
+				sa6.ZoneId = uint32(ifi.Index)
+			}
+		}
+		sa6.Addr = a
+		sa = sa6
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fmt.Errorf("bind %s: %w", c.local("tcp"), err)
+	}
+	return nil
 }
 
 // ctxErr marks a deadline error as a timeout, so messages read

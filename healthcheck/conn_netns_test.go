@@ -1,6 +1,7 @@
 package healthcheck_test
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -41,6 +42,10 @@ func TestIntegrationConnOptions(t *testing.T) {
 			if err != nil {
 				return
 			}
+			// An answer for the HTTP checks; TCP checks close first.
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			c.Read(make([]byte, 512))
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
 			c.Close()
 		}
 	}()
@@ -84,4 +89,20 @@ func TestIntegrationConnOptions(t *testing.T) {
 	check(healthcheck.Conn{Addr: addr, FWMark: 0x43}, "")
 	check(healthcheck.Conn{Addr: addr, BindInterface: "lo"}, "")
 	check(healthcheck.Conn{Addr: addr, BindInterface: "nosuchdev0"}, "bind to device nosuchdev0")
+
+	// HTTP_GET opens its sockets itself (see Conn.openTCP): the same
+	// options, and a source address and port.
+	checkHTTP := func(conn healthcheck.Conn, wantErr string) {
+		t.Helper()
+		c := &healthcheck.HTTPChecker{Conn: conn, URLs: []healthcheck.URL{{Path: "/"}}}
+		checkErr(t, probe(t, c, 2*time.Second), wantErr)
+	}
+	checkHTTP(healthcheck.Conn{Addr: addr}, "")
+	checkHTTP(healthcheck.Conn{Addr: addr, FWMark: 0x42}, "connect: no route to host")
+	checkHTTP(healthcheck.Conn{Addr: addr, FWMark: 0x43}, "")
+	checkHTTP(healthcheck.Conn{Addr: addr, BindInterface: "lo"}, "")
+	checkHTTP(healthcheck.Conn{Addr: addr, BindInterface: "nosuchdev0"}, "bind to device nosuchdev0")
+	checkHTTP(healthcheck.Conn{Addr: addr, BindAddr: netip.MustParseAddr("127.0.0.2"), BindPort: 40001}, "")
+	checkHTTP(healthcheck.Conn{Addr: addr, BindAddr: netip.MustParseAddr("127.0.0.2"), BindPort: 40001}, "") // the port again: no TIME_WAIT in the way
+	checkHTTP(healthcheck.Conn{Addr: addr, BindAddr: netip.MustParseAddr("192.0.2.1")}, "bind 192.0.2.1:0: cannot assign requested address")
 }

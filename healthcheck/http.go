@@ -1,19 +1,21 @@
 package healthcheck
 
 import (
-	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
-	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
 )
 
 // StatusRange is an inclusive range of HTTP status codes.
@@ -91,6 +93,11 @@ type HTTPChecker struct {
 	Protocol    HTTPProtocol
 	// TLS makes this an SSL_GET.
 	TLS *TLSOptions
+
+	// state is the *httpState kept between probes (see takeState). Not an
+	// atomic.Pointer, so a checker may be copied (a copy may then start
+	// with the original's state, which takeState checks).
+	state unsafe.Pointer
 }
 
 // TLSOptions are SSL_GET's settings.
@@ -142,15 +149,172 @@ func (c *HTTPChecker) Check(ctx context.Context) error {
 	if len(c.URLs) == 0 {
 		return fmt.Errorf("%s check %s: no url", kind, c.Addr)
 	}
+	st := c.takeState()
+	defer c.putState(st)
 	for i := range c.URLs {
-		if err := c.get(ctx, &c.URLs[i]); err != nil {
+		if err := c.get(ctx, st, i); err != nil {
 			return fmt.Errorf("%s check %s%s: %w", kind, c.Addr, c.URLs[i].Path, err)
 		}
 	}
 	return nil
 }
 
-func (c *HTTPChecker) get(ctx context.Context, u *URL) error {
+// get fetches URL i on a new connection.
+func (c *HTTPChecker) get(ctx context.Context, st *httpState, i int) error {
+	u := &c.URLs[i]
+	var conn io.ReadWriteCloser
+	var deadliner interface{ SetDeadline(time.Time) error }
+	if c.TLS == nil {
+		f, err := c.openTCP(st.name)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		conn, deadliner = f, f
+	} else {
+		nc, err := c.dial(ctx, "tcp")
+		if err != nil {
+			return fmt.Errorf("connect: %w", ctxErr(ctx, err))
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetLinger(0) // close with RST, as for plain HTTP (see openTCP)
+		}
+		conn, deadliner = nc, nc
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		deadliner.SetDeadline(dl)
+	}
+	stop := watch(ctx, deadliner)
+	defer stop()
+	if c.TLS != nil {
+		tconn := tls.Client(conn.(net.Conn), c.tlsConfig(u))
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("tls handshake: %w", ctxErr(ctx, err))
+		}
+		conn = tconn
+	}
+	// On a socket of our own (plain HTTP), the write also completes the
+	// connection: it waits for the handshake, or fails with its error.
+	if n, err := conn.Write(st.reqs[i]); err != nil {
+		if n == 0 && c.TLS == nil {
+			return fmt.Errorf("connect: %w", ctxErr(ctx, err))
+		}
+		return fmt.Errorf("send request: %w", ctxErr(ctx, err))
+	}
+	r := respReader{r: conn, buf: st.buf[:]}
+	head, err := r.readHead()
+	if err != nil {
+		return fmt.Errorf("read response: %w", ctxErr(ctx, err))
+	}
+	codes := u.StatusCodes
+	if len(codes) == 0 {
+		codes = defaultStatus
+	}
+	if !statusOK(codes, head.status) {
+		return fmt.Errorf("status %d not in %s", head.status, rangesString(codes))
+	}
+	want := st.digests[i]
+	if !want.set {
+		if err := r.readBody(head, nil); err != nil {
+			return fmt.Errorf("read body: %w", ctxErr(ctx, err))
+		}
+		return nil
+	}
+	st.md5.Reset()
+	if err := r.readBody(head, st.md5); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("read body: %w", ctxErr(ctx, err))
+	}
+	got := st.md5.Sum(st.sum[:0])
+	if !want.valid || [16]byte(got) != want.sum {
+		return fmt.Errorf("digest %s, want %s", hex.EncodeToString(got), strings.ToLower(u.Digest))
+	}
+	return nil
+}
+
+// httpState is what an HTTPChecker keeps from one probe to the next: the
+// requests already serialized, the expected digests decoded, one read
+// buffer (status line, headers and body all pass through it) and one MD5
+// state, so a probe allocates nothing beyond its connection. A probe takes
+// the state and gives it back; a concurrent probe of the same checker
+// builds one of its own.
+type httpState struct {
+	// what the requests were built from, to notice a changed checker
+	addr     netip.AddrPort
+	vhost    string
+	protocol HTTPProtocol
+	paths    []string
+	hosts    []string
+	wants    []string
+
+	name    string   // the socket's name in errors: "tcp <addr>"
+	reqs    [][]byte // one request per URL
+	digests []digest // one per URL
+	md5     hash.Hash
+	sum     [md5.Size]byte
+	buf     [httpBufSize]byte
+}
+
+// httpBufSize bounds the status line; longer header lines are skipped
+// unless the checker needs them. Bodies stream through the buffer.
+const httpBufSize = 1024
+
+type digest struct {
+	set, valid bool // a digest is wanted; it is 32 hex digits
+	sum        [md5.Size]byte
+}
+
+func (c *HTTPChecker) takeState() *httpState {
+	st := (*httpState)(atomic.SwapPointer(&c.state, nil))
+	if st == nil || !st.matches(c) {
+		st = newHTTPState(c)
+	}
+	return st
+}
+
+func (c *HTTPChecker) putState(st *httpState) {
+	atomic.CompareAndSwapPointer(&c.state, nil, unsafe.Pointer(st))
+}
+
+func (st *httpState) matches(c *HTTPChecker) bool {
+	if st.addr != c.Addr || st.vhost != c.VirtualHost || st.protocol != c.Protocol || len(st.paths) != len(c.URLs) {
+		return false
+	}
+	for i := range c.URLs {
+		u := &c.URLs[i]
+		if st.paths[i] != u.Path || st.hosts[i] != u.VirtualHost || st.wants[i] != u.Digest {
+			return false
+		}
+	}
+	return true
+}
+
+func newHTTPState(c *HTTPChecker) *httpState {
+	st := &httpState{addr: c.Addr, vhost: c.VirtualHost, protocol: c.Protocol, name: "tcp " + c.Addr.String(), md5: md5.New()}
+	for i := range c.URLs {
+		u := &c.URLs[i]
+		st.paths = append(st.paths, u.Path)
+		st.hosts = append(st.hosts, u.VirtualHost)
+		st.wants = append(st.wants, u.Digest)
+		st.reqs = append(st.reqs, c.request(u))
+		var d digest
+		if u.Digest != "" {
+			d.set = true
+			b, err := hex.DecodeString(strings.TrimSpace(u.Digest))
+			if err == nil && len(b) == md5.Size {
+				d.valid = true
+				copy(d.sum[:], b)
+			}
+		}
+		st.digests = append(st.digests, d)
+	}
+	return st
+}
+
+// request returns the request for u as keepalived's check_http.c writes
+// it: "GET <path> HTTP/1.0", User-Agent KeepAliveClient, the Host header
+// (virtualhost, else the target address), and "Connection: close" for
+// HTTP/1.0C and 1.1.
+func (c *HTTPChecker) request(u *URL) []byte {
 	host := u.VirtualHost
 	if host == "" {
 		host = c.VirtualHost
@@ -158,74 +322,21 @@ func (c *HTTPChecker) get(ctx context.Context, u *URL) error {
 	if host == "" {
 		host = c.Addr.String()
 	}
-	conn, err := c.dial(ctx, "tcp")
-	if err != nil {
-		return fmt.Errorf("connect: %w", ctxErr(ctx, err))
+	b := make([]byte, 0, 96+len(u.Path)+len(host))
+	b = append(b, "GET "...)
+	b = append(b, u.Path...)
+	if c.Protocol == HTTP11 {
+		b = append(b, " HTTP/1.1\r\n"...)
+	} else {
+		b = append(b, " HTTP/1.0\r\n"...)
 	}
-	defer conn.Close()
-	stop := watch(ctx, conn)
-	defer stop()
-	if c.TLS != nil {
-		tc := c.tlsConfig(u)
-		tconn := tls.Client(conn, tc)
-		if err := tconn.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("tls handshake: %w", ctxErr(ctx, err))
-		}
-		conn = tconn
-	}
-	var b strings.Builder
-	b.Grow(96 + len(u.Path) + len(host))
-	b.WriteString("GET ")
-	b.WriteString(u.Path)
-	switch c.Protocol {
-	case HTTP11:
-		b.WriteString(" HTTP/1.1\r\n")
-	default:
-		b.WriteString(" HTTP/1.0\r\n")
-	}
-	b.WriteString("User-Agent: KeepAliveClient\r\nHost: ")
-	b.WriteString(host)
-	b.WriteString("\r\n")
+	b = append(b, "User-Agent: KeepAliveClient\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
 	if c.Protocol != HTTP10 {
-		b.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		return fmt.Errorf("send request: %w", ctxErr(ctx, err))
-	}
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(conn)
-	defer func() { br.Reset(nil); readers.Put(br) }()
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
-	if err != nil {
-		return fmt.Errorf("read response: %w", ctxErr(ctx, err))
-	}
-	defer resp.Body.Close()
-	codes := u.StatusCodes
-	if len(codes) == 0 {
-		codes = defaultStatus
-	}
-	if !statusOK(codes, resp.StatusCode) {
-		return fmt.Errorf("status %d not in %s", resp.StatusCode, rangesString(codes))
-	}
-	if u.Digest == "" {
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return fmt.Errorf("read body: %w", ctxErr(ctx, err))
-		}
-		return nil
-	}
-	h := md5.New()
-	buf := copyBufs.Get().(*[]byte)
-	_, err = io.CopyBuffer(h, resp.Body, *buf)
-	copyBufs.Put(buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("read body: %w", ctxErr(ctx, err))
-	}
-	got := hex.EncodeToString(h.Sum(nil))
-	if !strings.EqualFold(got, strings.TrimSpace(u.Digest)) {
-		return fmt.Errorf("digest %s, want %s", got, strings.ToLower(u.Digest))
-	}
-	return nil
+	return append(b, "\r\n"...)
 }
 
 func (c *HTTPChecker) tlsConfig(u *URL) *tls.Config {
@@ -248,13 +359,6 @@ func (c *HTTPChecker) tlsConfig(u *URL) *tls.Config {
 	tc.InsecureSkipVerify = !c.TLS.Verify
 	return tc
 }
-
-// readers recycles response buffers: ten thousand targets probed every
-// second would otherwise allocate 40 MB/s of them.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-// copyBufs spares io.Copy its 32 KiB buffer per digest.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
 var defaultStatus = []StatusRange{{200, 299}}
 

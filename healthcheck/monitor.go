@@ -67,6 +67,13 @@ type Monitor struct {
 	cancel   context.CancelFunc
 	timer    Timer
 	inflight sync.WaitGroup
+	// probeBase is ctx without its cancellation: a probe's context
+	// derives from it, so ten thousand probes a second do not register
+	// and unregister with ctx (a locked map). probeCancel cancels the
+	// probe in flight; Stop and the end of ctx call it.
+	probeBase   context.Context
+	probeCancel context.CancelFunc
+	unwatch     func() bool
 }
 
 // NewMonitor validates cfg and returns a Monitor that is not yet running.
@@ -153,6 +160,8 @@ func (m *Monitor) Start(ctx context.Context) error {
 	}
 	m.started = true
 	m.ctx, m.cancel = context.WithCancel(ctx)
+	m.probeBase = context.WithoutCancel(m.ctx)
+	m.unwatch = context.AfterFunc(m.ctx, m.cancelProbe)
 	first := m.p.bootstrap
 	if m.p.warmup > 0 {
 		first += m.cfg.Rand(m.p.warmup)
@@ -171,8 +180,24 @@ func (m *Monitor) Stop() {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
+	if m.probeCancel != nil {
+		m.probeCancel()
+	}
+	unwatch := m.unwatch
 	m.runMu.Unlock()
 	m.inflight.Wait()
+	if unwatch != nil {
+		unwatch()
+	}
+}
+
+// cancelProbe cancels the probe in flight, if any.
+func (m *Monitor) cancelProbe() {
+	m.runMu.Lock()
+	if m.probeCancel != nil {
+		m.probeCancel()
+	}
+	m.runMu.Unlock()
 }
 
 // fire runs one probe and schedules the next.
@@ -206,8 +231,19 @@ func (m *Monitor) fire() {
 }
 
 func (m *Monitor) probe(ctx context.Context) (Weight, error) {
-	pctx, cancel := context.WithTimeout(ctx, m.timeout)
-	defer cancel()
+	pctx, cancel := context.WithTimeout(m.probeBase, m.timeout)
+	m.runMu.Lock()
+	m.probeCancel = cancel
+	if m.stopped || ctx.Err() != nil {
+		cancel() // Stop or the end of ctx came first
+	}
+	m.runMu.Unlock()
+	defer func() {
+		m.runMu.Lock()
+		m.probeCancel = nil
+		m.runMu.Unlock()
+		cancel()
+	}()
 	if wc, ok := m.cfg.Checker.(WeightChecker); ok {
 		return wc.CheckWeight(pctx)
 	}

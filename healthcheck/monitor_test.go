@@ -377,3 +377,52 @@ func TestNewMonitorNeedsChecker(t *testing.T) {
 		t.Error("no error without a checker")
 	}
 }
+
+// blocking is a checker that waits for its context to end, reporting that
+// it started and why it ended.
+type blocking struct {
+	started chan struct{}
+	ended   chan error
+}
+
+func (b *blocking) Check(ctx context.Context) error {
+	b.started <- struct{}{}
+	<-ctx.Done()
+	b.ended <- context.Cause(ctx)
+	return ctx.Err()
+}
+
+// TestMonitorCancelsProbeInFlight shows a probe in flight ends when the
+// monitor's context ends and when Stop is called, long before its own
+// timeout (an hour here): probes take their context from the monitor's
+// without registering with it, and the monitor cancels them itself.
+func TestMonitorCancelsProbeInFlight(t *testing.T) {
+	for _, how := range []string{"context", "stop"} {
+		t.Run(how, func(t *testing.T) {
+			clock := fakeclock.New(t0)
+			b := &blocking{started: make(chan struct{}), ended: make(chan error, 1)}
+			m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{Checker: b, Clock: clock,
+				Policy: healthcheck.Policy{ConnectTimeout: time.Hour, Warmup: -1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if err := m.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clock.BlockUntil(1)
+			clock.Advance(time.Hour) // past any first delay: the first probe starts
+			<-b.started
+			if how == "context" {
+				cancel()
+			} else {
+				go m.Stop()
+			}
+			if err := <-b.ended; !errors.Is(err, context.Canceled) {
+				t.Errorf("probe ended with %v, want %v", err, context.Canceled)
+			}
+			m.Stop()
+		})
+	}
+}
