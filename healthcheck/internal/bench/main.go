@@ -246,12 +246,9 @@ func run(kind string, targets int, interval, duration time.Duration, cpuprofile,
 		if p.wall == 0 {
 			continue
 		}
-		name := p.name
-		switch {
-		case p.round > 0:
+		name := fmt.Sprintf("**%s, all rounds**", p.name)
+		if p.round > 0 {
 			name = fmt.Sprintf("%s, round %d", p.name, p.round)
-		default:
-			name = fmt.Sprintf("**%s, all rounds**", p.name)
 		}
 		secs := p.wall.Seconds()
 		rate := float64(p.served) / secs
