@@ -105,6 +105,7 @@ type rawSock struct {
 	closed bool // under fdMu and t.rx
 
 	active bool // under t.rx: fired and not armed again; read every round
+	idle   int  // under t.rx: rounds in a row it was found empty
 
 	mu     sync.Mutex
 	eps    map[*rawEndpoint]bool
@@ -402,13 +403,20 @@ type pump struct {
 	t    *RawTransport
 	epfd *os.File // the epoll instance, waited on through the runtime's poller
 	rc   syscall.RawConn
-	stop chan struct{}
+	// tfd is a timerfd in the epoll set that ends the wait between two
+	// rounds while busy. (A Go timer would also wake an idle thread of the
+	// scheduler each time; a readiness event from the poller does not.)
+	tfd int
 
 	// Under t.rx.
 	socks []*rawSock
 	rb    *recvBufs
 	evs   [16]unix.EpollEvent
 }
+
+// idleRounds is how many rounds in a row a busy socket must be found empty
+// before it is armed again.
+const idleRounds = 2
 
 // recvBufs are the reused buffers of recvmmsg.
 type recvBufs struct {
@@ -419,20 +427,32 @@ type recvBufs struct {
 	oob   [readBatch * oobLen]byte
 }
 
-func newPump(t *RawTransport) (*pump, error) {
+func newPump(t *RawTransport) (_ *pump, err error) {
+	fail := func(err error) (*pump, error) { return nil, fmt.Errorf("create epoll instance: %w", err) }
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("create epoll instance: %w", err)
+		return fail(err)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("create epoll instance: %w", err)
+		return fail(err)
+	}
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		unix.Close(fd)
+		return fail(err)
+	}
+	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, tfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tfd)}); err != nil {
+		unix.Close(fd)
+		unix.Close(tfd)
+		return fail(err)
 	}
 	f := os.NewFile(uintptr(fd), "vrrp-epoll")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("create epoll instance: %w", err)
+		unix.Close(tfd)
+		return fail(err)
 	}
 	rb := new(recvBufs)
 	for k := range rb.hs {
@@ -444,7 +464,7 @@ func newPump(t *RawTransport) (*pump, error) {
 		h.Name = (*byte)(unsafe.Pointer(&rb.names[k]))
 		h.Control = &rb.oob[k*oobLen]
 	}
-	return &pump{t: t, epfd: f, rc: rc, stop: make(chan struct{}), rb: rb}, nil
+	return &pump{t: t, epfd: f, rc: rc, tfd: tfd, rb: rb}, nil
 }
 
 // ctl adds s to the epoll set, or arms it again (one-shot; under t.rx).
@@ -455,85 +475,86 @@ func (p *pump) ctl(op int, s *rawSock) error {
 	return errors.Join(cerr, err)
 }
 
+// close ends the pump (under t.mu); its sockets are closed already.
 func (p *pump) close() {
-	close(p.stop)
-	p.epfd.Close()
+	p.epfd.Close() // wakes the pump, which closes tfd
 }
 
 func (p *pump) run() {
 	defer p.t.wg.Done()
+	defer unix.Close(p.tfd)
 	t := p.t
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	for {
-		// Wait until a socket fires: the epoll instance becomes readable.
-		fired := false
+		// Wait until a socket fires or the round timer expires: the epoll
+		// instance becomes readable.
 		err := p.rc.Read(func(fd uintptr) bool {
 			t.rx.Lock()
-			fired = p.collect(int(fd))
+			fired := p.collect(int(fd))
 			t.rx.Unlock()
 			return fired
 		})
 		if err != nil {
 			return // closed
 		}
-		for {
-			t.rx.Lock()
-			busy := false
-			for _, s := range p.socks {
-				if s.active && p.read(s) == 0 {
-					// Empty: arm it again. A packet that came in since
-					// the read makes it fire at once.
-					s.active = false
-					if err := p.ctl(unix.EPOLL_CTL_MOD, s); err != nil {
-						t.log.Debug("arm vrrp socket", "interface", s.key.ifname, "err", err)
-					}
+		t.rx.Lock()
+		busy := false
+		for _, s := range p.socks {
+			if !s.active {
+				continue
+			}
+			if p.read(s) > 0 {
+				s.idle = 0
+			} else {
+				s.idle++
+			}
+			if s.idle >= idleRounds || t.batch < 0 {
+				// Empty: arm it again. A packet that came in since the
+				// read makes it fire at once.
+				s.active = false
+				if err := p.ctl(unix.EPOLL_CTL_MOD, s); err != nil {
+					t.log.Debug("arm vrrp socket", "interface", s.key.ifname, "err", err)
 				}
-				busy = busy || s.active
 			}
-			t.rx.Unlock()
-			if !busy {
-				break
-			}
+			busy = busy || s.active
+		}
+		t.rx.Unlock()
+		if busy {
 			// Packets keep coming: let them gather for a while. Sockets
-			// that fire meanwhile (they are armed) join the next round.
-			timer.Reset(t.batch)
-			select {
-			case <-timer.C:
-			case <-p.stop:
-				timer.Stop()
-				return
-			}
-			t.rx.Lock()
-			err := p.rc.Control(func(fd uintptr) { p.collect(int(fd)) })
-			t.rx.Unlock()
-			if err != nil {
-				return
+			// that fire meanwhile (they are armed) end the wait early.
+			its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(t.batch))}
+			if err := unix.TimerfdSettime(p.tfd, 0, &its, nil); err != nil {
+				t.log.Debug("arm vrrp read timer", "err", err)
 			}
 		}
 	}
 }
 
-// collect takes the fired sockets from the epoll instance epfd and marks
-// them active (under t.rx). It reports whether any fired.
+// collect takes the fired sockets and the expired timer from the epoll
+// instance epfd, marking the sockets active (under t.rx). It reports
+// whether anything fired.
 func (p *pump) collect(epfd int) bool {
 	n, err := unix.EpollWait(epfd, p.evs[:], 0)
 	if err != nil || n <= 0 {
 		return false
 	}
 	for _, ev := range p.evs[:n] {
+		if int(ev.Fd) == p.tfd {
+			var b [8]byte
+			_, _ = unix.Read(p.tfd, b[:])
+			continue
+		}
 		for _, s := range p.socks {
 			if s.fd == int(ev.Fd) {
 				s.active = true
+				s.idle = 0
 			}
 		}
 	}
 	return true
 }
 
-// read takes every packet waiting on s and dispatches them (under t.rx). With
-// batching off it reads once and leaves the socket active only if that was a
-// full batch. It returns how many packets it took.
+// read takes every packet waiting on s and dispatches them (under t.rx).
+// It returns how many it took.
 func (p *pump) read(s *rawSock) int {
 	if s.closed {
 		return 0
@@ -543,17 +564,9 @@ func (p *pump) read(s *rawSock) int {
 		n := p.recv(s)
 		total += n
 		if n < readBatch {
-			break
+			return total
 		}
 	}
-	if p.t.batch < 0 && total > 0 {
-		// No batching: arm the socket again now.
-		s.active = false
-		if err := p.ctl(unix.EPOLL_CTL_MOD, s); err != nil {
-			p.t.log.Debug("arm vrrp socket", "interface", s.key.ifname, "err", err)
-		}
-	}
-	return total
 }
 
 // recv is one recvmmsg on s; it dispatches what it got and returns the count.

@@ -48,6 +48,8 @@ func main() {
 	verbose = flag.Bool("v", false, "log the lvskit instance under test (failover) to stderr")
 	cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the scale measurement windows to this file prefix")
 	measure := flag.Duration("measure", 20*time.Second, "CPU measurement window for the scale bench")
+	batch = flag.Duration("batch", 0, "RawConfig.BatchInterval of the scale bench's transport (0: the default)")
+	impls = flag.String("impls", "lvskit,keepalived", "failover backups to measure")
 	scenarios = flag.String("scenarios", "backup,master", "scale scenarios to run: lvskit as backup, lvskit as master")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -76,8 +78,9 @@ func main() {
 }
 
 var (
-	cpuprofile, versions, scenarios *string
-	verbose                         *bool
+	cpuprofile, versions, scenarios, impls *string
+	batch                                  *time.Duration
+	verbose                                *bool
 )
 
 func newLab() *nslab.Lab {
@@ -131,6 +134,9 @@ func benchFailover(w *strings.Builder, runs int) error {
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cases {
 		for _, impl := range []string{"lvskit", "keepalived"} {
+			if !strings.Contains(*impls, impl) {
+				continue
+			}
 			log.Printf("failover %s, backup %s", c.name, impl)
 			ss, err := failoverRuns(c, impl, runs)
 			if err != nil {
@@ -436,7 +442,7 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 		return "", err
 	}
 	defer host.Close()
-	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
+	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns, BatchInterval: *batch})
 	defer tr.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var insts []*vrrp.Instance
