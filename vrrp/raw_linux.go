@@ -295,9 +295,10 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0),
 		)
 	} else {
-		// The TTL and the addresses are read from the IP header, which a
-		// raw IPv4 socket receives.
+		// The addresses are read from the IP header, which a raw IPv4
+		// socket receives; the TTL from its control message.
 		err = errors.Join(
+			opt(unix.IPPROTO_IP, unix.IP_RECVTTL, 1),
 			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
 			unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)}),
 			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 255),
@@ -394,8 +395,8 @@ const readBatch = 32
 // IPv4 header; a longer one is truncated and dropped.
 const readBufLen = 8192
 
-// oobLen holds the control messages: receive time, and for IPv6 the hop
-// limit and destination.
+// oobLen holds the control messages: receive time, TTL or hop limit, and
+// for IPv6 the destination.
 const oobLen = 128
 
 // pump reads the sockets of a transport: see RawTransport.
@@ -621,6 +622,8 @@ func (p *pump) recv(s *rawSock) int {
 				if age := wall - ts; age > 0 && age < int64(time.Minute) {
 					pkt.Received = now.Add(-time.Duration(age))
 				}
+			case level == unix.IPPROTO_IP && typ == unix.IP_TTL && len(d) >= 4:
+				pkt.HopLimit = int(int32(binary.NativeEndian.Uint32(d[0:4])))
 			case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(d) >= 4:
 				pkt.HopLimit = int(int32(binary.NativeEndian.Uint32(d[0:4])))
 			case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(d) >= 20:
@@ -648,7 +651,6 @@ func (p *pump) recv(s *rawSock) int {
 			if hl < ipv4.HeaderLen || hl > len(b) {
 				continue
 			}
-			pkt.HopLimit = int(b[8])
 			pkt.Src = netip.AddrFrom4([4]byte(b[12:16]))
 			pkt.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 			b = b[hl:]
