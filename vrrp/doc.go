@@ -40,8 +40,8 @@
 // all of them from one goroutine, through an epoll set of its own whose
 // sockets are armed one-shot: a packet after a quiet spell is read at
 // once, while packets keep coming a socket is read in batches every
-// RawConfig.BatchInterval, so a thousand instances cost about a hundred
-// wake-ups a second instead of a thousand. Packets carry their kernel
+// RawConfig.BatchInterval, so a thousand backups cost a few hundred
+// wake-ups a second rather than several per advert. Packets carry their kernel
 // receive time, from which the timers run, and a backup reads its socket
 // before it takes over, so batching moves no takeover. A backup handles an
 // advert on the reading goroutine (no goroutine wake-up, no allocation),
