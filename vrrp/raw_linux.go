@@ -610,16 +610,21 @@ func (p *pump) recv(s *rawSock) int {
 		pkt := Packet{HopLimit: -1, Received: now}
 		oob := rb.oob[k*oobLen : k*oobLen+int(m.Hdr.Controllen)]
 		for len(oob) >= unix.SizeofCmsghdr {
-			l := int(binary.NativeEndian.Uint64(oob[0:8]))
-			level, typ := int32(binary.NativeEndian.Uint32(oob[8:12])), int32(binary.NativeEndian.Uint32(oob[12:16]))
+			l, level, typ := cmsgHeader(oob)
 			if l < unix.SizeofCmsghdr || l > len(oob) {
 				break
 			}
 			d := oob[unix.SizeofCmsghdr:l]
 			switch {
-			case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(d) >= 16:
-				ts := int64(binary.NativeEndian.Uint64(d[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:16]))
-				if age := wall - ts; age > 0 && age < int64(time.Minute) {
+			case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS:
+				var ts int64
+				switch len(d) {
+				case 16:
+					ts = int64(binary.NativeEndian.Uint64(d[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:16]))
+				case 8: // a 32-bit system's timespec
+					ts = int64(int32(binary.NativeEndian.Uint32(d[0:4])))*1e9 + int64(int32(binary.NativeEndian.Uint32(d[4:8])))
+				}
+				if age := wall - ts; ts != 0 && age > 0 && age < int64(time.Minute) {
 					pkt.Received = now.Add(-time.Duration(age))
 				}
 			case level == unix.IPPROTO_IP && typ == unix.IP_TTL && len(d) >= 4:
@@ -631,7 +636,7 @@ func (p *pump) recv(s *rawSock) int {
 					pkt.Dst = a
 				}
 			}
-			next := (l + 7) &^ 7
+			next := (l + cmsgAlign - 1) &^ (cmsgAlign - 1)
 			if next >= len(oob) {
 				break
 			}
@@ -659,6 +664,23 @@ func (p *pump) recv(s *rawSock) int {
 		s.dispatch(pkt)
 	}
 	return n
+}
+
+// cmsgAlign is the alignment of control messages (CMSG_ALIGN).
+const cmsgAlign = int(unsafe.Sizeof(uintptr(0)))
+
+// cmsgHeader reads a control message header (struct cmsghdr, whose length
+// field is a size_t) from b, which holds at least unix.SizeofCmsghdr bytes.
+func cmsgHeader(b []byte) (length int, level, typ int32) {
+	var h unix.Cmsghdr
+	if unsafe.Sizeof(h.Len) == 8 {
+		length = int(binary.NativeEndian.Uint64(b))
+	} else {
+		length = int(binary.NativeEndian.Uint32(b))
+	}
+	level = int32(binary.NativeEndian.Uint32(b[unsafe.Offsetof(h.Level):]))
+	typ = int32(binary.NativeEndian.Uint32(b[unsafe.Offsetof(h.Type):]))
+	return length, level, typ
 }
 
 // dispatch hands the packet to the endpoints of its VRID, or to all when
