@@ -58,15 +58,20 @@ type rxRules struct {
 	checkAddrs bool
 	self       netip.Addr
 	peers      []netip.Addr // non-nil: accept unicast only from these
+	scratch    []netip.Addr // the addresses of the packet being checked
 }
 
 // check applies every receive rule, in the RFC's order, and returns the
-// decoded advert or the reason to drop it with a detail for the log.
+// decoded advert or the reason to drop it with a detail for the log. The
+// advert's addresses live in r's scratch buffer until the next check.
 func (r *rxRules) check(p Packet) (Advert, DropReason, string) {
 	if p.HopLimit != 255 {
 		return Advert{}, ReasonTTL, fmt.Sprintf("ttl %d", p.HopLimit)
 	}
-	a, err := Decode(p.Data, r.ipv6)
+	a, err := decode(p.Data, r.ipv6, r.scratch)
+	if cap(a.Addrs) > cap(r.scratch) {
+		r.scratch = a.Addrs[:0]
+	}
 	if err != nil {
 		de := err.(*DecodeError)
 		return a, de.Reason, de.Detail
@@ -108,12 +113,12 @@ func (r *rxRules) check(p Packet) (Advert, DropReason, string) {
 	return a, "", ""
 }
 
-// sameAddrs compares a with the sorted set want, order-insensitively.
+// sameAddrs compares a with the sorted set want, order-insensitively. It
+// sorts a.
 func sameAddrs(a, want []netip.Addr) bool {
 	if len(a) != len(want) {
 		return false
 	}
-	got := slices.Clone(a)
-	slices.SortFunc(got, netip.Addr.Compare)
-	return slices.Equal(got, want)
+	slices.SortFunc(a, netip.Addr.Compare)
+	return slices.Equal(a, want)
 }

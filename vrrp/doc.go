@@ -40,6 +40,17 @@
 // Network that changes the host (netcfg.Host satisfies it through a thin
 // adapter). Run returns after a graceful stop when its context ends.
 //
+// The raw transport opens one socket per interface and family and reads
+// all of them from one goroutine, through an epoll set of its own whose
+// sockets are armed one-shot: a packet after a quiet spell is read at
+// once, while packets keep coming a socket is read in batches every
+// RawConfig.BatchInterval, so a thousand backups cost a few hundred
+// wake-ups a second rather than several per advert. Packets carry their kernel
+// receive time, from which the timers run, and a backup reads its socket
+// before it takes over, so batching moves no takeover. A backup handles an
+// advert on the reading goroutine (no goroutine wake-up, no allocation),
+// and moves its timer with the master-down deadline.
+//
 // # Needs
 //
 // The raw transport needs CAP_NET_RAW; the Network needs CAP_NET_ADMIN.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -105,6 +106,9 @@ type runState struct {
 	notifier *notifier
 	bg       sync.WaitGroup
 	buf      []byte
+	// timer is the loop's timer with the system clock, which deliver moves
+	// with a backup's deadline (under the run lock).
+	timer Timer
 }
 
 // ErrRunning is returned by Run on an instance already running.
@@ -257,8 +261,14 @@ func (i *Instance) deliver(p Packet) {
 			before := rs.c.nextDeadline()
 			rs.receive(p)
 			after, state := rs.c.nextDeadline(), rs.c.state
+			wake := state != StateBackup || after.Before(before)
+			if !wake && after != before && rs.timer != nil {
+				// Move the timer with the deadline, so that the goroutine
+				// does not wake up for a deadline that has gone.
+				rs.timer.Reset(rs.timerWait(after))
+			}
 			i.run.Unlock()
-			if state != StateBackup || after.Before(before) {
+			if wake {
 				select {
 				case i.wake <- struct{}{}:
 				default:
@@ -268,6 +278,7 @@ func (i *Instance) deliver(p Packet) {
 		}
 		i.run.Unlock()
 	}
+	p.Data = slices.Clone(p.Data) // the transport reuses its buffer
 	select {
 	case i.rx <- p:
 	default:
@@ -305,19 +316,16 @@ func (rs *runState) loop() error {
 	defer timer.Stop()
 	i.run.Lock()
 	i.runRS = rs
+	if precise {
+		rs.timer = timer
+	}
 	defer func() {
 		i.runRS = nil
+		rs.timer = nil
 		i.run.Unlock()
 	}()
 	for {
-		wait := time.Hour
-		if d := rs.c.nextDeadline(); !d.IsZero() {
-			wait = max(d.Sub(clk.Now()), 0)
-			if precise && rs.c.state == StateBackup {
-				wait = max(wait-earlyWake, 0)
-			}
-		}
-		timer.Reset(wait)
+		timer.Reset(rs.timerWait(rs.c.nextDeadline()))
 		i.run.Unlock()
 		select {
 		case <-rs.ctx.Done():
@@ -349,15 +357,46 @@ func (rs *runState) loop() error {
 	}
 }
 
+// timerWait is how long the loop's timer runs for the deadline d (zero:
+// none). With the system clock a backup wakes earlyWake before it.
+func (rs *runState) timerWait(d time.Time) time.Duration {
+	if d.IsZero() {
+		return time.Hour
+	}
+	clk := rs.i.cfg.Clock
+	wait := max(d.Sub(clk.Now()), 0)
+	if _, precise := clk.(realClock); precise && rs.c.state == StateBackup {
+		wait = max(wait-earlyWake, 0)
+	}
+	return wait
+}
+
 // waitDeadline spins until the next deadline while handling adverts that
 // arrive meanwhile (which may push the deadline away). It runs for at most
-// earlyWake, and only when a backup is about to take over.
+// earlyWake, and only when a backup is about to take over. At the deadline
+// it takes the adverts a batching transport still holds, so that none that
+// arrived in time is missed.
 func (rs *runState) waitDeadline() {
 	clk := rs.i.cfg.Clock
 	for {
 		d := rs.c.nextDeadline()
 		now := clk.Now()
-		if d.IsZero() || !now.Before(d) || d.Sub(now) > earlyWake {
+		if d.IsZero() || d.Sub(now) > earlyWake {
+			return
+		}
+		if !now.Before(d) {
+			if f, ok := rs.ep.(flusher); ok {
+				f.Flush() // adverts for us land in rx: our run lock is held
+				for {
+					select {
+					case p := <-rs.i.rx:
+						rs.receive(p)
+						continue
+					default:
+					}
+					break
+				}
+			}
 			return
 		}
 		select {

@@ -2,8 +2,10 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,4 +158,95 @@ func TestIntegrationInterfaceTracker(t *testing.T) {
 	if got[0] {
 		t.Errorf("missing link reported up")
 	}
+}
+
+// TestIntegrationRawBatchedNoFalseTakeover: with a batch interval far
+// longer than the master-down interval, a backup under a live master must
+// still never take over — it reads its socket before it does, and the
+// adverts found there count from their kernel receive time — and must take
+// over once the master falls silent.
+func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	sender := lab.Host("s")
+	gh := lab.Host("g")
+	lan.Connect(sender, "eth0", "10.99.1.1/24")
+	lan.Connect(gh, "eth0", "10.99.1.2/24")
+
+	ns := gh.NsHandle()
+	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	tr := NewRawTransport(RawConfig{Netns: &ns, BatchInterval: 2 * time.Second})
+	defer tr.Close()
+	m := NewMetrics()
+	vip := netip.MustParsePrefix("10.99.1.100/32")
+	const iv = 100 * time.Millisecond
+	inst, err := New(Config{Name: "g", Interface: "eth0", VRID: 52, Version: 3, Priority: 100, AdvertInterval: iv,
+		VIPs: []VIP{{Prefix: vip}}, Network: netcfgNetwork{host}, Transport: tr, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var pc *ipv4.PacketConn
+	if err := sender.Do(func() error {
+		c, err := net.ListenPacket("ip4:112", "10.99.1.1")
+		if err != nil {
+			return err
+		}
+		pc = ipv4.NewPacketConn(c)
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		return errors.Join(pc.SetMulticastInterface(ifi), pc.SetMulticastTTL(255))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	src := netip.MustParseAddr("10.99.1.1")
+	b, err := (&Advert{Version: 3, VRID: 52, Priority: 200, Interval: iv, Addrs: []netip.Addr{vip.Addr()}}).Marshal(src, GroupIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		for ctx.Err() == nil {
+			pc.WriteTo(b, nil, &net.IPAddr{IP: GroupIPv4.AsSlice()})
+			time.Sleep(iv)
+		}
+	}()
+	stopSending := sync.OnceFunc(func() { cancel(); <-sending })
+	defer stopSending()
+
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inst.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitUntil(t, "backup under the sender", 3*time.Second, func() bool {
+		s := inst.Status()
+		return s.State == StateBackup && s.Master == src
+	})
+	// Many master-down intervals (0.36s), several batch intervals.
+	end := time.Now().Add(5 * time.Second)
+	for time.Now().Before(end) {
+		if s := inst.State(); s != StateBackup {
+			t.Fatalf("state %v under a live master, want BACKUP", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := value(m.received.WithLabelValues("g")); got < 30 {
+		t.Errorf("%v adverts received in 5s at 100ms, want many more", got)
+	}
+	stopSending()
+	waitUntil(t, "takeover after the master fell silent", 5*time.Second, func() bool { return inst.State() == StateMaster })
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -20,6 +21,8 @@ type RawConfig struct {
 	Netns      *netns.NsHandle
 	Logger     *slog.Logger
 	ReadBuffer int
+	// BatchInterval is described with the Linux transport.
+	BatchInterval time.Duration
 }
 
 // RawTransport is the Linux raw-socket transport; elsewhere Open fails.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -73,6 +74,12 @@ func decodeErr(r DropReason, format string, args ...any) error {
 // only (version, type, length, address count); the checksum needs the IP
 // addresses and is checked by VerifyChecksum. It never panics.
 func Decode(b []byte, ipv6 bool) (Advert, error) {
+	return decode(b, ipv6, nil)
+}
+
+// decode is Decode putting the addresses in buf's array when it is large
+// enough (the receive path reuses one).
+func decode(b []byte, ipv6 bool, buf []netip.Addr) (Advert, error) {
 	var a Advert
 	if len(b) < headerLen {
 		return a, decodeErr(ReasonShort, "%d bytes, need at least %d", len(b), headerLen)
@@ -111,7 +118,7 @@ func Decode(b []byte, ipv6 bool) (Advert, error) {
 		return a, decodeErr(ReasonAddrCount, "%d addresses need %d bytes, have %d", count, need, len(b))
 	}
 	if count > 0 {
-		a.Addrs = make([]netip.Addr, count)
+		a.Addrs = slices.Grow(buf[:0], count)[:count]
 	}
 	off := headerLen
 	for i := range count {

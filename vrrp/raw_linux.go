@@ -1,16 +1,19 @@
 package vrrp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv4"
@@ -29,18 +32,41 @@ type RawConfig struct {
 	// 4 MiB. Many instances on one interface advertise in bursts (their
 	// timers start together), which overflow the kernel's default.
 	ReadBuffer int
+	// BatchInterval: while packets keep arriving on a socket, the
+	// transport reads it at most this often, taking every packet waiting,
+	// instead of waking up for each packet — with many instances those
+	// wake-ups are most of the cost of being a backup. A packet after a
+	// quiet spell is read at once; every packet carries its kernel receive
+	// time, from which timers run; and a backup reads its socket before it
+	// takes over, so batching never delays nor causes a takeover. It only
+	// delays, by up to this interval on a busy socket, how soon an instance
+	// reacts to a priority 0 or a preempting advert. 0 means 5ms; a
+	// negative value reads each packet as it arrives.
+	BatchInterval time.Duration
 }
 
 // RawTransport sends and receives VRRP over raw IP sockets (protocol 112):
 // one socket per interface and family, bound to the interface, shared by
 // every instance there and demultiplexed by VRID. It needs CAP_NET_RAW.
+//
+// One goroutine (the pump) reads every socket of the transport. The
+// sockets are not in the Go runtime's poller but in an epoll instance of
+// their own, armed one-shot: a socket wakes the pump once, is then read
+// every BatchInterval while packets keep coming, and is armed again when
+// a read finds it empty.
 type RawTransport struct {
-	cfg RawConfig
-	log *slog.Logger
+	cfg   RawConfig
+	log   *slog.Logger
+	batch time.Duration
 
 	mu    sync.Mutex
 	socks map[sockKey]*rawSock
+	pump  *pump // running while socks is not empty
 	wg    sync.WaitGroup
+
+	// rx is held while a socket is read and its packets dispatched (by the
+	// pump, or by Flush), and to close a socket's descriptor.
+	rx sync.Mutex
 }
 
 type sockKey struct {
@@ -57,18 +83,29 @@ func NewRawTransport(cfg RawConfig) *RawTransport {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &RawTransport{cfg: cfg, log: l, socks: map[sockKey]*rawSock{}}
+	b := cfg.BatchInterval
+	if b == 0 {
+		b = 5 * time.Millisecond
+	}
+	return &RawTransport{cfg: cfg, log: l, batch: b, socks: map[sockKey]*rawSock{}}
 }
 
 type rawSock struct {
-	t     *RawTransport
-	key   sockKey
-	ifi   *net.Interface
-	c     net.PacketConn
-	p4    *ipv4.PacketConn
-	p6    *ipv6.PacketConn
-	addr4 netip.Addr // first IPv4 address at open
-	ll6   netip.Addr // link-local address at open
+	t       *RawTransport
+	key     sockKey
+	ifindex int
+	addr4   netip.Addr // first IPv4 address at open
+	ll6     netip.Addr // link-local address at open
+	pump    *pump
+
+	// fdMu is held for reading while the descriptor is used to send or
+	// set options, and for writing to close it.
+	fdMu   sync.RWMutex
+	fd     int
+	closed bool // under fdMu and t.rx
+
+	active bool // under t.rx: fired and not armed again; read every round
+	idle   int  // under t.rx: rounds in a row it was found empty
 
 	mu     sync.Mutex
 	eps    map[*rawEndpoint]bool
@@ -96,6 +133,7 @@ type rawEndpoint struct {
 	s       *rawSock
 	cfg     EndpointConfig
 	local   netip.Addr
+	oob     []byte // control message for sending: source and interface
 	deliver func(Packet)
 	once    sync.Once
 }
@@ -139,9 +177,15 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 		if err = t.inNetns(func() error { s, err = t.openSock(key); return err }); err != nil {
 			return nil, err
 		}
+		if err := t.addSock(s); err != nil {
+			unix.Close(s.fd)
+			if len(t.socks) == 0 {
+				t.pump.close()
+				t.pump = nil
+			}
+			return nil, err
+		}
 		t.socks[key] = s
-		t.wg.Add(1)
-		go s.readLoop()
 	}
 	ep := &rawEndpoint{s: s, cfg: cfg, deliver: deliver, local: cfg.Source}
 	if !ep.local.IsValid() {
@@ -159,8 +203,7 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 				return err
 			}); err != nil {
 				if len(s.eps) == 0 {
-					delete(t.socks, key)
-					s.c.Close()
+					t.closeSock(s)
 				}
 				return nil, fmt.Errorf("open vrrp endpoint: %w", err)
 			}
@@ -171,7 +214,15 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 		}
 	}
 	if !ep.local.IsValid() {
+		if len(s.eps) == 0 {
+			t.closeSock(s)
+		}
 		return nil, fmt.Errorf("open vrrp endpoint: no source address on %s", cfg.Interface)
+	}
+	if cfg.IPv6 {
+		ep.oob = (&ipv6.ControlMessage{HopLimit: 255, IfIndex: s.ifindex, Src: ep.local.AsSlice()}).Marshal()
+	} else {
+		ep.oob = (&ipv4.ControlMessage{IfIndex: s.ifindex, Src: ep.local.AsSlice()}).Marshal()
 	}
 	s.mu.Lock()
 	s.eps[ep] = true
@@ -183,13 +234,17 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 	s.mu.Unlock()
 	if join {
 		var err error
+		s.fdMu.RLock()
 		if cfg.IPv6 {
-			err = s.p6.JoinGroup(s.ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()})
+			mr := &unix.IPv6Mreq{Multiaddr: GroupIPv6.As16(), Interface: uint32(s.ifindex)}
+			err = unix.SetsockoptIPv6Mreq(s.fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mr)
 		} else {
-			err = s.p4.JoinGroup(s.ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()})
+			mr := &unix.IPMreqn{Multiaddr: GroupIPv4.As4(), Ifindex: int32(s.ifindex)}
+			err = unix.SetsockoptIPMreqn(s.fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mr)
 		}
+		s.fdMu.RUnlock()
 		if err != nil {
-			ep.Close()
+			ep.once.Do(func() { t.detach(ep) })
 			return nil, fmt.Errorf("join vrrp group on %s: %w", cfg.Interface, err)
 		}
 	}
@@ -201,69 +256,62 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find interface %s: %w", key.ifname, err)
 	}
-	s := &rawSock{t: t, key: key, ifi: ifi, eps: map[*rawEndpoint]bool{}}
+	s := &rawSock{t: t, key: key, ifindex: ifi.Index, eps: map[*rawEndpoint]bool{}}
 	if s.addr4, s.ll6, err = ifaceAddrs(ifi); err != nil {
 		return nil, err
 	}
-	network, laddr := "ip4:112", "0.0.0.0"
+	family := unix.AF_INET
 	if key.ipv6 {
-		network, laddr = "ip6:112", "::"
+		family = unix.AF_INET6
 	}
-	c, err := net.ListenPacket(network, laddr)
+	// Not a net.PacketConn: the runtime's poller would wake up for every
+	// packet. The pump waits on the socket through its own epoll instance.
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, IPProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("open raw vrrp socket: %w", err)
 	}
-	s.c = c
-	fail := func(what string, err error) (*rawSock, error) {
-		c.Close()
-		return nil, fmt.Errorf("%s on %s: %w", what, key.ifname, err)
-	}
-	rc, err := c.(*net.IPConn).SyscallConn()
-	if err != nil {
-		return fail("get raw conn", err)
-	}
+	s.fd = fd
 	rbuf := t.cfg.ReadBuffer
 	if rbuf <= 0 {
 		rbuf = 4 << 20
 	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
-		// without it, SO_RCVBUF gives what the limit allows.
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rbuf) != nil {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rbuf)
-		}
-		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, key.ifname)
-		if serr == nil && !key.ipv6 {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
-		}
-	})
-	if err = errors.Join(err, serr); err != nil {
-		return fail("bind socket to device", err)
+	// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN; without
+	// it, SO_RCVBUF gives what the limit allows.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rbuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rbuf)
+	}
+	opt := func(level, name, v int) error { return unix.SetsockoptInt(fd, level, name, v) }
+	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, key.ifname); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind socket to device %s: %w", key.ifname, err)
 	}
 	if key.ipv6 {
-		p := ipv6.NewPacketConn(c)
-		s.p6 = p
 		err = errors.Join(
-			p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
-			p.SetMulticastInterface(ifi),
-			p.SetMulticastHopLimit(255),
-			p.SetHopLimit(255),
-			p.SetMulticastLoopback(false),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 255),
+			opt(unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0),
 		)
 	} else {
-		p := ipv4.NewPacketConn(c)
-		s.p4 = p
+		// The addresses are read from the IP header, which a raw IPv4
+		// socket receives; the TTL from its control message.
 		err = errors.Join(
-			p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
-			p.SetMulticastInterface(ifi),
-			p.SetMulticastTTL(255),
-			p.SetTTL(255),
-			p.SetMulticastLoopback(false),
+			opt(unix.IPPROTO_IP, unix.IP_RECVTTL, 1),
+			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
+			unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)}),
+			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 255),
+			opt(unix.IPPROTO_IP, unix.IP_TTL, 255),
+			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0),
 		)
 	}
+	// The kernel's receive time of each packet: timers run from it even
+	// when the packet is read later (batching).
+	err = errors.Join(err, opt(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1))
 	if err != nil {
-		return fail("set socket options", err)
+		unix.Close(fd)
+		return nil, fmt.Errorf("set socket options on %s: %w", key.ifname, err)
 	}
 	return s, nil
 }
@@ -292,99 +340,347 @@ func ifaceAddrs(ifi *net.Interface) (addr4, ll6 netip.Addr, err error) {
 	return addr4, ll6, nil
 }
 
-// readBatch is how many packets the reader takes per system call
-// (recvmmsg): instances on an interface advertise in bursts.
+// addSock hands s to the pump, starting one if none runs (under t.mu).
+func (t *RawTransport) addSock(s *rawSock) error {
+	if t.pump == nil {
+		p, err := newPump(t)
+		if err != nil {
+			return err
+		}
+		t.pump = p
+		t.wg.Add(1)
+		go p.run()
+	}
+	p := t.pump
+	s.pump = p
+	t.rx.Lock()
+	defer t.rx.Unlock()
+	if err := p.ctl(unix.EPOLL_CTL_ADD, s); err != nil {
+		return fmt.Errorf("watch vrrp socket on %s: %w", s.key.ifname, err)
+	}
+	p.socks = append(p.socks, s)
+	return nil
+}
+
+// closeSock closes s and forgets it; the last one stops the pump (under t.mu).
+func (t *RawTransport) closeSock(s *rawSock) {
+	s.fdMu.Lock()
+	t.rx.Lock()
+	if !s.closed {
+		s.closed = true
+		p := s.pump
+		for k, o := range p.socks {
+			if o == s {
+				p.socks = append(p.socks[:k], p.socks[k+1:]...)
+				break
+			}
+		}
+		unix.Close(s.fd) // also leaves the epoll set
+	}
+	t.rx.Unlock()
+	s.fdMu.Unlock()
+	if t.socks[s.key] == s {
+		delete(t.socks, s.key)
+	}
+	if len(t.socks) == 0 && t.pump != nil {
+		t.pump.close()
+		t.pump = nil
+	}
+}
+
+// readBatch is how many packets one system call (recvmmsg) takes.
 const readBatch = 32
 
 // readBufLen holds the largest VRRP message (255 IPv6 addresses) with its
 // IPv4 header; a longer one is truncated and dropped.
 const readBufLen = 8192
 
-func (s *rawSock) readLoop() {
-	defer s.t.wg.Done()
-	ms := make([]ipv4.Message, readBatch) // ipv6.Message is the same type
-	bufs := make([]byte, readBatch*readBufLen)
-	var oobLen int
-	if s.key.ipv6 {
-		oobLen = len(ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface))
-	} else {
-		oobLen = len(ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface))
+// oobLen holds the control messages: receive time, TTL or hop limit, and
+// for IPv6 the destination.
+const oobLen = 128
+
+// pump reads the sockets of a transport: see RawTransport.
+type pump struct {
+	t    *RawTransport
+	epfd *os.File // the epoll instance, waited on through the runtime's poller
+	rc   syscall.RawConn
+	// tfd is a timerfd in the epoll set that ends the wait between two
+	// rounds while busy. (A Go timer would also wake an idle thread of the
+	// scheduler each time; a readiness event from the poller does not.)
+	tfd int
+
+	// Under t.rx.
+	socks []*rawSock
+	rb    *recvBufs
+	evs   [16]unix.EpollEvent
+}
+
+// idleRounds is how many rounds in a row a busy socket must be found empty
+// before it is armed again.
+const idleRounds = 2
+
+// recvBufs are the reused buffers of recvmmsg.
+type recvBufs struct {
+	hs    [readBatch]unix.Mmsghdr
+	iovs  [readBatch]unix.Iovec
+	names [readBatch]unix.RawSockaddrInet6
+	data  [readBatch * readBufLen]byte
+	oob   [readBatch * oobLen]byte
+}
+
+func newPump(t *RawTransport) (_ *pump, err error) {
+	fail := func(err error) (*pump, error) { return nil, fmt.Errorf("create epoll instance: %w", err) }
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fail(err)
 	}
-	oobs := make([]byte, readBatch*oobLen)
-	for k := range ms {
-		ms[k].Buffers = [][]byte{bufs[k*readBufLen : (k+1)*readBufLen]}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return fail(err)
 	}
-	var (
-		cm4 ipv4.ControlMessage
-		cm6 ipv6.ControlMessage
-	)
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		unix.Close(fd)
+		return fail(err)
+	}
+	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, tfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tfd)}); err != nil {
+		unix.Close(fd)
+		unix.Close(tfd)
+		return fail(err)
+	}
+	f := os.NewFile(uintptr(fd), "vrrp-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		unix.Close(tfd)
+		return fail(err)
+	}
+	rb := new(recvBufs)
+	for k := range rb.hs {
+		h := &rb.hs[k].Hdr
+		rb.iovs[k].Base = &rb.data[k*readBufLen]
+		rb.iovs[k].SetLen(readBufLen)
+		h.Iov = &rb.iovs[k]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&rb.names[k]))
+		h.Control = &rb.oob[k*oobLen]
+	}
+	return &pump{t: t, epfd: f, rc: rc, tfd: tfd, rb: rb}, nil
+}
+
+// ctl adds s to the epoll set, or arms it again (one-shot; under t.rx).
+func (p *pump) ctl(op int, s *rawSock) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(s.fd)}
+	var err error
+	cerr := p.rc.Control(func(fd uintptr) { err = unix.EpollCtl(int(fd), op, s.fd, &ev) })
+	return errors.Join(cerr, err)
+}
+
+// close ends the pump (under t.mu); its sockets are closed already.
+func (p *pump) close() {
+	p.epfd.Close() // wakes the pump, which closes tfd
+}
+
+func (p *pump) run() {
+	defer p.t.wg.Done()
+	defer unix.Close(p.tfd)
+	t := p.t
 	for {
-		for k := range ms {
-			ms[k].OOB = oobs[k*oobLen : (k+1)*oobLen]
-			ms[k].Addr = nil
-		}
-		var (
-			n   int
-			err error
-		)
-		if s.key.ipv6 {
-			n, err = s.p6.ReadBatch(ms, 0)
-		} else {
-			n, err = s.p4.ReadBatch(ms, 0)
-		}
-		now := time.Now()
+		// Wait until a socket fires or the round timer expires: the epoll
+		// instance becomes readable.
+		err := p.rc.Read(func(fd uintptr) bool {
+			t.rx.Lock()
+			fired := p.collect(int(fd))
+			t.rx.Unlock()
+			return fired
+		})
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.t.log.Debug("vrrp socket read", "interface", s.key.ifname, "err", err)
-			continue
+			return // closed
 		}
-		for k := range ms[:n] {
-			m := &ms[k]
-			if m.Flags&unix.MSG_TRUNC != 0 {
-				s.t.log.Debug("vrrp socket read: message truncated", "interface", s.key.ifname)
+		t.rx.Lock()
+		busy := false
+		for _, s := range p.socks {
+			if !s.active {
 				continue
 			}
-			b := m.Buffers[0][:m.N]
-			pkt := Packet{HopLimit: -1, Received: now}
-			if s.key.ipv6 {
-				cm6.HopLimit = -1
-				clear(cm6.Dst) // reused, so that a message without it reads as unset
-				if m.NN > 0 && cm6.Parse(m.OOB[:m.NN]) == nil {
-					pkt.HopLimit = cm6.HopLimit
-					if d, ok := netip.AddrFromSlice(cm6.Dst); ok && !d.IsUnspecified() {
-						pkt.Dst = d
-					}
-				}
-				if ia, ok := m.Addr.(*net.IPAddr); ok {
-					pkt.Src, _ = netip.AddrFromSlice(ia.IP)
-					pkt.Src = pkt.Src.Unmap()
-				}
+			if p.read(s) > 0 {
+				s.idle = 0
 			} else {
-				// A raw IPv4 socket reads the IP header too.
-				if len(b) < ipv4.HeaderLen || b[0]>>4 != 4 {
-					continue
-				}
-				hl := int(b[0]&0x0f) * 4
-				if hl < ipv4.HeaderLen || hl > len(b) {
-					continue
-				}
-				pkt.Src = netip.AddrFrom4([4]byte(b[12:16]))
-				b = b[hl:]
-				cm4.TTL = -1
-				clear(cm4.Dst) // reused, so that a message without it reads as unset
-				if m.NN > 0 && cm4.Parse(m.OOB[:m.NN]) == nil {
-					pkt.HopLimit = cm4.TTL
-					if d, ok := netip.AddrFromSlice(cm4.Dst); ok && !d.Unmap().IsUnspecified() {
-						pkt.Dst = d.Unmap()
-					}
+				s.idle++
+			}
+			if s.idle >= idleRounds || t.batch < 0 {
+				// Empty: arm it again. A packet that came in since the
+				// read makes it fire at once.
+				s.active = false
+				if err := p.ctl(unix.EPOLL_CTL_MOD, s); err != nil {
+					t.log.Debug("arm vrrp socket", "interface", s.key.ifname, "err", err)
 				}
 			}
-			pkt.Data = append([]byte(nil), b...)
-			s.dispatch(pkt)
+			busy = busy || s.active
+		}
+		t.rx.Unlock()
+		if busy {
+			// Packets keep coming: let them gather for a while. Sockets
+			// that fire meanwhile (they are armed) end the wait early.
+			its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(t.batch))}
+			if err := unix.TimerfdSettime(p.tfd, 0, &its, nil); err != nil {
+				t.log.Debug("arm vrrp read timer", "err", err)
+			}
 		}
 	}
+}
+
+// collect takes the fired sockets and the expired timer from the epoll
+// instance epfd, marking the sockets active (under t.rx). It reports
+// whether anything fired.
+func (p *pump) collect(epfd int) bool {
+	n, err := unix.EpollWait(epfd, p.evs[:], 0)
+	if err != nil || n <= 0 {
+		return false
+	}
+	for _, ev := range p.evs[:n] {
+		if int(ev.Fd) == p.tfd {
+			var b [8]byte
+			_, _ = unix.Read(p.tfd, b[:])
+			continue
+		}
+		for _, s := range p.socks {
+			if s.fd == int(ev.Fd) {
+				s.active = true
+				s.idle = 0
+			}
+		}
+	}
+	return true
+}
+
+// read takes every packet waiting on s and dispatches them (under t.rx).
+// It returns how many it took.
+func (p *pump) read(s *rawSock) int {
+	if s.closed {
+		return 0
+	}
+	total := 0
+	for {
+		n := p.recv(s)
+		total += n
+		if n < readBatch {
+			return total
+		}
+	}
+}
+
+// recv is one recvmmsg on s; it dispatches what it got and returns the count.
+func (p *pump) recv(s *rawSock) int {
+	rb := p.rb
+	for k := range rb.hs {
+		h := &rb.hs[k].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.SetControllen(oobLen)
+		h.Flags = 0
+		rb.hs[k].Len = 0
+	}
+	var r uintptr
+	var errno syscall.Errno
+	for {
+		// MSG_DONTWAIT: the call never blocks, so it may bypass the
+		// scheduler's system call bookkeeping.
+		r, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&rb.hs[0])),
+			readBatch, unix.MSG_DONTWAIT, 0, 0)
+		if errno != unix.EINTR {
+			break
+		}
+	}
+	if errno != 0 {
+		if errno != unix.EAGAIN {
+			p.t.log.Debug("vrrp socket read", "interface", s.key.ifname, "err", errno)
+		}
+		return 0
+	}
+	n := int(r)
+	now := time.Now()
+	wall := now.UnixNano()
+	for k := range n {
+		m := &rb.hs[k]
+		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			p.t.log.Debug("vrrp socket read: message truncated", "interface", s.key.ifname)
+			continue
+		}
+		b := rb.data[k*readBufLen : k*readBufLen+int(m.Len)]
+		pkt := Packet{HopLimit: -1, Received: now}
+		oob := rb.oob[k*oobLen : k*oobLen+int(m.Hdr.Controllen)]
+		for len(oob) >= unix.SizeofCmsghdr {
+			l, level, typ := cmsgHeader(oob)
+			if l < unix.SizeofCmsghdr || l > len(oob) {
+				break
+			}
+			d := oob[unix.SizeofCmsghdr:l]
+			switch {
+			case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS:
+				var ts int64
+				switch len(d) {
+				case 16:
+					ts = int64(binary.NativeEndian.Uint64(d[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:16]))
+				case 8: // a 32-bit system's timespec
+					ts = int64(int32(binary.NativeEndian.Uint32(d[0:4])))*1e9 + int64(int32(binary.NativeEndian.Uint32(d[4:8])))
+				}
+				if age := wall - ts; ts != 0 && age > 0 && age < int64(time.Minute) {
+					pkt.Received = now.Add(-time.Duration(age))
+				}
+			case level == unix.IPPROTO_IP && typ == unix.IP_TTL && len(d) >= 4:
+				pkt.HopLimit = int(int32(binary.NativeEndian.Uint32(d[0:4])))
+			case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(d) >= 4:
+				pkt.HopLimit = int(int32(binary.NativeEndian.Uint32(d[0:4])))
+			case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(d) >= 20:
+				if a := netip.AddrFrom16([16]byte(d[0:16])); !a.IsUnspecified() {
+					pkt.Dst = a
+				}
+			}
+			next := (l + cmsgAlign - 1) &^ (cmsgAlign - 1)
+			if next >= len(oob) {
+				break
+			}
+			oob = oob[next:]
+		}
+		if s.key.ipv6 {
+			sa := &rb.names[k]
+			if sa.Family == unix.AF_INET6 {
+				pkt.Src = netip.AddrFrom16(sa.Addr)
+			}
+		} else {
+			// A raw IPv4 socket reads the IP header too.
+			if len(b) < ipv4.HeaderLen || b[0]>>4 != 4 {
+				continue
+			}
+			hl := int(b[0]&0x0f) * 4
+			if hl < ipv4.HeaderLen || hl > len(b) {
+				continue
+			}
+			pkt.Src = netip.AddrFrom4([4]byte(b[12:16]))
+			pkt.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+			b = b[hl:]
+		}
+		pkt.Data = b
+		s.dispatch(pkt)
+	}
+	return n
+}
+
+// cmsgAlign is the alignment of control messages (CMSG_ALIGN).
+const cmsgAlign = int(unsafe.Sizeof(uintptr(0)))
+
+// cmsgHeader reads a control message header (struct cmsghdr, whose length
+// field is a size_t) from b, which holds at least unix.SizeofCmsghdr bytes.
+func cmsgHeader(b []byte) (length int, level, typ int32) {
+	var h unix.Cmsghdr
+	if unsafe.Sizeof(h.Len) == 8 {
+		length = int(binary.NativeEndian.Uint64(b))
+	} else {
+		length = int(binary.NativeEndian.Uint32(b))
+	}
+	level = int32(binary.NativeEndian.Uint32(b[unsafe.Offsetof(h.Level):]))
+	typ = int32(binary.NativeEndian.Uint32(b[unsafe.Offsetof(h.Type):]))
+	return length, level, typ
 }
 
 // dispatch hands the packet to the endpoints of its VRID, or to all when
@@ -401,12 +697,8 @@ func (s *rawSock) dispatch(p Packet) {
 	if len(targets) == 0 {
 		targets = ix.all
 	}
-	for i, ep := range targets {
-		q := p
-		if i > 0 {
-			q.Data = append([]byte(nil), p.Data...)
-		}
-		ep.deliver(q)
+	for _, ep := range targets {
+		ep.deliver(p)
 	}
 }
 
@@ -414,21 +706,39 @@ func (e *rawEndpoint) LocalAddr() netip.Addr { return e.local }
 
 func (e *rawEndpoint) Send(msg []byte, dst netip.Addr) error {
 	s := e.s
-	var err error
+	var to unix.Sockaddr
 	if s.key.ipv6 {
-		cm := &ipv6.ControlMessage{HopLimit: 255, IfIndex: s.ifi.Index, Src: e.local.AsSlice()}
-		// The zone by index: a name would be looked up in the namespace
-		// of the calling thread, not necessarily the socket's (RawConfig.Netns),
-		// and the kernel refuses a scope that is not the bound device.
-		_, err = s.p6.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: strconv.Itoa(s.ifi.Index)})
+		to = &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: uint32(s.ifindex)}
 	} else {
-		cm := &ipv4.ControlMessage{IfIndex: s.ifi.Index, Src: e.local.AsSlice()}
-		_, err = s.p4.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+		to = &unix.SockaddrInet4{Addr: dst.As4()}
 	}
+	s.fdMu.RLock()
+	var err error
+	if s.closed {
+		err = ErrClosed
+	} else {
+		for {
+			_, err = unix.SendmsgN(s.fd, msg, e.oob, to, unix.MSG_DONTWAIT)
+			if err != unix.EINTR {
+				break
+			}
+		}
+	}
+	s.fdMu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("send vrrp to %v on %s: %w", dst, s.key.ifname, err)
 	}
 	return nil
+}
+
+// Flush reads the endpoint's socket and delivers every packet waiting
+// there before it returns: a backup calls it before it takes over.
+func (e *rawEndpoint) Flush() {
+	s := e.s
+	t := s.t
+	t.rx.Lock()
+	s.pump.read(s)
+	t.rx.Unlock()
 }
 
 // Close detaches the endpoint; the last one on a socket closes it.
@@ -437,26 +747,33 @@ func (e *rawEndpoint) Close() error {
 		t := e.s.t
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		s := e.s
-		s.mu.Lock()
-		delete(s.eps, e)
-		s.reindex()
-		last := len(s.eps) == 0
-		s.mu.Unlock()
-		if last {
-			delete(t.socks, s.key)
-			s.c.Close()
-		}
+		t.detach(e)
 	})
 	return nil
 }
 
-// Close closes every socket and waits for the readers.
+// detach removes e from its socket, closing it after the last (under t.mu).
+func (t *RawTransport) detach(e *rawEndpoint) {
+	s := e.s
+	s.mu.Lock()
+	delete(s.eps, e)
+	s.reindex()
+	last := len(s.eps) == 0
+	s.mu.Unlock()
+	if last {
+		t.closeSock(s)
+	}
+}
+
+// Close closes every socket and waits for the pump.
 func (t *RawTransport) Close() error {
 	t.mu.Lock()
-	for k, s := range t.socks {
-		s.c.Close()
-		delete(t.socks, k)
+	for _, s := range t.socks {
+		t.closeSock(s)
+	}
+	if t.pump != nil {
+		t.pump.close()
+		t.pump = nil
 	}
 	t.mu.Unlock()
 	t.wg.Wait()

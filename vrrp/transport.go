@@ -14,8 +14,16 @@ type Transport interface {
 	// Open starts receiving for one instance. deliver is called, from the
 	// transport's goroutine, for each packet arriving on the interface in
 	// the family of the endpoint (with this VRID, or any packet whose VRID
-	// no endpoint claims, so that instances count it). deliver must not block.
+	// no endpoint claims, so that instances count it). deliver must not
+	// block, and must copy the packet's Data to keep it past its return.
 	Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint, error)
+}
+
+// flusher is an Endpoint whose transport may hold received packets back
+// for a while (to read them in batches). Flush delivers every packet the
+// endpoint's socket has received before it returns.
+type flusher interface {
+	Flush()
 }
 
 // EndpointConfig says where an instance speaks.

@@ -48,6 +48,9 @@ func main() {
 	verbose = flag.Bool("v", false, "log the lvskit instance under test (failover) to stderr")
 	cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the scale measurement windows to this file prefix")
 	measure := flag.Duration("measure", 20*time.Second, "CPU measurement window for the scale bench")
+	batch = flag.Duration("batch", 0, "RawConfig.BatchInterval of the scale bench's transport (0: the default)")
+	impls = flag.String("impls", "lvskit,keepalived", "failover backups to measure")
+	scenarios = flag.String("scenarios", "backup,master", "scale scenarios to run: lvskit as backup, lvskit as master")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("vrrpbench needs root (network namespaces, raw sockets)")
@@ -75,8 +78,9 @@ func main() {
 }
 
 var (
-	cpuprofile, versions *string
-	verbose              *bool
+	cpuprofile, versions, scenarios, impls *string
+	batch                                  *time.Duration
+	verbose                                *bool
 )
 
 func newLab() *nslab.Lab {
@@ -130,6 +134,9 @@ func benchFailover(w *strings.Builder, runs int) error {
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cases {
 		for _, impl := range []string{"lvskit", "keepalived"} {
+			if !strings.Contains(*impls, impl) {
+				continue
+			}
 			log.Printf("failover %s, backup %s", c.name, impl)
 			ss, err := failoverRuns(c, impl, runs)
 			if err != nil {
@@ -359,6 +366,9 @@ func benchScale(w *strings.Builder, n int, window time.Duration) error {
 	fmt.Fprintf(w, "## %d instances at advert_int 1s, CPU over %v (100%% = one core)\n\n", n, window)
 	fmt.Fprintf(w, "| scenario | lvskit (this process) | keepalived (VRRP process) | lvskit instances in the expected state |\n|---|---|---|---|\n")
 	for _, lvsMaster := range []bool{false, true} {
+		if lvsMaster && !strings.Contains(*scenarios, "master") || !lvsMaster && !strings.Contains(*scenarios, "backup") {
+			continue
+		}
 		row, err := scaleRun(n, window, lvsMaster)
 		if err != nil {
 			return err
@@ -432,7 +442,7 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 		return "", err
 	}
 	defer host.Close()
-	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
+	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns, BatchInterval: *batch})
 	defer tr.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var insts []*vrrp.Instance
@@ -476,6 +486,7 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 	kpid := k.vrrpPID()
 	self0, k0 := selfCPU(), must(cpuTime(kpid))
 	t0 := time.Now()
+	log.Printf("measuring CPU for %v (pid %d, keepalived pid %d)", window, os.Getpid(), kpid)
 	if *cpuprofile != "" {
 		f, err := os.Create(fmt.Sprintf("%s.%v", *cpuprofile, lvsMaster))
 		if err == nil {
