@@ -54,7 +54,9 @@ func main() {
 	rounds := flag.Int("rounds", 3, "runs per target and mode, interleaved; the report shows medians")
 	out := flag.String("out", "", "write a markdown report here (default: stdout)")
 	jsonOut := flag.String("json", "", "write JSON results here")
-	cpuProfile := flag.String("cpuprofile", "", "internal: write the proxy child's CPU profile here")
+	cpuProfile := flag.String("cpuprofile", "", "write the proxy child's CPU profile here")
+	workers := flag.Int("workers", 0, "event loops of the lvskit proxy (0: GOMAXPROCS)")
+	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
 	flag.Parse()
 
 	switch *role {
@@ -70,10 +72,14 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
-		runProxy(*listen, *dests)
+		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines})
 		return
 	}
-	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut); err != nil {
+	proxyArgs := []string{"-workers", strconv.Itoa(*workers), "-goroutines=" + strconv.FormatBool(*goroutines)}
+	if *cpuProfile != "" {
+		proxyArgs = append(proxyArgs, "-cpuprofile", *cpuProfile)
+	}
+	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -97,8 +103,8 @@ func runBackend(addr string) {
 }
 
 // runProxy runs one rr TCP service of the userspace proxy.
-func runProxy(addr, dests string) {
-	p := proxy.New(proxy.Config{})
+func runProxy(addr, dests string, cfg proxy.Config) {
+	p := proxy.New(cfg)
 	svc := proxy.ServiceConfig{Protocol: proxy.TCP, Addr: netip.MustParseAddrPort(addr), Scheduler: "rr"}
 	if err := p.AddService(svc); err != nil {
 		log.Fatal(err)
@@ -274,7 +280,7 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) 
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads, rounds int, out, jsonOut string) error {
+func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string) error {
 	for _, tool := range []string{"wrk", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
@@ -309,7 +315,7 @@ func run(d time.Duration, conns, threads, rounds int, out, jsonOut string) error
 	if err != nil {
 		return err
 	}
-	pc, err := start(ctx, "lvskit proxy", self, "-role", "proxy", "-listen", proxyAddr, "-dests", strings.Join(backends, ","))
+	pc, err := start(ctx, "lvskit proxy", append([]string{self, "-role", "proxy", "-listen", proxyAddr, "-dests", strings.Join(backends, ",")}, proxyArgs...)...)
 	if err != nil {
 		return err
 	}
