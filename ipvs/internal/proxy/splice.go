@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,29 +138,55 @@ func setLingerZero(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
 
+// rawAccept is accept4(2) on the non-blocking listener. (unix.Accept4
+// costs a getsockopt per call to tell L2TP sockets apart, and allocates.)
+func rawAccept(lfd int) (int, netip.AddrPort, syscall.Errno) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	fd, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)),
+		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	return int(fd), rawToAddrPort(&rsa), 0
+}
+
+func rawToAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&a.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&a.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
 // accept takes one connection from the listener (level-triggered: more
 // pending ones are reported again) and starts connecting to a real server.
 func (l *loop) accept(rl *rawListener) {
-	fd, sa, err := unix.Accept4(rl.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-	if err != nil {
-		switch {
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
-		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+	fd, client, e := rawAccept(rl.fd)
+	if e != 0 {
+		switch e {
+		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			// Out of descriptors or memory: level-triggered readiness
 			// would spin, so leave the listener out for a moment.
-			l.p.log.Error("accept failed", "service", rl.s.key, "err", err)
-			if e := l.entry(rl.fd); e != nil && e.kind == kindListener {
+			l.p.log.Error("accept failed", "service", rl.s.key, "err", e)
+			if ent := l.entry(rl.fd); ent != nil && ent.kind == kindListener {
 				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, rl.fd, nil)
-				*e = fdEntry{}
+				*ent = fdEntry{}
 				time.AfterFunc(acceptBackoff, func() { l.post(loopOp{kind: opAddListener, ln: rl}) })
 			}
 		default:
-			l.p.log.Debug("accept failed", "service", rl.s.key, "err", err)
+			l.p.log.Debug("accept failed", "service", rl.s.key, "err", e)
 		}
 		return
 	}
 	s := rl.s
-	client := sockaddrToAddrPort(sa)
 	local := s.key.Addr
 	if rl.unspecified {
 		if lsa, err := unix.Getsockname(fd); err == nil {
@@ -230,14 +257,13 @@ func (l *loop) registerSide(x *spliceSession, client bool, events uint32) error 
 
 // connected handles readiness of a connecting server socket.
 func (l *loop) connected(x *spliceSession, events uint32) {
-	soerr, err := unix.GetsockoptInt(x.bfd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && soerr != 0 {
-		err = syscall.Errno(soerr)
-	}
-	if err == nil && events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-		err = unix.ECONNREFUSED
-	}
-	if err != nil {
+	// A failed connect reports EPOLLERR (and HUP); only then is SO_ERROR
+	// worth a system call, for the log.
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		err := error(unix.ECONNREFUSED)
+		if soerr, e := unix.GetsockoptInt(x.bfd, unix.SOL_SOCKET, unix.SO_ERROR); e == nil && soerr != 0 {
+			err = syscall.Errno(soerr)
+		}
 		l.p.log.Debug("connect to real server failed", "service", x.s.key, "dest", x.d.addr, "err", err)
 		l.finish(x, true)
 		return

@@ -55,6 +55,7 @@ func main() {
 	out := flag.String("out", "", "write a markdown report here (default: stdout)")
 	jsonOut := flag.String("json", "", "write JSON results here")
 	cpuProfile := flag.String("cpuprofile", "", "write the proxy child's CPU profile here")
+	straceDur := flag.Duration("strace", 0, "if set, after the timed runs count the system calls of each proxy with strace -c -f during one more wrk run of this length per mode (strace slows the proxy: its throughput is not reported)")
 	workers := flag.Int("workers", 0, "event loops of the lvskit proxy (0: GOMAXPROCS)")
 	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
 	flag.Parse()
@@ -79,7 +80,7 @@ func main() {
 	if *cpuProfile != "" {
 		proxyArgs = append(proxyArgs, "-cpuprofile", *cpuProfile)
 	}
-	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs); err != nil {
+	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs, *straceDur); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -280,7 +281,7 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) 
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string) error {
+func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration) error {
 	for _, tool := range []string{"wrk", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
@@ -388,11 +389,28 @@ backend be
 			}
 		}
 		for _, rs := range runs {
-			results = append(results, median(rs))
+			if len(rs) > 0 {
+				results = append(results, median(rs))
+			}
 		}
 	}
 
-	report := markdown(results, d, conns, threads, rounds)
+	var traces []Trace
+	if straceDur > 0 {
+		for _, mode := range []string{"keep-alive", "close"} {
+			for _, tg := range targets[1:] {
+				log.Printf("strace %s, %s, %v", tg.name, mode, straceDur)
+				tr, err := straceRun(tg.name, mode, "http://"+tg.addr+"/", straceDur, conns, threads, tg.pid)
+				if err != nil {
+					return err
+				}
+				traces = append(traces, tr)
+				time.Sleep(time.Second)
+			}
+		}
+	}
+
+	report := markdown(results, d, conns, threads, rounds) + traceMarkdown(traces)
 	if out == "" {
 		fmt.Print(report)
 	} else if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
@@ -401,7 +419,7 @@ backend be
 	if jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{
 			"duration_seconds": d.Seconds(), "connections": conns, "threads": threads,
-			"cpus": runtime.NumCPU(), "rounds": rounds, "medians": results, "runs": all,
+			"cpus": runtime.NumCPU(), "rounds": rounds, "medians": results, "runs": all, "strace": traces,
 		}, "", "  ")
 		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -482,4 +500,90 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// Trace is the system call count of one proxy during one wrk run.
+type Trace struct {
+	Target     string           `json:"target"`
+	Mode       string           `json:"mode"`
+	Requests   int64            `json:"requests"`
+	Calls      int64            `json:"calls"`
+	PerRequest float64          `json:"calls_per_request"`
+	ByCall     map[string]int64 `json:"by_call"`
+}
+
+var straceLineRe = regexp.MustCompile(`^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$`)
+
+// straceRun counts the system calls of process pid (all threads) with
+// strace -c -f while wrk runs.
+func straceRun(target, mode, url string, d time.Duration, conns, threads, pid int) (Trace, error) {
+	f, err := os.CreateTemp("", "proxybench-strace")
+	if err != nil {
+		return Trace{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	st := exec.Command("strace", "-c", "-f", "-q", "-o", f.Name(), "-p", strconv.Itoa(pid))
+	if err := st.Start(); err != nil {
+		return Trace{}, fmt.Errorf("strace: %w", err)
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	r, werr := runWrk(target, mode, url, d, conns, threads, 0)
+	st.Process.Signal(os.Interrupt)
+	st.Wait()
+	if werr != nil {
+		return Trace{}, werr
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return Trace{}, err
+	}
+	tr := Trace{Target: target, Mode: mode, Requests: r.Requests, ByCall: map[string]int64{}}
+	for _, line := range strings.Split(string(b), "\n") {
+		m := straceLineRe.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		if m[2] == "total" {
+			tr.Calls = n
+		} else {
+			tr.ByCall[m[2]] = n
+		}
+	}
+	if tr.Calls == 0 || r.Requests == 0 {
+		return tr, fmt.Errorf("strace of %s: nothing counted:\n%s", target, b)
+	}
+	tr.PerRequest = float64(tr.Calls) / float64(r.Requests)
+	return tr, nil
+}
+
+func traceMarkdown(ts []Trace) string {
+	if len(ts) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nSystem calls per request (strace -c -f on the proxy process, one wrk run per row; strace slows the proxy, so only the per-request counts mean something):\n\n")
+	fmt.Fprintln(&b, "| target | mode | requests | calls/request | top calls per request |")
+	fmt.Fprintln(&b, "|---|---|---:|---:|---|")
+	for _, t := range ts {
+		type kv struct {
+			k string
+			v int64
+		}
+		var top []kv
+		for k, v := range t.ByCall {
+			top = append(top, kv{k, v})
+		}
+		slices.SortFunc(top, func(a, b kv) int { return int(b.v - a.v) })
+		var parts []string
+		for i, e := range top {
+			if i == 6 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.2f", e.k, float64(e.v)/float64(t.Requests)))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %s |\n", t.Target, t.Mode, t.Requests, t.PerRequest, strings.Join(parts, ", "))
+	}
+	return b.String()
 }
