@@ -447,3 +447,22 @@ func TestCloseWithOpenConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestUnspecifiedServiceAddress: a service bound to 0.0.0.0 learns the
+// address each client reached (here 127.0.0.9) and puts it in the PROXY
+// header as the destination.
+func TestUnspecifiedServiceAddress(t *testing.T) {
+	forEachPath(t, func(t *testing.T, cfg Config) {
+		a := startBackend(t, "a", modeProxyHeader)
+		p := newProxy(t, cfg)
+		port := freePort(t, false).Port()
+		k := addService(t, p, ServiceConfig{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), port), ProxyProtocol: true}, map[*backend]int{a: 1}, a)
+		reached := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.9"), port)
+		c := dialVia(t, ServiceKey{Protocol: TCP, Addr: reached}, "127.0.0.3")
+		if want := fmt.Sprintf("%s %s", c.LocalAddr(), reached); c.name != want {
+			t.Errorf("server decoded %q, want %q", c.name, want)
+		}
+		c.echo(t, "x")
+		_ = k
+	})
+}

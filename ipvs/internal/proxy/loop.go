@@ -3,15 +3,19 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"runtime"
+	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// The event-loop data path. Each loop is one goroutine locked to its OS
-// thread that blocks in epoll_wait on an epoll instance of its own. A
+// The event-loop data path. Each loop is one goroutine with an epoll
+// instance of its own; it takes what is ready with a non-blocking
+// epoll_wait and, when nothing is, parks in Go's poller until the epoll
+// descriptor is readable. A
 // service's listening socket is in every loop (EPOLLEXCLUSIVE, so one loop
 // wakes per connection); the loop that accepts a connection owns it to the
 // end: it connects to the real server (non-blocking), splices both
@@ -64,7 +68,9 @@ const maxPooledPipes = 256
 type loop struct {
 	p     *Proxy
 	epfd  int
-	wake  int // eventfd
+	file  *os.File        // epfd, in Go's poller
+	rc    syscall.RawConn // of file
+	wake  int             // eventfd
 	epoch time.Time
 	now   int64 // nanoseconds since epoch, read once per wake-up
 
@@ -142,7 +148,21 @@ func newLoop(p *Proxy) (*loop, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	l := &loop{p: p, epfd: epfd, wake: wake, epoch: time.Now()}
+	// The loop waits for its epoll descriptor in Go's poller (epoll
+	// descriptors are pollable), so it never blocks a thread in a system
+	// call: the scheduler's monitor would keep taking its P away.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("epoll nonblock: %w", err)
+	}
+	l := &loop{p: p, epfd: epfd, wake: wake, epoch: time.Now(), file: os.NewFile(uintptr(epfd), "epoll")}
+	rc, err := l.file.SyscallConn()
+	if err != nil {
+		l.closeFDs()
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	l.rc = rc
 	if err := l.register(wake, unix.EPOLLIN, fdEntry{kind: kindWake}); err != nil {
 		l.closeFDs()
 		return nil, err
@@ -152,7 +172,7 @@ func newLoop(p *Proxy) (*loop, error) {
 
 func (l *loop) closeFDs() {
 	unix.Close(l.wake)
-	unix.Close(l.epfd)
+	l.file.Close() // the epoll descriptor
 }
 
 // post queues an op for the loop; false if the loop has stopped.
@@ -232,15 +252,39 @@ func (l *loop) modify(fd int, events uint32, gen uint32) error {
 	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
+// epollReady returns the events ready now, without blocking.
+func epollReady(epfd int, events []unix.EpollEvent) int {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return int(n)
+}
+
 func (l *loop) run() {
 	defer l.p.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	events := make([]unix.EpollEvent, 256)
+	var n int
+	ready := func(uintptr) bool {
+		n = epollReady(l.epfd, events)
+		return n > 0
+	}
+	deadline := int64(-1) // the epoll file's read deadline; -1 none
 	for !l.stopping {
-		n, err := unix.EpollWait(l.epfd, events, l.timeout())
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			l.p.log.Error("epoll_wait failed", "err", err)
+		// Take what is ready; when nothing is, park in Go's poller,
+		// which watches the epoll descriptor, until something is or
+		// the next dial or FIN deadline passes.
+		if next := l.nextDeadline(); next != deadline {
+			t := time.Time{}
+			if next >= 0 {
+				t = l.epoch.Add(time.Duration(next))
+			}
+			l.file.SetReadDeadline(t)
+			deadline = next
+		}
+		n = 0
+		if err := l.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			l.p.log.Error("wait for events failed", "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -267,22 +311,15 @@ func (l *loop) run() {
 	l.shutdown()
 }
 
-// timeout is epoll_wait's: until the earliest dial or FIN deadline.
-func (l *loop) timeout() int {
+// nextDeadline is the earliest dial or FIN deadline, or -1.
+func (l *loop) nextDeadline() int64 {
 	next := int64(-1)
 	for _, h := range []*spliceSession{l.dialing.head, l.finWait.head} {
 		if h != nil && (next < 0 || h.deadline < next) {
 			next = h.deadline
 		}
 	}
-	if next < 0 {
-		return -1
-	}
-	now := int64(time.Since(l.epoch))
-	if next <= now {
-		return 0
-	}
-	return int((next-now)/int64(time.Millisecond)) + 1
+	return next
 }
 
 func (l *loop) expire() {

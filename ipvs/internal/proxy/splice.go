@@ -109,16 +109,6 @@ func (x *spliceSession) destination() *dest { return x.d }
 // close asks the owning loop to close the session.
 func (x *spliceSession) close() { x.l.post(loopOp{kind: opClose, x: x}) }
 
-func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
-	}
-	return netip.AddrPort{}
-}
-
 func addrPortToSockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
 	a := ap.Addr()
 	if a.Is4() {
@@ -189,8 +179,10 @@ func (l *loop) accept(rl *rawListener) {
 	s := rl.s
 	local := s.key.Addr
 	if rl.unspecified {
-		if lsa, err := unix.Getsockname(fd); err == nil {
-			local = sockaddrToAddrPort(lsa)
+		var rsa unix.RawSockaddrAny
+		n := uint32(unix.SizeofSockaddrAny)
+		if _, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {
+			local = rawToAddrPort(&rsa)
 		}
 	}
 	x := &spliceSession{s: s, l: l, cfd: fd, bfd: -1, client: client, local: local}
@@ -431,6 +423,13 @@ func (l *loop) pumpOut(x *spliceSession, d *direction) bool {
 		d.pending -= n
 		d.ctrDest.Add(uint64(n))
 		d.ctrSvc.Add(uint64(n))
+		if x.list == &l.finWait {
+			// Progress towards a slow reader keeps a half-closed
+			// connection alive too, as each ACK renews the kernel's
+			// FIN_WAIT timer.
+			l.finWait.remove(x)
+			l.finWait.push(x, l.nowNanos()+int64(l.p.cfg.FinTimeout))
+		}
 		break
 	}
 	if d.pending == 0 {

@@ -57,6 +57,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write the proxy child's CPU profile here")
 	straceDur := flag.Duration("strace", 0, "if set, after the timed runs count the system calls of each proxy with strace -c -f during one more wrk run of this length per mode (strace slows the proxy: its throughput is not reported)")
 	workers := flag.Int("workers", 0, "event loops of the lvskit proxy (0: GOMAXPROCS)")
+	alsoGoroutines := flag.Bool("also-goroutines", false, "also run a second lvskit proxy on the goroutine-per-direction data path, as one more target of the same run")
 	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
 	flag.Parse()
 
@@ -80,7 +81,7 @@ func main() {
 	if *cpuProfile != "" {
 		proxyArgs = append(proxyArgs, "-cpuprofile", *cpuProfile)
 	}
-	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs, *straceDur); err != nil {
+	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs, *straceDur, *alsoGoroutines); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -281,7 +282,7 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) 
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration) error {
+func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration, alsoGoroutines bool) error {
 	for _, tool := range []string{"wrk", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
@@ -361,14 +362,30 @@ backend be
 		}
 	}
 
-	targets := []struct {
+	type target struct {
 		name string
 		addr string
 		pid  int
-	}{
+	}
+	targets := []target{
 		{"direct (one backend)", backends[0], 0},
 		{"lvskit userspace proxy", proxyAddr, pc.cmd.Process.Pid},
 		{"haproxy (mode tcp)", haAddr, hc.cmd.Process.Pid},
+	}
+	if alsoGoroutines {
+		addr, err := freePort()
+		if err != nil {
+			return err
+		}
+		gc, err := start(ctx, "lvskit proxy (goroutines)", self, "-role", "proxy", "-listen", addr, "-dests", strings.Join(backends, ","), "-goroutines")
+		if err != nil {
+			return err
+		}
+		children = append(children, gc)
+		if err := waitListening(addr); err != nil {
+			return err
+		}
+		targets = append(targets, target{"lvskit goroutine data path", addr, gc.cmd.Process.Pid})
 	}
 	// Interleave the targets round by round, so that load from anything
 	// else on the machine hits them alike, and report medians.
@@ -476,14 +493,16 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 		}
 		return nil
 	}
-	fmt.Fprintln(w, "| mode | lvskit/haproxy requests/s | lvskit/haproxy p99 | lvskit/haproxy CPU per request |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|")
-	for _, mode := range []string{"keep-alive", "close"} {
-		l, h := find("lvskit", mode), find("haproxy", mode)
-		if l == nil || h == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 {
-			continue
+	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / direct requests/s |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	for _, lv := range []string{"lvskit userspace", "lvskit goroutine"} {
+		for _, mode := range []string{"keep-alive", "close"} {
+			l, h, d := find(lv, mode), find("haproxy", mode), find("direct", mode)
+			if l == nil || h == nil || d == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 || d.RPS == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", l.Target, mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs, l.RPS/d.RPS)
 		}
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f |\n", mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs)
 	}
 	w.Flush()
 	_ = io.Discard
