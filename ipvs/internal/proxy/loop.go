@@ -226,7 +226,7 @@ func (l *loop) register(fd int, events uint32, e fdEntry) error {
 	}
 	e.gen = l.gen
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(e.gen)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return fmt.Errorf("epoll_ctl add: %w", err)
 	}
 	l.setEntry(fd, e)
@@ -249,7 +249,7 @@ func (l *loop) entry(fd int) *fdEntry {
 
 func (l *loop) modify(fd int, events uint32, gen uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(gen)}
-	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	return rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
 // epollReady returns the events ready now, without blocking.
@@ -358,7 +358,7 @@ func (l *loop) handleOps(q []loopOp) {
 			}
 		case opRemoveListener:
 			if e := l.entry(op.ln.fd); e != nil && e.kind == kindListener && e.ln == op.ln {
-				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, op.ln.fd, nil)
+				rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, op.ln.fd, nil)
 				*e = fdEntry{}
 			}
 		case opClose:
@@ -413,8 +413,8 @@ func (l *loop) putPipe(p [2]int, empty bool) {
 		l.pipes = append(l.pipes, p)
 		return
 	}
-	unix.Close(p[0])
-	unix.Close(p[1])
+	rawClose(p[0])
+	rawClose(p[1])
 }
 
 // sessionList is an intrusive list of sessions ordered by deadline: every

@@ -109,23 +109,11 @@ func (x *spliceSession) destination() *dest { return x.d }
 // close asks the owning loop to close the session.
 func (x *spliceSession) close() { x.l.post(loopOp{kind: opClose, x: x}) }
 
-func addrPortToSockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
-	a := ap.Addr()
-	if a.Is4() {
-		return &unix.SockaddrInet4{Addr: a.As4(), Port: int(ap.Port())}, unix.AF_INET
-	}
-	return &unix.SockaddrInet6{Addr: a.As16(), Port: int(ap.Port())}, unix.AF_INET6
-}
-
 // rawSplice is splice(2) on non-blocking descriptors: it never blocks, so
 // it skips the scheduler's system call bookkeeping.
 func rawSplice(in, out, n int) (int, syscall.Errno) {
 	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 	return int(r), e
-}
-
-func setLingerZero(fd int) {
-	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
 
 // rawAccept is accept4(2) on the non-blocking listener. (unix.Accept4
@@ -167,7 +155,7 @@ func (l *loop) accept(rl *rawListener) {
 			// would spin, so leave the listener out for a moment.
 			l.p.log.Error("accept failed", "service", rl.s.key, "err", e)
 			if ent := l.entry(rl.fd); ent != nil && ent.kind == kindListener {
-				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, rl.fd, nil)
+				rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, rl.fd, nil)
 				*ent = fdEntry{}
 				time.AfterFunc(acceptBackoff, func() { l.post(loopOp{kind: opAddListener, ln: rl}) })
 			}
@@ -190,7 +178,7 @@ func (l *loop) accept(rl *rawListener) {
 	if !s.schedule(client, local, x, &x.d, &x.t) {
 		// No server: the kernel drops the SYN; the client sees a reset.
 		setLingerZero(fd)
-		unix.Close(fd)
+		rawClose(fd)
 		return
 	}
 	l.setEntry(fd, fdEntry{kind: kindClient, x: x})
@@ -198,8 +186,11 @@ func (l *loop) accept(rl *rawListener) {
 }
 
 func (l *loop) connect(x *spliceSession) {
-	sa, family := addrPortToSockaddr(x.d.addr)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	family := unix.AF_INET6
+	if x.d.addr.Addr().Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := rawSocket(family)
 	if err != nil {
 		l.p.log.Error("connect to real server failed", "service", x.s.key, "dest", x.d.addr, "err", err)
 		l.finish(x, true)
@@ -207,8 +198,8 @@ func (l *loop) connect(x *spliceSession) {
 	}
 	x.bfd = fd
 	l.setEntry(fd, fdEntry{kind: kindBackend, x: x})
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	err = unix.Connect(fd, sa)
+	rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	err = rawConnect(fd, x.d.addr)
 	if err == nil {
 		l.established(x)
 		return
@@ -273,7 +264,7 @@ func (l *loop) established(x *spliceSession) {
 	if pp {
 		var hdr [maxProxyHeader]byte
 		b := appendProxyV2(hdr[:0], false, x.client, x.local)
-		if n, err := unix.Write(x.bfd, b); err != nil || n != len(b) {
+		if n, err := rawWrite(x.bfd, b); err != nil || n != len(b) {
 			l.finish(x, true)
 			return
 		}
@@ -358,7 +349,7 @@ func (l *loop) sessionEvent(x *spliceSession, client bool, events uint32) {
 		if client {
 			fd = x.cfd
 		}
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 		if client {
 			x.creg, x.cmask = false, 0
 		} else {
@@ -453,7 +444,7 @@ func (l *loop) finishDir(x *spliceSession, d *direction) bool {
 		l.finish(x, false)
 		return false
 	}
-	unix.Shutdown(d.dst, unix.SHUT_WR)
+	rawShutdownWrite(d.dst)
 	if x.active {
 		x.active = false
 		x.d.sd.SetActive(false)
@@ -522,7 +513,7 @@ func (l *loop) finish(x *spliceSession, rst bool) {
 		if rst {
 			setLingerZero(fd)
 		}
-		unix.Close(fd)
+		rawClose(fd)
 	}
 	for i := range x.dirs {
 		d := &x.dirs[i]
