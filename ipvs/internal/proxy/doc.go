@@ -38,9 +38,13 @@
 // # TCP data path
 //
 // By default TCP connections run on event loops, Config.Workers of them
-// (GOMAXPROCS by default), each a goroutine locked to its OS thread that
-// blocks in epoll_wait on an epoll instance of its own, outside Go's
-// network poller. A service's listening socket is in every loop
+// (GOMAXPROCS by default), each a goroutine with an epoll instance of its
+// own that holds the connections' sockets, outside Go's network poller.
+// A loop takes what is ready with a non-blocking epoll_wait and, when
+// nothing is, parks in Go's poller on the epoll descriptor itself (an
+// epoll descriptor is pollable), so no thread blocks in a system call and
+// the scheduler never has to take a loop's P away; the loops' socket
+// calls, all non-blocking, are raw system calls for the same reason. A service's listening socket is in every loop
 // (EPOLLEXCLUSIVE); the loop that accepts a connection connects to the
 // real server without blocking and then owns both sockets to the end. Each
 // direction has a pipe (pooled per loop) and payload moves socket to pipe
