@@ -208,6 +208,9 @@ type Result struct {
 	P99us       float64 `json:"p99_us"`
 	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
 	ProxyCPU    float64 `json:"proxy_cpu_seconds,omitempty"`
+	// AllCPUPerReqUs adds wrk's and both backends' CPU time to the
+	// proxy's: what the whole path costs per request.
+	AllCPUPerReqUs float64 `json:"all_cpu_us_per_request"`
 }
 
 var (
@@ -228,19 +231,33 @@ func toMicros(v float64, unit string) float64 {
 	return v
 }
 
-func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) (Result, error) {
+func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, peers ...int) (Result, error) {
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
 	if mode == "close" {
 		args = append(args, "-H", "Connection: close")
 	}
 	args = append(args, url)
-	var before int64
+	var before, peersBefore int64
 	if pid > 0 {
 		before, _ = cpuTicks(pid)
 	}
-	outb, err := exec.Command("wrk", args...).CombinedOutput()
+	for _, p := range peers {
+		t, _ := cpuTicks(p)
+		peersBefore += t
+	}
+	wrk := exec.Command("wrk", args...)
+	outb, err := wrk.CombinedOutput()
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk %v: %w\n%s", args, err, outb)
+	}
+	var peersCPU time.Duration
+	for _, p := range peers {
+		t, _ := cpuTicks(p)
+		peersCPU += time.Duration(t) * clockTick
+	}
+	peersCPU -= time.Duration(peersBefore) * clockTick
+	if ru, ok := wrk.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		peersCPU += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	out := string(outb)
 	r := Result{Target: target, Mode: mode}
@@ -275,6 +292,9 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) 
 			r.ProxyCPU = cpu.Seconds()
 			r.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Requests)
 		}
+	}
+	if r.Requests > 0 {
+		r.AllCPUPerReqUs = (float64(peersCPU.Microseconds()) + r.CPUPerReqUs*float64(r.Requests)) / float64(r.Requests)
 	}
 	if r.Requests == 0 {
 		return r, fmt.Errorf("wrk %v: no requests parsed:\n%s", args, out)
@@ -396,7 +416,7 @@ backend be
 		for round := range rounds {
 			for i, tg := range targets {
 				log.Printf("wrk %s, %s, %v, round %d/%d", tg.name, mode, d, round+1, rounds)
-				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid)
+				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid, children[0].cmd.Process.Pid, children[1].cmd.Process.Pid)
 				if err != nil {
 					return err
 				}
@@ -461,6 +481,7 @@ func median(rs []Result) Result {
 	m.P99us = med(func(r Result) float64 { return r.P99us })
 	m.CPUPerReqUs = med(func(r Result) float64 { return r.CPUPerReqUs })
 	m.ProxyCPU = med(func(r Result) float64 { return r.ProxyCPU })
+	m.AllCPUPerReqUs = med(func(r Result) float64 { return r.AllCPUPerReqUs })
 	m.Requests = int64(med(func(r Result) float64 { return float64(r.Requests) }))
 	m.Errors = 0
 	for _, r := range rs {
@@ -475,14 +496,14 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
 	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies; "+
 		"median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
-	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | errors |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | wrk+backends+proxy CPU/request | errors |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		cpu := "-"
 		if r.CPUPerReqUs > 0 {
 			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, cpu, r.Errors)
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s | %.1f µs | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, cpu, r.AllCPUPerReqUs, r.Errors)
 	}
 	fmt.Fprintln(w)
 	find := func(target, mode string) *Result {
@@ -493,15 +514,15 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 		}
 		return nil
 	}
-	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / direct requests/s |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / haproxy whole-path CPU per request | / direct requests/s |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, lv := range []string{"lvskit userspace", "lvskit goroutine"} {
 		for _, mode := range []string{"keep-alive", "close"} {
 			l, h, d := find(lv, mode), find("haproxy", mode), find("direct", mode)
 			if l == nil || h == nil || d == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 || d.RPS == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", l.Target, mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs, l.RPS/d.RPS)
+			fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l.Target, mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs, l.AllCPUPerReqUs/h.AllCPUPerReqUs, l.RPS/d.RPS)
 		}
 	}
 	w.Flush()
