@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -455,14 +456,27 @@ func TestUnspecifiedServiceAddress(t *testing.T) {
 	forEachPath(t, func(t *testing.T, cfg Config) {
 		a := startBackend(t, "a", modeProxyHeader)
 		p := newProxy(t, cfg)
-		port := freePort(t, false).Port()
-		k := addService(t, p, ServiceConfig{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), port), ProxyProtocol: true}, map[*backend]int{a: 1}, a)
+		// A wildcard bind conflicts with any connection that has the
+		// port as its source port (earlier tests leave thousands in
+		// TIME_WAIT), so try ports below the ephemeral range.
+		var port uint16
+		var err error
+		for i := range 50 {
+			port = uint16(20000 + (os.Getpid()*7919+i*104729)%12000)
+			c := ServiceConfig{Protocol: TCP, Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), port), ProxyProtocol: true}
+			if err = p.AddService(c); err == nil {
+				err = p.AddDest(c.Key(), DestConfig{Addr: a.addr, Weight: 1})
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 		reached := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.9"), port)
 		c := dialVia(t, ServiceKey{Protocol: TCP, Addr: reached}, "127.0.0.3")
 		if want := fmt.Sprintf("%s %s", c.LocalAddr(), reached); c.name != want {
 			t.Errorf("server decoded %q, want %q", c.name, want)
 		}
 		c.echo(t, "x")
-		_ = k
 	})
 }
