@@ -353,7 +353,13 @@ func (l *loop) handleOps(q []loopOp) {
 			if op.ln.removed.Load() {
 				break
 			}
-			if err := l.register(op.ln.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, fdEntry{kind: kindListener, ln: op.ln}); err != nil {
+			err := l.register(op.ln.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, fdEntry{kind: kindListener, ln: op.ln})
+			if errors.Is(err, unix.EINVAL) {
+				// Kernels before 4.5 know no EPOLLEXCLUSIVE: every loop
+				// wakes per connection, one accepts it.
+				err = l.register(op.ln.fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: op.ln})
+			}
+			if err != nil {
 				l.p.log.Error("listen in event loop failed", "service", op.ln.s.key, "err", err)
 			}
 		case opRemoveListener:
