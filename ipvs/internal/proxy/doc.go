@@ -24,9 +24,9 @@
 //     Config.ExpireQuiescentTemplate is set, also a weight of 0.
 //   - Upper and lower thresholds mark a destination overloaded.
 //   - Statistics (connections, bytes, and for UDP packets, 64-bit) per
-//     service and destination. TCP bytes are payload bytes, counted per
-//     chunk of at most 256 KiB and at the end of each direction; TCP
-//     packets are not counted (the proxy never sees them).
+//     service and destination. TCP bytes are payload bytes delivered to
+//     the other side, counted per splice; TCP packets are not counted (the
+//     proxy never sees them).
 //
 // Changes apply live. A new destination is used from the next connection
 // on. Weight 0 stops new connections and keeps existing ones. A removed
@@ -35,12 +35,40 @@
 // TCP service closes its listener and drains its connections the same
 // way; removing a UDP service closes its socket and flows at once.
 //
-// The TCP data path copies between *net.TCPConn with ReadFrom, which Go
-// implements with splice(2) on Linux, so payload does not pass through
-// user memory. A FIN in one direction is passed on with CloseWrite
-// (half-close); the connection ends when both directions have, or when the
-// remaining direction has been idle for Config.FinTimeout (the kernel's
-// FIN_WAIT timeout, 120 s by default).
+// # TCP data path
+//
+// By default TCP connections run on event loops, Config.Workers of them
+// (GOMAXPROCS by default), each a goroutine with an epoll instance of its
+// own that holds the connections' sockets, outside Go's network poller.
+// A loop takes what is ready with a non-blocking epoll_wait and, when
+// nothing is, parks in Go's poller on the epoll descriptor itself (an
+// epoll descriptor is pollable), so no thread blocks in a system call and
+// the scheduler never has to take a loop's P away; the loops' socket
+// calls, all non-blocking, are raw system calls for the same reason. A service's listening socket is in every loop
+// (EPOLLEXCLUSIVE); the loop that accepts a connection connects to the
+// real server without blocking and then owns both sockets to the end. Each
+// direction has a pipe (pooled per loop) and payload moves socket to pipe
+// to socket with splice(2), so it never passes through user memory.
+// Readiness is level-triggered: a readable socket costs one splice in and
+// one out, and no read that ends in EAGAIN. When the receiving socket's
+// buffer is full the loop stops reading the sender and waits until the
+// receiver is writable (backpressure). Accepted and connected sockets have
+// TCP_NODELAY, as Go's own connections do.
+//
+// With Config.CopyGoroutines, or when the kernel refuses epoll or splice
+// (some sandboxes), each connection instead has two goroutines that copy
+// between *net.TCPConn with ReadFrom, which Go also implements with
+// splice(2).
+//
+// Both paths treat the end of a connection alike. A FIN in one direction
+// is passed on with shutdown(SHUT_WR) once everything before it has been
+// delivered (half-close); the connection ends when both directions have,
+// or when the remaining direction has been idle for Config.FinTimeout (the
+// kernel's FIN_WAIT timeout, 120 s by default). A reset or error on one
+// side resets the other (SO_LINGER 0), as IPVS passes an RST on, so a
+// client never takes a cut-off answer for a complete one. A real server
+// that cannot be reached within Config.DialTimeout, or refuses, makes the
+// proxy reset the client.
 //
 // Optionally the proxy sends a PROXY protocol version 2 header to the real
 // server at the start of each TCP connection, so the server learns the

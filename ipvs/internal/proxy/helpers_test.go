@@ -124,6 +124,9 @@ func (b *backend) close() {
 // newProxy returns a proxy closed at the end of the test.
 func newProxy(t testing.TB, cfg Config) *Proxy {
 	t.Helper()
+	if *copyGoroutines {
+		cfg.CopyGoroutines = true
+	}
 	p := New(cfg)
 	t.Cleanup(func() { p.Close() })
 	return p

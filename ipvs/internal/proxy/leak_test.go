@@ -24,7 +24,7 @@ func TestNoFDLeak(t *testing.T) {
 	before := countFDs(t)
 	func() {
 		a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
-		p := New(Config{})
+		p := New(Config{CopyGoroutines: *copyGoroutines})
 		defer p.Close()
 		k := addService(t, p, ServiceConfig{Scheduler: "wlc"}, map[*backend]int{a: 1, b: 1}, a, b)
 		var done, failed atomic.Int64

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,14 @@ type Config struct {
 	Now func() time.Time
 	// Sched passes options to the schedulers (lblc expiry, mh table size).
 	Sched sched.Options
+	// Workers is the number of event loops that carry TCP connections.
+	// Zero means GOMAXPROCS.
+	Workers int
+	// CopyGoroutines carries each TCP connection with two goroutines
+	// that splice with io.Copy, instead of the event loops. False (the
+	// default) uses the event loops, and falls back to goroutines by
+	// itself when the kernel refuses epoll or splice.
+	CopyGoroutines bool
 }
 
 func (c *Config) defaults() {
@@ -86,6 +95,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
 	}
 }
 
@@ -193,6 +205,25 @@ type Proxy struct {
 	closed   bool
 
 	wg sync.WaitGroup // every goroutine the proxy started
+
+	loops      *loopSet // under mu; nil until the first TCP service
+	loopsTried bool
+}
+
+// eventLoops returns the TCP event loops, starting them on first use, or
+// nil for the goroutine data path. Called with p.mu held.
+func (p *Proxy) eventLoops() *loopSet {
+	if p.cfg.CopyGoroutines || p.loopsTried {
+		return p.loops
+	}
+	p.loopsTried = true
+	ls, err := newLoopSet(p, p.cfg.Workers)
+	if err != nil {
+		p.log.Info("TCP event loops unavailable, copying with goroutines", "err", err)
+		return nil
+	}
+	p.loops = ls
+	return ls
 }
 
 // New returns a proxy with no services.
@@ -401,6 +432,12 @@ func (p *Proxy) Close() error {
 	p.cancel()
 	for _, s := range all {
 		s.shutdown()
+	}
+	p.mu.Lock()
+	loops := p.loops
+	p.mu.Unlock()
+	if loops != nil {
+		loops.stop()
 	}
 	p.wg.Wait()
 	return nil

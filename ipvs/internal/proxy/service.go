@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/ipvs/sched"
+	"golang.org/x/sys/unix"
 )
 
 // session is one proxied TCP connection or UDP flow.
@@ -53,9 +54,11 @@ type service struct {
 	drain     *time.Timer
 	timers    []*time.Timer // drains of removed destinations
 
-	stats counters
-	ln    *net.TCPListener
-	uc    *net.UDPConn
+	stats  counters
+	ln     *net.TCPListener // goroutine data path
+	rl     *rawListener     // event-loop data path
+	rlOnce sync.Once
+	uc     *net.UDPConn
 }
 
 func (p *Proxy) newService(c ServiceConfig) (*service, error) {
@@ -76,7 +79,20 @@ func (p *Proxy) newService(c ServiceConfig) (*service, error) {
 func (s *service) listen() error {
 	var err error
 	if s.key.Protocol == TCP {
-		s.ln, err = listenTCP(s.p.ctx, s.key.Addr)
+		ln, err := listenTCP(s.p.ctx, s.key.Addr)
+		if err != nil {
+			return err
+		}
+		if s.p.eventLoops() == nil {
+			s.ln = ln
+			return nil
+		}
+		fd, err := takeListener(ln)
+		if err != nil {
+			return err
+		}
+		s.rl = &rawListener{fd: fd, s: s, unspecified: s.key.Addr.Addr().IsUnspecified()}
+		return nil
 	} else {
 		s.uc, err = listenUDP(s.p.ctx, s.key.Addr)
 	}
@@ -84,6 +100,10 @@ func (s *service) listen() error {
 }
 
 func (s *service) start() {
+	if s.rl != nil {
+		s.p.loops.addListener(s.rl)
+		return
+	}
 	s.p.wg.Add(1)
 	if s.ln != nil {
 		go s.acceptLoop()
@@ -328,14 +348,10 @@ func maskAddr(a netip.Addr, bits int) netip.Addr {
 // remove stops accepting and lets TCP connections drain; UDP flows end
 // at once.
 func (s *service) remove() {
-	if s.ln != nil {
-		s.ln.Close()
-	} else {
-		s.uc.Close()
-	}
+	s.closeListener()
 	s.mu.Lock()
 	s.removed = true
-	if s.ln != nil && len(s.sessions) > 0 {
+	if s.key.Protocol == TCP && len(s.sessions) > 0 {
 		s.drain = time.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(nil) })
 		s.mu.Unlock()
 		return
@@ -361,12 +377,23 @@ func (s *service) shutdown() {
 		t.Stop()
 	}
 	s.mu.Unlock()
-	if s.ln != nil {
+	s.closeListener()
+	s.closeSessions(nil)
+}
+
+// closeListener closes the service's listening socket; idempotent.
+func (s *service) closeListener() {
+	switch {
+	case s.ln != nil:
 		s.ln.Close()
-	} else {
+	case s.rl != nil:
+		s.rlOnce.Do(func() {
+			s.p.loops.removeListener(s.rl)
+			unix.Close(s.rl.fd)
+		})
+	case s.uc != nil:
 		s.uc.Close()
 	}
-	s.closeSessions(nil)
 }
 
 func (s *service) status() ServiceStatus {

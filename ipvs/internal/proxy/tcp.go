@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,12 @@ func (s *service) serveTCP(c *net.TCPConn) {
 func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) {
 	err := s.copyCounted(x, dst, src, ctr1, ctr2)
 	if err != nil {
+		if !isClosedErr(err) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// A reset (or another error) on one side: reset the other
+			// too, as IPVS passes the RST on.
+			dst.SetLinger(0)
+			src.SetLinger(0)
+		}
 		x.close()
 		return
 	}

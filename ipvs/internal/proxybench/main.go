@@ -54,7 +54,11 @@ func main() {
 	rounds := flag.Int("rounds", 3, "runs per target and mode, interleaved; the report shows medians")
 	out := flag.String("out", "", "write a markdown report here (default: stdout)")
 	jsonOut := flag.String("json", "", "write JSON results here")
-	cpuProfile := flag.String("cpuprofile", "", "internal: write the proxy child's CPU profile here")
+	cpuProfile := flag.String("cpuprofile", "", "write the proxy child's CPU profile here")
+	straceDur := flag.Duration("strace", 0, "if set, after the timed runs count the system calls of each proxy with strace -c -f during one more wrk run of this length per mode (strace slows the proxy: its throughput is not reported)")
+	workers := flag.Int("workers", 0, "event loops of the lvskit proxy (0: GOMAXPROCS)")
+	alsoGoroutines := flag.Bool("also-goroutines", false, "also run a second lvskit proxy on the goroutine-per-direction data path, as one more target of the same run")
+	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
 	flag.Parse()
 
 	switch *role {
@@ -70,10 +74,14 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
-		runProxy(*listen, *dests)
+		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines})
 		return
 	}
-	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut); err != nil {
+	proxyArgs := []string{"-workers", strconv.Itoa(*workers), "-goroutines=" + strconv.FormatBool(*goroutines)}
+	if *cpuProfile != "" {
+		proxyArgs = append(proxyArgs, "-cpuprofile", *cpuProfile)
+	}
+	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs, *straceDur, *alsoGoroutines); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -97,8 +105,8 @@ func runBackend(addr string) {
 }
 
 // runProxy runs one rr TCP service of the userspace proxy.
-func runProxy(addr, dests string) {
-	p := proxy.New(proxy.Config{})
+func runProxy(addr, dests string, cfg proxy.Config) {
+	p := proxy.New(cfg)
 	svc := proxy.ServiceConfig{Protocol: proxy.TCP, Addr: netip.MustParseAddrPort(addr), Scheduler: "rr"}
 	if err := p.AddService(svc); err != nil {
 		log.Fatal(err)
@@ -200,6 +208,9 @@ type Result struct {
 	P99us       float64 `json:"p99_us"`
 	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
 	ProxyCPU    float64 `json:"proxy_cpu_seconds,omitempty"`
+	// AllCPUPerReqUs adds wrk's and both backends' CPU time to the
+	// proxy's: what the whole path costs per request.
+	AllCPUPerReqUs float64 `json:"all_cpu_us_per_request"`
 }
 
 var (
@@ -220,19 +231,33 @@ func toMicros(v float64, unit string) float64 {
 	return v
 }
 
-func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) (Result, error) {
+func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, peers ...int) (Result, error) {
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
 	if mode == "close" {
 		args = append(args, "-H", "Connection: close")
 	}
 	args = append(args, url)
-	var before int64
+	var before, peersBefore int64
 	if pid > 0 {
 		before, _ = cpuTicks(pid)
 	}
-	outb, err := exec.Command("wrk", args...).CombinedOutput()
+	for _, p := range peers {
+		t, _ := cpuTicks(p)
+		peersBefore += t
+	}
+	wrk := exec.Command("wrk", args...)
+	outb, err := wrk.CombinedOutput()
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk %v: %w\n%s", args, err, outb)
+	}
+	var peersCPU time.Duration
+	for _, p := range peers {
+		t, _ := cpuTicks(p)
+		peersCPU += time.Duration(t) * clockTick
+	}
+	peersCPU -= time.Duration(peersBefore) * clockTick
+	if ru, ok := wrk.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		peersCPU += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	out := string(outb)
 	r := Result{Target: target, Mode: mode}
@@ -268,13 +293,16 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int) 
 			r.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Requests)
 		}
 	}
+	if r.Requests > 0 {
+		r.AllCPUPerReqUs = (float64(peersCPU.Microseconds()) + r.CPUPerReqUs*float64(r.Requests)) / float64(r.Requests)
+	}
 	if r.Requests == 0 {
 		return r, fmt.Errorf("wrk %v: no requests parsed:\n%s", args, out)
 	}
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads, rounds int, out, jsonOut string) error {
+func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration, alsoGoroutines bool) error {
 	for _, tool := range []string{"wrk", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
@@ -309,7 +337,7 @@ func run(d time.Duration, conns, threads, rounds int, out, jsonOut string) error
 	if err != nil {
 		return err
 	}
-	pc, err := start(ctx, "lvskit proxy", self, "-role", "proxy", "-listen", proxyAddr, "-dests", strings.Join(backends, ","))
+	pc, err := start(ctx, "lvskit proxy", append([]string{self, "-role", "proxy", "-listen", proxyAddr, "-dests", strings.Join(backends, ",")}, proxyArgs...)...)
 	if err != nil {
 		return err
 	}
@@ -354,14 +382,30 @@ backend be
 		}
 	}
 
-	targets := []struct {
+	type target struct {
 		name string
 		addr string
 		pid  int
-	}{
+	}
+	targets := []target{
 		{"direct (one backend)", backends[0], 0},
 		{"lvskit userspace proxy", proxyAddr, pc.cmd.Process.Pid},
 		{"haproxy (mode tcp)", haAddr, hc.cmd.Process.Pid},
+	}
+	if alsoGoroutines {
+		addr, err := freePort()
+		if err != nil {
+			return err
+		}
+		gc, err := start(ctx, "lvskit proxy (goroutines)", self, "-role", "proxy", "-listen", addr, "-dests", strings.Join(backends, ","), "-goroutines")
+		if err != nil {
+			return err
+		}
+		children = append(children, gc)
+		if err := waitListening(addr); err != nil {
+			return err
+		}
+		targets = append(targets, target{"lvskit goroutine data path", addr, gc.cmd.Process.Pid})
 	}
 	// Interleave the targets round by round, so that load from anything
 	// else on the machine hits them alike, and report medians.
@@ -372,7 +416,7 @@ backend be
 		for round := range rounds {
 			for i, tg := range targets {
 				log.Printf("wrk %s, %s, %v, round %d/%d", tg.name, mode, d, round+1, rounds)
-				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid)
+				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid, children[0].cmd.Process.Pid, children[1].cmd.Process.Pid)
 				if err != nil {
 					return err
 				}
@@ -382,11 +426,28 @@ backend be
 			}
 		}
 		for _, rs := range runs {
-			results = append(results, median(rs))
+			if len(rs) > 0 {
+				results = append(results, median(rs))
+			}
 		}
 	}
 
-	report := markdown(results, d, conns, threads, rounds)
+	var traces []Trace
+	if straceDur > 0 {
+		for _, mode := range []string{"keep-alive", "close"} {
+			for _, tg := range targets[1:] {
+				log.Printf("strace %s, %s, %v", tg.name, mode, straceDur)
+				tr, err := straceRun(tg.name, mode, "http://"+tg.addr+"/", straceDur, conns, threads, tg.pid)
+				if err != nil {
+					return err
+				}
+				traces = append(traces, tr)
+				time.Sleep(time.Second)
+			}
+		}
+	}
+
+	report := markdown(results, d, conns, threads, rounds) + traceMarkdown(traces)
 	if out == "" {
 		fmt.Print(report)
 	} else if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
@@ -395,7 +456,7 @@ backend be
 	if jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{
 			"duration_seconds": d.Seconds(), "connections": conns, "threads": threads,
-			"cpus": runtime.NumCPU(), "rounds": rounds, "medians": results, "runs": all,
+			"cpus": runtime.NumCPU(), "rounds": rounds, "medians": results, "runs": all, "strace": traces,
 		}, "", "  ")
 		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -420,6 +481,7 @@ func median(rs []Result) Result {
 	m.P99us = med(func(r Result) float64 { return r.P99us })
 	m.CPUPerReqUs = med(func(r Result) float64 { return r.CPUPerReqUs })
 	m.ProxyCPU = med(func(r Result) float64 { return r.ProxyCPU })
+	m.AllCPUPerReqUs = med(func(r Result) float64 { return r.AllCPUPerReqUs })
 	m.Requests = int64(med(func(r Result) float64 { return float64(r.Requests) }))
 	m.Errors = 0
 	for _, r := range rs {
@@ -434,14 +496,14 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
 	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies; "+
 		"median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
-	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | errors |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | wrk+backends+proxy CPU/request | errors |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		cpu := "-"
 		if r.CPUPerReqUs > 0 {
 			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, cpu, r.Errors)
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s | %.1f µs | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, cpu, r.AllCPUPerReqUs, r.Errors)
 	}
 	fmt.Fprintln(w)
 	find := func(target, mode string) *Result {
@@ -452,14 +514,16 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 		}
 		return nil
 	}
-	fmt.Fprintln(w, "| mode | lvskit/haproxy requests/s | lvskit/haproxy p99 | lvskit/haproxy CPU per request |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|")
-	for _, mode := range []string{"keep-alive", "close"} {
-		l, h := find("lvskit", mode), find("haproxy", mode)
-		if l == nil || h == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 {
-			continue
+	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / haproxy whole-path CPU per request | / direct requests/s |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	for _, lv := range []string{"lvskit userspace", "lvskit goroutine"} {
+		for _, mode := range []string{"keep-alive", "close"} {
+			l, h, d := find(lv, mode), find("haproxy", mode), find("direct", mode)
+			if l == nil || h == nil || d == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 || d.RPS == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l.Target, mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs, l.AllCPUPerReqUs/h.AllCPUPerReqUs, l.RPS/d.RPS)
 		}
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f |\n", mode, l.RPS/h.RPS, l.P99us/h.P99us, l.CPUPerReqUs/h.CPUPerReqUs)
 	}
 	w.Flush()
 	_ = io.Discard
@@ -476,4 +540,90 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// Trace is the system call count of one proxy during one wrk run.
+type Trace struct {
+	Target     string           `json:"target"`
+	Mode       string           `json:"mode"`
+	Requests   int64            `json:"requests"`
+	Calls      int64            `json:"calls"`
+	PerRequest float64          `json:"calls_per_request"`
+	ByCall     map[string]int64 `json:"by_call"`
+}
+
+var straceLineRe = regexp.MustCompile(`^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$`)
+
+// straceRun counts the system calls of process pid (all threads) with
+// strace -c -f while wrk runs.
+func straceRun(target, mode, url string, d time.Duration, conns, threads, pid int) (Trace, error) {
+	f, err := os.CreateTemp("", "proxybench-strace")
+	if err != nil {
+		return Trace{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	st := exec.Command("strace", "-c", "-f", "-q", "-o", f.Name(), "-p", strconv.Itoa(pid))
+	if err := st.Start(); err != nil {
+		return Trace{}, fmt.Errorf("strace: %w", err)
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	r, werr := runWrk(target, mode, url, d, conns, threads, 0)
+	st.Process.Signal(os.Interrupt)
+	st.Wait()
+	if werr != nil {
+		return Trace{}, werr
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return Trace{}, err
+	}
+	tr := Trace{Target: target, Mode: mode, Requests: r.Requests, ByCall: map[string]int64{}}
+	for _, line := range strings.Split(string(b), "\n") {
+		m := straceLineRe.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		if m[2] == "total" {
+			tr.Calls = n
+		} else {
+			tr.ByCall[m[2]] = n
+		}
+	}
+	if tr.Calls == 0 || r.Requests == 0 {
+		return tr, fmt.Errorf("strace of %s: nothing counted:\n%s", target, b)
+	}
+	tr.PerRequest = float64(tr.Calls) / float64(r.Requests)
+	return tr, nil
+}
+
+func traceMarkdown(ts []Trace) string {
+	if len(ts) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nSystem calls per request (strace -c -f on the proxy process, one wrk run per row; strace slows the proxy, so only the per-request counts mean something):\n\n")
+	fmt.Fprintln(&b, "| target | mode | requests | calls/request | top calls per request |")
+	fmt.Fprintln(&b, "|---|---|---:|---:|---|")
+	for _, t := range ts {
+		type kv struct {
+			k string
+			v int64
+		}
+		var top []kv
+		for k, v := range t.ByCall {
+			top = append(top, kv{k, v})
+		}
+		slices.SortFunc(top, func(a, b kv) int { return int(b.v - a.v) })
+		var parts []string
+		for i, e := range top {
+			if i == 6 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.2f", e.k, float64(e.v)/float64(t.Requests)))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %s |\n", t.Target, t.Mode, t.Requests, t.PerRequest, strings.Join(parts, ", "))
+	}
+	return b.String()
 }

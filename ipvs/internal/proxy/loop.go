@@ -1,0 +1,457 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event-loop data path. Each loop is one goroutine with an epoll
+// instance of its own; it takes what is ready with a non-blocking
+// epoll_wait and, when nothing is, parks in Go's poller until the epoll
+// descriptor is readable. A
+// service's listening socket is in every loop (EPOLLEXCLUSIVE, so one loop
+// wakes per connection); the loop that accepts a connection owns it to the
+// end: it connects to the real server (non-blocking), splices both
+// directions through a pipe each, and closes both sockets. Readiness is
+// level-triggered, so a readable socket costs one splice into the pipe and
+// one out of it, with no read that ends in EAGAIN.
+//
+// Nothing but the loop touches a connection's file descriptors, so a
+// descriptor number is never reused under it. Other goroutines talk to a
+// loop through a queue and an eventfd: add or remove a listener, close a
+// connection (drain timeout, Proxy.Close), stop.
+
+// fdKind says what a loop's table entry is.
+type fdKind uint8
+
+const (
+	kindNone fdKind = iota
+	kindWake        // the eventfd
+	kindListener
+	kindClient  // a session's client socket
+	kindBackend // a session's real-server socket
+)
+
+type fdEntry struct {
+	kind fdKind
+	gen  uint32 // matches the epoll event's data, so stale events are ignored
+	ln   *rawListener
+	x    *spliceSession
+}
+
+type opKind uint8
+
+const (
+	opAddListener opKind = iota
+	opRemoveListener
+	opClose
+	opStop
+)
+
+type loopOp struct {
+	kind opKind
+	ln   *rawListener
+	x    *spliceSession
+	done chan struct{}
+}
+
+// maxPooledPipes bounds the pipes a loop keeps for reuse.
+const maxPooledPipes = 256
+
+type loop struct {
+	p     *Proxy
+	epfd  int
+	file  *os.File        // epfd, in Go's poller
+	rc    syscall.RawConn // of file
+	wake  int             // eventfd
+	epoch time.Time
+	now   int64 // nanoseconds since epoch, read once per wake-up
+
+	mu      sync.Mutex
+	queue   []loopOp
+	stopped bool // no more ops accepted; wake is closed
+
+	// Loop goroutine only.
+	table    []fdEntry
+	gen      uint32
+	pipes    [][2]int
+	dialing  sessionList // connecting, in deadline order
+	finWait  sessionList // half-closed, in deadline order
+	stopping bool
+}
+
+// loopSet is the proxy's event loops.
+type loopSet struct {
+	loops []*loop
+}
+
+// spliceSupported probes once whether this kernel splices from a socket
+// into a pipe (seccomp profiles and some sandboxes refuse splice).
+func spliceSupported() error {
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("socketpair: %w", err)
+	}
+	defer unix.Close(sv[0])
+	defer unix.Close(sv[1])
+	var pp [2]int
+	if err := unix.Pipe2(pp[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	defer unix.Close(pp[0])
+	defer unix.Close(pp[1])
+	if _, err := unix.Write(sv[0], []byte{1}); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if n, err := unix.Splice(sv[1], nil, pp[1], nil, 1, unix.SPLICE_F_NONBLOCK); err != nil || n != 1 {
+		return fmt.Errorf("splice: %d, %w", n, err)
+	}
+	return nil
+}
+
+func newLoopSet(p *Proxy, n int) (*loopSet, error) {
+	if err := spliceSupported(); err != nil {
+		return nil, err
+	}
+	ls := &loopSet{}
+	for range n {
+		l, err := newLoop(p)
+		if err != nil {
+			for _, l := range ls.loops {
+				l.closeFDs()
+			}
+			return nil, err
+		}
+		ls.loops = append(ls.loops, l)
+	}
+	for _, l := range ls.loops {
+		p.wg.Add(1)
+		go l.run()
+	}
+	return ls, nil
+}
+
+func newLoop(p *Proxy) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	// The loop waits for its epoll descriptor in Go's poller (epoll
+	// descriptors are pollable), so it never blocks a thread in a system
+	// call: the scheduler's monitor would keep taking its P away.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("epoll nonblock: %w", err)
+	}
+	l := &loop{p: p, epfd: epfd, wake: wake, epoch: time.Now(), file: os.NewFile(uintptr(epfd), "epoll")}
+	rc, err := l.file.SyscallConn()
+	if err != nil {
+		l.closeFDs()
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	l.rc = rc
+	if err := l.register(wake, unix.EPOLLIN, fdEntry{kind: kindWake}); err != nil {
+		l.closeFDs()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *loop) closeFDs() {
+	unix.Close(l.wake)
+	l.file.Close() // the epoll descriptor
+}
+
+// post queues an op for the loop; false if the loop has stopped.
+func (l *loop) post(op loopOp) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return false
+	}
+	l.queue = append(l.queue, op)
+	if len(l.queue) == 1 {
+		var one = [8]byte{1}
+		unix.Write(l.wake, one[:])
+	}
+	return true
+}
+
+func (ls *loopSet) addListener(rl *rawListener) {
+	for _, l := range ls.loops {
+		l.post(loopOp{kind: opAddListener, ln: rl})
+	}
+}
+
+// removeListener takes the listener out of every loop and returns when
+// none will touch its descriptor again.
+func (ls *loopSet) removeListener(rl *rawListener) {
+	rl.removed.Store(true)
+	var dones []chan struct{}
+	for _, l := range ls.loops {
+		done := make(chan struct{})
+		if l.post(loopOp{kind: opRemoveListener, ln: rl, done: done}) {
+			dones = append(dones, done)
+		}
+	}
+	for _, d := range dones {
+		<-d
+	}
+}
+
+func (ls *loopSet) stop() {
+	for _, l := range ls.loops {
+		l.post(loopOp{kind: opStop})
+	}
+}
+
+// register adds fd to the epoll set with a fresh generation.
+func (l *loop) register(fd int, events uint32, e fdEntry) error {
+	l.gen++
+	if l.gen == 0 {
+		l.gen = 1
+	}
+	e.gen = l.gen
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(e.gen)}
+	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl add: %w", err)
+	}
+	l.setEntry(fd, e)
+	return nil
+}
+
+func (l *loop) setEntry(fd int, e fdEntry) {
+	for fd >= len(l.table) {
+		l.table = append(l.table, make([]fdEntry, len(l.table)+64)...)
+	}
+	l.table[fd] = e
+}
+
+func (l *loop) entry(fd int) *fdEntry {
+	if fd < 0 || fd >= len(l.table) {
+		return nil
+	}
+	return &l.table[fd]
+}
+
+func (l *loop) modify(fd int, events uint32, gen uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(gen)}
+	return rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+}
+
+// epollReady returns the events ready now, without blocking.
+func epollReady(epfd int, events []unix.EpollEvent) int {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return int(n)
+}
+
+func (l *loop) run() {
+	defer l.p.wg.Done()
+	events := make([]unix.EpollEvent, 256)
+	var n int
+	ready := func(uintptr) bool {
+		n = epollReady(l.epfd, events)
+		return n > 0
+	}
+	deadline := int64(-1) // the epoll file's read deadline; -1 none
+	for !l.stopping {
+		// Take what is ready; when nothing is, park in Go's poller,
+		// which watches the epoll descriptor, until something is or
+		// the next dial or FIN deadline passes.
+		if next := l.nextDeadline(); next != deadline {
+			t := time.Time{}
+			if next >= 0 {
+				t = l.epoch.Add(time.Duration(next))
+			}
+			l.file.SetReadDeadline(t)
+			deadline = next
+		}
+		n = 0
+		if err := l.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			l.p.log.Error("wait for events failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		l.now = int64(time.Since(l.epoch))
+		for i := range n {
+			ev := &events[i]
+			e := l.entry(int(ev.Fd))
+			if e == nil || e.kind == kindNone || e.gen != uint32(ev.Pad) {
+				continue // its descriptor was closed earlier in this batch
+			}
+			switch e.kind {
+			case kindWake:
+				l.drainQueue()
+			case kindListener:
+				l.accept(e.ln)
+			case kindClient:
+				l.sessionEvent(e.x, true, ev.Events)
+			case kindBackend:
+				l.sessionEvent(e.x, false, ev.Events)
+			}
+		}
+		l.expire()
+	}
+	l.shutdown()
+}
+
+// nextDeadline is the earliest dial or FIN deadline, or -1.
+func (l *loop) nextDeadline() int64 {
+	next := int64(-1)
+	for _, h := range []*spliceSession{l.dialing.head, l.finWait.head} {
+		if h != nil && (next < 0 || h.deadline < next) {
+			next = h.deadline
+		}
+	}
+	return next
+}
+
+func (l *loop) expire() {
+	if l.dialing.head == nil && l.finWait.head == nil {
+		return
+	}
+	now := int64(time.Since(l.epoch))
+	for x := l.dialing.head; x != nil && x.deadline <= now; x = l.dialing.head {
+		l.p.log.Debug("connect to real server timed out", "service", x.s.key, "dest", x.d.addr)
+		l.finish(x, true)
+	}
+	for x := l.finWait.head; x != nil && x.deadline <= now; x = l.finWait.head {
+		l.finish(x, false)
+	}
+}
+
+func (l *loop) drainQueue() {
+	var buf [8]byte
+	unix.Read(l.wake, buf[:])
+	l.mu.Lock()
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	l.handleOps(q)
+}
+
+func (l *loop) handleOps(q []loopOp) {
+	for _, op := range q {
+		switch op.kind {
+		case opAddListener:
+			if op.ln.removed.Load() {
+				break
+			}
+			err := l.register(op.ln.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, fdEntry{kind: kindListener, ln: op.ln})
+			if errors.Is(err, unix.EINVAL) {
+				// Kernels before 4.5 know no EPOLLEXCLUSIVE: every loop
+				// wakes per connection, one accepts it.
+				err = l.register(op.ln.fd, unix.EPOLLIN, fdEntry{kind: kindListener, ln: op.ln})
+			}
+			if err != nil {
+				l.p.log.Error("listen in event loop failed", "service", op.ln.s.key, "err", err)
+			}
+		case opRemoveListener:
+			if e := l.entry(op.ln.fd); e != nil && e.kind == kindListener && e.ln == op.ln {
+				rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, op.ln.fd, nil)
+				*e = fdEntry{}
+			}
+		case opClose:
+			l.finish(op.x, false)
+		case opStop:
+			l.stopping = true
+		}
+		if op.done != nil {
+			close(op.done)
+		}
+	}
+}
+
+// shutdown ends the loop: no more ops, every session closed.
+func (l *loop) shutdown() {
+	l.mu.Lock()
+	l.stopped = true
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	l.handleOps(q)
+	for fd := range l.table {
+		if x := l.table[fd].x; x != nil {
+			l.finish(x, false)
+		}
+	}
+	for _, p := range l.pipes {
+		unix.Close(p[0])
+		unix.Close(p[1])
+	}
+	l.pipes = nil
+	l.closeFDs()
+}
+
+func (l *loop) getPipe() ([2]int, error) {
+	if n := len(l.pipes); n > 0 {
+		p := l.pipes[n-1]
+		l.pipes = l.pipes[:n-1]
+		return p, nil
+	}
+	var p [2]int
+	err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK)
+	return p, err
+}
+
+// putPipe keeps an empty pipe for reuse, or closes it.
+func (l *loop) putPipe(p [2]int, empty bool) {
+	if p[0] < 0 {
+		return
+	}
+	if empty && len(l.pipes) < maxPooledPipes {
+		l.pipes = append(l.pipes, p)
+		return
+	}
+	rawClose(p[0])
+	rawClose(p[1])
+}
+
+// sessionList is an intrusive list of sessions ordered by deadline: every
+// deadline in one list is now plus the same constant, so appending keeps
+// the order.
+type sessionList struct {
+	head, tail *spliceSession
+}
+
+func (sl *sessionList) push(x *spliceSession, deadline int64) {
+	x.deadline = deadline
+	x.list = sl
+	x.prev, x.next = sl.tail, nil
+	if sl.tail != nil {
+		sl.tail.next = x
+	} else {
+		sl.head = x
+	}
+	sl.tail = x
+}
+
+func (sl *sessionList) remove(x *spliceSession) {
+	if x.prev != nil {
+		x.prev.next = x.next
+	} else {
+		sl.head = x.next
+	}
+	if x.next != nil {
+		x.next.prev = x.prev
+	} else {
+		sl.tail = x.prev
+	}
+	x.prev, x.next, x.list = nil, nil, nil
+}
