@@ -29,6 +29,8 @@ test-deps:
 # parser, checkers on loopback).
 test-unit:
 	$(GO) test -count=1 -timeout 10m -skip 'TestIntegration|TestKernel' $(PKGS)
+	# the proxy's fallback data path (goroutines, io.Copy) passes the same tests
+	$(GO) test -count=1 -timeout 5m ./ipvs/internal/proxy -args -proxy.goroutines
 
 # Tier 2: network-namespace tests (root): real sockets between namespaces,
 # keepalived as a VRRP peer, tshark as the judge of the wire.

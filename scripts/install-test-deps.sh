@@ -11,6 +11,7 @@ pkgs=(
   ipvsadm                             # independent reader of the IPVS table (copied into the VM)
   prometheus                          # promtool check metrics
   wrk haproxy                         # make bench anchors
+  strace                              # make bench: system calls per request
 )
 
 missing=()
