@@ -18,21 +18,7 @@ import (
 // socket and checks that the instance drops each by the right rule, with
 // TTL read from the control message.
 func TestIntegrationRawReceiveChecks(t *testing.T) {
-	lab := netnstest.New(t)
-	lan := lab.LAN("lan")
-	sender := lab.Host("s")
-	gh := lab.Host("g")
-	lan.Connect(sender, "eth0", "10.99.0.1/24")
-	lan.Connect(gh, "eth0", "10.99.0.2/24")
-
-	ns := gh.NsHandle()
-	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	tr := NewRawTransport(RawConfig{Netns: &ns})
-	defer tr.Close()
+	sender, host, tr := rawLAN(t, "10.99.0", RawConfig{})
 	m := NewMetrics()
 	vip := netip.MustParsePrefix("10.99.0.100/32")
 	inst, err := New(Config{Name: "g", Interface: "eth0", VRID: 51, Priority: 100, AuthPass: "pw",
@@ -166,21 +152,7 @@ func TestIntegrationInterfaceTracker(t *testing.T) {
 // adverts found there count from their kernel receive time — and must take
 // over once the master falls silent.
 func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
-	lab := netnstest.New(t)
-	lan := lab.LAN("lan")
-	sender := lab.Host("s")
-	gh := lab.Host("g")
-	lan.Connect(sender, "eth0", "10.99.1.1/24")
-	lan.Connect(gh, "eth0", "10.99.1.2/24")
-
-	ns := gh.NsHandle()
-	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	tr := NewRawTransport(RawConfig{Netns: &ns, BatchInterval: 2 * time.Second})
-	defer tr.Close()
+	sender, host, tr := rawLAN(t, "10.99.1", RawConfig{BatchInterval: 2 * time.Second})
 	m := NewMetrics()
 	vip := netip.MustParsePrefix("10.99.1.100/32")
 	const iv = 100 * time.Millisecond
@@ -249,4 +221,27 @@ func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
 	}
 	stopSending()
 	waitUntil(t, "takeover after the master fell silent", 5*time.Second, func() bool { return inst.State() == StateMaster })
+}
+
+// rawLAN puts a sender host and a host under test on one LAN (net.1 and
+// net.2 on eth0) and opens a netcfg.Host and a raw transport (rc, in that
+// namespace) on the one under test, closed with the test.
+func rawLAN(t *testing.T, net string, rc RawConfig) (*netnstest.Host, *netcfg.Host, *RawTransport) {
+	t.Helper()
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	sender := lab.Host("s")
+	gh := lab.Host("g")
+	lan.Connect(sender, "eth0", net+".1/24")
+	lan.Connect(gh, "eth0", net+".2/24")
+	ns := gh.NsHandle()
+	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	rc.Netns = &ns
+	tr := NewRawTransport(rc)
+	t.Cleanup(func() { tr.Close() })
+	return sender, host, tr
 }

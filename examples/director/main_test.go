@@ -11,12 +11,21 @@ import (
 // -t accepts a good file (exit 0, warnings on stderr) and rejects a bad
 // one with exit 1 after printing every error with its position.
 func TestCheckFlag(t *testing.T) {
-	good := filepath.Join("..", "..", "internal", "keepalived", "testdata", "book_lvs_1.conf")
+	// The book's file, behind a global_defs with a keyword the director
+	// ignores: accepted, with a warning at that keyword's position.
+	book, err := os.ReadFile(filepath.Join("..", "..", "internal", "keepalived", "testdata", "book_lvs_1.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(t.TempDir(), "good.conf")
+	if err := os.WriteFile(good, append([]byte("global_defs {\n    vrrp_strict\n}\n"), book...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if code := run([]string{"-t", "-f", good}, &out); code != 0 {
 		t.Fatalf("director -t %s = %d, want 0\n%s", good, code, out.String())
 	}
-	if !strings.Contains(out.String(), "configuration OK") || !strings.Contains(out.String(), `warning: `+good+`:18:5: keyword "state"`) {
+	if !strings.Contains(out.String(), "configuration OK") || !strings.Contains(out.String(), `warning: `+good+`:2:5: keyword "vrrp_strict"`) {
 		t.Errorf("output:\n%s", out.String())
 	}
 

@@ -17,7 +17,15 @@ import (
 	"github.com/lvskit/lvskit/vrrp"
 )
 
-var ignorePos = cmp.Options{cmpopts.IgnoreTypes(keepalived.Pos{}), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{})}
+// ignorePos compares plans without source positions, and checkers by
+// their configuration (not the state they keep between probes).
+var ignorePos = cmp.Options{
+	cmpopts.IgnoreTypes(keepalived.Pos{}),
+	cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{}),
+	cmpopts.IgnoreUnexported(healthcheck.HTTPChecker{}, healthcheck.TCPChecker{}, healthcheck.UDPChecker{},
+		healthcheck.DNSChecker{}, healthcheck.SMTPChecker{}, healthcheck.PingChecker{},
+		healthcheck.MiscChecker{}, healthcheck.FileChecker{}),
+}
 
 func corpus(name string) string { return filepath.Join("..", "keepalived", "testdata", name) }
 
