@@ -14,6 +14,7 @@ import (
 	"github.com/lvskit/lvskit/netcfg"
 	"github.com/lvskit/lvskit/netcfg/vrrpnet"
 	"github.com/lvskit/lvskit/vrrp"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,45 +134,13 @@ func TestIntegrationVMAC(t *testing.T) {
 
 	start := func(h *netnstest.Host, prio int) *vmacNode {
 		t.Helper()
-		ns := h.NsHandle()
-		host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { host.Close() })
-		tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
-		t.Cleanup(func() { tr.Close() })
-		inst, err := vrrp.New(vrrp.Config{
+		return startNode(t, h, vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
 			AdvertInterval: 100 * time.Millisecond, UseVMAC: true,
-			VIPs:    []vrrp.VIP{{Prefix: vip}},
-			Network: vrrpnet.New(host), Transport: tr,
+			VIPs: []vrrp.VIP{{Prefix: vip}},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		n := &vmacNode{h: h, inst: inst, cancel: cancel, done: make(chan error, 1)}
-		go func() { n.done <- inst.Run(ctx) }()
-		t.Cleanup(func() { n.stop(t) })
-		return n
 	}
-	hasVIP := func(h *netnstest.Host, link string) bool {
-		l, err := h.Netlink().LinkByName(link)
-		if err != nil {
-			return false
-		}
-		addrs, err := h.Netlink().AddrList(l, unix.AF_INET)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range addrs {
-			if a.IP.Equal(vip.Addr().AsSlice()) {
-				return true
-			}
-		}
-		return false
-	}
+	hasVIP := func(h *netnstest.Host, link string) bool { return addrOn(t, h, link, vip.Addr()) }
 
 	n1 := start(h1, 200)
 	n2 := start(h2, 100)
@@ -253,6 +222,51 @@ type vmacNode struct {
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
+}
+
+// startNode runs an instance of cfg in h, with a netcfg host and a raw
+// transport of its own there (cfg's Network and Transport are set here),
+// all stopped and closed with the test.
+func startNode(t *testing.T, h *netnstest.Host, cfg vrrp.Config) *vmacNode {
+	t.Helper()
+	ns := h.NsHandle()
+	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
+	t.Cleanup(func() { tr.Close() })
+	cfg.Network, cfg.Transport = vrrpnet.New(host), tr
+	inst, err := vrrp.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &vmacNode{h: h, inst: inst, cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- inst.Run(ctx) }()
+	t.Cleanup(func() { n.stop(t) })
+	return n
+}
+
+// addrOn says whether address a is on link in h (false if there is no
+// such link).
+func addrOn(t *testing.T, h *netnstest.Host, link string, a netip.Addr) bool {
+	t.Helper()
+	l, err := h.Netlink().LinkByName(link)
+	if err != nil {
+		return false
+	}
+	addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range addrs {
+		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
+			return true
+		}
+	}
+	return false
 }
 
 // stop ends the instance and waits for its graceful stop; idempotent.

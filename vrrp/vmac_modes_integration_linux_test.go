@@ -14,7 +14,6 @@ import (
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/peer"
 	"github.com/lvskit/lvskit/netcfg"
-	"github.com/lvskit/lvskit/netcfg/vrrpnet"
 	"github.com/lvskit/lvskit/vrrp"
 	"github.com/vishvananda/netlink"
 )
@@ -88,32 +87,15 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 
 	start := func(h *netnstest.Host, prio int, self, other netip.Addr) *vmacNode {
 		t.Helper()
-		ns := h.NsHandle()
-		host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { host.Close() })
-		tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
-		t.Cleanup(func() { tr.Close() })
 		cfg := vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
 			AdvertInterval: 100 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
-			VIPs:    []vrrp.VIP{{Prefix: vip}},
-			Network: vrrpnet.New(host), Transport: tr,
+			VIPs: []vrrp.VIP{{Prefix: vip}},
 		}
 		if unicast {
 			cfg.Source, cfg.UnicastPeers = self, []netip.Addr{other}
 		}
-		inst, err := vrrp.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		n := &vmacNode{h: h, inst: inst, cancel: cancel, done: make(chan error, 1)}
-		go func() { n.done <- inst.Run(ctx) }()
-		t.Cleanup(func() { n.stop(t) })
-		return n
+		return startNode(t, h, cfg)
 	}
 	sysctl := func(h *netnstest.Host, key string) string {
 		t.Helper()
@@ -127,22 +109,7 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 		}
 		return v
 	}
-	onLink := func(h *netnstest.Host, link string, p netip.Prefix) bool {
-		l, err := h.Netlink().LinkByName(link)
-		if err != nil {
-			return false
-		}
-		addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_ALL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == p.Addr() {
-				return true
-			}
-		}
-		return false
-	}
+	onLink := func(h *netnstest.Host, link string, p netip.Prefix) bool { return addrOn(t, h, link, p.Addr()) }
 
 	n1 := start(h1, 200, addr1, addr2)
 	n2 := start(h2, 100, addr2, addr1)
@@ -387,45 +354,15 @@ func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
 	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s\n  }\n}\n", vip)
 	k := peer.StartKeepalived(t, kh, b.String())
 
-	ns := gh.NsHandle()
-	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close() })
-	tr := vrrp.NewRawTransport(vrrp.RawConfig{Netns: &ns})
-	t.Cleanup(func() { tr.Close() })
 	cfg := vrrp.Config{Name: "g", Interface: "eth0", VRID: vrid, Priority: gPrio, Version: 3,
-		AdvertInterval: 200 * time.Millisecond, UseVMAC: true, VIPs: []vrrp.VIP{{Prefix: vip}},
-		Network: vrrpnet.New(host), Transport: tr}
+		AdvertInterval: 200 * time.Millisecond, UseVMAC: true, VIPs: []vrrp.VIP{{Prefix: vip}}}
 	if unicast {
 		cfg.Source, cfg.UnicastPeers = gAddr, []netip.Addr{kAddr}
 	}
-	inst, err := vrrp.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &vmacNode{h: gh, inst: inst, cancel: cancel, done: make(chan error, 1)}
-	go func() { g.done <- inst.Run(ctx) }()
-	t.Cleanup(func() { g.stop(t) })
+	g := startNode(t, gh, cfg)
+	inst := g.inst
 
-	onVMAC := func(h *netnstest.Host) bool {
-		l, err := h.Netlink().LinkByName(vmacName)
-		if err != nil {
-			return false
-		}
-		addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_ALL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip.Addr() {
-				return true
-			}
-		}
-		return false
-	}
+	onVMAC := func(h *netnstest.Host) bool { return addrOn(t, h, vmacName, vip.Addr()) }
 	master, backup := kh, gh
 	wantG := vrrp.StateBackup
 	if lvskitMaster {
