@@ -94,6 +94,12 @@ func startLvskitSync(t *testing.T, h *netnstest.Host, prio int) (*SyncGroup, [2]
 func TestIntegrationSyncGroupKeepalived(t *testing.T) {
 	netnstest.RequireRoot(t)
 	t.Parallel()
+	bothMasters(t, syncInterop)
+}
+
+// bothMasters runs f in parallel subtests, with keepalived's group as the
+// master and with lvskit's.
+func bothMasters(t *testing.T, f func(t *testing.T, lvskitMaster bool)) {
 	for _, lvskitMaster := range []bool{true, false} {
 		name := "keepalived_master"
 		if lvskitMaster {
@@ -101,7 +107,7 @@ func TestIntegrationSyncGroupKeepalived(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			syncInterop(t, lvskitMaster)
+			f(t, lvskitMaster)
 		})
 	}
 }
@@ -242,16 +248,7 @@ func hasAddrAny(t *testing.T, h *netnstest.Host, p netip.Prefix) bool {
 func TestIntegrationSyncGroupKeepalivedStepDown(t *testing.T) {
 	netnstest.RequireRoot(t)
 	t.Parallel()
-	for _, lvskitMaster := range []bool{true, false} {
-		name := "keepalived_master"
-		if lvskitMaster {
-			name = "lvskit_master"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			syncStepDown(t, lvskitMaster)
-		})
-	}
+	bothMasters(t, syncStepDown)
 }
 
 func syncStepDown(t *testing.T, lvskitMaster bool) {
