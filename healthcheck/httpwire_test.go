@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,20 +162,7 @@ func TestHTTPCheckerRequest(t *testing.T) {
 // server, which answers and keeps the connection open, reads
 // ECONNRESET, not the end of the stream a FIN would give.
 func TestHTTPCheckerClosesWithReset(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- err
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+	addr, got := serveOne(t, func(c net.Conn) error {
 		r := bufio.NewReader(c)
 		for {
 			l, err := r.ReadString('\n')
@@ -183,10 +171,10 @@ func TestHTTPCheckerClosesWithReset(t *testing.T) {
 			}
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-		_, err = r.ReadByte()
-		got <- err
-	}()
-	c := &healthcheck.HTTPChecker{Conn: healthcheck.Conn{Addr: addrOf(t, ln.Addr().String())}, URLs: []healthcheck.URL{{Path: "/", Digest: healthcheck.Digest([]byte("ok\n"))}}}
+		_, err := r.ReadByte()
+		return err
+	})
+	c := &healthcheck.HTTPChecker{Conn: healthcheck.Conn{Addr: addr}, URLs: []healthcheck.URL{{Path: "/", Digest: healthcheck.Digest([]byte("ok\n"))}}}
 	if err := probe(t, c, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -198,11 +186,27 @@ func TestHTTPCheckerClosesWithReset(t *testing.T) {
 // TestTCPCheckerClosesWithReset: TCP_CHECK, which closes first, leaves no
 // TIME_WAIT either; the server reads ECONNRESET.
 func TestTCPCheckerClosesWithReset(t *testing.T) {
+	addr, got := serveOne(t, func(c net.Conn) error {
+		_, err := c.Read(make([]byte, 1))
+		return err
+	})
+	c := &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: addr}}
+	if err := probe(t, c, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("server read %v, want %v", err, syscall.ECONNRESET)
+	}
+}
+
+// serveOne accepts one connection on a loopback listener (closed with the
+// test), runs serve on it with a 5 s deadline and sends what it returns.
+func serveOne(t *testing.T, serve func(net.Conn) error) (netip.AddrPort, <-chan error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	got := make(chan error, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -212,16 +216,9 @@ func TestTCPCheckerClosesWithReset(t *testing.T) {
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = c.Read(make([]byte, 1))
-		got <- err
+		got <- serve(c)
 	}()
-	c := &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: addrOf(t, ln.Addr().String())}}
-	if err := probe(t, c, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-got; !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("server read %v, want %v", err, syscall.ECONNRESET)
-	}
+	return addrOf(t, ln.Addr().String()), got
 }
 
 // TestHTTPCheckerConcurrent probes one checker from several goroutines at
