@@ -228,7 +228,7 @@ func keepalivedConf(m interopMode, prio int, self, peerAddr string) string {
 	return b.String()
 }
 
-// hasAddr reports whether h has p on eth0, as the kernel tells.
+// hasAddr reports whether h has p on any of its links, as the kernel tells.
 func hasAddr(t *testing.T, h *netnstest.Host, p netip.Prefix) bool {
 	t.Helper()
 	fam := netlink.FAMILY_V4

@@ -130,7 +130,7 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 	ka := peer.StartKeepalived(t, kh, keepalivedSyncConf(kPrio))
 	g, _ := startLvskitSync(t, gh, gPrio)
 
-	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddrAny(t, h, p) }
+	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddr(t, h, p) }
 	// settledLoose: both VIPs on router on and none on the other.
 	settledLoose := func(on *netnstest.Host) func() bool {
 		return func() bool {
@@ -223,21 +223,6 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 	}
 }
 
-// hasAddrAny reports whether h has address p on any link.
-func hasAddrAny(t *testing.T, h *netnstest.Host, p netip.Prefix) bool {
-	t.Helper()
-	addrs, err := h.Netlink().AddrList(nil, 0)
-	if err != nil {
-		t.Fatalf("list addresses in %s: %v", h.Name(), err)
-	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == p.Addr() {
-			return true
-		}
-	}
-	return false
-}
-
 // TestIntegrationSyncGroupKeepalivedStepDown: a third router with a higher
 // priority appears on LAN 2 only. The master group's instance there steps
 // down and pulls its partner on LAN 1 to BACKUP (vrrp_sync_backup), and
@@ -267,7 +252,7 @@ func syncStepDown(t *testing.T, lvskitMaster bool) {
 	}
 	peer.StartKeepalived(t, kh, keepalivedSyncConf(kPrio))
 	g, insts := startLvskitSync(t, gh, gPrio)
-	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddrAny(t, h, p) }
+	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddr(t, h, p) }
 	waitUntil(t, "both VIPs on the master "+master.Name(), 15*time.Second, func() bool {
 		return has(master, syncNetVIP1) && has(master, syncNetVIP2)
 	})
