@@ -18,7 +18,7 @@ import (
 // socket and checks that the instance drops each by the right rule, with
 // TTL read from the control message.
 func TestIntegrationRawReceiveChecks(t *testing.T) {
-	sender, host, tr := rawLAN(t, "10.99.0", RawConfig{})
+	pc, src, host, tr := rawLAN(t, "10.99.0", RawConfig{})
 	m := NewMetrics()
 	vip := netip.MustParsePrefix("10.99.0.100/32")
 	inst, err := New(Config{Name: "g", Interface: "eth0", VRID: 51, Priority: 100, AuthPass: "pw",
@@ -36,23 +36,6 @@ func TestIntegrationRawReceiveChecks(t *testing.T) {
 		}
 	}()
 
-	var pc *ipv4.PacketConn
-	if err := sender.Do(func() error {
-		c, err := net.ListenPacket("ip4:112", "10.99.0.1")
-		if err != nil {
-			return err
-		}
-		pc = ipv4.NewPacketConn(c)
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		return pc.SetMulticastInterface(ifi)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	src := netip.MustParseAddr("10.99.0.1")
 	good := Advert{Version: 2, VRID: 51, Priority: 200, Interval: time.Second, AuthType: AuthSimple,
 		AuthData: [8]byte{'p', 'w'}, Addrs: []netip.Addr{vip.Addr()}}
 	send := func(a Advert, ttl int, mangle func([]byte)) {
@@ -152,7 +135,7 @@ func TestIntegrationInterfaceTracker(t *testing.T) {
 // adverts found there count from their kernel receive time — and must take
 // over once the master falls silent.
 func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
-	sender, host, tr := rawLAN(t, "10.99.1", RawConfig{BatchInterval: 2 * time.Second})
+	pc, src, host, tr := rawLAN(t, "10.99.1", RawConfig{BatchInterval: 2 * time.Second})
 	m := NewMetrics()
 	vip := netip.MustParsePrefix("10.99.1.100/32")
 	const iv = 100 * time.Millisecond
@@ -162,23 +145,6 @@ func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var pc *ipv4.PacketConn
-	if err := sender.Do(func() error {
-		c, err := net.ListenPacket("ip4:112", "10.99.1.1")
-		if err != nil {
-			return err
-		}
-		pc = ipv4.NewPacketConn(c)
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		return errors.Join(pc.SetMulticastInterface(ifi), pc.SetMulticastTTL(255))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	src := netip.MustParseAddr("10.99.1.1")
 	b, err := (&Advert{Version: 3, VRID: 52, Priority: 200, Interval: iv, Addrs: []netip.Addr{vip.Addr()}}).Marshal(src, GroupIPv4)
 	if err != nil {
 		t.Fatal(err)
@@ -223,17 +189,35 @@ func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
 	waitUntil(t, "takeover after the master fell silent", 5*time.Second, func() bool { return inst.State() == StateMaster })
 }
 
-// rawLAN puts a sender host and a host under test on one LAN (net.1 and
-// net.2 on eth0) and opens a netcfg.Host and a raw transport (rc, in that
-// namespace) on the one under test, closed with the test.
-func rawLAN(t *testing.T, net string, rc RawConfig) (*netnstest.Host, *netcfg.Host, *RawTransport) {
+// rawLAN puts a sender host and a host under test on one LAN (subnet.1
+// and subnet.2 on eth0) and opens a netcfg.Host and a raw transport (rc, in
+// that namespace) on the one under test. The sender gets a raw protocol
+// 112 socket from src (subnet.1) sending multicast out of eth0 with TTL
+// 255. All is closed with the test.
+func rawLAN(t *testing.T, subnet string, rc RawConfig) (pc *ipv4.PacketConn, src netip.Addr, host *netcfg.Host, tr *RawTransport) {
 	t.Helper()
 	lab := netnstest.New(t)
 	lan := lab.LAN("lan")
 	sender := lab.Host("s")
 	gh := lab.Host("g")
-	lan.Connect(sender, "eth0", net+".1/24")
-	lan.Connect(gh, "eth0", net+".2/24")
+	lan.Connect(sender, "eth0", subnet+".1/24")
+	lan.Connect(gh, "eth0", subnet+".2/24")
+	src = netip.MustParseAddr(subnet + ".1")
+	if err := sender.Do(func() error {
+		c, err := net.ListenPacket("ip4:112", src.String())
+		if err != nil {
+			return err
+		}
+		pc = ipv4.NewPacketConn(c)
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		return errors.Join(pc.SetMulticastInterface(ifi), pc.SetMulticastTTL(255))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
 	ns := gh.NsHandle()
 	host, err := netcfg.Open(netcfg.Config{NetNSHandle: ns})
 	if err != nil {
@@ -241,7 +225,7 @@ func rawLAN(t *testing.T, net string, rc RawConfig) (*netnstest.Host, *netcfg.Ho
 	}
 	t.Cleanup(func() { host.Close() })
 	rc.Netns = &ns
-	tr := NewRawTransport(rc)
+	tr = NewRawTransport(rc)
 	t.Cleanup(func() { tr.Close() })
-	return sender, host, tr
+	return pc, src, host, tr
 }
