@@ -172,21 +172,13 @@ func watch(ctx context.Context, conn interface{ SetDeadline(time.Time) error }) 
 // (tcp_max_tw_buckets) and, towards one target, its ephemeral ports.
 // keepalived lingers 5 s for a graceful close instead.
 func (c Conn) openTCP(name string) (*os.File, error) {
-	var sa unix.Sockaddr
+	sa, err := sockaddr(c.Addr.Addr(), c.Addr.Port())
+	if err != nil {
+		return nil, err
+	}
 	family := unix.AF_INET
-	if a := c.Addr.Addr(); a.Unmap().Is4() {
-		sa = &unix.SockaddrInet4{Port: int(c.Addr.Port()), Addr: a.Unmap().As4()}
-	} else {
+	if _, v6 := sa.(*unix.SockaddrInet6); v6 {
 		family = unix.AF_INET6
-		sa6 := &unix.SockaddrInet6{Port: int(c.Addr.Port()), Addr: a.As16()}
-		if z := a.Zone(); z != "" {
-			ifi, err := net.InterfaceByName(z)
-			if err != nil {
-				return nil, fmt.Errorf("zone %s: %w", z, err)
-			}
-			sa6.ZoneId = uint32(ifi.Index)
-		}
-		sa = sa6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -214,33 +206,38 @@ func (c Conn) prepare(fd, family int) error {
 	if !c.BindAddr.IsValid() && c.BindPort == 0 {
 		return nil
 	}
-	var sa unix.Sockaddr
-	if family == unix.AF_INET {
-		var a [4]byte
-		if c.BindAddr.IsValid() {
-			a = c.BindAddr.Unmap().As4()
+	a := c.BindAddr
+	if !a.IsValid() { // a port only: any address of the socket's family
+		a = netip.IPv4Unspecified()
+		if family == unix.AF_INET6 {
+			a = netip.IPv6Unspecified()
 		}
-		sa = &unix.SockaddrInet4{Port: int(c.BindPort), Addr: a}
-	} else {
-		var a [16]byte
-		sa6 := &unix.SockaddrInet6{Port: int(c.BindPort)}
-		if c.BindAddr.IsValid() {
-			a = c.BindAddr.As16()
-			if z := c.BindAddr.Zone(); z != "" {
-				ifi, err := net.InterfaceByName(z)
-				if err != nil {
-					return fmt.Errorf("zone %s: %w", z, err)
-				}
-				sa6.ZoneId = uint32(ifi.Index)
-			}
-		}
-		sa6.Addr = a
-		sa = sa6
+	}
+	sa, err := sockaddr(a, c.BindPort)
+	if err != nil {
+		return err
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fmt.Errorf("bind %s: %w", c.local("tcp"), err)
 	}
 	return nil
+}
+
+// sockaddr is a (with port) as a socket address; an IPv6 zone names the
+// interface, whose index it becomes.
+func sockaddr(a netip.Addr, port uint16) (unix.Sockaddr, error) {
+	if a.Unmap().Is4() {
+		return &unix.SockaddrInet4{Port: int(port), Addr: a.Unmap().As4()}, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
+	if z := a.Zone(); z != "" {
+		ifi, err := net.InterfaceByName(z)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z, err)
+		}
+		sa.ZoneId = uint32(ifi.Index)
+	}
+	return sa, nil
 }
 
 // ctxErr marks a deadline error as a timeout, so messages read
