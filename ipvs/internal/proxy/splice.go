@@ -72,6 +72,21 @@ type direction struct {
 	ctrSvc   *atomic.Uint64
 }
 
+// A session's two sockets, by index into spliceSession.ends; the socket
+// ends[i] is the source of dirs[i] and the destination of dirs[1-i].
+const (
+	sideClient  = 0
+	sideBackend = 1
+)
+
+// sockEnd is one of a session's sockets as the loop's epoll set has it.
+type sockEnd struct {
+	fd   int    // -1 before the server socket is opened
+	gen  uint32 // generation of its table entry when registered
+	mask uint32 // events registered; 0 and !reg: not in epoll
+	reg  bool
+}
+
 type sessState uint8
 
 const (
@@ -88,14 +103,10 @@ type spliceSession struct {
 	d *dest
 	t *template
 
-	cfd, bfd   int
-	cgen, bgen uint32
-	cmask      uint32 // events registered for cfd; 0 and !creg: not in epoll
-	bmask      uint32
-	creg, breg bool
-	state      sessState
-	active     bool
-	dirs       [2]direction // 0: client to server ("in"), 1: server to client
+	ends   [2]sockEnd // sideClient, sideBackend
+	state  sessState
+	active bool
+	dirs   [2]direction // 0: client to server ("in"), 1: server to client; dirs[i] reads ends[i]
 
 	client, local netip.AddrPort
 
@@ -173,7 +184,8 @@ func (l *loop) accept(rl *rawListener) {
 			local = rawToAddrPort(&rsa)
 		}
 	}
-	x := &spliceSession{s: s, l: l, cfd: fd, bfd: -1, client: client, local: local}
+	x := &spliceSession{s: s, l: l, client: client, local: local}
+	x.ends[sideClient].fd, x.ends[sideBackend].fd = fd, -1
 	x.dirs[0].pipe, x.dirs[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
 	if !s.schedule(client, local, x, &x.d, &x.t) {
 		// No server: the kernel drops the SYN; the client sees a reset.
@@ -196,7 +208,7 @@ func (l *loop) connect(x *spliceSession) {
 		l.finish(x, true)
 		return
 	}
-	x.bfd = fd
+	x.ends[sideBackend].fd = fd
 	l.setEntry(fd, fdEntry{kind: kindBackend, x: x})
 	rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	err = rawConnect(fd, x.d.addr)
@@ -209,7 +221,7 @@ func (l *loop) connect(x *spliceSession) {
 		l.finish(x, true)
 		return
 	}
-	if err := l.registerSide(x, false, unix.EPOLLOUT); err != nil {
+	if err := l.registerEnd(x, sideBackend, unix.EPOLLOUT); err != nil {
 		l.finish(x, true)
 		return
 	}
@@ -223,18 +235,18 @@ func (l *loop) nowNanos() int64 {
 	return l.now
 }
 
-// registerSide adds the client (or server) socket to epoll.
-func (l *loop) registerSide(x *spliceSession, client bool, events uint32) error {
-	fd, gen, mask, reg := x.bfd, &x.bgen, &x.bmask, &x.breg
+// registerEnd adds the session's socket on side i to epoll.
+func (l *loop) registerEnd(x *spliceSession, i int, events uint32) error {
+	e := &x.ends[i]
 	kind := kindBackend
-	if client {
-		fd, gen, mask, reg, kind = x.cfd, &x.cgen, &x.cmask, &x.creg, kindClient
+	if i == sideClient {
+		kind = kindClient
 	}
-	if err := l.register(fd, events, fdEntry{kind: kind, x: x}); err != nil {
+	if err := l.register(e.fd, events, fdEntry{kind: kind, x: x}); err != nil {
 		l.p.log.Error("event loop registration failed", "service", x.s.key, "err", err)
 		return err
 	}
-	*gen, *mask, *reg = l.table[fd].gen, events, true
+	e.gen, e.mask, e.reg = l.table[e.fd].gen, events, true
 	return nil
 }
 
@@ -244,7 +256,7 @@ func (l *loop) connected(x *spliceSession, events uint32) {
 	// worth a system call, for the log.
 	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		err := error(unix.ECONNREFUSED)
-		if soerr, e := unix.GetsockoptInt(x.bfd, unix.SOL_SOCKET, unix.SO_ERROR); e == nil && soerr != 0 {
+		if soerr, e := unix.GetsockoptInt(x.ends[sideBackend].fd, unix.SOL_SOCKET, unix.SO_ERROR); e == nil && soerr != 0 {
 			err = syscall.Errno(soerr)
 		}
 		l.p.log.Debug("connect to real server failed", "service", x.s.key, "dest", x.d.addr, "err", err)
@@ -264,7 +276,7 @@ func (l *loop) established(x *spliceSession) {
 	if pp {
 		var hdr [maxProxyHeader]byte
 		b := appendProxyV2(hdr[:0], false, x.client, x.local)
-		if n, err := rawWrite(x.bfd, b); err != nil || n != len(b) {
+		if n, err := rawWrite(x.ends[sideBackend].fd, b); err != nil || n != len(b) {
 			l.finish(x, true)
 			return
 		}
@@ -281,21 +293,22 @@ func (l *loop) established(x *spliceSession) {
 		}
 		x.dirs[i].pipe = p
 	}
-	x.dirs[0].src, x.dirs[0].dst = x.cfd, x.bfd
-	x.dirs[1].src, x.dirs[1].dst = x.bfd, x.cfd
+	for i := range x.dirs {
+		x.dirs[i].src, x.dirs[i].dst = x.ends[i].fd, x.ends[1-i].fd
+	}
 	x.dirs[0].ctrDest, x.dirs[0].ctrSvc = &x.d.stats.bytesIn, &x.s.stats.bytesIn
 	x.dirs[1].ctrDest, x.dirs[1].ctrSvc = &x.d.stats.bytesOut, &x.s.stats.bytesOut
-	if err := l.registerSide(x, true, unix.EPOLLIN); err != nil {
+	if err := l.registerEnd(x, sideClient, unix.EPOLLIN); err != nil {
 		l.finish(x, true)
 		return
 	}
-	if x.breg {
-		if err := l.modify(x.bfd, unix.EPOLLIN, x.bgen); err != nil {
+	if b := &x.ends[sideBackend]; b.reg {
+		if err := l.modify(b.fd, unix.EPOLLIN, b.gen); err != nil {
 			l.finish(x, true)
 			return
 		}
-		x.bmask = unix.EPOLLIN
-	} else if err := l.registerSide(x, false, unix.EPOLLIN); err != nil {
+		b.mask = unix.EPOLLIN
+	} else if err := l.registerEnd(x, sideBackend, unix.EPOLLIN); err != nil {
 		l.finish(x, true)
 		return
 	}
@@ -314,10 +327,11 @@ func (l *loop) sessionEvent(x *spliceSession, client bool, events uint32) {
 	}
 	// On this socket, read is the direction it is the source of, write
 	// the one it is the destination of.
-	rd, wr := &x.dirs[1], &x.dirs[0]
+	side := sideBackend
 	if client {
-		rd, wr = &x.dirs[0], &x.dirs[1]
+		side = sideClient
 	}
+	rd, wr := &x.dirs[side], &x.dirs[1-side]
 	if events&unix.EPOLLOUT != 0 && wr.pending > 0 {
 		if !l.pumpOut(x, wr) {
 			return
@@ -345,16 +359,9 @@ func (l *loop) sessionEvent(x *spliceSession, client bool, events uint32) {
 		// Still to be read once the other side drains the pipe; a
 		// hung-up socket is always ready, so take it out of epoll
 		// until then.
-		fd := x.bfd
-		if client {
-			fd = x.cfd
-		}
-		rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-		if client {
-			x.creg, x.cmask = false, 0
-		} else {
-			x.breg, x.bmask = false, 0
-		}
+		e := &x.ends[side]
+		rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, e.fd, nil)
+		e.reg, e.mask = false, 0
 	}
 	l.updateMasks(x)
 }
@@ -472,22 +479,17 @@ func (l *loop) updateMasks(x *spliceSession) {
 		}
 		return m
 	}
-	if x.creg {
-		if m := want(&x.dirs[0], &x.dirs[1]); m != x.cmask {
-			if l.modify(x.cfd, m, x.cgen) != nil {
-				l.finish(x, true)
-				return
-			}
-			x.cmask = m
+	for i := range x.ends {
+		e := &x.ends[i]
+		if !e.reg {
+			continue
 		}
-	}
-	if x.breg {
-		if m := want(&x.dirs[1], &x.dirs[0]); m != x.bmask {
-			if l.modify(x.bfd, m, x.bgen) != nil {
+		if m := want(&x.dirs[i], &x.dirs[1-i]); m != e.mask {
+			if l.modify(e.fd, m, e.gen) != nil {
 				l.finish(x, true)
 				return
 			}
-			x.bmask = m
+			e.mask = m
 		}
 	}
 }
@@ -503,7 +505,8 @@ func (l *loop) finish(x *spliceSession, rst bool) {
 	if x.list != nil {
 		x.list.remove(x)
 	}
-	for _, fd := range []int{x.cfd, x.bfd} {
+	for _, e := range x.ends {
+		fd := e.fd
 		if fd < 0 {
 			continue
 		}
