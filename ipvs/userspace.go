@@ -42,6 +42,14 @@ type UserspaceConfig struct {
 	// kernel's) and the lblc/lblcr expiry (default 24 h). Zero values are
 	// the kernel's defaults.
 	Sched sched.Options
+	// BusyWait is how long one of the proxy's event loops, having just
+	// had work, waits in the kernel for more before it parks in Go's
+	// poller. While it waits it keeps its P (one of GOMAXPROCS), so other
+	// goroutines of the process may wait that long for it; in return a
+	// proxy under load is woken straight by the kernel, which removed
+	// rare stalls of tens to hundreds of milliseconds (BENCHMARKS.md).
+	// Zero means 100 µs; negative never waits in the kernel.
+	BusyWait time.Duration
 }
 
 // Userspace is a Backend served by a layer-4 proxy in this process, for
@@ -79,6 +87,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		ExpireQuiescentTemplate: cfg.ExpireQuiescentTemplate,
 		Now:                     cfg.Now,
 		Sched:                   cfg.Sched,
+		BusyWait:                cfg.BusyWait,
 	})
 	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
 }

@@ -21,19 +21,22 @@ import (
 
 var copyGoroutines = flag.Bool("proxy.goroutines", false, "run every test on the goroutine data path instead of the event loops")
 
-// dataPaths are the TCP data paths the edge-case tests run on.
+// dataPaths are the TCP data paths the edge-case tests run on: the event
+// loops as configured by default, the event loops that always park in
+// Go's poller (as on kernels without epoll_pwait2), and goroutines.
 var dataPaths = []struct {
-	name       string
-	goroutines bool
+	name string
+	cfg  Config
 }{
-	{"event-loops", false},
-	{"goroutines", true},
+	{"event-loops", Config{}},
+	{"event-loops-poller-only", Config{BusyWait: -1}},
+	{"goroutines", Config{CopyGoroutines: true}},
 }
 
 // forEachPath runs f once per TCP data path.
 func forEachPath(t *testing.T, f func(t *testing.T, cfg Config)) {
 	for _, dp := range dataPaths {
-		t.Run(dp.name, func(t *testing.T) { f(t, Config{CopyGoroutines: dp.goroutines}) })
+		t.Run(dp.name, func(t *testing.T) { f(t, dp.cfg) })
 	}
 }
 

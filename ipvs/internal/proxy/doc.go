@@ -40,13 +40,15 @@
 // By default TCP connections run on event loops, Config.Workers of them
 // (GOMAXPROCS by default), each a goroutine with an epoll instance of its
 // own that holds the connections' sockets, outside Go's network poller.
-// A loop takes what is ready with a non-blocking epoll_wait and, when
-// nothing is, parks in Go's poller on the epoll descriptor itself (an
-// epoll descriptor is pollable), so no thread blocks in a system call and
-// the scheduler never has to take a loop's P away; the loops' socket
-// calls, all non-blocking, are raw system calls for the same reason. A service's listening socket is in every loop
-// (EPOLLEXCLUSIVE); the loop that accepts a connection connects to the
-// real server without blocking and then owns both sockets to the end. Each
+// An idle loop parks in Go's poller on the epoll descriptor itself (an
+// epoll descriptor is pollable), holding no thread; a busy one waits for
+// its next events in epoll_pwait2 for up to Config.BusyWait (100 µs)
+// first, so that under load a wake-up is one thread woken by the kernel.
+// The loops' socket calls, all non-blocking, are raw system calls, so the
+// scheduler never takes a loop's P away in the middle of its work. A
+// service's listening socket is in every loop (EPOLLEXCLUSIVE); the loop
+// that accepts a connection connects to the real server without blocking
+// and then owns both sockets to the end. Each
 // direction has a pipe (pooled per loop) and payload moves socket to pipe
 // to socket with splice(2), so it never passes through user memory.
 // Readiness is level-triggered: a readable socket costs one splice in and

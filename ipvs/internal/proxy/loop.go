@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -13,12 +14,25 @@ import (
 )
 
 // The event-loop data path. Each loop is one goroutine with an epoll
-// instance of its own; it takes what is ready with a non-blocking
-// epoll_wait and, when nothing is, parks in Go's poller until the epoll
-// descriptor is readable. A
-// service's listening socket is in every loop (EPOLLEXCLUSIVE, so one loop
-// wakes per connection); the loop that accepts a connection owns it to the
-// end: it connects to the real server (non-blocking), splices both
+// instance of its own. An idle loop parks in Go's poller until its epoll
+// descriptor is readable (epoll descriptors are pollable), so it holds no
+// P and no thread. A busy one, that found events on its last wait, waits
+// for the next ones in epoll_pwait2 itself for up to Config.BusyWait
+// (100 µs) before it goes back to parking: a wake-up is then one thread
+// woken by the kernel, as in HAProxy or nginx, instead of the poller's
+// thread waking the loop's goroutine and, when that thread's P is busy, a
+// second thread to run it. Through the poller alone, a proxy under load
+// on a loaded machine sometimes left requests waiting for tens to
+// hundreds of milliseconds (the slowest requests in BENCHMARKS.md; which
+// hop the time went to was not pinned down). The wait is a raw
+// system call, so the scheduler does not take the loop's P away while
+// its thread sleeps (it would, after 20 µs, when every P is in a loop);
+// the price is that other goroutines wait up to Config.BusyWait for that
+// P, and a loop that stays busy yields its P once a millisecond.
+//
+// A service's listening socket is in every loop (EPOLLEXCLUSIVE, so one
+// loop wakes per connection); the loop that accepts a connection owns it
+// to the end: it connects to the real server (non-blocking), splices both
 // directions through a pipe each, and closes both sockets. Readiness is
 // level-triggered, so a readable socket costs one splice into the pipe and
 // one out of it, with no read that ends in EAGAIN.
@@ -73,6 +87,8 @@ type loop struct {
 	wake  int             // eventfd
 	epoch time.Time
 	now   int64 // nanoseconds since epoch, read once per wake-up
+
+	busyWaitMax time.Duration // Config.BusyWait; 0: never wait in the kernel
 
 	mu      sync.Mutex
 	queue   []loopOp
@@ -148,15 +164,13 @@ func newLoop(p *Proxy) (*loop, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	// The loop waits for its epoll descriptor in Go's poller (epoll
-	// descriptors are pollable), so it never blocks a thread in a system
-	// call: the scheduler's monitor would keep taking its P away.
+	// An idle loop waits for its epoll descriptor in Go's poller.
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll nonblock: %w", err)
 	}
-	l := &loop{p: p, epfd: epfd, wake: wake, epoch: time.Now(), file: os.NewFile(uintptr(epfd), "epoll")}
+	l := &loop{p: p, epfd: epfd, wake: wake, epoch: time.Now(), file: os.NewFile(uintptr(epfd), "epoll"), busyWaitMax: max(p.cfg.BusyWait, 0)}
 	rc, err := l.file.SyscallConn()
 	if err != nil {
 		l.closeFDs()
@@ -270,23 +284,32 @@ func (l *loop) run() {
 		return n > 0
 	}
 	deadline := int64(-1) // the epoll file's read deadline; -1 none
+	busy := false         // events came lately: wait in epoll_pwait2 itself
+	var lastYield int64
 	for !l.stopping {
-		// Take what is ready; when nothing is, park in Go's poller,
-		// which watches the epoll descriptor, until something is or
-		// the next dial or FIN deadline passes.
-		if next := l.nextDeadline(); next != deadline {
-			t := time.Time{}
-			if next >= 0 {
-				t = l.epoch.Add(time.Duration(next))
-			}
-			l.file.SetReadDeadline(t)
-			deadline = next
-		}
 		n = 0
-		if err := l.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			l.p.log.Error("wait for events failed", "err", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
+		if busy {
+			n = l.busyWait(events)
+			busy = n > 0
+		}
+		if !busy {
+			// Take what is ready; when nothing is, park in Go's poller,
+			// which watches the epoll descriptor, until something is or
+			// the next dial or FIN deadline passes.
+			if next := l.nextDeadline(); next != deadline {
+				t := time.Time{}
+				if next >= 0 {
+					t = l.epoch.Add(time.Duration(next))
+				}
+				l.file.SetReadDeadline(t)
+				deadline = next
+			}
+			if err := l.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				l.p.log.Error("wait for events failed", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			busy = n > 0 && l.busyWaitMax > 0
 		}
 		l.now = int64(time.Since(l.epoch))
 		for i := range n {
@@ -307,8 +330,40 @@ func (l *loop) run() {
 			}
 		}
 		l.expire()
+		if busy && l.now-lastYield >= int64(busyYield) {
+			// A loop that stays busy never parks: let the goroutines
+			// that wait for its P run.
+			lastYield = l.now
+			runtime.Gosched()
+		}
 	}
 	l.shutdown()
+}
+
+// busyYield is how long a busy loop keeps its P before it yields.
+const busyYield = time.Millisecond
+
+// busyWait waits for events in epoll_pwait2 for at most busyWaitMax, or
+// until the next dial or FIN deadline if that is sooner, without telling
+// the scheduler: the loop keeps its P while its thread sleeps in the
+// kernel. It returns 0 when the time passed with nothing ready.
+func (l *loop) busyWait(events []unix.EpollEvent) int {
+	timeout := l.busyWaitMax
+	if next := l.nextDeadline(); next >= 0 {
+		timeout = max(0, min(timeout, time.Duration(next-int64(time.Since(l.epoch)))))
+	}
+	ts := unix.NsecToTimespec(int64(timeout))
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(l.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	switch e {
+	case 0:
+		return int(n)
+	case unix.EINTR:
+	default:
+		// ENOSYS before Linux 5.11, or refused by a seccomp profile:
+		// always park in Go's poller.
+		l.busyWaitMax = 0
+	}
+	return 0
 }
 
 // nextDeadline is the earliest dial or FIN deadline, or -1.

@@ -75,6 +75,10 @@ type Config struct {
 	// default) uses the event loops, and falls back to goroutines by
 	// itself when the kernel refuses epoll or splice.
 	CopyGoroutines bool
+	// BusyWait is how long an event loop that has just had work waits
+	// for more in the kernel, keeping its P, before it parks in Go's
+	// poller. Zero means 100 µs; negative never waits in the kernel.
+	BusyWait time.Duration
 }
 
 func (c *Config) defaults() {
@@ -98,6 +102,9 @@ func (c *Config) defaults() {
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.BusyWait == 0 {
+		c.BusyWait = 100 * time.Microsecond
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,10 +56,13 @@ func main() {
 	out := flag.String("out", "", "write a markdown report here (default: stdout)")
 	jsonOut := flag.String("json", "", "write JSON results here")
 	cpuProfile := flag.String("cpuprofile", "", "write the proxy child's CPU profile here")
+	execTrace := flag.String("trace", "", "write the proxy child's execution trace here (go tool trace)")
 	straceDur := flag.Duration("strace", 0, "if set, after the timed runs count the system calls of each proxy with strace -c -f during one more wrk run of this length per mode (strace slows the proxy: its throughput is not reported)")
 	workers := flag.Int("workers", 0, "event loops of the lvskit proxy (0: GOMAXPROCS)")
 	alsoGoroutines := flag.Bool("also-goroutines", false, "also run a second lvskit proxy on the goroutine-per-direction data path, as one more target of the same run")
 	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
+	busyWait := flag.Duration("busy-wait", 0, "the lvskit proxy's Config.BusyWait (0: its default; negative: event loops always park in Go's poller)")
+	alsoPoller := flag.Bool("also-poller", false, "also run a second lvskit proxy whose event loops always park in Go's poller (BusyWait -1), as one more target of the same run")
 	flag.Parse()
 
 	switch *role {
@@ -74,14 +78,32 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
-		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines})
+		if *execTrace != "" {
+			f, err := os.Create(*execTrace)
+			if err != nil {
+				log.Fatal(err)
+			}
+			trace.Start(f)
+			defer func() { trace.Stop(); f.Close() }()
+		}
+		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines, BusyWait: *busyWait})
 		return
 	}
-	proxyArgs := []string{"-workers", strconv.Itoa(*workers), "-goroutines=" + strconv.FormatBool(*goroutines)}
+	proxyArgs := []string{"-workers", strconv.Itoa(*workers), "-goroutines=" + strconv.FormatBool(*goroutines), "-busy-wait", busyWait.String()}
 	if *cpuProfile != "" {
 		proxyArgs = append(proxyArgs, "-cpuprofile", *cpuProfile)
 	}
-	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs, *straceDur, *alsoGoroutines); err != nil {
+	if *execTrace != "" {
+		proxyArgs = append(proxyArgs, "-trace", *execTrace)
+	}
+	var extra []extraProxy
+	if *alsoGoroutines {
+		extra = append(extra, extraProxy{"lvskit goroutine data path", []string{"-goroutines"}})
+	}
+	if *alsoPoller {
+		extra = append(extra, extraProxy{"lvskit event loops, poller only", []string{"-busy-wait", "-1ns"}})
+	}
+	if err := run(*duration, *conns, *threads, *rounds, *out, *jsonOut, proxyArgs, *straceDur, extra); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -206,6 +228,7 @@ type Result struct {
 	RPS         float64 `json:"requests_per_second"`
 	P50us       float64 `json:"p50_us"`
 	P99us       float64 `json:"p99_us"`
+	MaxUs       float64 `json:"max_us"` // the slowest request of the run
 	CPUPerReqUs float64 `json:"proxy_cpu_us_per_request,omitempty"`
 	ProxyCPU    float64 `json:"proxy_cpu_seconds,omitempty"`
 	// AllCPUPerReqUs adds wrk's and both backends' CPU time to the
@@ -218,6 +241,7 @@ var (
 	rpsRe  = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	latRe  = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$`)
 	errRe  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	maxRe  = regexp.MustCompile(`(?m)^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\s`)
 	non2Re = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
 
@@ -275,6 +299,10 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, 
 			r.P99us = toMicros(v, m[3])
 		}
 	}
+	if m := maxRe.FindStringSubmatch(out); m != nil {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		r.MaxUs = toMicros(v, m[2])
+	}
 	if m := errRe.FindStringSubmatch(out); m != nil {
 		for _, s := range m[1:] {
 			n, _ := strconv.ParseInt(s, 10, 64)
@@ -302,7 +330,13 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, 
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration, alsoGoroutines bool) error {
+// extraProxy is one more lvskit proxy in the same run, with other options.
+type extraProxy struct {
+	name string
+	args []string
+}
+
+func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration, extra []extraProxy) error {
 	for _, tool := range []string{"wrk", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
@@ -392,20 +426,21 @@ backend be
 		{"lvskit userspace proxy", proxyAddr, pc.cmd.Process.Pid},
 		{"haproxy (mode tcp)", haAddr, hc.cmd.Process.Pid},
 	}
-	if alsoGoroutines {
+	for _, e := range extra {
 		addr, err := freePort()
 		if err != nil {
 			return err
 		}
-		gc, err := start(ctx, "lvskit proxy (goroutines)", self, "-role", "proxy", "-listen", addr, "-dests", strings.Join(backends, ","), "-goroutines")
+		args := append([]string{self, "-role", "proxy", "-listen", addr, "-dests", strings.Join(backends, ",")}, e.args...)
+		c, err := start(ctx, e.name, args...)
 		if err != nil {
 			return err
 		}
-		children = append(children, gc)
+		children = append(children, c)
 		if err := waitListening(addr); err != nil {
 			return err
 		}
-		targets = append(targets, target{"lvskit goroutine data path", addr, gc.cmd.Process.Pid})
+		targets = append(targets, target{e.name, addr, c.cmd.Process.Pid})
 	}
 	// Interleave the targets round by round, so that load from anything
 	// else on the machine hits them alike, and report medians.
@@ -479,6 +514,7 @@ func median(rs []Result) Result {
 	m.RPS = med(func(r Result) float64 { return r.RPS })
 	m.P50us = med(func(r Result) float64 { return r.P50us })
 	m.P99us = med(func(r Result) float64 { return r.P99us })
+	m.MaxUs = med(func(r Result) float64 { return r.MaxUs })
 	m.CPUPerReqUs = med(func(r Result) float64 { return r.CPUPerReqUs })
 	m.ProxyCPU = med(func(r Result) float64 { return r.ProxyCPU })
 	m.AllCPUPerReqUs = med(func(r Result) float64 { return r.AllCPUPerReqUs })
@@ -496,14 +532,14 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
 	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies; "+
 		"median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
-	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | proxy CPU/request | wrk+backends+proxy CPU/request | errors |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | max | proxy CPU/request | wrk+backends+proxy CPU/request | errors |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		cpu := "-"
 		if r.CPUPerReqUs > 0 {
 			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %s | %.1f µs | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, cpu, r.AllCPUPerReqUs, r.Errors)
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %.0f µs | %s | %.1f µs | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, r.MaxUs, cpu, r.AllCPUPerReqUs, r.Errors)
 	}
 	fmt.Fprintln(w)
 	find := func(target, mode string) *Result {
@@ -516,7 +552,7 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	}
 	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / haproxy whole-path CPU per request | / direct requests/s |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
-	for _, lv := range []string{"lvskit userspace", "lvskit goroutine"} {
+	for _, lv := range []string{"lvskit userspace", "lvskit event loops, poller", "lvskit goroutine"} {
 		for _, mode := range []string{"keep-alive", "close"} {
 			l, h, d := find(lv, mode), find("haproxy", mode), find("direct", mode)
 			if l == nil || h == nil || d == nil || h.RPS == 0 || h.P99us == 0 || h.CPUPerReqUs == 0 || d.RPS == 0 {
