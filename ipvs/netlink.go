@@ -400,22 +400,34 @@ func (n *Netlink) Timeouts(ctx context.Context) (Timeouts, error) {
 	return t, nil
 }
 
+// check reports a timeout that the kernel cannot take: each must be zero
+// (unchanged) or a positive whole number of seconds.
+func (t Timeouts) check() error {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"TCP", t.TCP}, {"TCPFin", t.TCPFin}, {"UDP", t.UDP}} {
+		if f.d != 0 && (f.d < time.Second || f.d%time.Second != 0 || f.d/time.Second > 1<<31-1) {
+			return fmt.Errorf("set ipvs timeouts: %s %v: not a positive whole number of seconds: %w", f.name, f.d, ErrInvalid)
+		}
+	}
+	return nil
+}
+
 // SetTimeouts changes the connection timeouts. A zero field is left as it
 // is; the others must be whole seconds.
 func (n *Netlink) SetTimeouts(ctx context.Context, t Timeouts) error {
+	if err := t.check(); err != nil {
+		return err
+	}
 	var attrs []*nl.RtAttr
 	for _, f := range []struct {
-		name string
-		typ  int
-		d    time.Duration
-	}{{"TCP", ipvsCmdAttrTimeoutTCP, t.TCP}, {"TCPFin", ipvsCmdAttrTimeoutTCPFin, t.TCPFin}, {"UDP", ipvsCmdAttrTimeoutUDP, t.UDP}} {
-		if f.d == 0 {
-			continue
+		typ int
+		d   time.Duration
+	}{{ipvsCmdAttrTimeoutTCP, t.TCP}, {ipvsCmdAttrTimeoutTCPFin, t.TCPFin}, {ipvsCmdAttrTimeoutUDP, t.UDP}} {
+		if f.d != 0 {
+			attrs = append(attrs, nl.NewRtAttr(f.typ, nl.Uint32Attr(uint32(f.d/time.Second))))
 		}
-		if f.d < time.Second || f.d%time.Second != 0 || f.d/time.Second > 1<<31-1 {
-			return fmt.Errorf("set ipvs timeouts: %s %v: not a positive whole number of seconds: %w", f.name, f.d, ErrInvalid)
-		}
-		attrs = append(attrs, nl.NewRtAttr(f.typ, nl.Uint32Attr(uint32(f.d/time.Second))))
 	}
 	if len(attrs) == 0 {
 		return nil

@@ -27,6 +27,10 @@ type UserspaceConfig struct {
 	// UDPTimeout is the idle timeout of a UDP flow. Zero means 300 s, the
 	// kernel's default.
 	UDPTimeout time.Duration
+	// TCPTimeout is how long an established TCP connection may carry no
+	// payload either way before the proxy resets both sides. Zero means
+	// 900 s, the kernel's default.
+	TCPTimeout time.Duration
 	// FinTimeout bounds a half-closed TCP connection. Zero means 120 s.
 	FinTimeout time.Duration
 	// ProxyProtocol sends a PROXY protocol v2 header to the real server at
@@ -83,6 +87,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		DrainTimeout:            cfg.DrainTimeout,
 		DialTimeout:             cfg.DialTimeout,
 		UDPTimeout:              cfg.UDPTimeout,
+		TCPTimeout:              cfg.TCPTimeout,
 		FinTimeout:              cfg.FinTimeout,
 		ExpireQuiescentTemplate: cfg.ExpireQuiescentTemplate,
 		Now:                     cfg.Now,
@@ -90,6 +95,24 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		BusyWait:                cfg.BusyWait,
 	})
 	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
+}
+
+// Timeouts returns the connection timeouts in use, as Netlink.Timeouts
+// does for the kernel.
+func (u *Userspace) Timeouts(ctx context.Context) (Timeouts, error) {
+	tcp, fin, udp := u.p.Timeouts()
+	return Timeouts{TCP: tcp, TCPFin: fin, UDP: udp}, nil
+}
+
+// SetTimeouts changes the connection timeouts as ipvsadm --set does: a
+// zero field is left as it is, the others must be whole seconds. Open
+// connections take the new timeouts, counted from their last payload.
+func (u *Userspace) SetTimeouts(ctx context.Context, t Timeouts) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	u.p.SetTimeouts(t.TCP, t.TCPFin, t.UDP)
+	return nil
 }
 
 // userspaceSupports reports whether the proxy can do what op asks.

@@ -372,3 +372,40 @@ func ExampleNewUserspace() {
 	// true
 	// 0 services
 }
+
+// TestUserspaceTimeouts: the userspace backend keeps ipvsadm --set's
+// timeouts as the kernel does: the kernel's defaults, whole seconds, zero
+// fields unchanged, and a bad value changes nothing.
+func TestUserspaceTimeouts(t *testing.T) {
+	u := newUserspace(t)
+	ctx := context.Background()
+	get := func() Timeouts {
+		t.Helper()
+		to, err := u.Timeouts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return to
+	}
+	if to := get(); to != (Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}) {
+		t.Errorf("defaults %+v, want the kernel's 900 120 300", to)
+	}
+	if err := u.SetTimeouts(ctx, Timeouts{TCP: 901 * time.Second, TCPFin: 121 * time.Second, UDP: 301 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.SetTimeouts(ctx, Timeouts{UDP: 200 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	want := Timeouts{TCP: 901 * time.Second, TCPFin: 121 * time.Second, UDP: 200 * time.Second}
+	if to := get(); to != want {
+		t.Errorf("after two sets %+v, want %+v", to, want)
+	}
+	for _, bad := range []Timeouts{{TCP: 1500 * time.Millisecond}, {TCPFin: -time.Second}, {UDP: 10 * time.Second, TCP: time.Millisecond}} {
+		if err := u.SetTimeouts(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("SetTimeouts(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if to := get(); to != want {
+		t.Errorf("after refused sets %+v, want %+v unchanged", to, want)
+	}
+}

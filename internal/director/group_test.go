@@ -174,3 +174,37 @@ vrrp_instance B {
 			st.VRRP[1].Error == "" && st.VRRP[1].State == "MASTER"
 	})
 }
+
+// lvs_timeouts reach the userspace backend, which keeps them as the
+// kernel does.
+func TestLVSTimeoutsUserspace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "global_defs {\n  lvs_timeouts tcp 600 tcpfin 60 udp 30\n}\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u, err := ipvs.NewUserspace(ipvs.UserspaceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	d, err := New(Options{ConfigPath: path, IPVS: u, Network: &fakeNetwork{},
+		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	want := ipvs.Timeouts{TCP: 600 * time.Second, TCPFin: 60 * time.Second, UDP: 30 * time.Second}
+	waitTrue(t, "lvs_timeouts applied", func() bool {
+		to, err := u.Timeouts(context.Background())
+		return err == nil && to == want
+	})
+}

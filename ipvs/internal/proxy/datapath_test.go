@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -481,5 +482,94 @@ func TestUnspecifiedServiceAddress(t *testing.T) {
 			t.Errorf("server decoded %q, want %q", c.name, want)
 		}
 		c.echo(t, "x")
+	})
+}
+
+// idleTimeoutServer answers a connection by its first byte: 'i' sends
+// nothing and reports how the read ended; 't' trickles 25 bytes, one per
+// 100 ms, in one direction only, then "done" and its FIN.
+func idleTimeoutServer(t *testing.T, idleEnd chan<- error) netip.AddrPort {
+	return rawServer(t, func(c *net.TCPConn) {
+		var b [1]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return
+		}
+		switch b[0] {
+		case 'i':
+			_, err := c.Read(b[:])
+			idleEnd <- err
+		case 't':
+			for range 25 {
+				time.Sleep(100 * time.Millisecond)
+				if _, err := c.Write([]byte{'.'}); err != nil {
+					return
+				}
+			}
+			c.Write([]byte("done"))
+		}
+	})
+}
+
+// TestTCPIdleTimeout: an established connection with no payload either
+// way for TCPTimeout is reset on both sides, as the kernel forgets it; one
+// that carries payload in one direction only lives on.
+func TestTCPIdleTimeout(t *testing.T) {
+	forEachPath(t, func(t *testing.T, cfg Config) {
+		t.Parallel() // each path waits 2.5 s for the trickle
+		idleEnd := make(chan error, 1)
+		srv := idleTimeoutServer(t, idleEnd)
+		cfg.TCPTimeout = time.Second
+		p := newProxy(t, cfg)
+		k := singleService(t, p, srv)
+
+		busy := dialRaw(t, k)
+		busy.Write([]byte("t"))
+		idle := dialRaw(t, k)
+		idle.Write([]byte("i"))
+
+		var b [1]byte
+		_, err := idle.Read(b[:])
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("idle connection: client read ended with %v, want a reset", err)
+		}
+		if err := <-idleEnd; !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("idle connection: server read ended with %v, want a reset", err)
+		}
+		got, err := io.ReadAll(busy)
+		if want := strings.Repeat(".", 25) + "done"; err != nil || string(got) != want {
+			t.Errorf("one-way busy connection: read %q, %v; want %q and EOF", got, err, want)
+		}
+		busy.Close()
+		waitReleased(t, p, k)
+	})
+}
+
+// TestSetTimeouts: a shorter TCP timeout applies to the connections that
+// are open, counted from their last payload.
+func TestSetTimeouts(t *testing.T) {
+	forEachPath(t, func(t *testing.T, cfg Config) {
+		idleEnd := make(chan error, 1)
+		srv := idleTimeoutServer(t, idleEnd)
+		p := newProxy(t, cfg)
+		if tcp, fin, udp := p.Timeouts(); tcp != 900*time.Second || fin != 120*time.Second || udp != 300*time.Second {
+			t.Errorf("default timeouts %v %v %v, want the kernel's 900s 120s 300s", tcp, fin, udp)
+		}
+		k := singleService(t, p, srv)
+		idle := dialRaw(t, k)
+		idle.Write([]byte("i"))
+		eventually(t, "connection active", func() bool { return serviceStatus(t, p, k).Dests[0].ActiveConns == 1 })
+
+		p.SetTimeouts(500*time.Millisecond, 0, 0)
+		if tcp, fin, udp := p.Timeouts(); tcp != 500*time.Millisecond || fin != 120*time.Second || udp != 300*time.Second {
+			t.Errorf("after SetTimeouts(500ms, 0, 0): %v %v %v", tcp, fin, udp)
+		}
+		var b [1]byte
+		if _, err := idle.Read(b[:]); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("client read ended with %v, want a reset", err)
+		}
+		if err := <-idleEnd; !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("server read ended with %v, want a reset", err)
+		}
+		waitReleased(t, p, k)
 	})
 }

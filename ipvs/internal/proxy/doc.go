@@ -62,6 +62,13 @@
 // between *net.TCPConn with ReadFrom, which Go also implements with
 // splice(2).
 //
+// An established connection that carries no payload either way for
+// Config.TCPTimeout (the kernel's 900 s) is reset on both sides, as the
+// kernel forgets an idle connection; SetTimeouts changes the TCP, FIN and
+// UDP timeouts live, as ipvsadm --set does. The event loops keep their
+// sessions in lists ordered by last activity; the goroutine path asks the
+// kernel (TCP_INFO) when each socket last received data.
+//
 // Both paths treat the end of a connection alike. A FIN in one direction
 // is passed on with shutdown(SHUT_WR) once everything before it has been
 // delivered (half-close); the connection ends when both directions have,

@@ -66,6 +66,7 @@ const (
 	opAddListener opKind = iota
 	opRemoveListener
 	opClose
+	opTimeouts
 	opStop
 )
 
@@ -98,8 +99,9 @@ type loop struct {
 	table    []fdEntry
 	gen      uint32
 	pipes    [][2]int
-	dialing  sessionList // connecting, in deadline order
-	finWait  sessionList // half-closed, in deadline order
+	dialing  sessionList // connecting, by start
+	estab    sessionList // established, by last activity
+	finWait  sessionList // half-closed, by last activity
 	stopping bool
 }
 
@@ -177,6 +179,8 @@ func newLoop(p *Proxy) (*loop, error) {
 		return nil, fmt.Errorf("epoll descriptor: %w", err)
 	}
 	l.rc = rc
+	l.dialing.timeout = int64(p.cfg.DialTimeout)
+	l.setTimeouts()
 	if err := l.register(wake, unix.EPOLLIN, fdEntry{kind: kindWake}); err != nil {
 		l.closeFDs()
 		return nil, err
@@ -223,6 +227,13 @@ func (ls *loopSet) removeListener(rl *rawListener) {
 	}
 	for _, d := range dones {
 		<-d
+	}
+}
+
+// timeoutsChanged makes every loop take the proxy's new timeouts.
+func (ls *loopSet) timeoutsChanged() {
+	for _, l := range ls.loops {
+		l.post(loopOp{kind: opTimeouts})
 	}
 }
 
@@ -295,7 +306,7 @@ func (l *loop) run() {
 		if !busy {
 			// Take what is ready; when nothing is, park in Go's poller,
 			// which watches the epoll descriptor, until something is or
-			// the next dial or FIN deadline passes.
+			// the next dial, idle or FIN deadline passes.
 			if next := l.nextDeadline(); next != deadline {
 				t := time.Time{}
 				if next >= 0 {
@@ -344,7 +355,7 @@ func (l *loop) run() {
 const busyYield = time.Millisecond
 
 // busyWait waits for events in epoll_pwait2 for at most busyWaitMax, or
-// until the next dial or FIN deadline if that is sooner, without telling
+// until the next deadline if that is sooner, without telling
 // the scheduler: the loop keeps its P while its thread sleeps in the
 // kernel. It returns 0 when the time passed with nothing ready.
 func (l *loop) busyWait(events []unix.EpollEvent) int {
@@ -366,29 +377,57 @@ func (l *loop) busyWait(events []unix.EpollEvent) int {
 	return 0
 }
 
-// nextDeadline is the earliest dial or FIN deadline, or -1.
+// nextDeadline is the earliest dial, idle or FIN deadline, or -1.
 func (l *loop) nextDeadline() int64 {
 	next := int64(-1)
-	for _, h := range []*spliceSession{l.dialing.head, l.finWait.head} {
-		if h != nil && (next < 0 || h.deadline < next) {
-			next = h.deadline
+	for _, sl := range []*sessionList{&l.dialing, &l.estab, &l.finWait} {
+		if h := sl.head; h != nil && (next < 0 || h.since+sl.timeout < next) {
+			next = h.since + sl.timeout
 		}
 	}
 	return next
 }
 
 func (l *loop) expire() {
-	if l.dialing.head == nil && l.finWait.head == nil {
+	if l.dialing.head == nil && l.estab.head == nil && l.finWait.head == nil {
 		return
 	}
 	now := int64(time.Since(l.epoch))
-	for x := l.dialing.head; x != nil && x.deadline <= now; x = l.dialing.head {
+	for x := l.dialing.head; x != nil && x.since+l.dialing.timeout <= now; x = l.dialing.head {
 		l.p.log.Debug("connect to real server timed out", "service", x.s.key, "dest", x.d.addr)
 		l.finish(x, true)
 	}
-	for x := l.finWait.head; x != nil && x.deadline <= now; x = l.finWait.head {
+	for x := l.estab.head; x != nil && x.since+l.estab.timeout <= now; x = l.estab.head {
+		// Idle for the TCP timeout: the kernel would forget the
+		// connection; reset both sides, so neither keeps a dead one.
+		l.p.log.Debug("idle connection timed out", "service", x.s.key, "dest", x.d.addr, "client", x.client)
+		l.finish(x, true)
+	}
+	for x := l.finWait.head; x != nil && x.since+l.finWait.timeout <= now; x = l.finWait.head {
 		l.finish(x, false)
 	}
+}
+
+// setTimeouts takes the proxy's current idle and FIN timeouts; the lists
+// stay in order, as they are ordered by last activity.
+func (l *loop) setTimeouts() {
+	l.estab.timeout = int64(l.p.tcpTimeout())
+	l.finWait.timeout = int64(l.p.finTimeout())
+}
+
+// touch records activity on an established or half-closed session: its
+// idle time starts again.
+func (l *loop) touch(x *spliceSession) {
+	sl := x.list
+	if sl == nil || sl == &l.dialing {
+		return
+	}
+	if sl.tail != x {
+		sl.remove(x)
+		sl.push(x, l.nowNanos())
+		return
+	}
+	x.since = l.nowNanos()
 }
 
 func (l *loop) drainQueue() {
@@ -424,6 +463,8 @@ func (l *loop) handleOps(q []loopOp) {
 			}
 		case opClose:
 			l.finish(op.x, false)
+		case opTimeouts:
+			l.setTimeouts()
 		case opStop:
 			l.stopping = true
 		}
@@ -478,15 +519,16 @@ func (l *loop) putPipe(p [2]int, empty bool) {
 	rawClose(p[1])
 }
 
-// sessionList is an intrusive list of sessions ordered by deadline: every
-// deadline in one list is now plus the same constant, so appending keeps
-// the order.
+// sessionList is an intrusive list of sessions ordered by the time each
+// was pushed (its start, or its last activity), which with one timeout
+// per list is also the order of their deadlines.
 type sessionList struct {
 	head, tail *spliceSession
+	timeout    int64 // nanoseconds after since that a session expires
 }
 
-func (sl *sessionList) push(x *spliceSession, deadline int64) {
-	x.deadline = deadline
+func (sl *sessionList) push(x *spliceSession, now int64) {
+	x.since = now
 	x.list = sl
 	x.prev, x.next = sl.tail, nil
 	if sl.tail != nil {

@@ -54,6 +54,10 @@ type Config struct {
 	// UDPTimeout is how long a UDP flow lives without datagrams in either
 	// direction. Zero means 300 s, the kernel's IPVS UDP timeout.
 	UDPTimeout time.Duration
+	// TCPTimeout is how long an established TCP connection may go
+	// without payload in either direction before the proxy resets both
+	// sides. Zero means 900 s, the kernel's IPVS TCP timeout.
+	TCPTimeout time.Duration
 	// FinTimeout bounds how long a TCP connection stays half-closed
 	// waiting for the other direction to finish. Zero means 120 s, the
 	// kernel's IPVS FIN_WAIT timeout.
@@ -93,6 +97,9 @@ func (c *Config) defaults() {
 	}
 	if c.UDPTimeout <= 0 {
 		c.UDPTimeout = 300 * time.Second
+	}
+	if c.TCPTimeout <= 0 {
+		c.TCPTimeout = 900 * time.Second
 	}
 	if c.FinTimeout <= 0 {
 		c.FinTimeout = 120 * time.Second
@@ -215,6 +222,55 @@ type Proxy struct {
 
 	loops      *loopSet // under mu; nil until the first TCP service
 	loopsTried bool
+
+	// The connection timeouts, which SetTimeouts changes live.
+	tcpTO, finTO, udpTO atomic.Int64
+}
+
+func (p *Proxy) tcpTimeout() time.Duration { return time.Duration(p.tcpTO.Load()) }
+func (p *Proxy) finTimeout() time.Duration { return time.Duration(p.finTO.Load()) }
+func (p *Proxy) udpTimeout() time.Duration { return time.Duration(p.udpTO.Load()) }
+
+// Timeouts returns the established TCP, TCP FIN and UDP timeouts in use.
+func (p *Proxy) Timeouts() (tcp, fin, udp time.Duration) {
+	return p.tcpTimeout(), p.finTimeout(), p.udpTimeout()
+}
+
+// SetTimeouts changes the established TCP, TCP FIN and UDP timeouts, as
+// ipvsadm --set does for the kernel; a zero or negative one is left as it
+// is. As in the kernel, a connection's new timeout counts from its last
+// activity: one idle for longer than the new timeout ends at once.
+func (p *Proxy) SetTimeouts(tcp, fin, udp time.Duration) {
+	for _, t := range []struct {
+		v *atomic.Int64
+		d time.Duration
+	}{{&p.tcpTO, tcp}, {&p.finTO, fin}, {&p.udpTO, udp}} {
+		if t.d > 0 {
+			t.v.Store(int64(t.d))
+		}
+	}
+	p.mu.Lock()
+	ls := p.loops
+	svcs := make([]*service, 0, len(p.services)+len(p.draining))
+	for _, s := range p.services {
+		svcs = append(svcs, s)
+	}
+	for s := range p.draining {
+		svcs = append(svcs, s)
+	}
+	p.mu.Unlock()
+	if ls != nil {
+		ls.timeoutsChanged()
+	}
+	for _, s := range svcs {
+		s.mu.Lock()
+		for x := range s.sessions {
+			if t, ok := x.(*tcpSession); ok {
+				t.recheckIdle()
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // eventLoops returns the TCP event loops, starting them on first use, or
@@ -242,6 +298,9 @@ func New(cfg Config) *Proxy {
 		services: make(map[ServiceKey]*service),
 		draining: make(map[*service]struct{}),
 	}
+	p.tcpTO.Store(int64(cfg.TCPTimeout))
+	p.finTO.Store(int64(cfg.FinTimeout))
+	p.udpTO.Store(int64(cfg.UDPTimeout))
 	p.wg.Add(1)
 	go p.runEstimator()
 	return p

@@ -112,7 +112,7 @@ type spliceSession struct {
 
 	list       *sessionList
 	prev, next *spliceSession
-	deadline   int64
+	since      int64 // pushed on list: started or last active
 }
 
 func (x *spliceSession) destination() *dest { return x.d }
@@ -225,7 +225,7 @@ func (l *loop) connect(x *spliceSession) {
 		l.finish(x, true)
 		return
 	}
-	l.dialing.push(x, l.nowNanos()+int64(l.p.cfg.DialTimeout))
+	l.dialing.push(x, l.nowNanos())
 }
 
 func (l *loop) nowNanos() int64 {
@@ -270,6 +270,7 @@ func (l *loop) established(x *spliceSession) {
 	if x.list != nil {
 		x.list.remove(x)
 	}
+	l.estab.push(x, l.nowNanos())
 	x.s.mu.Lock()
 	pp := x.s.cfg.ProxyProtocol
 	x.s.mu.Unlock()
@@ -374,10 +375,7 @@ func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 		switch {
 		case e == 0 && n > 0:
 			d.pending += n
-			if x.list == &l.finWait {
-				l.finWait.remove(x)
-				l.finWait.push(x, l.nowNanos()+int64(l.p.cfg.FinTimeout))
-			}
+			l.touch(x)
 			if !l.pumpOut(x, d) {
 				return false
 			}
@@ -421,13 +419,9 @@ func (l *loop) pumpOut(x *spliceSession, d *direction) bool {
 		d.pending -= n
 		d.ctrDest.Add(uint64(n))
 		d.ctrSvc.Add(uint64(n))
-		if x.list == &l.finWait {
-			// Progress towards a slow reader keeps a half-closed
-			// connection alive too, as each ACK renews the kernel's
-			// FIN_WAIT timer.
-			l.finWait.remove(x)
-			l.finWait.push(x, l.nowNanos()+int64(l.p.cfg.FinTimeout))
-		}
+		// Progress towards a slow reader keeps a connection alive
+		// too, as each ACK renews the kernel's timer.
+		l.touch(x)
 		break
 	}
 	if d.pending == 0 {
@@ -456,8 +450,11 @@ func (l *loop) finishDir(x *spliceSession, d *direction) bool {
 		x.active = false
 		x.d.sd.SetActive(false)
 	}
-	if x.list == nil {
-		l.finWait.push(x, l.nowNanos()+int64(l.p.cfg.FinTimeout))
+	if x.list != &l.finWait {
+		if x.list != nil {
+			x.list.remove(x)
+		}
+		l.finWait.push(x, l.nowNanos())
 	}
 	return true
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // copyChunk bounds one splice run, so byte counters move during long
@@ -20,6 +22,7 @@ type tcpSession struct {
 	client  *net.TCPConn
 	backend *net.TCPConn
 	closed  bool
+	idle    *time.Timer // checks the TCP timeout; nil before established
 	d       *dest
 	halves  atomic.Int32 // directions that ended cleanly
 	active  atomic.Bool
@@ -48,6 +51,71 @@ func (t *tcpSession) setBackend(b *net.TCPConn) bool {
 	}
 	t.backend = b
 	return true
+}
+
+// watchIdle resets the session once neither socket has received payload
+// for the TCP timeout, as the event loops do. The kernel keeps the time of
+// each socket's last received data (TCP_INFO), so the copying goroutines
+// keep no bookkeeping: a timer asks the kernel once per timeout.
+func (s *service) watchIdle(x *tcpSession) {
+	check := func() {
+		if x.halves.Load() > 0 {
+			return // half-closed: FinTimeout applies, by read deadlines
+		}
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		if x.closed {
+			return
+		}
+		idle := min(sinceLastData(x.client), sinceLastData(x.backend))
+		if limit := s.p.tcpTimeout(); idle < limit {
+			x.idle.Reset(limit - idle)
+			return
+		}
+		s.p.log.Debug("idle connection timed out", "service", s.key, "dest", x.d.addr, "client", x.client.RemoteAddr())
+		x.client.SetLinger(0)
+		x.backend.SetLinger(0)
+		x.closed = true
+		x.client.Close()
+		x.backend.Close()
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.idle = time.AfterFunc(s.p.tcpTimeout(), check)
+}
+
+// recheckIdle makes the session compare its idle time with the TCP
+// timeout now (after SetTimeouts).
+func (x *tcpSession) recheckIdle() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.idle != nil {
+		x.idle.Reset(0)
+	}
+}
+
+func (x *tcpSession) stopIdle() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.idle != nil {
+		x.idle.Stop()
+	}
+}
+
+// sinceLastData is how long ago c last received payload, by the kernel's
+// count (milliseconds); 0 if it cannot tell.
+func sinceLastData(c *net.TCPConn) time.Duration {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var ms uint32
+	rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			ms = info.Last_data_recv
+		}
+	})
+	return time.Duration(ms) * time.Millisecond
 }
 
 func (s *service) acceptLoop() {
@@ -118,6 +186,8 @@ func (s *service) serveTCP(c *net.TCPConn) {
 	}
 	x.d.sd.SetActive(true)
 	x.active.Store(true)
+	s.watchIdle(x)
+	defer x.stopIdle()
 
 	done := make(chan struct{})
 	go func() {
@@ -155,7 +225,7 @@ func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.
 	}
 	// The other direction now has FinTimeout of idleness, as the kernel's
 	// FIN_WAIT / CLOSE_WAIT timers allow.
-	dst.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
+	dst.SetReadDeadline(time.Now().Add(s.p.finTimeout()))
 }
 
 // copyCounted splices src to dst in chunks, counting bytes after each.
@@ -164,7 +234,7 @@ func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *
 	lr := io.LimitedReader{R: src}
 	for {
 		if x.halves.Load() > 0 {
-			src.SetReadDeadline(time.Now().Add(s.p.cfg.FinTimeout))
+			src.SetReadDeadline(time.Now().Add(s.p.finTimeout()))
 		}
 		lr.N = copyChunk
 		n, err := dst.ReadFrom(&lr)

@@ -120,8 +120,8 @@ func (s *service) relayReplies(f *udpFlow) {
 		s.release(f, f.d, f.t, false)
 	}()
 	buf := make([]byte, maxDatagram)
-	idle := s.p.cfg.UDPTimeout
 	for {
+		idle := s.p.udpTimeout()
 		f.up.SetReadDeadline(time.Unix(0, f.last.Load()).Add(idle))
 		n, err := f.up.Read(buf)
 		if err != nil {
