@@ -44,7 +44,7 @@ step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
 step ipvs-kernel env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/ipvs-kernel.txt" go test -count=1 -run 'TestKernelBench$' -v -timeout 30m ./ipvs
 
 # The userspace proxy vs HAProxy (mode tcp) vs a direct connection, by wrk.
-step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 3 -also-goroutines -strace 4s \
+step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 5 -also-poller -also-goroutines -strace 4s \
   -out "$out/userspace-proxy.md" -json "$out/userspace-proxy.json"
 
 # 100,000 connections through the proxy: file descriptors and goroutines
