@@ -64,20 +64,8 @@ func TestReloadSyncGroup(t *testing.T) {
 	}
 	write("100")
 	net := &fakeNetwork{}
-	d, err := New(Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
+	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
 		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
 	allMaster := func() bool {
 		st := d.Status(context.Background())
 		for _, v := range st.VRRP {
@@ -119,6 +107,26 @@ func TestReloadSyncGroup(t *testing.T) {
 	if !net.has("10.0.0.1/24") || !net.has("10.1.0.1/24") || !net.has("10.0.0.3/24") {
 		t.Error("VIPs missing after the group restart")
 	}
+}
+
+// startDirector runs a director until the end of the test, and fails the
+// test if Run ends in an error.
+func startDirector(t *testing.T, o Options) *Director {
+	t.Helper()
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return d
 }
 
 func waitTrue(t *testing.T, what string, cond func() bool) {
@@ -187,21 +195,9 @@ func TestLVSTimeoutsUserspace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer u.Close()
-	d, err := New(Options{ConfigPath: path, IPVS: u, Network: &fakeNetwork{},
+	t.Cleanup(func() { u.Close() }) // after the director has stopped
+	startDirector(t, Options{ConfigPath: path, IPVS: u, Network: &fakeNetwork{},
 		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
 	want := ipvs.Timeouts{TCP: 600 * time.Second, TCPFin: 60 * time.Second, UDP: 30 * time.Second}
 	waitTrue(t, "lvs_timeouts applied", func() bool {
 		to, err := u.Timeouts(context.Background())

@@ -107,20 +107,8 @@ vrrp_instance A {
 		t.Fatal(err)
 	}
 	net := &fakeNetwork{}
-	d, err := New(Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
+	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
 		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
 	state := func(want string) func() bool {
 		return func() bool { return d.Status(context.Background()).VRRP[0].State == want }
 	}
