@@ -25,7 +25,7 @@
 //   - Upper and lower thresholds mark a destination overloaded.
 //   - Statistics (connections, bytes, and for UDP packets, 64-bit) per
 //     service and destination. TCP bytes are payload bytes delivered to
-//     the other side, counted per splice; TCP packets are not counted (the
+//     the other side, counted per write or splice; TCP packets are not counted (the
 //     proxy never sees them).
 //
 // Changes apply live. A new destination is used from the next connection
@@ -48,11 +48,16 @@
 // scheduler never takes a loop's P away in the middle of its work. A
 // service's listening socket is in every loop (EPOLLEXCLUSIVE); the loop
 // that accepts a connection connects to the real server without blocking
-// and then owns both sockets to the end. Each
-// direction has a pipe (pooled per loop) and payload moves socket to pipe
-// to socket with splice(2), so it never passes through user memory.
-// Readiness is level-triggered: a readable socket costs one splice in and
-// one out, and no read that ends in EAGAIN. When the receiving socket's
+// and then owns both sockets to the end. A direction starts by copying:
+// one read into the loop's 16 KiB buffer and one write, which for the
+// small messages of requests and answers costs less than splicing; the
+// first read that fills the buffer marks a bulk transfer, and from then
+// on the direction moves socket to pipe (pooled per loop) to socket with
+// splice(2), so bulk payload never passes through user memory, as in
+// HAProxy's splice-auto. What the receiver cannot take at once waits in
+// the direction's pipe either way. Readiness is level-triggered: a
+// readable socket costs one read (or splice) in and one write (or splice)
+// out, and no read that ends in EAGAIN. When the receiving socket's
 // buffer is full the loop stops reading the sender and waits until the
 // receiver is writable (backpressure). Accepted and connected sockets have
 // TCP_NODELAY, as Go's own connections do.

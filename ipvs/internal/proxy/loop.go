@@ -32,10 +32,11 @@ import (
 //
 // A service's listening socket is in every loop (EPOLLEXCLUSIVE, so one
 // loop wakes per connection); the loop that accepts a connection owns it
-// to the end: it connects to the real server (non-blocking), splices both
-// directions through a pipe each, and closes both sockets. Readiness is
-// level-triggered, so a readable socket costs one splice into the pipe and
-// one out of it, with no read that ends in EAGAIN.
+// to the end: it connects to the real server (non-blocking), copies both
+// directions (small reads through its buffer, bulk ones spliced through a
+// pipe each), and closes both sockets. Readiness is level-triggered, so a
+// readable socket costs one read and one write, with no read that ends in
+// EAGAIN.
 //
 // Nothing but the loop touches a connection's file descriptors, so a
 // descriptor number is never reused under it. Other goroutines talk to a
@@ -103,6 +104,7 @@ type loop struct {
 	estab    sessionList // established, by last activity
 	finWait  sessionList // half-closed, by last activity
 	stopping bool
+	buf      []byte // copyBuffer bytes: small reads go through it
 }
 
 // loopSet is the proxy's event loops.
@@ -179,6 +181,7 @@ func newLoop(p *Proxy) (*loop, error) {
 		return nil, fmt.Errorf("epoll descriptor: %w", err)
 	}
 	l.rc = rc
+	l.buf = make([]byte, copyBuffer)
 	l.dialing.timeout = int64(p.cfg.DialTimeout)
 	l.setTimeouts()
 	if err := l.register(wake, unix.EPOLLIN, fdEntry{kind: kindWake}); err != nil {

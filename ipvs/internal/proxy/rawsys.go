@@ -68,10 +68,12 @@ func rawConnect(fd int, ap netip.AddrPort) error {
 	return errnoErr(e)
 }
 
-func rawWrite(fd int, b []byte) (int, error) {
+func rawRead(fd int, b []byte) (int, syscall.Errno) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(n), e
+}
+
+func rawWrite(fd int, b []byte) (int, syscall.Errno) {
 	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
+	return int(n), e
 }

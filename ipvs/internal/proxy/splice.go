@@ -16,6 +16,9 @@ const (
 	// pipeCapacity is a pipe's default size on Linux (16 pages); one
 	// splice moves at most this much.
 	pipeCapacity = 64 << 10
+	// copyBuffer is the most a direction reads and writes through user
+	// memory before it turns to splice.
+	copyBuffer = 16 << 10
 	// acceptBackoff is how long a listener rests after accept ran out of
 	// descriptors or memory.
 	acceptBackoff = 100 * time.Millisecond
@@ -68,6 +71,7 @@ type direction struct {
 	eof      bool   // src has reached EOF
 	done     bool   // EOF passed on: dst is shut down for writing
 	hup      bool   // src hung up while not being read; taken out of epoll
+	bulk     bool   // splice src to the pipe; until then, read and write
 	ctrDest  *atomic.Uint64
 	ctrSvc   *atomic.Uint64
 }
@@ -277,7 +281,7 @@ func (l *loop) established(x *spliceSession) {
 	if pp {
 		var hdr [maxProxyHeader]byte
 		b := appendProxyV2(hdr[:0], false, x.client, x.local)
-		if n, err := rawWrite(x.ends[sideBackend].fd, b); err != nil || n != len(b) {
+		if n, e := rawWrite(x.ends[sideBackend].fd, b); e != 0 || n != len(b) {
 			l.finish(x, true)
 			return
 		}
@@ -367,17 +371,33 @@ func (l *loop) sessionEvent(x *spliceSession, client bool, events uint32) {
 	l.updateMasks(x)
 }
 
-// pumpIn splices what src has into the empty pipe and on to dst. It
-// returns false when the session ended.
+// pumpIn moves what src has on to dst: read into the loop's buffer and
+// written, or for a bulk direction spliced into the empty pipe and on.
+// It returns false when the session ended.
 func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 	for {
-		n, e := rawSplice(d.src, d.pipe[1], pipeCapacity)
+		var n int
+		var e syscall.Errno
+		if d.bulk {
+			n, e = rawSplice(d.src, d.pipe[1], pipeCapacity)
+		} else {
+			n, e = rawRead(d.src, l.buf)
+		}
 		switch {
 		case e == 0 && n > 0:
-			d.pending += n
 			l.touch(x)
-			if !l.pumpOut(x, d) {
-				return false
+			if d.bulk {
+				d.pending += n
+				if !l.pumpOut(x, d) {
+					return false
+				}
+			} else {
+				// A read that fills the buffer is a bulk transfer:
+				// splice from now on.
+				d.bulk = n == len(l.buf)
+				if !l.writeCopied(x, d, l.buf[:n]) {
+					return false
+				}
 			}
 			if d.hup && d.pending == 0 {
 				continue // a hung-up source never blocks: read on
@@ -398,6 +418,37 @@ func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 			return false
 		}
 	}
+}
+
+// writeCopied writes b, read from d's source, to its destination; what
+// the destination cannot take now goes into the (empty) pipe, to be
+// spliced on when it is writable. It returns false when the session ended.
+func (l *loop) writeCopied(x *spliceSession, d *direction, b []byte) bool {
+	w, e := rawWrite(d.dst, b)
+	for e == unix.EINTR {
+		w, e = rawWrite(d.dst, b)
+	}
+	switch e {
+	case 0:
+	case unix.EAGAIN:
+		w = 0
+	default:
+		l.finish(x, true)
+		return false
+	}
+	d.ctrDest.Add(uint64(w))
+	d.ctrSvc.Add(uint64(w))
+	if w == len(b) {
+		return true
+	}
+	// The pipe is empty and holds more than a buffer, so this write
+	// takes it all.
+	if p, e := rawWrite(d.pipe[1], b[w:]); e != 0 || p != len(b)-w {
+		l.finish(x, true)
+		return false
+	}
+	d.pending = len(b) - w
+	return true
 }
 
 // pumpOut splices from the pipe to dst once; a short write means dst's
