@@ -64,23 +64,28 @@ func runSteps(t *testing.T, cfg coreConfig, p uint8, steps []step) {
 	t.Helper()
 	c := newCore(cfg, p)
 	for i, s := range steps {
-		now := t0.Add(s.at)
-		got := s.event(c, now)
-		if diff := cmp.Diff(s.want, got); diff != "" {
-			t.Fatalf("step %d %q: actions (-want +got):\n%s", i, s.name, diff)
-		}
-		if c.state != s.state {
-			t.Fatalf("step %d %q: state %v, want %v", i, s.name, c.state, s.state)
-		}
-		if got := offset(c.downAt); got != s.down {
-			t.Fatalf("step %d %q: master down timer at %v, want %v", i, s.name, got, s.down)
-		}
-		if got := offset(c.adverAt); got != s.adver {
-			t.Fatalf("step %d %q: advert timer at %v, want %v", i, s.name, got, s.adver)
-		}
-		if s.interval != 0 && c.masterAdverInterval != s.interval {
-			t.Fatalf("step %d %q: Master_Adver_Interval %v, want %v", i, s.name, c.masterAdverInterval, s.interval)
-		}
+		checkStep(t, i, c, s, s.event(c, t0.Add(s.at)))
+	}
+}
+
+// checkStep compares the core after step i with what the step expects:
+// the actions it returned, its state and its timers.
+func checkStep(t *testing.T, i int, c *core, s step, got []action) {
+	t.Helper()
+	if diff := cmp.Diff(s.want, got); diff != "" {
+		t.Fatalf("step %d %q: actions (-want +got):\n%s", i, s.name, diff)
+	}
+	if c.state != s.state {
+		t.Fatalf("step %d %q: state %v, want %v", i, s.name, c.state, s.state)
+	}
+	if got := offset(c.downAt); got != s.down {
+		t.Fatalf("step %d %q: master down timer at %v, want %v", i, s.name, got, s.down)
+	}
+	if got := offset(c.adverAt); got != s.adver {
+		t.Fatalf("step %d %q: advert timer at %v, want %v", i, s.name, got, s.adver)
+	}
+	if s.interval != 0 && c.masterAdverInterval != s.interval {
+		t.Fatalf("step %d %q: Master_Adver_Interval %v, want %v", i, s.name, c.masterAdverInterval, s.interval)
 	}
 }
 

@@ -34,19 +34,7 @@ func runSyncSteps(t *testing.T, cfg coreConfig, p uint8, g *fakeGate, steps []sy
 	for i, s := range steps {
 		g.allow = s.allow
 		g.wants = nil
-		got := s.event(c, t0.Add(s.at))
-		if diff := cmp.Diff(s.step.want, got); diff != "" {
-			t.Fatalf("step %d %q: actions (-want +got):\n%s", i, s.name, diff)
-		}
-		if c.state != s.state {
-			t.Fatalf("step %d %q: state %v, want %v", i, s.name, c.state, s.state)
-		}
-		if got := offset(c.downAt); got != s.down {
-			t.Fatalf("step %d %q: master down timer at %v, want %v", i, s.name, got, s.down)
-		}
-		if got := offset(c.adverAt); got != s.adver {
-			t.Fatalf("step %d %q: advert timer at %v, want %v", i, s.name, got, s.adver)
-		}
+		checkStep(t, i, c, s.step, s.event(c, t0.Add(s.at)))
 		if diff := cmp.Diff(s.wants, g.wants); diff != "" {
 			t.Fatalf("step %d %q: wantstates reported (-want +got):\n%s", i, s.name, diff)
 		}
