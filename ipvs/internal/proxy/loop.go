@@ -392,10 +392,7 @@ func (l *loop) nextDeadline() int64 {
 }
 
 func (l *loop) expire() {
-	if l.dialing.head == nil && l.estab.head == nil && l.finWait.head == nil {
-		return
-	}
-	now := int64(time.Since(l.epoch))
+	now := l.now // read once per wake-up; a deadline wakes the loop after it
 	for x := l.dialing.head; x != nil && x.since+l.dialing.timeout <= now; x = l.dialing.head {
 		l.p.log.Debug("connect to real server timed out", "service", x.s.key, "dest", x.d.addr)
 		l.finish(x, true)

@@ -33,6 +33,11 @@ func (t *tcpSession) destination() *dest { return t.d }
 func (t *tcpSession) close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.closeLocked()
+}
+
+// closeLocked closes both sockets once; t.mu is held.
+func (t *tcpSession) closeLocked() {
 	if t.closed {
 		return
 	}
@@ -75,9 +80,7 @@ func (s *service) watchIdle(x *tcpSession) {
 		s.p.log.Debug("idle connection timed out", "service", s.key, "dest", x.d.addr, "client", x.client.RemoteAddr())
 		x.client.SetLinger(0)
 		x.backend.SetLinger(0)
-		x.closed = true
-		x.client.Close()
-		x.backend.Close()
+		x.closeLocked()
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
