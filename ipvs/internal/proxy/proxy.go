@@ -238,8 +238,9 @@ func (p *Proxy) Timeouts() (tcp, fin, udp time.Duration) {
 
 // SetTimeouts changes the established TCP, TCP FIN and UDP timeouts, as
 // ipvsadm --set does for the kernel; a zero or negative one is left as it
-// is. As in the kernel, a connection's new timeout counts from its last
-// activity: one idle for longer than the new timeout ends at once.
+// is. As in the kernel, a TCP connection's new timeout counts from its
+// last activity: one idle for longer than the new timeout ends at once. A
+// UDP flow takes the new timeout at its next datagram or expiry check.
 func (p *Proxy) SetTimeouts(tcp, fin, udp time.Duration) {
 	for _, t := range []struct {
 		v *atomic.Int64
