@@ -72,7 +72,7 @@
 // a goroutine of its own between probes (each probe runs in a timer
 // callback), which is how a Pool runs thousands of them.
 //
-// Time and randomness are injected (Clock, Rand); the fakeclock package
+// Time and randomness are injected (Clock, Rand); the clock/clocktest package
 // lets tests pin the start of every probe and the time of every
 // transition. Transitions and weight changes arrive on OnEvent with the
 // last error as the reason.

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // Event reports a change of a monitored target: its up/down state, or the
@@ -82,7 +84,7 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 		return nil, errors.New("new monitor: no checker")
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = clock.Wall{}
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = func(n time.Duration) time.Duration {

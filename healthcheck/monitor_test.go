@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lvskit/lvskit/clock/clocktest"
 	"github.com/lvskit/lvskit/healthcheck"
-	"github.com/lvskit/lvskit/healthcheck/fakeclock"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -32,7 +32,7 @@ func slowFail(d time.Duration) step { return step{err: errProbe, took: d} }
 // script replays steps on a fake clock and records when each probe
 // started. Embed one of the package's checkers to take on its kind.
 type script struct {
-	clock *fakeclock.Clock
+	clock *clocktest.Clock
 	steps []step
 
 	mu     sync.Mutex
@@ -110,7 +110,7 @@ func secs(fs ...float64) []time.Duration {
 // probes, and returns when each started and the events it sent.
 func runMonitor(t *testing.T, kind string, p healthcheck.Policy, steps []step, probes int, rnd func(time.Duration) time.Duration) ([]time.Duration, []ev) {
 	t.Helper()
-	clock := fakeclock.New(t0)
+	clock := clocktest.New(t0)
 	s := &script{clock: clock, steps: steps}
 	var c healthcheck.Checker
 	switch kind {
@@ -354,7 +354,7 @@ func TestMonitorPolicy(t *testing.T) {
 }
 
 func TestMonitorRunsOnce(t *testing.T) {
-	clock := fakeclock.New(t0)
+	clock := clocktest.New(t0)
 	m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{Checker: &script{clock: clock}, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -399,7 +399,7 @@ func (b *blocking) Check(ctx context.Context) error {
 func TestMonitorCancelsProbeInFlight(t *testing.T) {
 	for _, how := range []string{"context", "stop"} {
 		t.Run(how, func(t *testing.T) {
-			clock := fakeclock.New(t0)
+			clock := clocktest.New(t0)
 			b := &blocking{started: make(chan struct{}), ended: make(chan error, 1)}
 			m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{Checker: b, Clock: clock,
 				Policy: healthcheck.Policy{ConnectTimeout: time.Hour, Warmup: -1}})

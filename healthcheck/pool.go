@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs"
 )
 
@@ -154,7 +155,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		cfg.RetryInterval = time.Second
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = clock.Wall{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

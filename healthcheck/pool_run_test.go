@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lvskit/lvskit/clock/clocktest"
 	"github.com/lvskit/lvskit/healthcheck"
-	"github.com/lvskit/lvskit/healthcheck/fakeclock"
 	"github.com/lvskit/lvskit/ipvs"
 )
 
@@ -20,7 +20,7 @@ type flakySyncer struct {
 	mu    sync.Mutex
 	fails int
 	calls []time.Duration
-	clock *fakeclock.Clock
+	clock *clocktest.Clock
 	got   chan ipvs.Service
 }
 
@@ -39,7 +39,7 @@ func (f *flakySyncer) SyncService(_ context.Context, svc ipvs.Service) error {
 // TestPoolRetriesFailedSync: a failed sync is retried every RetryInterval
 // until it succeeds.
 func TestPoolRetriesFailedSync(t *testing.T) {
-	clock := fakeclock.New(t0)
+	clock := clocktest.New(t0)
 	syncer := &flakySyncer{fails: 2, clock: clock, got: make(chan ipvs.Service, 1)}
 	pool, err := healthcheck.NewPool(healthcheck.PoolConfig{
 		Service:       vip(),

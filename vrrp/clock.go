@@ -1,29 +1,10 @@
 package vrrp
 
-import "time"
+import "github.com/lvskit/lvskit/clock"
 
-// Clock is the time source of an instance; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
+// Clock is the time source of an instance and its trackers; tests inject a
+// fake one (package clock/clocktest). It is lvskit's one clock interface.
+type Clock = clock.Clock
 
 // Timer is the part of *time.Timer an instance uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-	Reset(d time.Duration) bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer {
-	return realTimer{time.NewTimer(d)}
-}
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time        { return t.t.C }
-func (t realTimer) Stop() bool                 { return t.t.Stop() }
-func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+type Timer = clock.Timer

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // Config describes one VRRP instance (keepalived's vrrp_instance). The zero
@@ -302,7 +304,7 @@ func (c Config) resolve() (*resolved, error) {
 		}
 	}
 	if r.Clock == nil {
-		r.Clock = realClock{}
+		r.Clock = clock.Wall{}
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // Instance is one VRRP instance (keepalived's vrrp_instance): the shell
@@ -311,7 +313,7 @@ const earlyWake = 2 * time.Millisecond
 func (rs *runState) loop() error {
 	i := rs.i
 	clk := i.cfg.Clock
-	_, precise := clk.(realClock)
+	precise := clock.IsWall(clk)
 	timer := clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	i.run.Lock()
@@ -365,7 +367,7 @@ func (rs *runState) timerWait(d time.Time) time.Duration {
 	}
 	clk := rs.i.cfg.Clock
 	wait := max(d.Sub(clk.Now()), 0)
-	if _, precise := clk.(realClock); precise && rs.c.state == StateBackup {
+	if precise := clock.IsWall(clk); precise && rs.c.state == StateBackup {
 		wait = max(wait-earlyWake, 0)
 	}
 	return wait
@@ -418,7 +420,7 @@ func (rs *runState) receive(p Packet) {
 	}
 	i.met.advertReceived()
 	now := i.cfg.Clock.Now()
-	if _, real := i.cfg.Clock.(realClock); real && !p.Received.IsZero() && p.Received.Before(now) {
+	if clock.IsWall(i.cfg.Clock) && !p.Received.IsZero() && p.Received.Before(now) {
 		now = p.Received
 	}
 	rs.exec(rs.c.advert(now, received{Priority: a.Priority, Interval: a.Interval, Src: p.Src}))

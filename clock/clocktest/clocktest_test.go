@@ -1,4 +1,4 @@
-package fakeclock_test
+package clocktest_test
 
 import (
 	"testing"
@@ -6,13 +6,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lvskit/lvskit/healthcheck/fakeclock"
+	"github.com/lvskit/lvskit/clock/clocktest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestTimersFireInOrder(t *testing.T) {
-	c := fakeclock.New(t0)
+	c := clocktest.New(t0)
 	a := c.NewTimer(3 * time.Second)
 	b := c.NewTimer(1 * time.Second)
 	stopped := c.NewTimer(2 * time.Second)
@@ -52,7 +52,7 @@ func TestTimersFireInOrder(t *testing.T) {
 }
 
 func TestAfterFuncAndBlockUntil(t *testing.T) {
-	c := fakeclock.New(t0)
+	c := clocktest.New(t0)
 	got := make(chan time.Time, 3)
 	var step func()
 	step = func() {
@@ -68,5 +68,40 @@ func TestAfterFuncAndBlockUntil(t *testing.T) {
 	}
 	if diff := cmp.Diff([]time.Duration{time.Second, 3 * time.Second, 5 * time.Second}, times); diff != "" {
 		t.Errorf("callback times (-want +got):\n%s", diff)
+	}
+}
+
+func TestResetAndStopDropStaleValues(t *testing.T) {
+	c := clocktest.New(t0)
+	tm := c.NewTimer(time.Second)
+	c.Advance(time.Second) // fired, value unread
+	if tm.Reset(2 * time.Second) {
+		t.Error("Reset of a fired timer reported it pending")
+	}
+	select {
+	case v := <-tm.C():
+		t.Fatalf("stale value %v received after Reset", v)
+	default:
+	}
+	if !tm.Reset(500 * time.Millisecond) {
+		t.Error("Reset of a pending timer reported it not pending")
+	}
+	if got := c.Waiters(); got != 1 {
+		t.Fatalf("Waiters after two Resets = %d, want 1", got)
+	}
+	c.Advance(500 * time.Millisecond)
+	if got := <-tm.C(); !got.Equal(t0.Add(1500 * time.Millisecond)) {
+		t.Errorf("fired at %v, want t0+1.5s", got)
+	}
+	c.Advance(time.Second)
+	tm.Reset(time.Second)
+	c.Advance(time.Second) // fired again, unread
+	if tm.Stop() {
+		t.Error("Stop of a fired timer returned true")
+	}
+	select {
+	case v := <-tm.C():
+		t.Fatalf("stale value %v received after Stop", v)
+	default:
 	}
 }
