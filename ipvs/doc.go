@@ -25,7 +25,15 @@
 //   - Memory, a table in memory that fails like the kernel, for tests.
 //
 // Open picks one: the kernel where it has IPVS, else the userspace proxy,
-// and logs which and why. A feature a backend lacks is an error wrapping
+// logs which and why, and returns that Choice with the backend; it falls
+// back only when the kernel answers ErrNotSupported, never on another
+// error (a missing CAP_NET_ADMIN is returned, not hidden).
+//
+// Each backend answers for what it can carry (Backend.Capabilities):
+// forwarding methods, protocols, schedulers, firewall marks, one-packet
+// scheduling, persistence, thresholds, the sync daemon. Capabilities.Check
+// tells a caller before it applies anything; CapabilitiesOf answers for a
+// kind without opening one. A feature a backend lacks is an error wrapping
 // ErrNotSupported, never a silent downgrade.
 //
 // # Desired state
@@ -48,7 +56,7 @@
 //
 // # The shortest real use
 //
-//	b, err := ipvs.Open(ctx, ipvs.OpenConfig{Logger: logger})
+//	b, _, err := ipvs.Open(ctx, ipvs.OpenConfig{Logger: logger})
 //	if err != nil {
 //		return err
 //	}

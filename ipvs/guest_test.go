@@ -467,12 +467,12 @@ func TestGuestErrors(t *testing.T) {
 	}
 
 	// Open picks the kernel here.
-	b, err := Open(ctx, OpenConfig{Netlink: NetlinkConfig{Netns: h.NsHandle()}})
+	b, choice, err := Open(ctx, OpenConfig{Netlink: NetlinkConfig{Netns: h.NsHandle()}})
 	if err != nil {
 		t.Fatalf("Open(auto) in the VM: %v", err)
 	}
-	if _, ok := b.(*Netlink); !ok {
-		t.Errorf("Open(auto) in the VM = %T, want *Netlink", b)
+	if _, ok := b.(*Netlink); !ok || choice.Kind != KindNetlink {
+		t.Errorf("Open(auto) in the VM = %T, %+v; want *Netlink", b, choice)
 	}
 	b.Close()
 

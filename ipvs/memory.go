@@ -86,6 +86,10 @@ func (m *Memory) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Capabilities says what the in-memory table carries: what the kernel's
+// does.
+func (m *Memory) Capabilities() Capabilities { return KernelCapabilities() }
+
 // Close marks the backend closed; later calls fail. It is idempotent.
 func (m *Memory) Close() error {
 	m.mu.Lock()

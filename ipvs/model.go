@@ -348,6 +348,9 @@ type Backend interface {
 	// Apply performs ops in order. It stops at the first failure and
 	// returns an *ApplyError naming it; the ops before it stay applied.
 	Apply(ctx context.Context, ops []Op) error
+	// Capabilities says what the backend can carry; Apply refuses the
+	// rest with errors wrapping ErrNotSupported.
+	Capabilities() Capabilities
 	// Close releases the backend. It is idempotent.
 	Close() error
 }

@@ -98,6 +98,9 @@ func OpenNetlink(cfg NetlinkConfig) (*Netlink, error) {
 	return n, nil
 }
 
+// Capabilities says what the kernel's IPVS carries (KernelCapabilities).
+func (n *Netlink) Capabilities() Capabilities { return KernelCapabilities() }
+
 // Close closes the socket. It is idempotent.
 func (n *Netlink) Close() error {
 	n.mu.Lock()

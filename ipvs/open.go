@@ -7,7 +7,7 @@ import (
 	"log/slog"
 )
 
-// Backend kinds for OpenConfig.Kind.
+// Backend kinds for OpenConfig.Kind and Choice.Kind.
 const (
 	KindAuto      = "auto"
 	KindNetlink   = "netlink"
@@ -33,12 +33,21 @@ type OpenConfig struct {
 	Logger *slog.Logger
 }
 
-// Open returns the backend cfg asks for. With Kind "auto" it opens the
-// netlink backend and falls back to the userspace one only when the kernel
-// has no IPVS (an error wrapping ErrNotSupported), logging the reason; any
-// other netlink error (no CAP_NET_ADMIN, say) is returned, never hidden by
-// a downgrade.
-func Open(ctx context.Context, cfg OpenConfig) (Backend, error) {
+// Choice is what Open chose and why, for a program to tell its user.
+type Choice struct {
+	// Kind is the backend opened: KindNetlink, KindUserspace or KindMemory.
+	Kind string
+	// Reason says why, in words: "asked for", or for "auto" what the
+	// better backends answered ("the kernel has no IPVS: ...").
+	Reason string
+}
+
+// Open returns the backend cfg asks for, and which it is and why. With Kind
+// "auto" it opens the netlink backend and falls back to the userspace one
+// only when the kernel has no IPVS (an error wrapping ErrNotSupported),
+// logging the reason; any other error (no CAP_NET_ADMIN, say) is returned,
+// never hidden by a downgrade.
+func Open(ctx context.Context, cfg OpenConfig) (Backend, Choice, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -50,41 +59,59 @@ func Open(ctx context.Context, cfg OpenConfig) (Backend, error) {
 		cfg.Userspace.Logger = log
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("open ipvs backend: %w", err)
+		return nil, Choice{}, fmt.Errorf("open ipvs backend: %w", err)
 	}
+	b, ch, err := open(cfg)
+	if err != nil {
+		return nil, Choice{}, fmt.Errorf("open ipvs backend: %w", err)
+	}
+	log.Info("ipvs: backend chosen", "backend", ch.Kind, "reason", ch.Reason)
+	return b, ch, nil
+}
+
+func open(cfg OpenConfig) (Backend, Choice, error) {
+	asked := Choice{Kind: cfg.Kind, Reason: "asked for"}
 	switch cfg.Kind {
 	case "", KindAuto:
 		n, err := OpenNetlink(cfg.Netlink)
 		if err == nil {
-			log.Info("ipvs: using the kernel's IPVS over netlink", "backend", KindNetlink)
-			return n, nil
+			return n, Choice{Kind: KindNetlink, Reason: "the kernel has IPVS"}, nil
 		}
 		if !errors.Is(err, ErrNotSupported) {
-			return nil, fmt.Errorf("open ipvs backend: %w", err)
+			return nil, Choice{}, err
 		}
 		u, uerr := NewUserspace(cfg.Userspace)
 		if uerr != nil {
-			return nil, fmt.Errorf("open ipvs backend: kernel: %v; userspace: %w", err, uerr)
+			return nil, Choice{}, fmt.Errorf("kernel: %v; userspace: %w", err, uerr)
 		}
-		log.Info("ipvs: kernel has no IPVS, using the userspace proxy", "backend", KindUserspace, "reason", err.Error())
-		return u, nil
+		return u, Choice{Kind: KindUserspace, Reason: fmt.Sprintf("the kernel has no IPVS (%v)", err)}, nil
 	case KindNetlink:
 		n, err := OpenNetlink(cfg.Netlink)
 		if err != nil {
-			return nil, err
+			return nil, Choice{}, err
 		}
-		log.Info("ipvs: using the kernel's IPVS over netlink", "backend", KindNetlink)
-		return n, nil
+		return n, asked, nil
 	case KindUserspace:
 		u, err := NewUserspace(cfg.Userspace)
 		if err != nil {
-			return nil, fmt.Errorf("open ipvs backend: %w", err)
+			return nil, Choice{}, err
 		}
-		log.Info("ipvs: using the userspace proxy", "backend", KindUserspace)
-		return u, nil
+		return u, asked, nil
 	case KindMemory:
-		log.Info("ipvs: using an in-memory table", "backend", KindMemory)
-		return NewMemory(), nil
+		return NewMemory(), asked, nil
 	}
-	return nil, fmt.Errorf("open ipvs backend: kind %q: not auto, netlink, userspace or memory: %w", cfg.Kind, ErrInvalid)
+	return nil, Choice{}, fmt.Errorf("kind %q: not auto, netlink, userspace or memory: %w", cfg.Kind, ErrInvalid)
+}
+
+// CapabilitiesOf returns what a backend of the given kind can carry,
+// without opening one (for checking a configuration ahead of running it).
+// For "auto" it returns false: what auto opens depends on the kernel.
+func CapabilitiesOf(kind string) (Capabilities, bool) {
+	switch kind {
+	case KindNetlink, KindMemory:
+		return KernelCapabilities(), true
+	case KindUserspace:
+		return userspaceCapabilities(), true
+	}
+	return Capabilities{}, false
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestOpenWithoutIPVS runs on hosts whose kernel has no IPVS (the
@@ -25,17 +28,20 @@ func TestOpenWithoutIPVS(t *testing.T) {
 		t.Fatalf("OpenNetlink returned a handle with its error")
 	}
 	ctx := context.Background()
-	if b, err := Open(ctx, OpenConfig{Kind: KindNetlink}); !errors.Is(err, ErrNotSupported) || b != nil {
+	if b, _, err := Open(ctx, OpenConfig{Kind: KindNetlink}); !errors.Is(err, ErrNotSupported) || b != nil {
 		t.Errorf("Open(netlink) = %v, %v; want nil, ErrNotSupported", b, err)
 	}
 	var logs bytes.Buffer
-	b, err := Open(ctx, OpenConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b, choice, err := Open(ctx, OpenConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("Open(auto) = %v", err)
 	}
 	defer b.Close()
-	if _, ok := b.(*Userspace); !ok {
-		t.Errorf("Open(auto) = %T, want *Userspace", b)
+	if _, ok := b.(*Userspace); !ok || choice.Kind != KindUserspace {
+		t.Errorf("Open(auto) = %T, %+v; want *Userspace", b, choice)
+	}
+	if !strings.Contains(choice.Reason, "kernel has no IPVS") {
+		t.Errorf("Open(auto) reason = %q, want the kernel's answer", choice.Reason)
 	}
 	if !strings.Contains(logs.String(), "kernel has no IPVS") || !strings.Contains(logs.String(), "backend=userspace") {
 		t.Errorf("Open(auto) logged %q, want the fallback and its reason", logs.String())
@@ -47,23 +53,26 @@ func TestOpenWithoutIPVS(t *testing.T) {
 
 func TestOpenKinds(t *testing.T) {
 	ctx := context.Background()
-	b, err := Open(ctx, OpenConfig{Kind: KindMemory})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		kind string
+		want Backend
+	}{
+		{KindMemory, (*Memory)(nil)},
+		{KindUserspace, (*Userspace)(nil)},
+	} {
+		b, choice, err := Open(ctx, OpenConfig{Kind: tc.kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%T", b) != fmt.Sprintf("%T", tc.want) || choice != (Choice{Kind: tc.kind, Reason: "asked for"}) {
+			t.Errorf("Open(%s) = %T, %+v", tc.kind, b, choice)
+		}
+		if caps, ok := CapabilitiesOf(tc.kind); !ok || !cmp.Equal(caps, b.Capabilities()) {
+			t.Errorf("CapabilitiesOf(%s) = %+v, %v; the backend says %+v", tc.kind, caps, ok, b.Capabilities())
+		}
+		b.Close()
 	}
-	if _, ok := b.(*Memory); !ok {
-		t.Errorf("Open(memory) = %T", b)
-	}
-	b.Close()
-	b, err = Open(ctx, OpenConfig{Kind: KindUserspace})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := b.(*Userspace); !ok {
-		t.Errorf("Open(userspace) = %T", b)
-	}
-	b.Close()
-	if _, err := Open(ctx, OpenConfig{Kind: "ebpf"}); !errors.Is(err, ErrInvalid) {
+	if _, _, err := Open(ctx, OpenConfig{Kind: "ebpf"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Open(ebpf) = %v, want ErrInvalid", err)
 	}
 }

@@ -115,40 +115,38 @@ func (u *Userspace) SetTimeouts(ctx context.Context, t Timeouts) error {
 	return nil
 }
 
+// userspaceCapabilities is what the proxy can carry: NAT-like forwarding
+// of TCP and UDP with the schedulers of package sched, persistence and
+// thresholds.
+func userspaceCapabilities() Capabilities {
+	return Capabilities{
+		Forwards:    []Forward{Masquerade},
+		Protocols:   []Protocol{TCP, UDP},
+		Schedulers:  sched.Names(),
+		Persistence: true,
+		Thresholds:  true,
+	}
+}
+
+// Capabilities says what the userspace backend can carry.
+func (u *Userspace) Capabilities() Capabilities { return userspaceCapabilities() }
+
 // userspaceSupports reports whether the proxy can do what op asks.
 func userspaceSupports(op *Op) error {
 	s := &op.Service
-	k := s.Key()
-	fail := func(what string) error {
-		return fmt.Errorf("%s %s: %s: %w", op.Kind, k, what, ErrNotSupported)
-	}
-	if s.FWMark != 0 {
-		return fail("firewall-mark services need the kernel")
-	}
-	if s.Protocol != TCP && s.Protocol != UDP {
-		return fail(fmt.Sprintf("protocol %s: the userspace backend serves TCP and UDP", s.Protocol))
-	}
-	if s.Port == 0 {
-		return fail("a port-zero (all ports) service needs the kernel")
-	}
+	caps := userspaceCapabilities()
+	var err error
 	switch op.Kind {
 	case AddService, UpdateService:
-		if !slices.Contains(sched.Names(), s.SchedulerName()) {
-			return fail(fmt.Sprintf("scheduler %q", s.SchedulerName()))
-		}
-		if s.Flags&OnePacket != 0 {
-			return fail("the one-packet flag")
-		}
-		if s.Flags&Sched3 != 0 {
-			return fail("scheduler flag-3")
-		}
-		if s.PEName != "" {
-			return fail(fmt.Sprintf("persistence engine %q", s.PEName))
+		err = caps.checkService(s)
+		if err == nil && s.Flags&Sched3 != 0 {
+			err = fmt.Errorf("scheduler flag-3: %w", ErrNotSupported)
 		}
 	case AddDestination, UpdateDestination:
-		if op.Destination.Forward != Masquerade {
-			return fail(fmt.Sprintf("destination %s: forwarding %s: the userspace backend forwards like NAT only", op.Destination.Key(), op.Destination.Forward))
-		}
+		err = caps.CheckDestination(&op.Destination)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op.Kind, s.Key(), err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,7 +42,7 @@ func (d *demo) run(ctx context.Context) error {
 	if d.c, err = buildTopology(d.prefix); err != nil {
 		return err
 	}
-	if err := d.chooseBackend(); err != nil {
+	if err := d.chooseBackend(ctx); err != nil {
 		return err
 	}
 	if err := d.startRoles(); err != nil {
@@ -59,31 +60,20 @@ func (d *demo) run(ctx context.Context) error {
 	return nil
 }
 
-// chooseBackend uses kernel IPVS in DR mode where the kernel has it, and
-// otherwise the userspace proxy, which forwards like NAT.
-func (d *demo) chooseBackend() error {
-	// The same probe ipvs.Open makes: can the director's namespace open
-	// the kernel's IPVS over netlink?
+// chooseBackend asks ipvs.Open, in a director's namespace, which backend
+// the directors will get: kernel IPVS (DR) where the kernel has it, else
+// the userspace proxy, which forwards like NAT.
+func (d *demo) chooseBackend(ctx context.Context) error {
 	h := d.c.directors[directors[0].name]
-	nl, err := ipvs.OpenNetlink(ipvs.NetlinkConfig{Netns: h.NsHandle()})
-	if err == nil {
-		nl.Close()
+	b, choice, err := ipvs.Open(ctx, ipvs.OpenConfig{Kind: d.opts.backend, Netlink: ipvs.NetlinkConfig{Netns: h.NsHandle()}})
+	if err != nil {
+		return fmt.Errorf("backend %s: %w", d.opts.backend, err)
 	}
-	switch {
-	case d.opts.backend == "netlink" || (d.opts.backend == "auto" && err == nil):
-		if err != nil {
-			return fmt.Errorf("backend netlink asked for, but the kernel has no IPVS: %w", err)
-		}
-		d.rep.Backend, d.rep.Method = "netlink", "DR"
-		d.rep.BackendReason = "the kernel has IPVS"
-	case d.opts.backend == "userspace" || d.opts.backend == "auto":
-		d.rep.Backend, d.rep.Method = "userspace", "NAT"
-		d.rep.BackendReason = "asked for on the command line"
-		if d.opts.backend == "auto" {
-			d.rep.BackendReason = fmt.Sprintf("this kernel has no IPVS (%v), so the directors proxy in userspace", err)
-		}
-	default:
-		return fmt.Errorf("unknown backend %q (want auto, netlink or userspace)", d.opts.backend)
+	b.Close()
+	d.rep.Backend, d.rep.BackendReason = choice.Kind, choice.Reason
+	d.rep.Method = "NAT"
+	if slices.Contains(b.Capabilities().Forwards, ipvs.DirectRoute) {
+		d.rep.Method = "DR"
 	}
 	d.logf("IPVS backend %s, lb_kind %s: %s", d.rep.Backend, d.rep.Method, d.rep.BackendReason)
 	return nil
