@@ -26,6 +26,10 @@ type Capabilities struct {
 	Persistence bool // PersistenceTimeout
 	Thresholds  bool // UpperThreshold / LowerThreshold
 	SyncDaemon  bool // the connection sync daemon (DaemonController)
+	// MixedForwards: the destinations of one service may use different
+	// forwarding methods (NAT and DR side by side). Without it, all of a
+	// service's destinations use one.
+	MixedForwards bool
 }
 
 // Check returns nil when the backend can carry s as it is, else an error
@@ -39,6 +43,14 @@ func (c Capabilities) Check(s *Service) error {
 	for i := range s.Destinations {
 		if err := c.CheckDestination(&s.Destinations[i]); err != nil {
 			return fmt.Errorf("service %s: %w", s.Key(), err)
+		}
+	}
+	if !c.MixedForwards {
+		for _, d := range s.Destinations[min(1, len(s.Destinations)):] {
+			if d.Forward != s.Destinations[0].Forward {
+				return fmt.Errorf("service %s: destinations forwarding by %s and %s: one method per service: %w",
+					s.Key(), s.Destinations[0].Forward, d.Forward, ErrNotSupported)
+			}
 		}
 	}
 	return nil
@@ -100,5 +112,6 @@ func KernelCapabilities() Capabilities {
 		Persistence:        true,
 		Thresholds:         true,
 		SyncDaemon:         true,
+		MixedForwards:      true,
 	}
 }
