@@ -19,26 +19,6 @@ import (
 	"github.com/lvskit/lvskit/internal/netnstest"
 )
 
-// serveEcho answers every TCP connection on ln with name and a newline,
-// then echoes what it reads, until t ends.
-func serveEcho(t *testing.T, ln net.Listener, name string) {
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				io.WriteString(c, name+"\n")
-				io.Copy(c, c)
-			}()
-		}
-	}()
-}
-
 // dialName connects from h to addr and returns the connection and the
 // name of the server that answered.
 func dialName(t *testing.T, h *netnstest.Host, addr string) (net.Conn, *bufio.Reader, string) {
@@ -95,7 +75,7 @@ func natLab(t *testing.T) *nftLab {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serveEcho(t, ln, fmt.Sprintf("rs%d", i+1))
+		serveName(t, ln, fmt.Sprintf("rs%d", i+1))
 	}
 	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.1.1"), Port: 80, Scheduler: "wrr", Destinations: []Destination{
 		{Addr: netip.MustParseAddr("10.0.2.11"), Port: 8080, Weight: 3, Forward: Masquerade},
@@ -122,7 +102,7 @@ func drLab(t *testing.T) *nftLab {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serveEcho(t, ln, fmt.Sprintf("rs%d", i+1))
+		serveName(t, ln, fmt.Sprintf("rs%d", i+1))
 	}
 	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Scheduler: "wrr", Destinations: []Destination{
 		{Addr: netip.MustParseAddr("10.0.0.11"), Weight: 3, Forward: DirectRoute},
