@@ -39,7 +39,11 @@
 //	thresholds            yes              no                     yes            as netlink
 //	sync daemon           yes              no                     no             no
 //	atomic Apply          no               yes                    no             no
-//	counters              kernel's         per destination        per conn       zero
+//	counters              kernel's         per destination (*)    per conn       zero
+//
+// (*) DR: packets and bytes in, connections, active and inactive; NAT:
+// connections, active and inactive (conntrack), no packet or byte
+// counters.
 //
 // Open picks one: the kernel's IPVS where it has it, else nftables, else
 // the userspace proxy; it logs which and why, and returns that Choice with
@@ -108,10 +112,16 @@
 // from the kernel: the services from the dispatch maps' elements and their
 // comments, the destinations from the dests map, their counters from its
 // per-element counters (DR: packets and bytes in and new flows; NAT:
-// connections, counted at their first packet), DR's active and inactive
-// connections from the flow table. NAT's packet and byte counters and its
-// active connection counts are not read (conntrack is not asked yet).
-// Deletion of a destination never resets another's counters.
+// connections, counted at their first packet). Active and inactive
+// connections: in DR from the flow table (a TCP flow is inactive once a
+// FIN or RST marked it closing, a UDP flow always, as IPVS counts them);
+// in NAT from conntrack over ctnetlink (github.com/ti-mo/conntrack): the
+// connections conntrack DNATed to the destination, active while
+// established. NAT destinations have no packet or byte counters: the nat
+// chain sees only a connection's first packet, and conntrack forgets a
+// connection's counters when it ends, so neither gives the cumulative
+// counts the model promises. Deletion of a destination never resets
+// another's counters.
 //
 // # Desired state
 //

@@ -165,6 +165,27 @@ func checkNFTDataPlane(t *testing.T, l *nftLab) {
 	if got := count(t, l.client, l.addr, 20); got["rs1"] != 20 {
 		t.Errorf("after weight 0 on rs2, 20 connections went %v, want all to rs1", got)
 	}
+	// The held connection is rs2's one active connection (NAT: from
+	// conntrack; DR: from the flow table); rs1's closed ones are inactive.
+	var conns [2][2]uint32
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		tab, err := l.n.Dump(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range tab[0].Destinations {
+			conns[i] = [2]uint32{d.ActiveConns, d.InactiveConns}
+		}
+		if conns[0][0] == 0 && conns[1][0] == 1 && conns[0][1] >= 20 || time.Now().After(deadline) {
+			held.SetDeadline(time.Now().Add(10 * time.Second))
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if conns[0][0] != 0 || conns[1][0] != 1 || conns[0][1] < 20 {
+		t.Errorf("active/inactive connections rs1 %d/%d, rs2 %d/%d; want rs1 0/at least 20 (closed), rs2 1 (held)/any",
+			conns[0][0], conns[0][1], conns[1][0], conns[1][1])
+	}
 	for i := range 3 {
 		msg := fmt.Sprintf("still here %d\n", i)
 		if _, err := io.WriteString(held, msg); err != nil {

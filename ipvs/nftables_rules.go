@@ -29,8 +29,9 @@ import (
 //   - one regular chain per service, svc_<sid>, which schedules;
 //   - shared maps: dests (sid . did -> address . port, with a counter per
 //     element), dinfo and conns (sid . did, comments and counters), flows
-//     (DR's connection table, with timeouts) and persist (persistence
-//     templates, with timeouts);
+//     (DR's connection table, with timeouts), closing (the DR flows that
+//     saw a FIN or RST) and persist (persistence templates, with
+//     timeouts);
 //   - one map per scheduling service, sch_<sid>: slot -> did.
 
 const (
@@ -50,6 +51,7 @@ const (
 	setDInfo   = "dinfo"
 	setConns   = "conns"
 	setFlows   = "flows"
+	setClosing = "closing"
 	setPersist = "persist"
 )
 
@@ -160,6 +162,7 @@ func sharedSets(f nftFam, maxFlows uint32) []*nftables.Set {
 		{Table: t, Name: setConns, KeyType: ids, Concatenation: true, Counter: true},
 		{Table: t, Name: setFlows, IsMap: true, KeyType: flowKey, Concatenation: true, DataType: nftables.TypeMark,
 			HasTimeout: true, Dynamic: true, Size: maxFlows},
+		{Table: t, Name: setClosing, KeyType: flowKey, Concatenation: true, HasTimeout: true, Dynamic: true, Size: maxFlows},
 		{Table: t, Name: setPersist, IsMap: true, KeyType: persistKey, Concatenation: true, DataType: nftables.TypeMark,
 			HasTimeout: true, Dynamic: true, Size: maxFlows},
 	}
@@ -455,8 +458,12 @@ func setSID(s *nftSvc) expr.Any { return &expr.Immediate{Register: r0, Data: be3
 // every rule loads what it uses.
 //
 // DR: a packet of a known flow goes to its server, refreshing the flow's
-// timeout (TCP FIN or RST: TCPFin, UDP: UDP, else TCP); a known flow whose
-// server is gone is forgotten; a persistent client goes to its server; a
+// timeout: a TCP FIN or RST marks the flow closing (the closing set), and
+// a closing flow's packets refresh it to TCPFin only, so that the
+// client's last ACKs do not make it live for TCP again (a SYN on a closing
+// flow, a new connection on the same ports, takes the mark away); UDP
+// flows take UDP, other flows TCP. A known flow whose server is gone is
+// forgotten; a persistent client goes to its server; a
 // new flow is scheduled and remembered; what is left is dropped. Every
 // forwarded packet is duplicated to the real server's address (so to its
 // MAC, the VIP untouched) and the original dropped.
@@ -492,12 +499,19 @@ func serviceRules(f nftFam, s *nftSvc, to nftTimeouts) [][]expr.Any {
 		finRst := join(isProto(TCP), []expr.Any{loadTH(r2, 13, 1),
 			&expr.Bitwise{SourceRegister: r2, DestRegister: r2, Len: 1, Mask: []byte{0x05}, Xor: []byte{0}}, // FIN|RST
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: r2, Data: []byte{0}}})
-		known := func(cond []expr.Any, timeout time.Duration) []expr.Any {
+		syn := join(isProto(TCP), []expr.Any{loadTH(r2, 13, 1),
+			&expr.Bitwise{SourceRegister: r2, DestRegister: r2, Len: 1, Mask: []byte{0x17}, Xor: []byte{0}}, // FIN|SYN|RST|ACK
+			&expr.Cmp{Op: expr.CmpOpEq, Register: r2, Data: []byte{0x02}}})
+		known := func(cond []expr.Any, timeout time.Duration, also ...expr.Any) []expr.Any {
 			return join(cond, fk, []expr.Any{lookup(setFlows, r7, r1), sid, lookup(setDests, r0, r2),
-				&expr.Dynset{SrcRegKey: r7, SrcRegData: r1, SetName: setFlows, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout},
-				&expr.Dup{RegAddr: r2}, verdict(expr.VerdictDrop)})
+				&expr.Dynset{SrcRegKey: r7, SrcRegData: r1, SetName: setFlows, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout}},
+				also, []expr.Any{&expr.Dup{RegAddr: r2}, verdict(expr.VerdictDrop)})
 		}
-		rules = append(rules, known(finRst, to.TCPFin), known(isProto(UDP), to.UDP), known(nil, to.TCP),
+		closing := join(fk, []expr.Any{lookup(setClosing, r7, 0)})
+		rules = append(rules,
+			join(syn, closing, []expr.Any{&expr.Dynset{SrcRegKey: r7, SetName: setClosing, Operation: nftDynsetOpDelete}}),
+			known(finRst, to.TCPFin, &expr.Dynset{SrcRegKey: r7, SetName: setClosing, Operation: unix.NFT_DYNSET_OP_ADD, Timeout: to.TCPFin}),
+			known(closing, to.TCPFin), known(isProto(UDP), to.UDP), known(nil, to.TCP),
 			join(fk, []expr.Any{lookup(setFlows, r7, r1), &expr.Dynset{SrcRegKey: r7, SrcRegData: r1, SetName: setFlows, Operation: nftDynsetOpDelete}}))
 		forward := join([]expr.Any{sid, lookup(setDests, r0, r2), lookup(setConns, r0, 0)}, fk, []expr.Any{
 			&expr.Dup{RegAddr: r2},

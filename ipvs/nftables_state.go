@@ -180,12 +180,20 @@ func (n *NFTables) connCounters(f nftFam) (map[idKey]uint64, error) {
 }
 
 // flowCounts counts the DR flow table's entries per destination: TCP and
-// SCTP flows are active until a FIN or RST shortened their timeout, UDP
+// SCTP flows are active until a FIN or RST (TCP) marked them closing, UDP
 // flows are inactive (as IPVS counts them).
 func (n *NFTables) flowCounts(f nftFam) (map[idKey][2]uint32, error) {
 	els, err := n.elements(f, setFlows)
 	if err != nil {
 		return nil, err
+	}
+	cls, err := n.elements(f, setClosing)
+	if err != nil {
+		return nil, err
+	}
+	closing := make(map[string]bool, len(cls))
+	for _, e := range cls {
+		closing[string(e.Key)] = true
 	}
 	out := map[idKey][2]uint32{}
 	for _, e := range els {
@@ -194,7 +202,7 @@ func (n *NFTables) flowCounts(f nftFam) (map[idKey][2]uint32, error) {
 		}
 		k := idKey{be32Of(e.Key[:4]), be32Of(e.Val)}
 		c := out[k]
-		if Protocol(e.Key[4]) == UDP || e.Expires <= defaultNFTTimeouts.TCPFin {
+		if Protocol(e.Key[4]) == UDP || closing[string(e.Key)] {
 			c[1]++
 		} else {
 			c[0]++
