@@ -75,6 +75,15 @@
 // server's flows are scheduled anew on their next packet (drain with
 // weight 0 first, as inhibit_on_failure does).
 //
+// A client on the director itself reaches a DR service through the output
+// hook (output_dr), as clients elsewhere do, when the VIP is not one of
+// the director's own addresses (routed to it, as behind ECMP routers). When
+// the director holds the VIP, its own packets to the VIP stay on the
+// director (its stack answers, or refuses), in both hooks: a real server's
+// answer from the VIP would arrive at a host that holds the VIP as a
+// martian and be dropped. dup's copies pass the output hook untracked and
+// are let through.
+//
 // Schedulers: rr and wrr are a packet counter (numgen) modulo the weight
 // sum, looked up in an interval map of one range per server, weights as
 // the ranges' widths: wrr 3:1 is exactly 3:1 over every 4 connections. sh

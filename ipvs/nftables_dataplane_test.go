@@ -9,10 +9,12 @@ package ipvs
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +231,64 @@ func checkNFTDataPlane(t *testing.T, l *nftLab) {
 	}
 	if got := count(t, l.client, l.addr, 20); got["rs1"] != 10 || got["rs2"] != 10 {
 		t.Errorf("rr without persistence: 20 connections went %v, want 10 each", got)
+	}
+}
+
+// TestIntegrationNFTablesDRLocalClient: a client on the director itself
+// reaches a DR service through output_dr (wrr 3:1 over 8 connections),
+// with its route to the VIP pointing at a gateway that does not exist, so
+// only the duplicated packets can arrive. Once the VIP is one of the
+// director's own addresses, a local client's packets to it stay on the
+// director (the answer from a real server would be a martian there): the
+// director's own stack refuses the connection.
+func TestIntegrationNFTablesDRLocalClient(t *testing.T) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	dir := lab.Host("dir")
+	lan.Connect(dir, "eth0", "10.0.0.1/24")
+	dir.AddRoute("10.0.9.0/24", "10.0.0.254")
+	vip := netip.MustParseAddr("10.0.9.100")
+	var dests []Destination
+	for i := range 2 {
+		h := lab.Host(fmt.Sprintf("rs%d", i+1))
+		h.SetSysctl("net.ipv4.conf.all.arp_ignore", "1")
+		h.SetSysctl("net.ipv4.conf.all.arp_announce", "2")
+		addr := fmt.Sprintf("10.0.0.1%d", i+1)
+		lan.Connect(h, "eth0", addr+"/24")
+		h.AddAddr("lo", vip.String()+"/32")
+		ln, err := h.Listen("tcp", vip.String()+":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveName(t, ln, fmt.Sprintf("rs%d", i+1))
+		dests = append(dests, Destination{Addr: netip.MustParseAddr(addr), Weight: int32(3 - 2*i), Forward: DirectRoute})
+	}
+	n := newNFT(t, dir, NFTablesConfig{})
+	ctx := context.Background()
+	svc := Service{Protocol: TCP, Addr: vip, Port: 80, Scheduler: "wrr", Destinations: dests}
+	if _, err := Sync(ctx, n, []Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, dir, vip.String()+":80", 8); got["rs1"] != 6 || got["rs2"] != 2 {
+		t.Errorf("8 connections from the director itself went %v, want rs1:6 rs2:2", got)
+	}
+	tab, err := n.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := [2]uint64{tab[0].Destinations[0].Stats.Connections, tab[0].Destinations[1].Stats.Connections}; c != [2]uint64{6, 2} {
+		t.Errorf("connections counted %v, want [6 2]", c)
+	}
+
+	dir.AddAddr("lo", vip.String()+"/32")
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := dir.Dial(dctx, "tcp", vip.String()+":80")
+	if err == nil {
+		c.Close()
+		t.Fatal("with the VIP local, a connection from the director reached a real server")
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("with the VIP local, the director's own connection: %v, want connection refused by its own stack", err)
 	}
 }

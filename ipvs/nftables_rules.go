@@ -21,9 +21,10 @@ import (
 //
 // Per address family, one table "lvskit_ipvs" (ip or ip6) holds:
 //
-//   - base chains: prerouting_dr (filter, priority raw) for DR services,
-//     prerouting_nat and output_nat (nat, priority dstnat) for NAT
-//     services. Each dispatches through verdict maps, firewall marks first,
+//   - base chains: prerouting_dr and output_dr (filter, priority raw)
+//     for DR services, prerouting_nat and output_nat (nat, priority
+//     dstnat) for NAT services; output_dr leaves alone packets to the
+//     host's own addresses. Each dispatches through verdict maps, firewall marks first,
 //     then protocol . address . port, then protocol . address (port-zero
 //     services), as IPVS looks services up;
 //   - one regular chain per service, svc_<sid>, which schedules;
@@ -38,6 +39,7 @@ const (
 	nftTableName = "lvskit_ipvs"
 
 	chainPreDR  = "prerouting_dr"
+	chainOutDR  = "output_dr"
 	chainPreNAT = "prerouting_nat"
 	chainOutNAT = "output_nat"
 
@@ -188,14 +190,40 @@ func writeBase(w nftWriter, f nftFam, maxFlows uint32, to nftTimeouts) error {
 		hook          *nftables.ChainHook
 		prio          *nftables.ChainPriority
 		fwm, svc, any string
+		local         bool // let packets to local addresses through
 	}{
-		{chainPreDR, nftables.ChainTypeFilter, nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, setFwmDR, setSvcDR, setAnyDR},
-		{chainPreNAT, nftables.ChainTypeNAT, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest, setFwmNAT, setSvcNAT, setAnyNAT},
-		{chainOutNAT, nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, setFwmNAT, setSvcNAT, setAnyNAT},
+		{chainPreDR, nftables.ChainTypeFilter, nftables.ChainHookPrerouting, nftables.ChainPriorityRaw, setFwmDR, setSvcDR, setAnyDR, false},
+		{chainOutDR, nftables.ChainTypeFilter, nftables.ChainHookOutput, nftables.ChainPriorityRaw, setFwmDR, setSvcDR, setAnyDR, true},
+		{chainPreNAT, nftables.ChainTypeNAT, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest, setFwmNAT, setSvcNAT, setAnyNAT, false},
+		{chainOutNAT, nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, setFwmNAT, setSvcNAT, setAnyNAT, false},
 	}
 	for _, b := range base {
 		c := &nftables.Chain{Name: b.name, Table: t, Type: b.typ, Hooknum: b.hook, Priority: b.prio, Policy: &accept}
 		w.AddChain(c)
+		if b.local {
+			// The copies dup sends (from either hook) pass the output
+			// hook too, untracked: they are on their way already.
+			w.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: []expr.Any{
+				&expr.Ct{Register: r0, Key: expr.CtKeySTATE},
+				&expr.Bitwise{SourceRegister: r0, DestRegister: r0, Len: 4, Mask: nativeU32(ctStateUntracked), Xor: make([]byte, 4)},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: r0, Data: make([]byte, 4)},
+				verdict(expr.VerdictAccept)}})
+			// A local client's packet to an address of this host stays
+			// here: a real server's answer from the VIP would come back
+			// to a host that holds the VIP as a martian.
+			w.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: []expr.Any{
+				&expr.Fib{Register: r0, FlagDADDR: true, ResultADDRTYPE: true},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: r0, Data: nativeU32(unix.RTN_LOCAL)},
+				verdict(expr.VerdictAccept)}})
+		}
+		if b.name == chainPreDR {
+			// What a local client sent to a local VIP comes back in
+			// through lo: it stays on this host, as output_dr decided.
+			w.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: r0},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: r0, Data: binary.NativeEndian.AppendUint16(nil, unix.ARPHRD_LOOPBACK)},
+				verdict(expr.VerdictAccept)}})
+		}
 		for _, e := range dispatchRules(f, b.fwm, b.svc, b.any) {
 			w.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: e})
 		}
@@ -570,6 +598,10 @@ func natExpr(f nftFam, s *nftSvc) expr.Any {
 	}
 	return &expr.NAT{Type: expr.NATTypeDestNAT, Family: nfproto, RegAddrMin: r2, RegProtoMin: f.portReg(), Specified: true}
 }
+
+// ctStateUntracked is NF_CT_STATE_UNTRACKED_BIT, the ct state of a packet
+// conntrack is told to ignore, as dup's copies are.
+const ctStateUntracked = 1 << 6
 
 // nftDynsetOpDelete is NFT_DYNSET_OP_DELETE (Linux 5.18), which x/sys
 // does not name yet.
