@@ -1,5 +1,6 @@
 // Command proxybench compares the userspace IPVS proxy with HAProxy and
-// with no proxy at all, on loopback, with wrk.
+// with no proxy at all, on loopback, with wrk; with -netns, the nftables
+// backend's NAT and DR next to them between network namespaces (netns.go).
 //
 // It starts two small Go HTTP servers (as child processes), the lvskit
 // proxy (a child process too, so its CPU time is its own) and HAProxy
@@ -62,6 +63,8 @@ func main() {
 	alsoGoroutines := flag.Bool("also-goroutines", false, "also run a second lvskit proxy on the goroutine-per-direction data path, as one more target of the same run")
 	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
 	busyWait := flag.Duration("busy-wait", 0, "the lvskit proxy's Config.BusyWait (0: its default; negative: event loops always park in Go's poller)")
+	netnsMode := flag.Bool("netns", false, "instead: the nftables backend (NAT and DR) next to a direct connection, the userspace proxy and HAProxy between network namespaces (root), and the time to program 1,000 services x 10 destinations")
+	programRounds := flag.Int("program-rounds", 3, "with -netns: rounds of the programming benchmark")
 	alsoPoller := flag.Bool("also-poller", false, "also run a second lvskit proxy whose event loops always park in Go's poller (BusyWait -1), as one more target of the same run")
 	flag.Parse()
 
@@ -87,6 +90,12 @@ func main() {
 			defer func() { trace.Stop(); f.Close() }()
 		}
 		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines, BusyWait: *busyWait})
+		return
+	}
+	if *netnsMode {
+		if err := runNetns(*duration, *conns, *threads, *rounds, *out, *jsonOut, *programRounds); err != nil {
+			log.Fatal(err)
+		}
 		return
 	}
 	proxyArgs := []string{"-workers", strconv.Itoa(*workers), "-goroutines=" + strconv.FormatBool(*goroutines), "-busy-wait", busyWait.String()}
@@ -255,7 +264,8 @@ func toMicros(v float64, unit string) float64 {
 	return v
 }
 
-func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, peers ...int) (Result, error) {
+// runWrk runs wrk against url, in network namespace ns if not empty.
+func runWrk(ns, target, mode, url string, d time.Duration, conns, threads, pid int, peers ...int) (Result, error) {
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
 	if mode == "close" {
 		args = append(args, "-H", "Connection: close")
@@ -270,6 +280,9 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, 
 		peersBefore += t
 	}
 	wrk := exec.Command("wrk", args...)
+	if ns != "" {
+		wrk = exec.Command("ip", append([]string{"netns", "exec", ns, "wrk"}, args...)...)
+	}
 	outb, err := wrk.CombinedOutput()
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk %v: %w\n%s", args, err, outb)
@@ -451,7 +464,7 @@ backend be
 		for round := range rounds {
 			for i, tg := range targets {
 				log.Printf("wrk %s, %s, %v, round %d/%d", tg.name, mode, d, round+1, rounds)
-				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid, children[0].cmd.Process.Pid, children[1].cmd.Process.Pid)
+				r, err := runWrk("", tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid, children[0].cmd.Process.Pid, children[1].cmd.Process.Pid)
 				if err != nil {
 					return err
 				}
@@ -604,7 +617,7 @@ func straceRun(target, mode, url string, d time.Duration, conns, threads, pid in
 		return Trace{}, fmt.Errorf("strace: %w", err)
 	}
 	time.Sleep(500 * time.Millisecond) // attached to every thread
-	r, werr := runWrk(target, mode, url, d, conns, threads, 0)
+	r, werr := runWrk("", target, mode, url, d, conns, threads, 0)
 	st.Process.Signal(os.Interrupt)
 	st.Wait()
 	if werr != nil {
