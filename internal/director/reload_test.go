@@ -215,7 +215,8 @@ func (r *reloadRig) waitFor(what string, cond func(Status) bool) Status {
 func (r *reloadRig) unit() *vrrpUnit {
 	r.d.mu.Lock()
 	defer r.d.mu.Unlock()
-	return r.d.units["instance V"]
+	u, _ := r.d.units[unitKey{kindVRRP, "instance V"}].unit.(*vrrpUnit)
+	return u
 }
 
 func bothHealthyInTable(st Status) bool {
