@@ -3,7 +3,6 @@ package director
 import (
 	"context"
 	"fmt"
-	"github.com/lvskit/lvskit/internal/nslab"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
+	"github.com/lvskit/lvskit/internal/nslab"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -160,6 +162,11 @@ func newReloadRig(t *testing.T) *reloadRig { return newRig(t, "", nil) }
 // newRig starts a director on fakes and real loopback web servers; global
 // is added to global_defs.
 func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend) *reloadRig {
+	return startRig(t, global, wrap, nil)
+}
+
+// startRig is newRig with the director's clock (nil: the wall clock).
+func startRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend, clk clock.Clock) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
 		mark:    filepath.Join(t.TempDir(), "web2-down"),
@@ -171,7 +178,7 @@ func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backe
 	if wrap != nil {
 		b = wrap(r.backend)
 	}
-	d, err := New(Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr,
+	d, err := New(Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr, Clock: clk,
 		Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
