@@ -14,22 +14,7 @@ func lineTokens(l *node) []token {
 	return append([]token{{Text: l.name, Pos: l.pos, Quoted: l.quoted}}, l.args...)
 }
 
-func (d *decoder) ipAddresses(dst *[]IPAddress) kwFunc {
-	return func(n *node) {
-		if !d.blockOnly(n, 0, 0) {
-			return
-		}
-		for _, l := range n.children {
-			if l.block {
-				d.errorf(l.pos, "%s: unexpected { } block", n.name)
-				continue
-			}
-			if a, ok := d.ipAddress(n.name, lineTokens(l)); ok {
-				*dst = append(*dst, a)
-			}
-		}
-	}
-}
+func (d *decoder) ipAddresses(dst *[]IPAddress) kwFunc { return lineBlock(d, dst, d.ipAddress) }
 
 func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 	p, ok := d.parsePrefix(kw, toks[0])
@@ -196,27 +181,18 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 		}
 		r.Dst = p
 	}
-	i++
-	warned := false
-	for ; i < len(toks); i++ {
-		o := toks[i]
-		val := func() (token, bool) {
-			if i+1 >= len(toks) {
-				d.errorf(o.Pos, "%s: %s needs a value", kw, o.Text)
-				return token{}, false
-			}
-			i++
-			return toks[i], true
-		}
-		var ok bool
-		var t token
+	opts := ipOptions{d: d, kw: kw, toks: toks, i: i + 1}
+	for ; opts.i < len(toks); opts.i++ {
+		o := toks[opts.i]
+		ok := true
 		switch o.Text {
 		case "via", "gw", "or", "src":
-			if t, ok = val(); !ok {
+			var t token
+			if t, ok = opts.value(); !ok {
 				return r, false
 			}
 			if o.Text == "via" && (t.Text == "inet" || t.Text == "inet6") {
-				if t, ok = val(); !ok {
+				if t, ok = opts.value(); !ok {
 					return r, false
 				}
 			}
@@ -233,39 +209,17 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 				r.Via = a
 			}
 		case "dev", "oif":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.Dev = t.Text
+			ok = opts.text(&r.Dev)
 		case "scope":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.Scope = t.Text
+			ok = opts.text(&r.Scope)
 		case "table":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.Table = t.Text
+			ok = opts.text(&r.Table)
 		case "metric", "priority", "preference":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			v, ok := d.parseInt(kw+" "+o.Text, t, 0, 1<<32-1)
-			if !ok {
-				return r, false
-			}
-			r.Metric = Value[int]{V: int(v), Pos: o.Pos}
+			ok = opts.number(&r.Metric)
 		case "proto", "protocol":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.Protocol = t.Text
+			ok = opts.text(&r.Protocol)
 		case "track_group":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.TrackGroup = t.Text
+			ok = opts.text(&r.TrackGroup)
 		case "onlink":
 			r.OnLink = true
 		case "no_track":
@@ -277,19 +231,15 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 				d.errorf(o.Pos, "%s: unknown option %q", kw, o.Text)
 				return r, false
 			}
-			if !warned {
-				d.notImplementedOpt(o.Pos, kw, o.Text)
-				warned = true
+			at := opts.i
+			opts.unimplemented(&r.Extra, routeValueOptions[o.Text])
+			if opts.i > at && toks[opts.i].Text == "lock" && opts.i+1 < len(toks) {
+				opts.i++ // "mtu lock 1500"
+				r.Extra = append(r.Extra, toks[opts.i].Text)
 			}
-			r.Extra = append(r.Extra, o.Text)
-			if routeValueOptions[o.Text] && i+1 < len(toks) {
-				i++
-				r.Extra = append(r.Extra, toks[i].Text)
-				if toks[i].Text == "lock" && i+1 < len(toks) {
-					i++
-					r.Extra = append(r.Extra, toks[i].Text)
-				}
-			}
+		}
+		if !ok {
+			return r, false
 		}
 	}
 	return r, true
@@ -315,22 +265,14 @@ var ruleValueOptions = set("tos", "dsfield", "realms", "goto", "uidrange", "ippr
 
 func (d *decoder) rule(kw string, toks []token) (Rule, bool) {
 	r := Rule{Pos: toks[0].Pos}
-	warned := false
-	for i := 0; i < len(toks); i++ {
-		o := toks[i]
-		val := func() (token, bool) {
-			if i+1 >= len(toks) {
-				d.errorf(o.Pos, "%s: %s needs a value", kw, o.Text)
-				return token{}, false
-			}
-			i++
-			return toks[i], true
-		}
-		var t token
-		var ok bool
+	opts := ipOptions{d: d, kw: kw, toks: toks}
+	for ; opts.i < len(toks); opts.i++ {
+		o := toks[opts.i]
+		ok := true
 		switch o.Text {
 		case "from", "to":
-			if t, ok = val(); !ok {
+			var t token
+			if t, ok = opts.value(); !ok {
 				return r, false
 			}
 			var p netip.Prefix
@@ -345,39 +287,17 @@ func (d *decoder) rule(kw string, toks []token) (Rule, bool) {
 				r.To = p
 			}
 		case "table", "lookup":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.Table = t.Text
+			ok = opts.text(&r.Table)
 		case "preference", "priority", "pref", "order":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			v, ok := d.parseInt(kw+" "+o.Text, t, 0, 1<<32-1)
-			if !ok {
-				return r, false
-			}
-			r.Priority = Value[int]{V: int(v), Pos: o.Pos}
+			ok = opts.number(&r.Priority)
 		case "fwmark":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.FwMark = t.Text
+			ok = opts.text(&r.FwMark)
 		case "iif":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.IIf = t.Text
+			ok = opts.text(&r.IIf)
 		case "oif":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.OIf = t.Text
+			ok = opts.text(&r.OIf)
 		case "track_group":
-			if t, ok = val(); !ok {
-				return r, false
-			}
-			r.TrackGroup = t.Text
+			ok = opts.text(&r.TrackGroup)
 		case "no_track":
 			r.NoTrack = true
 		case "inet6":
@@ -387,16 +307,73 @@ func (d *decoder) rule(kw string, toks []token) (Rule, bool) {
 				d.errorf(o.Pos, "%s: unknown option %q", kw, o.Text)
 				return r, false
 			}
-			if !warned {
-				d.notImplementedOpt(o.Pos, kw, o.Text)
-				warned = true
-			}
-			r.Extra = append(r.Extra, o.Text)
-			if ruleValueOptions[o.Text] && i+1 < len(toks) {
-				i++
-				r.Extra = append(r.Extra, toks[i].Text)
-			}
+			opts.unimplemented(&r.Extra, ruleValueOptions[o.Text])
+		}
+		if !ok {
+			return r, false
 		}
 	}
 	return r, true
+}
+
+// ipOptions walks the options of one route or rule line: i is the option
+// being read, value moves past the word that follows it.
+type ipOptions struct {
+	d      *decoder
+	kw     string
+	toks   []token
+	i      int
+	warned bool // an unimplemented option was reported on this line
+}
+
+// value returns the word after the option, or records that it is
+// missing.
+func (o *ipOptions) value() (token, bool) {
+	if o.i+1 >= len(o.toks) {
+		opt := o.toks[o.i]
+		o.d.errorf(opt.Pos, "%s: %s needs a value", o.kw, opt.Text)
+		return token{}, false
+	}
+	o.i++
+	return o.toks[o.i], true
+}
+
+// text stores the option's value in dst.
+func (o *ipOptions) text(dst *string) bool {
+	t, ok := o.value()
+	if ok {
+		*dst = t.Text
+	}
+	return ok
+}
+
+// number stores the option's value, a number of 32 bits, in dst with the
+// option's position.
+func (o *ipOptions) number(dst *Value[int]) bool {
+	opt := o.toks[o.i]
+	t, ok := o.value()
+	if !ok {
+		return false
+	}
+	v, ok := o.d.parseInt(o.kw+" "+opt.Text, t, 0, 1<<32-1)
+	if ok {
+		*dst = Value[int]{V: int(v), Pos: opt.Pos}
+	}
+	return ok
+}
+
+// unimplemented keeps an option lvskit parses but does not implement in
+// extra, with its value when it takes one, and warns about the first of
+// the line.
+func (o *ipOptions) unimplemented(extra *[]string, valued bool) {
+	opt := o.toks[o.i]
+	if !o.warned {
+		o.d.notImplementedOpt(opt.Pos, o.kw, opt.Text)
+		o.warned = true
+	}
+	*extra = append(*extra, opt.Text)
+	if valued && o.i+1 < len(o.toks) {
+		o.i++
+		*extra = append(*extra, o.toks[o.i].Text)
+	}
 }
