@@ -8,12 +8,6 @@ import "net/netip"
 // decoders that use it are in vrrp.go (vrrp_instance) and parse.go (the
 // static_* blocks).
 
-// lineTokens returns a list-block line as tokens: its first word and
-// arguments.
-func lineTokens(l *node) []token {
-	return append([]token{{Text: l.name, Pos: l.pos, Quoted: l.quoted}}, l.args...)
-}
-
 func (d *decoder) ipAddresses(dst *[]IPAddress) kwFunc { return lineBlock(d, dst, d.ipAddress) }
 
 func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
@@ -118,25 +112,6 @@ func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 }
 
 func (d *decoder) routes(dst *[]Route) kwFunc { return lineBlock(d, dst, d.route) }
-
-// lineBlock decodes a block of one-line entries (virtual_routes,
-// virtual_rules, ...) with parse, appending each good one to dst.
-func lineBlock[T any](d *decoder, dst *[]T, parse func(kw string, toks []token) (T, bool)) kwFunc {
-	return func(n *node) {
-		if !d.blockOnly(n, 0, 0) {
-			return
-		}
-		for _, l := range n.children {
-			if l.block {
-				d.errorf(l.pos, "%s: unexpected { } block", n.name)
-				continue
-			}
-			if v, ok := parse(n.name, lineTokens(l)); ok {
-				*dst = append(*dst, v)
-			}
-		}
-	}
-}
 
 // routeValueOptions are ip route options that take a value and that lvskit
 // keeps only in Route.Extra.
