@@ -71,51 +71,51 @@ func (d *Director) onRealServer(vs *VirtualServerPlan, quiet func() bool) func(h
 		plans[vs.Service.DestinationKey(&rs.Destination)] = rs
 	}
 	return func(ev healthcheck.RealServerEvent) {
-		if quiet() {
-			return
-		}
 		reason := ""
 		if ev.Err != nil {
 			reason = ev.Err.Error()
 		}
-		d.log.Info("real server "+strings.ToLower(upDown(ev.Alive)), "service", ev.Service.String(), "real_server", ev.RealServer.String(), "reason", reason)
 		rp := plans[ev.RealServer]
 		if rp == nil {
-			return
+			rp = &RealServerPlan{} // not configured: logged only
 		}
+		script, argv := "notify_down", rp.NotifyDown
 		if ev.Alive {
-			d.runScript("notify_up", rp.NotifyUp)
-		} else {
-			d.runScript("notify_down", rp.NotifyDown)
+			script, argv = "notify_up", rp.NotifyUp
 		}
-		if !rp.SMTPAlert {
-			return
-		}
-		d.notifier.Load().Notify(alert.Event{Kind: alert.RealServer,
+		d.poolChange(quiet, rp.SMTPAlert, script, argv, alert.Event{Kind: alert.RealServer,
 			Name: fmt.Sprintf("virtual_server %s -> real_server %s", serviceName(ev.Service), ev.RealServer),
-			From: upDown(!ev.Alive), To: upDown(ev.Alive), Reason: reason})
+			From: upDown(!ev.Alive), To: upDown(ev.Alive), Reason: reason},
+			"real server "+strings.ToLower(upDown(ev.Alive)), "service", ev.Service.String(), "real_server", ev.RealServer.String(), "reason", reason)
 	}
 }
 
 // onQuorum is a pool's quorum callback.
 func (d *Director) onQuorum(vs *VirtualServerPlan, quiet func() bool) func(healthcheck.QuorumEvent) {
 	return func(ev healthcheck.QuorumEvent) {
-		if quiet() {
-			return
-		}
-		d.log.Info("quorum "+strings.ToLower(upDown(ev.Up)), "service", ev.Service.String(), "weight_sum", ev.WeightSum, "threshold", ev.Threshold)
+		script, argv := "quorum_down", vs.QuorumDown
 		if ev.Up {
-			d.runScript("quorum_up", vs.QuorumUp)
-		} else {
-			d.runScript("quorum_down", vs.QuorumDown)
+			script, argv = "quorum_up", vs.QuorumUp
 		}
-		if !vs.SMTPAlert {
-			return
-		}
-		d.notifier.Load().Notify(alert.Event{Kind: alert.Quorum,
+		d.poolChange(quiet, vs.SMTPAlert, script, argv, alert.Event{Kind: alert.Quorum,
 			Name: "virtual_server " + serviceName(ev.Service),
 			From: upDown(!ev.Up), To: upDown(ev.Up),
-			Reason: fmt.Sprintf("alive weight %d, threshold %d", ev.WeightSum, ev.Threshold)})
+			Reason: fmt.Sprintf("alive weight %d, threshold %d", ev.WeightSum, ev.Threshold)},
+			"quorum "+strings.ToLower(upDown(ev.Up)), "service", ev.Service.String(), "weight_sum", ev.WeightSum, "threshold", ev.Threshold)
+	}
+}
+
+// poolChange is what the director does when a pool reports a change,
+// unless quiet: log msg with args, run the configured program, and mail ev
+// when mail is set.
+func (d *Director) poolChange(quiet func() bool, mail bool, script string, argv []string, ev alert.Event, msg string, args ...any) {
+	if quiet() {
+		return
+	}
+	d.log.Info(msg, args...)
+	d.runScript(script, argv)
+	if mail {
+		d.notifier.Load().Notify(ev)
 	}
 }
 

@@ -36,7 +36,9 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 // configuration it makes with the libraries' own Validate (validate.go),
 // so that what they would refuse is reported at its position now.
 func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warning, error) {
-	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname}
+	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname,
+		scripts: byName(cfg.Scripts, func(s *keepalived.VRRPScript) string { return s.Name }),
+		files:   byName(cfg.TrackFiles, func(f *keepalived.TrackFile) string { return f.Name })}
 	t.global()
 	t.instances(t.syncGroups())
 	t.syncDaemon()
@@ -59,9 +61,22 @@ func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warnin
 type translator struct {
 	cfg      *keepalived.Config
 	hostname string
-	plan     *Plan
-	warns    []Warning
-	errs     []Diagnostic
+	// scripts and files are the vrrp_script and track_file blocks by name.
+	scripts map[string]*keepalived.VRRPScript
+	files   map[string]*keepalived.TrackFile
+
+	plan  *Plan
+	warns []Warning
+	errs  []Diagnostic
+}
+
+// byName indexes blocks by their name.
+func byName[T any](blocks []T, name func(*T) string) map[string]*T {
+	m := make(map[string]*T, len(blocks))
+	for i := range blocks {
+		m[name(&blocks[i])] = &blocks[i]
+	}
+	return m
 }
 
 func (t *translator) errorf(p keepalived.Pos, format string, args ...any) {

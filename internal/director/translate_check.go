@@ -12,7 +12,7 @@ import (
 // MISC_CHECK, FILE_CHECK) into healthcheck checks, with the policy each
 // inherits from the real and virtual server. An SMTP_CHECK with host
 // blocks gives one check per host.
-func (t *translator) checker(vs *keepalived.VirtualServer, rs *keepalived.RealServer, ck *keepalived.Checker, port uint16, files map[string]*keepalived.TrackFile) []healthcheck.Check {
+func (t *translator) checker(vs *keepalived.VirtualServer, rs *keepalived.RealServer, ck *keepalived.Checker, port uint16) []healthcheck.Check {
 	pol := healthcheck.Policy{
 		DelayLoop:      firstSet(ck.DelayLoop, rs.DelayLoop, vs.DelayLoop).Or(healthcheck.DefaultDelayLoop),
 		ConnectTimeout: firstSet(ck.ConnectTimeout, rs.ConnectTimeout, vs.ConnectTimeout).Or(healthcheck.DefaultConnectTimeout),
@@ -146,7 +146,7 @@ func (t *translator) checker(vs *keepalived.VirtualServer, rs *keepalived.RealSe
 			t.errorf(ck.Pos, "FILE_CHECK: missing track_file")
 			return nil
 		}
-		tf := files[ck.File.TrackFile.V]
+		tf := t.files[ck.File.TrackFile.V]
 		if tf == nil {
 			t.errorf(ck.File.TrackFile.Pos, "FILE_CHECK: no track_file named %q", ck.File.TrackFile.V)
 			return nil

@@ -13,6 +13,13 @@ import (
 // ipvs.Service values with their real servers; the checkers of the real
 // servers are in translate_check.go.
 
+// tunnelTypes and tunnelChecksums map lb_kind TUN's options onto IPVS;
+// what they do not name (ipip, no checksum option) is the zero value.
+var (
+	tunnelTypes     = map[string]ipvs.TunnelType{"gue": ipvs.TunnelGUE, "gre": ipvs.TunnelGRE}
+	tunnelChecksums = map[string]ipvs.TunnelFlags{"csum": ipvs.TunnelCsum, "remcsum": ipvs.TunnelRemoteCsum}
+)
+
 // forward maps lb_kind onto IPVS.
 func (t *translator) forward(f keepalived.Value[keepalived.Forwarding], what string) (ipvs.Forward, ipvs.TunnelType, uint16, ipvs.TunnelFlags) {
 	switch f.V.Method {
@@ -21,21 +28,7 @@ func (t *translator) forward(f keepalived.Value[keepalived.Forwarding], what str
 	case "DR":
 		return ipvs.DirectRoute, 0, 0, 0
 	case "TUN":
-		var tt ipvs.TunnelType
-		switch f.V.TunnelType {
-		case "gue":
-			tt = ipvs.TunnelGUE
-		case "gre":
-			tt = ipvs.TunnelGRE
-		}
-		var fl ipvs.TunnelFlags
-		switch f.V.Checksum {
-		case "csum":
-			fl = ipvs.TunnelCsum
-		case "remcsum":
-			fl = ipvs.TunnelRemoteCsum
-		}
-		return ipvs.Tunnel, tt, f.V.TunnelPort, fl
+		return ipvs.Tunnel, tunnelTypes[f.V.TunnelType], f.V.TunnelPort, tunnelChecksums[f.V.Checksum]
 	}
 	t.errorf(f.Pos, "%s: unknown forwarding method %q", what, f.V.Method)
 	return ipvs.Masquerade, 0, 0, 0
@@ -204,10 +197,6 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 // svc, each with checkers of its own.
 func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service) []RealServerPlan {
 	g := &t.cfg.Global
-	files := map[string]*keepalived.TrackFile{}
-	for i := range t.cfg.TrackFiles {
-		files[t.cfg.TrackFiles[i].Name] = &t.cfg.TrackFiles[i]
-	}
 	var out []RealServerPlan
 	for i := range vs.RealServers {
 		rs := &vs.RealServers[i]
@@ -251,7 +240,7 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 		}
 		for ci := range rs.Checkers {
 			ck := &rs.Checkers[ci]
-			rp.Checks = append(rp.Checks, t.checker(vs, rs, ck, port, files)...)
+			rp.Checks = append(rp.Checks, t.checker(vs, rs, ck, port)...)
 		}
 		out = append(out, rp)
 	}

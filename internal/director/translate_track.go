@@ -12,18 +12,23 @@ import (
 // (track_interface, track_script, track_file), vrrp_sync_group blocks and
 // the connection sync daemon.
 
+// named returns the block r refers to, or records that there is none
+// (the parser checks references; this keeps a bad one from going on).
+func named[T any](t *translator, blocks map[string]*T, r keepalived.TrackRef, keyword, block string) *T {
+	b := blocks[r.Name]
+	if b == nil {
+		t.errorf(r.Pos, "%s: no %s named %q", keyword, block, r.Name)
+	}
+	return b
+}
+
 // trackScripts resolves track_script entries; without weights (a sync
 // group's tracking without sync_group_tracking_weight) every failure is a
 // FAULT, as in keepalived.
-func (t *translator) trackScripts(refs []keepalived.TrackRef, scripts map[string]*keepalived.VRRPScript, weights bool) []TrackPlan {
+func (t *translator) trackScripts(refs []keepalived.TrackRef, weights bool) []TrackPlan {
 	var out []TrackPlan
 	for _, r := range refs {
-		s := scripts[r.Name]
-		if s == nil {
-			t.errorf(r.Pos, "track_script: no vrrp_script named %q", r.Name)
-			continue
-		}
-		if tp, ok := t.script(s, r); ok {
+		if tp, ok := t.script(named(t, t.scripts, r, "track_script", "vrrp_script"), r); ok {
 			if !weights {
 				tp.Weight = 0
 			}
@@ -37,15 +42,10 @@ func (t *translator) trackScripts(refs []keepalived.TrackRef, scripts map[string
 // times the weight to the priority; lvskit's trackers are up or down, so
 // only weight 0 (a non-zero value means FAULT) is implemented.
 func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []TrackPlan {
-	files := map[string]*keepalived.TrackFile{}
-	for i := range t.cfg.TrackFiles {
-		files[t.cfg.TrackFiles[i].Name] = &t.cfg.TrackFiles[i]
-	}
 	var out []TrackPlan
 	for _, r := range refs {
-		f := files[r.Name]
+		f := named(t, t.files, r, "track_file", "track_file")
 		if f == nil {
-			t.errorf(r.Pos, "track_file: no track_file named %q", r.Name)
 			continue
 		}
 		w := f.Weight.Or(1)
@@ -70,6 +70,9 @@ func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []Trac
 }
 
 func (t *translator) script(s *keepalived.VRRPScript, r keepalived.TrackRef) (TrackPlan, bool) {
+	if s == nil {
+		return TrackPlan{}, false
+	}
 	if !s.Script.Set() || len(s.Script.V.Argv) == 0 {
 		t.errorf(s.Pos, "vrrp_script %q: missing script", s.Name)
 		return TrackPlan{}, false
@@ -104,10 +107,6 @@ type groupMembership struct {
 // apply to every member.
 func (t *translator) syncGroups() map[string]groupMembership {
 	g := &t.cfg.Global
-	scripts := map[string]*keepalived.VRRPScript{}
-	for i := range t.cfg.Scripts {
-		scripts[t.cfg.Scripts[i].Name] = &t.cfg.Scripts[i]
-	}
 	member := map[string]groupMembership{}
 	for _, sg := range t.cfg.SyncGroups {
 		p := SyncGroupPlan{Pos: sg.Pos, Name: sg.Name,
@@ -136,7 +135,7 @@ func (t *translator) syncGroups() map[string]groupMembership {
 			}
 			tracks = append(tracks, TrackPlan{Kind: TrackInterface, Name: r.Name, Interface: r.Name, Weight: w})
 		}
-		tracks = append(tracks, t.trackScripts(sg.TrackScripts, scripts, weights)...)
+		tracks = append(tracks, t.trackScripts(sg.TrackScripts, weights)...)
 		tracks = append(tracks, t.trackFiles(sg.TrackFiles, weights)...)
 		for _, m := range p.Members {
 			member[m] = groupMembership{group: sg.Name, tracks: tracks}

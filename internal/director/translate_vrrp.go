@@ -17,10 +17,6 @@ import (
 // memberships and trackers, which each member takes with its own.
 func (t *translator) instances(groups map[string]groupMembership) {
 	g := &t.cfg.Global
-	scripts := map[string]*keepalived.VRRPScript{}
-	for i := range t.cfg.Scripts {
-		scripts[t.cfg.Scripts[i].Name] = &t.cfg.Scripts[i]
-	}
 	for i := range t.cfg.Instances {
 		in := &t.cfg.Instances[i]
 		c := vrrp.Config{
@@ -166,7 +162,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 				t.unimplemented(r.Pos, "reverse", "track_interface weight reverse")
 			}
 		}
-		ip.Tracks = append(ip.Tracks, t.trackScripts(in.TrackScripts, scripts, true)...)
+		ip.Tracks = append(ip.Tracks, t.trackScripts(in.TrackScripts, true)...)
 		ip.Tracks = append(ip.Tracks, t.trackFiles(in.TrackFiles, true)...)
 		ip.Tracks = append(ip.Tracks, groups[in.Name].tracks...)
 		t.plan.Instances = append(t.plan.Instances, ip)

@@ -22,22 +22,22 @@ vrrp_sync_group G {
     }
 }
 vrrp_instance A {
-    interface eth0
     virtual_router_id 1
+    interface eth0
     virtual_ipaddress {
         10.0.0.1
     }
 }
 vrrp_instance B {
-    interface eth0
     virtual_router_id 2
+    interface eth0
     virtual_ipaddress {
         10.0.0.2
     }
 }
 vrrp_instance C {
-    interface eth0
     virtual_router_id 3
+    interface eth0
     priority 100
     virtual_ipaddress {
         10.0.0.3
