@@ -8,11 +8,11 @@ import (
 	"github.com/lvskit/lvskit/ipvs"
 )
 
-// openBackend opens the IPVS backend: Options.IPVS when set, else what
+// openIPVS opens the IPVS backend: Options.IPVS when set, else what
 // ipvs.Open chooses for Options.Backend (which ipvs.Open logs with its
 // reason). It checks the plan against what the backend can carry (its
 // Capabilities), so that a refused setting is reported at its line.
-func (d *Director) openBackend(plan *Plan) error {
+func (d *Director) openIPVS(plan *Plan) error {
 	var b ipvs.Backend
 	var choice ipvs.Choice
 	if d.opts.IPVS != nil {

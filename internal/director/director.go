@@ -143,7 +143,7 @@ func shortHostname() string {
 // open opens what the director needs: the IPVS backend (checked against
 // the plan), the host network and VRRP sockets, and the metrics.
 func (d *Director) open(plan *Plan) error {
-	if err := d.openBackend(plan); err != nil {
+	if err := d.openIPVS(plan); err != nil {
 		return err
 	}
 	d.table = healthcheck.NewTable(d.backend)
@@ -273,6 +273,7 @@ func (d *Director) shutdown(srv *http.Server) {
 	}
 	d.mu.Unlock()
 	if srv != nil {
+		// The HTTP server's drain waits on sockets, on the wall clock.
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = srv.Shutdown(sctx)
 		scancel()
