@@ -62,7 +62,8 @@ func (d *demo) run(ctx context.Context) error {
 
 // chooseBackend asks ipvs.Open, in a director's namespace, which backend
 // the directors will get: kernel IPVS (DR) where the kernel has it, else
-// the userspace proxy, which forwards like NAT.
+// nftables (DR too: the book's figure 8-5 as the book runs it), else the
+// userspace proxy, which forwards like NAT.
 func (d *demo) chooseBackend(ctx context.Context) error {
 	h := d.c.directors[directors[0].name]
 	b, choice, err := ipvs.Open(ctx, ipvs.OpenConfig{Kind: d.opts.backend, Netlink: ipvs.NetlinkConfig{Netns: h.NsHandle()}})
