@@ -183,6 +183,7 @@ func NFTablesCapabilities() Capabilities {
 		Protocols:   []Protocol{TCP, UDP, SCTP},
 		Schedulers:  []string{"rr", "wrr", "sh", "dh", "fo", "mh"},
 		FWMark:      true,
+		SchedFlag3:  true, // kept and read back; no scheduler reads it, as in IPVS
 		PortZero:    true,
 		Persistence: true,
 	}

@@ -273,8 +273,8 @@ func planOp(st *nftState, sids map[uint32]bool, caps Capabilities, op *Op) error
 			return fmt.Errorf("update service %s: %w", k, ErrNotFound)
 		}
 		svc := serviceOnly(&op.Service)
-		if err := caps.checkService(&svc); err != nil {
-			return fmt.Errorf("%s %s: %w", op.Kind, k, err)
+		if r := caps.serviceRefusals(&svc); len(r) > 0 {
+			return fmt.Errorf("%s %s: %w", op.Kind, k, r[0].Err)
 		}
 		svc.Family, svc.Addr = k.Family, k.Addr
 		if svc.FWMark != 0 {
