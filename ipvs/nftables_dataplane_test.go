@@ -86,6 +86,26 @@ func natLab(t *testing.T) *nftLab {
 	return &nftLab{client: client, dir: dir, n: newNFT(t, dir, NFTablesConfig{}), svc: svc, addr: "10.0.1.1:80"}
 }
 
+// drServer adds real server rs<i+1> at 10.0.0.1<i+1> to lan, as DR wants
+// it: vip on lo, no ARP for it, serveName on vip:80. It returns the host
+// and its address.
+func drServer(t *testing.T, lab *netnstest.Lab, lan *netnstest.LAN, i int, vip netip.Addr) (*netnstest.Host, netip.Addr) {
+	t.Helper()
+	name := fmt.Sprintf("rs%d", i+1)
+	h := lab.Host(name)
+	h.SetSysctl("net.ipv4.conf.all.arp_ignore", "1")
+	h.SetSysctl("net.ipv4.conf.all.arp_announce", "2")
+	addr := netip.AddrFrom4([4]byte{10, 0, 0, byte(11 + i)})
+	lan.Connect(h, "eth0", addr.String()+"/24")
+	h.AddAddr("lo", vip.String()+"/32")
+	ln, err := h.Listen("tcp", vip.String()+":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveName(t, ln, name)
+	return h, addr
+}
+
 // drLab: client, director and real servers on one LAN; the real servers
 // hold the VIP on lo, do not answer ARP for it, and reply directly.
 func drLab(t *testing.T) *nftLab {
@@ -95,16 +115,7 @@ func drLab(t *testing.T) *nftLab {
 	lan.Connect(client, "eth0", "10.0.0.2/24")
 	lan.Connect(dir, "eth0", "10.0.0.1/24", "10.0.0.100/32")
 	for i := range 2 {
-		h := lab.Host(fmt.Sprintf("rs%d", i+1))
-		h.SetSysctl("net.ipv4.conf.all.arp_ignore", "1")
-		h.SetSysctl("net.ipv4.conf.all.arp_announce", "2")
-		lan.Connect(h, "eth0", fmt.Sprintf("10.0.0.1%d/24", i+1))
-		h.AddAddr("lo", "10.0.0.100/32")
-		ln, err := h.Listen("tcp", "10.0.0.100:80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		serveName(t, ln, fmt.Sprintf("rs%d", i+1))
+		drServer(t, lab, lan, i, netip.MustParseAddr("10.0.0.100"))
 	}
 	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Scheduler: "wrr", Destinations: []Destination{
 		{Addr: netip.MustParseAddr("10.0.0.11"), Weight: 3, Forward: DirectRoute},
@@ -250,18 +261,8 @@ func TestIntegrationNFTablesDRLocalClient(t *testing.T) {
 	vip := netip.MustParseAddr("10.0.9.100")
 	var dests []Destination
 	for i := range 2 {
-		h := lab.Host(fmt.Sprintf("rs%d", i+1))
-		h.SetSysctl("net.ipv4.conf.all.arp_ignore", "1")
-		h.SetSysctl("net.ipv4.conf.all.arp_announce", "2")
-		addr := fmt.Sprintf("10.0.0.1%d", i+1)
-		lan.Connect(h, "eth0", addr+"/24")
-		h.AddAddr("lo", vip.String()+"/32")
-		ln, err := h.Listen("tcp", vip.String()+":80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		serveName(t, ln, fmt.Sprintf("rs%d", i+1))
-		dests = append(dests, Destination{Addr: netip.MustParseAddr(addr), Weight: int32(3 - 2*i), Forward: DirectRoute})
+		_, addr := drServer(t, lab, lan, i, vip)
+		dests = append(dests, Destination{Addr: addr, Weight: int32(3 - 2*i), Forward: DirectRoute})
 	}
 	n := newNFT(t, dir, NFTablesConfig{})
 	ctx := context.Background()

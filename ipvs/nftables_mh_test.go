@@ -190,24 +190,13 @@ func TestIntegrationNFTablesMaglevTwoDirectors(t *testing.T) {
 	sink := newUDPSink()
 	var dests []Destination
 	for i := range 3 {
-		name := fmt.Sprintf("rs%d", i+1)
-		h := lab.Host(name)
-		h.SetSysctl("net.ipv4.conf.all.arp_ignore", "1")
-		h.SetSysctl("net.ipv4.conf.all.arp_announce", "2")
-		addr := fmt.Sprintf("10.0.0.1%d", i+1)
-		lan.Connect(h, "eth0", addr+"/24")
-		h.AddAddr("lo", vip.String()+"/32")
+		h, addr := drServer(t, lab, lan, i, vip)
 		pc, err := h.ListenPacket("udp4", vip.String()+":9000")
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink.serve(t, pc, name)
-		ln, err := h.Listen("tcp4", vip.String()+":80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		serveName(t, ln, name)
-		dests = append(dests, Destination{Addr: netip.MustParseAddr(addr), Weight: 1, Forward: DirectRoute})
+		sink.serve(t, pc, fmt.Sprintf("rs%d", i+1))
+		dests = append(dests, Destination{Addr: addr, Weight: 1, Forward: DirectRoute})
 	}
 	udp := Service{Protocol: UDP, Addr: vip, Port: 9000, Scheduler: "mh", Flags: MHPort, Destinations: dests}
 	tcp := Service{Protocol: TCP, Addr: vip, Port: 80, Scheduler: "mh", Flags: MHPort, Destinations: dests}

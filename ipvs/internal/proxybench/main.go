@@ -190,6 +190,13 @@ func (c *child) stop() {
 	}
 }
 
+// stopAll stops the children, last started first.
+func stopAll(children *[]*child) {
+	for i := len(*children) - 1; i >= 0; i-- {
+		(*children)[i].stop()
+	}
+}
+
 func waitListening(addr string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -343,6 +350,38 @@ func runWrk(ns, target, mode, url string, d time.Duration, conns, threads, pid i
 	return r, nil
 }
 
+// needTools fails unless every tool is on PATH.
+func needTools(tools ...string) error {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
+		}
+	}
+	return nil
+}
+
+// haproxyConfig is HAProxy in mode tcp on bind, round robin over servers.
+func haproxyConfig(bind string, servers ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind %s
+    default_backend be
+backend be
+    balance roundrobin
+`, bind)
+	for i, s := range servers {
+		fmt.Fprintf(&b, "    server s%d %s\n", i, s)
+	}
+	return b.String()
+}
+
 // extraProxy is one more lvskit proxy in the same run, with other options.
 type extraProxy struct {
 	name string
@@ -350,10 +389,8 @@ type extraProxy struct {
 }
 
 func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration, extra []extraProxy) error {
-	for _, tool := range []string{"wrk", "haproxy"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
-		}
+	if err := needTools("wrk", "haproxy"); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -362,11 +399,7 @@ func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxy
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var children []*child
-	defer func() {
-		for i := len(children) - 1; i >= 0; i-- {
-			children[i].stop()
-		}
-	}()
+	defer stopAll(&children)
 	var backends []string
 	for i := range 2 {
 		addr, err := freePort()
@@ -399,21 +432,7 @@ func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxy
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := fmt.Sprintf(`global
-    maxconn 8000
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend fe
-    bind %s
-    default_backend be
-backend be
-    balance roundrobin
-    server a %s
-    server b %s
-`, haAddr, backends[0], backends[1])
+	cfg := haproxyConfig(haAddr, backends...)
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -545,24 +564,9 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
 	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies; "+
 		"median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
-	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | max | proxy CPU/request | wrk+backends+proxy CPU/request | errors |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range rs {
-		cpu := "-"
-		if r.CPUPerReqUs > 0 {
-			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
-		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %.0f µs | %s | %.1f µs | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, r.MaxUs, cpu, r.AllCPUPerReqUs, r.Errors)
-	}
+	resultsTable(w, rs, true)
 	fmt.Fprintln(w)
-	find := func(target, mode string) *Result {
-		for i := range rs {
-			if strings.HasPrefix(rs[i].Target, target) && rs[i].Mode == mode {
-				return &rs[i]
-			}
-		}
-		return nil
-	}
+	find := func(target, mode string) *Result { return findResult(rs, target, mode) }
 	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / haproxy whole-path CPU per request | / direct requests/s |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, lv := range []string{"lvskit userspace", "lvskit event loops, poller", "lvskit goroutine"} {
@@ -575,8 +579,40 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 		}
 	}
 	w.Flush()
-	_ = io.Discard
 	return b.String()
+}
+
+// resultsTable writes one row per result; wholePath adds the CPU time of
+// wrk, the backends and the proxy per request.
+func resultsTable(w io.Writer, rs []Result, wholePath bool) {
+	head, rule := "| target | mode | requests/s | p50 | p99 | max | proxy CPU/request |", "|---|---|---:|---:|---:|---:|---:|"
+	if wholePath {
+		head, rule = head+" wrk+backends+proxy CPU/request |", rule+"---:|"
+	}
+	fmt.Fprintln(w, head+" errors |")
+	fmt.Fprintln(w, rule+"---:|")
+	for _, r := range rs {
+		cpu := "-"
+		if r.CPUPerReqUs > 0 {
+			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %.0f µs | %s |", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, r.MaxUs, cpu)
+		if wholePath {
+			fmt.Fprintf(w, " %.1f µs |", r.AllCPUPerReqUs)
+		}
+		fmt.Fprintf(w, " %d |\n", r.Errors)
+	}
+}
+
+// findResult returns the result of the target whose name starts with
+// target, in mode, or nil.
+func findResult(rs []Result, target, mode string) *Result {
+	for i := range rs {
+		if strings.HasPrefix(rs[i].Target, target) && rs[i].Mode == mode {
+			return &rs[i]
+		}
+	}
+	return nil
 }
 
 func loadavg() string {

@@ -77,10 +77,8 @@ type Program struct {
 }
 
 func runNetns(d time.Duration, conns, threads, rounds int, out, jsonOut string, programRounds int) error {
-	for _, tool := range []string{"wrk", "haproxy", "nft", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
-		}
+	if err := needTools("wrk", "haproxy", "nft", "ip"); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -127,11 +125,7 @@ func runNetns(d time.Duration, conns, threads, rounds int, out, jsonOut string, 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var children []*child
-	defer func() {
-		for i := len(children) - 1; i >= 0; i-- {
-			children[i].stop()
-		}
-	}()
+	defer stopAll(&children)
 	var rs []*nslab.Host
 	for i := range 2 {
 		h, err := host(fmt.Sprintf("rs%d", i+1), fmt.Sprintf("10.0.0.1%d/24", i+1))
@@ -167,21 +161,7 @@ func runNetns(d time.Duration, conns, threads, rounds int, out, jsonOut string, 
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	cfg := `global
-    maxconn 8000
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend fe
-    bind 10.0.0.1:82
-    default_backend be
-backend be
-    balance roundrobin
-    server a 10.0.0.11:80
-    server b 10.0.0.12:80
-`
+	cfg := haproxyConfig("10.0.0.1:82", "10.0.0.11:80", "10.0.0.12:80")
 	cfgPath := filepath.Join(tmp, "haproxy.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -370,23 +350,8 @@ func netnsMarkdown(rs []Result, p Program, tab []ipvs.Service, d time.Duration, 
 	fmt.Fprintf(w, "# nftables backend between namespaces (%d CPUs)\n\n", runtime.NumCPU())
 	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency from a client namespace; Go HTTP backends on two real servers (direct: one); "+
 		"round robin everywhere; median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
-	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | max | proxy CPU/request | errors |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
-	for _, r := range rs {
-		cpu := "-"
-		if r.CPUPerReqUs > 0 {
-			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
-		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %.0f µs | %s | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, r.MaxUs, cpu, r.Errors)
-	}
-	find := func(target, mode string) *Result {
-		for i := range rs {
-			if strings.HasPrefix(rs[i].Target, target) && rs[i].Mode == mode {
-				return &rs[i]
-			}
-		}
-		return nil
-	}
+	resultsTable(w, rs, false)
+	find := func(target, mode string) *Result { return findResult(rs, target, mode) }
 	fmt.Fprintln(w, "\n| target | mode | / direct requests/s | / direct p99 | / haproxy requests/s | goal (/ direct) |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---|")
 	for _, t := range []string{"nftables NAT", "nftables DR", "lvskit userspace", "haproxy"} {
