@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -125,7 +126,22 @@ func drLab(t *testing.T) *nftLab {
 }
 
 func TestIntegrationNFTablesDataPlaneNAT(t *testing.T) { checkNFTDataPlane(t, natLab(t)) }
-func TestIntegrationNFTablesDataPlaneDR(t *testing.T)  { checkNFTDataPlane(t, drLab(t)) }
+
+// The DR lab starts with the service in NAT: the first Sync of the check
+// turns it into DR, destinations kept, so that the swap's conns elements
+// are what the DR path then counts with.
+func TestIntegrationNFTablesDataPlaneDR(t *testing.T) {
+	l := drLab(t)
+	nat := l.svc
+	nat.Destinations = slices.Clone(l.svc.Destinations)
+	for i := range nat.Destinations {
+		nat.Destinations[i].Forward = Masquerade
+	}
+	if _, err := Sync(context.Background(), l.n, []Service{nat}); err != nil {
+		t.Fatal(err)
+	}
+	checkNFTDataPlane(t, l)
+}
 
 // checkNFTDataPlane: wrr 3:1 exactly over 400 connections; counters read
 // back; a connection established to rs2 survives rs2's weight going to 0

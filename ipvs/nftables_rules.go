@@ -24,15 +24,15 @@ import (
 //   - base chains: prerouting_dr and output_dr (filter, priority raw)
 //     for DR services, prerouting_nat and output_nat (nat, priority
 //     dstnat) for NAT services; output_dr leaves alone packets to the
-//     host's own addresses. Each dispatches through verdict maps, firewall marks first,
-//     then protocol . address . port, then protocol . address (port-zero
-//     services), as IPVS looks services up;
+//     host's own addresses. Each dispatches through verdict maps,
+//     firewall marks first, then protocol . address . port, then
+//     protocol . address (port-zero services), as IPVS looks services up;
 //   - one regular chain per service, svc_<sid>, which schedules;
 //   - shared maps: dests (sid . did -> address . port, with a counter per
-//     element), dinfo and conns (sid . did, comments and counters), flows
-//     (DR's connection table, with timeouts), closing (the DR flows that
-//     saw a FIN or RST) and persist (persistence templates, with
-//     timeouts);
+//     element), dinfo (sid . did, comments), conns (sid . did, DR's
+//     new-flow counters, for DR services only), flows (DR's connection
+//     table, with timeouts), closing (the DR flows that saw a FIN or RST)
+//     and persist (persistence templates, with timeouts);
 //   - one map per scheduling service, sch_<sid>: slot -> did.
 
 const (

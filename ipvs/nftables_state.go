@@ -372,28 +372,50 @@ func writeChanges(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool,
 	return nil
 }
 
-func destSets(f nftFam) (dests, info, conns *nftables.Set) {
-	return setRef(f, setDests), setRef(f, setDInfo), setRef(f, setConns)
+func destSets(f nftFam) (dests, info *nftables.Set) {
+	return setRef(f, setDests), setRef(f, setDInfo)
 }
 
+// addDests adds the elements of s's destinations idx: dests and dinfo,
+// and for a DR service conns (NAT counts connections in dests).
 func addDests(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
-	ds, is, cs := destSets(f)
-	var de, ie, ce []nftables.SetElement
+	ds, is := destSets(f)
+	var de, ie []nftables.SetElement
 	for _, i := range idx {
 		d, in := destElements(s, i)
 		de, ie = append(de, d), append(ie, in)
-		ce = append(ce, nftables.SetElement{Key: d.Key})
 	}
-	return firstErr(w.AddElements(ds, de), w.AddElements(is, ie), w.AddElements(cs, ce))
+	return firstErr(w.AddElements(ds, de), w.AddElements(is, ie), addConns(w, f, s, idx))
 }
 
 func delDests(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
-	ds, is, cs := destSets(f)
+	ds, is := destSets(f)
 	var keys []nftables.SetElement
 	for _, i := range idx {
 		keys = append(keys, nftables.SetElement{Key: idPair(s.sid, s.dids[i])})
 	}
-	return firstErr(w.DelElements(ds, keys), w.DelElements(is, keys), w.DelElements(cs, keys))
+	return firstErr(w.DelElements(ds, keys), w.DelElements(is, keys), delConns(w, f, s, idx))
+}
+
+// connKeys are the conns elements of s's destinations idx: none for a
+// NAT service.
+func connKeys(s *nftSvc, idx []int) []nftables.SetElement {
+	if !s.dr() {
+		return nil
+	}
+	var out []nftables.SetElement
+	for _, i := range idx {
+		out = append(out, nftables.SetElement{Key: idPair(s.sid, s.dids[i])})
+	}
+	return out
+}
+
+func addConns(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
+	return w.AddElements(setRef(f, setConns), connKeys(s, idx))
+}
+
+func delConns(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
+	return w.DelElements(setRef(f, setConns), connKeys(s, idx))
 }
 
 func firstErr(errs ...error) error {
@@ -477,16 +499,31 @@ func updateService(w nftWriter, f nftFam, old, nw *nftSvc, to nftTimeouts) error
 			infoChanged = append(infoChanged, i)
 		}
 	}
-	var removed []int
+	var removed, keptOld []int
 	for i, did := range old.dids {
 		if !kept[did] {
 			removed = append(removed, i)
+		} else {
+			keptOld = append(keptOld, i)
 		}
 	}
 	if err := delDests(w, f, old, removed); err != nil {
 		return err
 	}
-	_, is, _ := destSets(f)
+	if old.dr() != nw.dr() {
+		// NAT and DR swapped (all destinations at once): the kept
+		// destinations gain or lose their conns elements.
+		var keptNew []int
+		for i, did := range nw.dids {
+			if kept[did] {
+				keptNew = append(keptNew, i)
+			}
+		}
+		if err := firstErr(delConns(w, f, old, keptOld), addConns(w, f, nw, keptNew)); err != nil {
+			return err
+		}
+	}
+	_, is := destSets(f)
 	var del, add []nftables.SetElement
 	for _, i := range infoChanged {
 		_, in := destElements(nw, i)
