@@ -75,7 +75,12 @@
 // confirmed. So in DR a quiesced server (weight 0) gets no new flow and
 // keeps every flow it has for as long as the flow keeps sending; a deleted
 // server's flows are scheduled anew on their next packet (drain with
-// weight 0 first, as inhibit_on_failure does).
+// weight 0 first, as inhibit_on_failure does). A TCP FIN or RST marks a
+// flow closing: from then on its packets keep it 120 s only, and Dump
+// counts it inactive. A new connection from the same client address and
+// port while its old flow is still in the table (120 s after it closed)
+// goes to the old flow's server and is not counted as a new connection,
+// as IPVS reuses a connection entry in TIME_WAIT.
 //
 // A client on the director itself reaches a DR service through the output
 // hook (output_dr), as clients elsewhere do, when the VIP is not one of
