@@ -77,10 +77,9 @@
 // server's flows are scheduled anew on their next packet (drain with
 // weight 0 first, as inhibit_on_failure does). A TCP FIN or RST marks a
 // flow closing: from then on its packets keep it 120 s only, and Dump
-// counts it inactive. A new connection from the same client address and
-// port while its old flow is still in the table (120 s after it closed)
-// goes to the old flow's server and is not counted as a new connection,
-// as IPVS reuses a connection entry in TIME_WAIT.
+// counts it inactive. A new connection (a SYN) from the same client
+// address and port as a closing flow forgets that flow and is scheduled
+// anew, as IPVS does with conn_reuse_mode 1.
 //
 // A client on the director itself reaches a DR service through the output
 // hook (output_dr), as clients elsewhere do, when the VIP is not one of

@@ -309,3 +309,54 @@ func TestIntegrationNFTablesDRLocalClient(t *testing.T) {
 		t.Errorf("with the VIP local, the director's own connection: %v, want connection refused by its own stack", err)
 	}
 }
+
+// TestIntegrationNFTablesDRPortReuse: a connection reset by the client
+// marks its DR flow closing; a new connection from the same address and
+// port is scheduled anew (rr: the other server) and counted, as IPVS
+// does with conn_reuse_mode 1, instead of sticking to the old flow.
+func TestIntegrationNFTablesDRPortReuse(t *testing.T) {
+	l := drLab(t)
+	l.svc.Scheduler = "rr"
+	ctx := context.Background()
+	if _, err := Sync(ctx, l.n, []Service{l.svc}); err != nil {
+		t.Fatal(err)
+	}
+	dial := func() string {
+		var c net.Conn
+		err := l.client.Do(func() error {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 40999},
+				Control: func(_, _ string, rc syscall.RawConn) error {
+					var serr error
+					rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1) })
+					return serr
+				}}
+			var err error
+			c, err = d.DialContext(ctx, "tcp", l.addr)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("dial from port 40999: %v", err)
+		}
+		defer func() {
+			c.(*net.TCPConn).SetLinger(0) // RST: no TIME_WAIT on the client
+			c.Close()
+		}()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		name, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return name[:len(name)-1]
+	}
+	first, second := dial(), dial()
+	if first == second {
+		t.Errorf("two connections from one port went to %s and %s; rr schedules the second anew, so to the other", first, second)
+	}
+	tab, err := l.n.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := tab[0].Stats.Connections; c != 2 {
+		t.Errorf("%d connections counted, want 2", c)
+	}
+}

@@ -489,7 +489,8 @@ func setSID(s *nftSvc) expr.Any { return &expr.Immediate{Register: r0, Data: be3
 // timeout: a TCP FIN or RST marks the flow closing (the closing set), and
 // a closing flow's packets refresh it to TCPFin only, so that the
 // client's last ACKs do not make it live for TCP again (a SYN on a closing
-// flow, a new connection on the same ports, takes the mark away); UDP
+// flow, a new connection on the same ports, forgets the old flow, to be
+// scheduled anew, as IPVS's conn_reuse_mode 1 does); UDP
 // flows take UDP, other flows TCP. A known flow whose server is gone is
 // forgotten; a persistent client goes to its server; a
 // new flow is scheduled and remembered; what is left is dropped. Every
@@ -537,7 +538,8 @@ func serviceRules(f nftFam, s *nftSvc, to nftTimeouts) [][]expr.Any {
 		}
 		closing := join(fk, []expr.Any{lookup(setClosing, r7, 0)})
 		rules = append(rules,
-			join(syn, closing, []expr.Any{&expr.Dynset{SrcRegKey: r7, SetName: setClosing, Operation: nftDynsetOpDelete}}),
+			join(syn, closing, []expr.Any{&expr.Dynset{SrcRegKey: r7, SetName: setClosing, Operation: nftDynsetOpDelete},
+				lookup(setFlows, r7, r1), &expr.Dynset{SrcRegKey: r7, SrcRegData: r1, SetName: setFlows, Operation: nftDynsetOpDelete}}),
 			known(finRst, to.TCPFin, &expr.Dynset{SrcRegKey: r7, SetName: setClosing, Operation: unix.NFT_DYNSET_OP_ADD, Timeout: to.TCPFin}),
 			known(closing, to.TCPFin), known(isProto(UDP), to.UDP), known(nil, to.TCP),
 			join(fk, []expr.Any{lookup(setFlows, r7, r1), &expr.Dynset{SrcRegKey: r7, SrcRegData: r1, SetName: setFlows, Operation: nftDynsetOpDelete}}))
