@@ -177,3 +177,33 @@ func bfdState(s api.BfdSessionState) BFDState {
 	}
 	return BFDDown
 }
+
+// Names of the import policy that drops every route a peer sends.
+const (
+	allPeersSet      = "lvskit-all-peers"
+	announceOnlyName = "lvskit-announce-only"
+)
+
+// announceOnly is that policy: reject what comes from any neighbor.
+// GoBGP's global import policy also judges the routes this speaker
+// originates, which have no neighbor and so do not match it: a plain
+// default-reject would drop them too.
+func announceOnly() (*api.DefinedSet, *api.Policy, *api.PolicyAssignment) {
+	set := &api.DefinedSet{
+		DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR,
+		Name:        allPeersSet,
+		List:        []string{"0.0.0.0/0", "::/0"},
+	}
+	policy := &api.Policy{Name: announceOnlyName, Statements: []*api.Statement{{
+		Name:       announceOnlyName + "-reject",
+		Conditions: &api.Conditions{NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: allPeersSet}},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_REJECT},
+	}}}
+	assign := &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     api.PolicyDirection_POLICY_DIRECTION_IMPORT,
+		Policies:      []*api.Policy{{Name: announceOnlyName}},
+		DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
+	}
+	return set, policy, assign
+}

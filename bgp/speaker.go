@@ -46,7 +46,6 @@ type peerTrack struct {
 	since   time.Time
 	flaps   int
 	lastErr string
-	local   netip.Addr
 }
 
 // New checks c and returns a speaker that is not running yet.
@@ -328,12 +327,15 @@ func (s *Speaker) start(ctx, watchCtx context.Context, srv *server.BgpServer) er
 		return fmt.Errorf("start bgp: %w", err)
 	}
 	// A speaker only announces: whatever the routers send is dropped
-	// (counted as received, not accepted), so a full table costs nothing.
-	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name:          "global",
-		Direction:     api.PolicyDirection_POLICY_DIRECTION_IMPORT,
-		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
-	}}); err != nil {
+	// (counted as received, not accepted), so a full table costs little.
+	set, policy, assign := announceOnly()
+	if err := srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set}); err != nil {
+		return fmt.Errorf("add neighbor set: %w", err)
+	}
+	if err := srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
+		return fmt.Errorf("add import policy: %w", err)
+	}
+	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: assign}); err != nil {
 		return fmt.Errorf("set import policy: %w", err)
 	}
 	if err := srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeerEvent}, server.WatchPeer()); err != nil {
@@ -396,15 +398,12 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Ti
 		t.lastErr = reason
 	}
 	t.state, t.since = to, s.cfg.Clock.Now()
-	if to == Established {
-		t.local = ev.Peer.Transport.LocalAddress.Unmap()
-	}
 	s.mu.Unlock()
 	switch {
 	case from == Established:
 		s.log.Warn("bgp session down", "peer", addr, "to", to, "reason", reason)
 	case to == Established:
-		s.log.Info("bgp session established", "peer", addr, "local", ev.Peer.Transport.LocalAddress)
+		s.log.Info("bgp session established", "peer", addr)
 	default:
 		s.log.Debug("bgp session", "peer", addr, "from", from, "to", to)
 	}
@@ -444,7 +443,6 @@ func (s *Speaker) Status() Status {
 		ps := PeerStatus{
 			Address: p.Address, ASN: p.ASN, Internal: p.ibgp(s.cfg.ASN),
 			State: t.state, Since: t.since, Flaps: t.flaps, LastError: t.lastErr,
-			LocalAddress: t.local,
 		}
 		if !p.BFD.Disable {
 			ps.BFD = BFDDown
@@ -459,9 +457,12 @@ func (s *Speaker) Status() Status {
 
 // fillLive copies what GoBGP reports about a peer into ps.
 func fillLive(ps *PeerStatus, p *api.Peer, bfd bool) {
-	if p.State != nil {
-		if bfd && p.State.BfdState != nil {
-			ps.BFD = bfdState(p.State.BfdState.SessionState)
+	if p.State != nil && bfd && p.State.BfdState != nil {
+		ps.BFD = bfdState(p.State.BfdState.SessionState)
+	}
+	if ps.State == Established && p.Transport != nil {
+		if a, err := netip.ParseAddr(p.Transport.LocalAddress); err == nil {
+			ps.LocalAddress = a.Unmap()
 		}
 	}
 	for _, a := range p.AfiSafis {

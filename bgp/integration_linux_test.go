@@ -1,0 +1,409 @@
+package bgp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/peer"
+)
+
+// The router in these tests is FRR (zebra, bfdd, bgpd from Debian) in a
+// namespace of its own on a LAN with the speakers; what it thinks is read
+// with vtysh, and what it does with `ip route` in its namespace: the
+// kernel's FIB is the judge. Every wait is bounded polling for a state;
+// no test asserts how long anything took.
+
+const (
+	routerASN  = 65000
+	speakerASN = 65001
+	waitBound  = 60 * time.Second
+)
+
+var (
+	vip4 = netip.MustParsePrefix("192.0.2.10/32")
+	vip6 = netip.MustParsePrefix("2001:db8::10/128")
+)
+
+// lanAddrs are speaker i's (1-based) and the router's (i = 254) addresses.
+func lan4(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 97, 0, byte(i)}) }
+func lan6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("fd97::%x", i)) }
+
+// routerBFD has the fast profile: 100ms × 3 each way.
+const routerBFD = `bfd
+ profile fast
+  receive-interval 100
+  transmit-interval 100
+  detect-multiplier 3
+ exit
+exit
+`
+
+// routerBGP is bgpd's configuration for speakers 1..n in AS speakerASN,
+// each over IPv4 and IPv6, with BFD; extra goes inside "router bgp" for
+// each neighbor (a password, say). The BGP timers are long (hold 90s), so
+// that a next hop that goes within the tests' bounds went by BFD.
+func routerBGP(n int, extra func(i int, addr netip.Addr) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %v\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n timers bgp 30 90\n", routerASN, lan4(254))
+	for i := 1; i <= n; i++ {
+		for _, a := range []netip.Addr{lan4(i), lan6(i)} {
+			fmt.Fprintf(&b, " neighbor %v remote-as %d\n neighbor %v bfd profile fast\n neighbor %v timers connect 1\n", a, speakerASN, a, a)
+			if extra != nil {
+				b.WriteString(extra(i, a))
+			}
+		}
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		fmt.Fprintf(&b, " address-family %s unicast\n  maximum-paths 8\n", fam)
+		for i := 1; i <= n; i++ {
+			a := lan4(i)
+			if fam == "ipv6" {
+				a = lan6(i)
+			}
+			fmt.Fprintf(&b, "  neighbor %v activate\n", a)
+		}
+		b.WriteString(" exit-address-family\n")
+	}
+	b.WriteString("exit\n")
+	return b.String()
+}
+
+// ecmpLab is a router and n speaker hosts on one LAN.
+type ecmpLab struct {
+	router   *netnstest.Host
+	speakers []*netnstest.Host
+}
+
+func newECMPLab(t *testing.T, n int) *ecmpLab {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	l := &ecmpLab{router: lab.Host("router")}
+	lan.Connect(l.router, "eth0", lan4(254).String()+"/24", lan6(254).String()+"/64")
+	for i := 1; i <= n; i++ {
+		h := lab.Host(fmt.Sprintf("s%d", i))
+		lan.Connect(h, "eth0", lan4(i).String()+"/24", lan6(i).String()+"/64")
+		l.speakers = append(l.speakers, h)
+	}
+	return l
+}
+
+// speakerSpecFor is speaker i's configuration: the router over IPv4 and
+// IPv6 with BFD at 100ms, and the two VIPs.
+func speakerSpecFor(i int, password string) speakerSpec {
+	bfd := BFD{MinTx: 100 * time.Millisecond, MinRx: 100 * time.Millisecond, Multiplier: 3}
+	return speakerSpec{
+		ASN:      speakerASN,
+		RouterID: lan4(i),
+		Peers: []Peer{
+			{Address: lan4(254), ASN: routerASN, Password: password, ConnectRetry: time.Second, BFD: bfd},
+			{Address: lan6(254), ASN: routerASN, Password: password, ConnectRetry: time.Second, BFD: bfd},
+		},
+		Routes: []routeSpec{{Prefix: vip4}, {Prefix: vip6}},
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after waitBound
+// with cond's last explanation.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	var last string
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after %v: %s", what, waitBound, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fibNextHops reads the router's kernel route to p and returns its
+// gateways, sorted; none when there is no route.
+func fibNextHops(t *testing.T, router *netnstest.Host, p netip.Prefix) []netip.Addr {
+	t.Helper()
+	fam := "-4"
+	if p.Addr().Is6() {
+		fam = "-6"
+	}
+	out := router.Run("ip", fam, "-j", "route", "show", "exact", p.String())
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		t.Fatalf("ip route show %v: %v: %s", p, err, out)
+	}
+	var gws []netip.Addr
+	for _, r := range routes {
+		if r.Gateway != "" {
+			gws = append(gws, netip.MustParseAddr(r.Gateway))
+		}
+		for _, nh := range r.Nexthops {
+			gws = append(gws, netip.MustParseAddr(nh.Gateway))
+		}
+	}
+	slices.SortFunc(gws, netip.Addr.Compare)
+	return gws
+}
+
+// fibIs is a waitFor condition: the router's route to p goes exactly to
+// want.
+func fibIs(t *testing.T, router *netnstest.Host, p netip.Prefix, want ...netip.Addr) func() (bool, string) {
+	slices.SortFunc(want, netip.Addr.Compare)
+	return func() (bool, string) {
+		got := fibNextHops(t, router, p)
+		return slices.Equal(got, want), fmt.Sprintf("FIB %v via %v, want %v", p, got, want)
+	}
+}
+
+type frrNeighbor struct {
+	BgpState       string `json:"bgpState"`
+	LastResetDueTo string `json:"lastResetDueTo"`
+	// LastNotificationReason is set when the router reset the session
+	// itself with a NOTIFICATION ("Cease/BFD Down").
+	LastNotificationReason string `json:"lastNotificationReason"`
+	ConnectionsDrop        int    `json:"connectionsDropped"`
+	MessageStats           struct {
+		UpdatesRecv       int `json:"updatesRecv"`
+		NotificationsRecv int `json:"notificationsRecv"`
+	} `json:"messageStats"`
+}
+
+func neighbor(t *testing.T, frr *peer.FRR, a netip.Addr) frrNeighbor {
+	t.Helper()
+	var m map[string]frrNeighbor
+	if err := frr.VtyshJSON("show bgp neighbors "+a.String()+" json", &m); err != nil {
+		t.Fatal(err)
+	}
+	return m[a.String()]
+}
+
+// bfdPeers returns FRR's BFD session status ("up", "down", ...) by peer.
+func bfdPeers(t *testing.T, frr *peer.FRR) map[netip.Addr]string {
+	t.Helper()
+	var ps []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+	}
+	if err := frr.VtyshJSON("show bfd peers json", &ps); err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[netip.Addr]string)
+	for _, p := range ps {
+		out[netip.MustParseAddr(p.Peer)] = p.Status
+	}
+	return out
+}
+
+// established is a waitFor condition: the router has these sessions
+// established and their BFD sessions up.
+func established(t *testing.T, frr *peer.FRR, addrs ...netip.Addr) func() (bool, string) {
+	return func() (bool, string) {
+		bfd := bfdPeers(t, frr)
+		for _, a := range addrs {
+			if st := neighbor(t, frr, a).BgpState; st != "Established" {
+				return false, fmt.Sprintf("session with %v is %q", a, st)
+			}
+			if bfd[a] != "up" {
+				return false, fmt.Sprintf("BFD with %v is %q", a, bfd[a])
+			}
+		}
+		return true, ""
+	}
+}
+
+// startRouter starts FRR in the router and, if the test fails, logs what
+// the router thought and did.
+func startRouter(t *testing.T, router *netnstest.Host, conf peer.FRRConfig) *peer.FRR {
+	frr := peer.StartFRR(t, router, conf)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, c := range []string{"show bgp summary", "show bgp ipv4 unicast", "show bgp ipv6 unicast", "show bfd peers brief", "show ip route", "show ipv6 route"} {
+			out, err := frr.Vtysh(c)
+			t.Logf("router: %s (%v):\n%s", c, err, out)
+		}
+		out, _ := router.Command(context.Background(), "ip", "addr").CombinedOutput()
+		t.Logf("router: ip addr:\n%s", out)
+	})
+	return frr
+}
+
+// TestIntegrationECMP: three speakers announce the same VIPs to FRR,
+// which installs them with three next hops each (IPv4 /32 and IPv6 /128);
+// an explicit Withdraw, a re-announcement, a graceful stop (SIGTERM) and a
+// SIGKILL caught by BFD each change the router's FIB as they should.
+func TestIntegrationECMP(t *testing.T) {
+	const n = 3
+	l := newECMPLab(t, n)
+	sp := make([]*speakerProc, n)
+	for i := range n {
+		sp[i] = startSpeaker(t, l.speakers[i], fmt.Sprintf("s%d", i+1), speakerSpecFor(i+1, ""))
+	}
+	// Started last, so that on failure its state is logged while the
+	// speakers still run.
+	frr := startRouter(t, l.router, peer.FRRConfig{BGP: routerBGP(n, nil), BFD: routerBFD})
+	all4 := []netip.Addr{lan4(1), lan4(2), lan4(3)}
+	all6 := []netip.Addr{lan6(1), lan6(2), lan6(3)}
+
+	waitFor(t, "sessions and BFD up", established(t, frr, append(all4, all6...)...))
+	waitFor(t, "IPv4 VIP over three next hops", fibIs(t, l.router, vip4, all4...))
+	waitFor(t, "IPv6 VIP over three next hops", fibIs(t, l.router, vip6, all6...))
+
+	// The speakers see it the same way.
+	waitFor(t, "speaker 1 status", func() (bool, string) {
+		st := sp[0].status()
+		for _, p := range st.Peers {
+			if p.State != Established || p.BFD != BFDUp || p.Sent != 1 {
+				return false, fmt.Sprintf("%+v", st.Peers)
+			}
+		}
+		return st.Running && len(st.Peers) == 2, fmt.Sprintf("%+v", st)
+	})
+
+	t.Run("Withdraw", func(t *testing.T) {
+		sp[0].must("withdraw " + vip4.String())
+		waitFor(t, "IPv4 VIP without speaker 1", fibIs(t, l.router, vip4, lan4(2), lan4(3)))
+		// The IPv6 VIP and the session stay.
+		if got := fibNextHops(t, l.router, vip6); len(got) != 3 {
+			t.Errorf("IPv6 VIP via %v after withdrawing the IPv4 one, want 3 next hops", got)
+		}
+		if st := neighbor(t, frr, lan4(1)).BgpState; st != "Established" {
+			t.Errorf("session with speaker 1 is %q after a withdraw", st)
+		}
+		sp[0].must("announce " + vip4.String())
+		waitFor(t, "IPv4 VIP back over three next hops", fibIs(t, l.router, vip4, all4...))
+	})
+
+	t.Run("GracefulStop", func(t *testing.T) {
+		before := neighbor(t, frr, lan4(2)).MessageStats
+		sp[1].terminate()
+		waitFor(t, "IPv4 VIP without speaker 2", fibIs(t, l.router, vip4, lan4(1), lan4(3)))
+		waitFor(t, "IPv6 VIP without speaker 2", fibIs(t, l.router, vip6, lan6(1), lan6(3)))
+		// The withdrawal came as an UPDATE before the session was closed
+		// with a NOTIFICATION (Cease).
+		after := neighbor(t, frr, lan4(2))
+		if after.MessageStats.UpdatesRecv <= before.UpdatesRecv {
+			t.Errorf("router received %d UPDATEs from speaker 2 before its stop and %d after: no withdrawal was sent",
+				before.UpdatesRecv, after.MessageStats.UpdatesRecv)
+		}
+		if after.MessageStats.NotificationsRecv <= before.NotificationsRecv {
+			t.Errorf("router received no NOTIFICATION from the stopped speaker 2 (reset due to %q)", after.LastResetDueTo)
+		}
+	})
+
+	// A director host that dies (power, kernel, cable) sends nothing more:
+	// no BFD, no TCP FIN. Its link goes down, then its process is killed:
+	// only BFD can tell the router.
+	t.Run("HostDeathCaughtByBFD", func(t *testing.T) {
+		link, err := l.speakers[2].Netlink().LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.speakers[2].Netlink().LinkSetDown(link); err != nil {
+			t.Fatal(err)
+		}
+		sp[2].kill()
+		waitFor(t, "IPv4 VIP only via speaker 1", fibIs(t, l.router, vip4, lan4(1)))
+		waitFor(t, "IPv6 VIP only via speaker 1", fibIs(t, l.router, vip6, lan6(1)))
+		bfd := bfdPeers(t, frr)
+		for _, a := range []netip.Addr{lan4(3), lan6(3)} {
+			if bfd[a] != "down" {
+				t.Errorf("router's BFD session with the dead speaker %v is %q, want down", a, bfd[a])
+			}
+			// The hold timer (90s) cannot have done it: BFD did.
+			nb := neighbor(t, frr, a)
+			if !strings.Contains(nb.LastResetDueTo+" "+nb.LastNotificationReason, "BFD") {
+				t.Errorf("router reset the session with %v due to %q (notification %q), want BFD", a, nb.LastResetDueTo, nb.LastNotificationReason)
+			}
+		}
+		if bfd[lan4(1)] != "up" {
+			t.Errorf("BFD with speaker 1 is %q, want up", bfd[lan4(1)])
+		}
+	})
+
+	// A director process that crashes on a live host: its kernel closes
+	// the TCP sessions, and its BFD stops. The router drops the next hop,
+	// and its BFD session goes down.
+	t.Run("Crash", func(t *testing.T) {
+		sp[0].kill()
+		waitFor(t, "no IPv4 route once the last speaker is gone", fibIs(t, l.router, vip4))
+		waitFor(t, "no IPv6 route once the last speaker is gone", fibIs(t, l.router, vip6))
+		waitFor(t, "BFD with the crashed speaker down", func() (bool, string) {
+			bfd := bfdPeers(t, frr)
+			return bfd[lan4(1)] == "down" && bfd[lan6(1)] == "down", fmt.Sprintf("BFD %v", bfd)
+		})
+	})
+}
+
+// TestIntegrationPassword: a speaker with the router's TCP MD5 password
+// gets its route installed; one with another password never gets a
+// session: the router's kernel drops its segments (TCPMD5Failure).
+func TestIntegrationPassword(t *testing.T) {
+	l := newECMPLab(t, 2)
+	bgpConf := routerBGP(2, func(_ int, a netip.Addr) string {
+		return fmt.Sprintf(" neighbor %v password s3cret\n", a)
+	})
+	failuresBefore := md5Failures(t, l.router)
+	startSpeaker(t, l.speakers[0], "s1", speakerSpecFor(1, "s3cret"))
+	bad := startSpeaker(t, l.speakers[1], "s2", speakerSpecFor(2, "wrong"))
+	frr := startRouter(t, l.router, peer.FRRConfig{BGP: bgpConf, BFD: routerBFD})
+
+	waitFor(t, "matching password: sessions up", established(t, frr, lan4(1), lan6(1)))
+	waitFor(t, "IPv4 VIP via the speaker with the password", fibIs(t, l.router, vip4, lan4(1)))
+	waitFor(t, "IPv6 VIP via the speaker with the password", fibIs(t, l.router, vip6, lan6(1)))
+	waitFor(t, "the router's kernel dropping the wrong password", func() (bool, string) {
+		n := md5Failures(t, l.router)
+		return n > failuresBefore, fmt.Sprintf("TCPMD5Failure %d", n)
+	})
+	for _, a := range []netip.Addr{lan4(2), lan6(2)} {
+		if st := neighbor(t, frr, a).BgpState; st == "Established" {
+			t.Errorf("session with %v (wrong password) is established", a)
+		}
+	}
+	for _, p := range bad.status().Peers {
+		if p.State == Established {
+			t.Errorf("speaker with the wrong password has an established session with %v", p.Address)
+		}
+	}
+	if got := fibNextHops(t, l.router, vip4); !slices.Equal(got, []netip.Addr{lan4(1)}) {
+		t.Errorf("IPv4 VIP via %v, want only %v", got, lan4(1))
+	}
+}
+
+// md5Failures reads TcpExt TCPMD5Failure (segments whose MD5 signature
+// did not match) in host h.
+func md5Failures(t *testing.T, h *netnstest.Host) int {
+	t.Helper()
+	out := h.Run("cat", "/proc/net/netstat")
+	lines := strings.Split(out, "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(names) != len(values) {
+			continue
+		}
+		for j, name := range names {
+			if name == "TCPMD5Failure" {
+				n, _ := strconv.Atoi(values[j])
+				return n
+			}
+		}
+	}
+	t.Fatalf("no TcpExt TCPMD5Failure in /proc/net/netstat")
+	return 0
+}
