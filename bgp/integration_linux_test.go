@@ -407,3 +407,91 @@ func md5Failures(t *testing.T, h *netnstest.Host) int {
 	t.Fatalf("no TcpExt TCPMD5Failure in /proc/net/netstat")
 	return 0
 }
+
+// TestIntegrationSessionOptions: an iBGP speaker's route carries its
+// LOCAL_PREF, MED and communities to the router; an eBGP speaker two hops
+// away (behind a forwarding host) reaches the router only because its
+// session is multihop (TTL 2), and its LOCAL_PREF is not sent.
+func TestIntegrationSessionOptions(t *testing.T) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	router, ibgp, mid, far := lab.Host("router"), lab.Host("ibgp"), lab.Host("mid"), lab.Host("far")
+	lan.Connect(router, "eth0", "10.97.0.254/24")
+	lan.Connect(ibgp, "eth0", "10.97.0.1/24")
+	lan.Connect(mid, "eth0", "10.97.0.100/24")
+	lab.Link(mid, "eth1", "10.96.0.1/24", far, "eth0", "10.96.0.2/24")
+	mid.SetSysctl("net.ipv4.ip_forward", "1")
+	far.AddRoute("default", "10.96.0.1")
+	router.AddRoute("10.96.0.0/24", "10.97.0.100")
+
+	vipI := netip.MustParsePrefix("192.0.2.20/32")
+	vipE := netip.MustParsePrefix("192.0.2.30/32")
+	startSpeaker(t, ibgp, "ibgp", speakerSpec{
+		ASN: routerASN, RouterID: netip.MustParseAddr("10.97.0.1"),
+		Peers: []Peer{{Address: netip.MustParseAddr("10.97.0.254"), ASN: routerASN, ConnectRetry: time.Second,
+			BFD: BFD{MinTx: 100 * time.Millisecond, MinRx: 100 * time.Millisecond}}},
+		Routes: []routeSpec{{Prefix: vipI, LocalPref: 200, MED: 50, Communities: []string{"no-export", "65000:100"}}},
+	})
+	startSpeaker(t, far, "far", speakerSpec{
+		ASN: 65002, RouterID: netip.MustParseAddr("10.96.0.2"),
+		Peers: []Peer{{Address: netip.MustParseAddr("10.97.0.254"), ASN: routerASN, ConnectRetry: time.Second,
+			Multihop: 2, BFD: BFD{Disable: true}}},
+		Routes: []routeSpec{{Prefix: vipE, LocalPref: 300, MED: 70, Communities: []string{"65002:7"}}},
+	})
+	frr := startRouter(t, router, peer.FRRConfig{BFD: routerBFD, BGP: `router bgp 65000
+ bgp router-id 10.97.0.254
+ no bgp ebgp-requires-policy
+ neighbor 10.97.0.1 remote-as 65000
+ neighbor 10.97.0.1 bfd profile fast
+ neighbor 10.97.0.1 timers connect 1
+ neighbor 10.96.0.2 remote-as 65002
+ neighbor 10.96.0.2 ebgp-multihop 2
+ neighbor 10.96.0.2 timers connect 1
+exit
+`})
+
+	type path struct {
+		LocPrf    int `json:"locPrf"`
+		Metric    int `json:"metric"`
+		Community struct {
+			String string `json:"string"`
+		} `json:"community"`
+		Peer struct {
+			PeerID string `json:"peerId"`
+			Type   string `json:"type"`
+		} `json:"peer"`
+		Nexthops []struct {
+			IP string `json:"ip"`
+		} `json:"nexthops"`
+	}
+	lookup := func(p netip.Prefix) (path, bool) {
+		var r struct {
+			Paths []path `json:"paths"`
+		}
+		if err := frr.VtyshJSON("show bgp ipv4 unicast "+p.String()+" json", &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Paths) == 0 {
+			return path{}, false
+		}
+		return r.Paths[0], true
+	}
+	var pi, pe path
+	waitFor(t, "the iBGP and the multihop routes at the router", func() (bool, string) {
+		var okI, okE bool
+		pi, okI = lookup(vipI)
+		pe, okE = lookup(vipE)
+		return okI && okE, fmt.Sprintf("iBGP route %v, multihop route %v", okI, okE)
+	})
+	if pi.Peer.Type != "internal" || pi.LocPrf != 200 || pi.Metric != 50 || pi.Community.String != "65000:100 no-export" ||
+		len(pi.Nexthops) != 1 || pi.Nexthops[0].IP != "10.97.0.1" {
+		t.Errorf("iBGP route as the router sees it: %+v; want internal, local pref 200, MED 50, communities 65000:100 no-export, next hop 10.97.0.1", pi)
+	}
+	if pe.Peer.Type != "external" || pe.LocPrf == 300 || pe.Metric != 70 || pe.Community.String != "65002:7" ||
+		len(pe.Nexthops) != 1 || pe.Nexthops[0].IP != "10.96.0.2" {
+		t.Errorf("multihop eBGP route as the router sees it: %+v; want external, no local pref 300, MED 70, community 65002:7, next hop 10.96.0.2", pe)
+	}
+	waitFor(t, "iBGP route in the FIB", fibIs(t, router, vipI, netip.MustParseAddr("10.97.0.1")))
+	// The multihop route's next hop resolves through the forwarding host.
+	waitFor(t, "multihop route in the FIB", fibIs(t, router, vipE, netip.MustParseAddr("10.97.0.100")))
+}
