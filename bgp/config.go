@@ -70,7 +70,8 @@ type Peer struct {
 	HoldTime time.Duration
 	// KeepaliveInterval is the keepalive period; 0 means HoldTime/3.
 	KeepaliveInterval time.Duration
-	// ConnectRetry is the wait between connection attempts; 0 means 5s.
+	// ConnectRetry is the wait between connection attempts, and before
+	// the first one after a session went down; 0 means 5s.
 	ConnectRetry time.Duration
 	// Passive waits for the peer to connect and never connects out.
 	Passive bool

@@ -12,7 +12,7 @@ import (
 //
 //	lvskit_bgp_peer_state{peer}               0 idle 1 connect 2 active 3 opensent 4 openconfirm 5 established
 //	lvskit_bgp_peer_up{peer}                  1 while established
-//	lvskit_bgp_peer_uptime_seconds{peer}      time in the current state
+//	lvskit_bgp_peer_uptime_seconds{peer}      time since established; 0 when not
 //	lvskit_bgp_peer_flaps_total{peer}         times the session left established
 //	lvskit_bgp_peer_bfd_state{peer}           0 disabled 1 admindown 2 down 3 init 4 up
 //	lvskit_bgp_peer_prefixes{peer,direction}  direction: sent, received, accepted
@@ -35,7 +35,7 @@ func NewMetrics() *Metrics {
 	return &Metrics{
 		state:     d("peer_state", "BGP session state: 0 idle, 1 connect, 2 active, 3 opensent, 4 openconfirm, 5 established.", "peer"),
 		up:        d("peer_up", "Whether the BGP session is established.", "peer"),
-		uptime:    d("peer_uptime_seconds", "Seconds since the BGP session entered its current state.", "peer"),
+		uptime:    d("peer_uptime_seconds", "Seconds since the BGP session was established; 0 while it is not.", "peer"),
 		flaps:     d("peer_flaps_total", "Times the BGP session left the established state.", "peer"),
 		bfd:       d("peer_bfd_state", "BFD session state: 0 disabled, 1 admindown, 2 down, 3 init, 4 up.", "peer"),
 		prefixes:  d("peer_prefixes", "Prefixes sent to, received from and accepted from the peer.", "peer", "direction"),
@@ -70,9 +70,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			peer := p.Address.String()
 			gauge(m.state, float64(p.State), peer)
 			gauge(m.up, b2f(p.State == Established), peer)
-			if !p.Since.IsZero() {
-				gauge(m.uptime, now.Sub(p.Since).Seconds(), peer)
+			uptime := 0.0
+			if p.State == Established {
+				uptime = now.Sub(p.Since).Seconds()
 			}
+			gauge(m.uptime, uptime, peer)
 			ch <- prometheus.MustNewConstMetric(m.flaps, prometheus.CounterValue, float64(p.Flaps), peer)
 			gauge(m.bfd, float64(p.BFD), peer)
 			gauge(m.prefixes, float64(p.Sent), peer, "sent")

@@ -117,8 +117,19 @@ lvskit_bgp_peer_up{peer="10.0.0.254"} 0
 # HELP lvskit_bgp_peer_bfd_state BFD session state: 0 disabled, 1 admindown, 2 down, 3 init, 4 up.
 # TYPE lvskit_bgp_peer_bfd_state gauge
 lvskit_bgp_peer_bfd_state{peer="10.0.0.254"} 0
-`), "lvskit_bgp_route_announced", "lvskit_bgp_peer_up", "lvskit_bgp_peer_bfd_state"); err != nil {
+# HELP lvskit_bgp_peer_uptime_seconds Seconds since the BGP session was established; 0 while it is not.
+# TYPE lvskit_bgp_peer_uptime_seconds gauge
+lvskit_bgp_peer_uptime_seconds{peer="10.0.0.254"} 0
+# HELP lvskit_bgp_peer_prefixes Prefixes sent to, received from and accepted from the peer.
+# TYPE lvskit_bgp_peer_prefixes gauge
+lvskit_bgp_peer_prefixes{direction="accepted",peer="10.0.0.254"} 0
+lvskit_bgp_peer_prefixes{direction="received",peer="10.0.0.254"} 0
+lvskit_bgp_peer_prefixes{direction="sent",peer="10.0.0.254"} 0
+`), "lvskit_bgp_route_announced", "lvskit_bgp_peer_up", "lvskit_bgp_peer_bfd_state", "lvskit_bgp_peer_uptime_seconds", "lvskit_bgp_peer_prefixes"); err != nil {
 		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(m); err != nil || len(problems) > 0 {
+		t.Errorf("metrics lint: %v %v", problems, err)
 	}
 	if err := sp.Run(ctx); err == nil {
 		t.Error("a second Run succeeded")
