@@ -129,25 +129,7 @@ func apiPath(r Route, withdraw bool) (*apiutil.Path, error) {
 	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw}, nil
 }
 
-// sessionState maps GoBGP's FSM state.
-func sessionState(s api.PeerState_SessionState) SessionState {
-	switch s {
-	case api.PeerState_SESSION_STATE_IDLE:
-		return Idle
-	case api.PeerState_SESSION_STATE_CONNECT:
-		return Connect
-	case api.PeerState_SESSION_STATE_ACTIVE:
-		return Active
-	case api.PeerState_SESSION_STATE_OPENSENT:
-		return OpenSent
-	case api.PeerState_SESSION_STATE_OPENCONFIRM:
-		return OpenConfirm
-	case api.PeerState_SESSION_STATE_ESTABLISHED:
-		return Established
-	}
-	return Idle
-}
-
+// fsmState maps GoBGP's FSM state.
 func fsmState(s gobgp.FSMState) SessionState {
 	switch s {
 	case gobgp.BGP_FSM_CONNECT:

@@ -119,19 +119,6 @@ func TestAPIPath(t *testing.T) {
 }
 
 func TestStateMapping(t *testing.T) {
-	for api, want := range map[api.PeerState_SessionState]SessionState{
-		api.PeerState_SESSION_STATE_UNSPECIFIED: Idle,
-		api.PeerState_SESSION_STATE_IDLE:        Idle,
-		api.PeerState_SESSION_STATE_CONNECT:     Connect,
-		api.PeerState_SESSION_STATE_ACTIVE:      Active,
-		api.PeerState_SESSION_STATE_OPENSENT:    OpenSent,
-		api.PeerState_SESSION_STATE_OPENCONFIRM: OpenConfirm,
-		api.PeerState_SESSION_STATE_ESTABLISHED: Established,
-	} {
-		if got := sessionState(api); got != want {
-			t.Errorf("sessionState(%v) = %v, want %v", api, got, want)
-		}
-	}
 	for fsm, want := range map[gobgp.FSMState]SessionState{
 		gobgp.BGP_FSM_IDLE: Idle, gobgp.BGP_FSM_CONNECT: Connect, gobgp.BGP_FSM_ACTIVE: Active,
 		gobgp.BGP_FSM_OPENSENT: OpenSent, gobgp.BGP_FSM_OPENCONFIRM: OpenConfirm, gobgp.BGP_FSM_ESTABLISHED: Established,

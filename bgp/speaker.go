@@ -323,6 +323,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 }
 
 func (s *Speaker) start(ctx, watchCtx context.Context, srv *server.BgpServer) error {
+	// These calls are local and quick; a Run cancelled meanwhile starts
+	// and then stops, rather than failing half way.
+	ctx = context.WithoutCancel(ctx)
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: apiGlobal(s.cfg)}); err != nil {
 		return fmt.Errorf("start bgp: %w", err)
 	}

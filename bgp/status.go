@@ -63,12 +63,7 @@ const (
 
 var sessionStateNames = [...]string{"idle", "connect", "active", "opensent", "openconfirm", "established"}
 
-func (s SessionState) String() string {
-	if s >= 0 && int(s) < len(sessionStateNames) {
-		return sessionStateNames[s]
-	}
-	return "unknown"
-}
+func (s SessionState) String() string { return enumName(sessionStateNames[:], int(s)) }
 
 func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
@@ -85,12 +80,7 @@ const (
 
 var bfdStateNames = [...]string{"disabled", "admindown", "down", "init", "up"}
 
-func (s BFDState) String() string {
-	if s >= 0 && int(s) < len(bfdStateNames) {
-		return bfdStateNames[s]
-	}
-	return "unknown"
-}
+func (s BFDState) String() string { return enumName(bfdStateNames[:], int(s)) }
 
 func (s BFDState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
@@ -110,14 +100,16 @@ const (
 
 var routeStateNames = [...]string{"pending", "announced", "withdrawn"}
 
-func (s RouteState) String() string {
-	if s >= 0 && int(s) < len(routeStateNames) {
-		return routeStateNames[s]
+func (s RouteState) String() string { return enumName(routeStateNames[:], int(s)) }
+
+func (s RouteState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func enumName(names []string, i int) string {
+	if i >= 0 && i < len(names) {
+		return names[i]
 	}
 	return "unknown"
 }
-
-func (s RouteState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // MarshalJSON writes the route with its prefix and communities as text.
 func (r Route) MarshalJSON() ([]byte, error) {
