@@ -201,3 +201,24 @@ func TestSpeakerRunFails(t *testing.T) {
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
+
+// A Run whose context ends while it starts still starts, withdraws and
+// stops, and returns nil as any cancelled Run.
+func TestSpeakerRunCancelledEarly(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	sp, err := New(offlineConfig(clocktest.New(time.Unix(0, 0)), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Announce(Route{Prefix: netip.MustParsePrefix("192.0.2.10/32")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sp.Run(ctx); err != nil {
+		t.Errorf("Run with a cancelled context: %v", err)
+	}
+	if st := sp.Status(); st.Running || st.Routes[0].State != RouteWithdrawn {
+		t.Errorf("after Run: %+v", st)
+	}
+}
