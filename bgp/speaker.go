@@ -157,7 +157,7 @@ func (s *Speaker) syncLocked() error {
 		for _, p := range withdraw {
 			path, err := apiPath(Route{Prefix: p}, true)
 			if err != nil {
-				return err
+				return fmt.Errorf("withdraw %v: %w", p, err) // a checked prefix: cannot happen
 			}
 			paths = append(paths, path)
 		}
@@ -171,27 +171,19 @@ func (s *Speaker) syncLocked() error {
 			}
 		}
 	}
-	if len(announce) > 0 {
-		paths := make([]*apiutil.Path, 0, len(announce))
-		for _, r := range announce {
-			path, err := apiPath(r, false)
-			if err != nil {
-				return err
-			}
-			paths = append(paths, path)
-		}
-		resps, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: paths})
-		now := s.cfg.Clock.Now()
-		for i, r := range announce {
-			if err != nil && (i >= len(resps) || resps[i].Error != nil) {
-				continue
-			}
-			s.routes.announced(r, now)
-			s.log.Info("bgp route announced", "prefix", r.Prefix)
+	// One route per call: GoBGP reports a failed batch without saying
+	// which of its paths went in.
+	for _, r := range announce {
+		path, err := apiPath(r, false)
+		if err == nil {
+			_, err = s.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}})
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("announce: %w", err))
+			errs = append(errs, fmt.Errorf("announce %v: %w", r.Prefix, err))
+			continue
 		}
+		s.routes.announced(r, s.cfg.Clock.Now())
+		s.log.Info("bgp route announced", "prefix", r.Prefix)
 	}
 	return errors.Join(errs...)
 }
