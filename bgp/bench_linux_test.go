@@ -116,7 +116,7 @@ func benchFailover(t *testing.T, runs int, bfd, hostDeath bool) []float64 {
 	}
 	conf.WriteString(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\nexit\n")
 	spec := func(i int) speakerSpec {
-		s := speakerSpecFor(i, "")
+		s := speakerSpecFor(i, "", 100*time.Millisecond)
 		s.Peers = s.Peers[:1] // IPv4 only
 		s.Routes = s.Routes[:1]
 		if !bfd {
@@ -126,7 +126,7 @@ func benchFailover(t *testing.T, runs int, bfd, hostDeath bool) []float64 {
 		return s
 	}
 	startSpeaker(t, l.speakers[0], "s1", spec(1))
-	frr := peer.StartFRR(t, l.router, peer.FRRConfig{BGP: conf.String(), BFD: routerBFD})
+	frr := peer.StartFRR(t, l.router, peer.FRRConfig{BGP: conf.String(), BFD: routerBFD(100 * time.Millisecond)})
 	both := []netip.Addr{lan4(1), lan4(2)}
 
 	var out []float64
