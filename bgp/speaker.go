@@ -219,7 +219,7 @@ func (s *Speaker) WithdrawAll(ctx context.Context) error {
 func sentUpdates(ctx context.Context, srv *server.BgpServer) map[string]uint64 {
 	out := make(map[string]uint64)
 	_ = srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		if p.State == nil || p.State.SessionState != api.PeerState_SESSION_STATE_ESTABLISHED {
+		if !isEstablished(p) {
 			return
 		}
 		advertised := uint64(0)
@@ -243,35 +243,49 @@ func updatesSent(p *api.Peer) uint64 {
 	return p.State.Messages.Sent.Update
 }
 
-// waitSent polls until every peer in before has sent another UPDATE or is
-// no longer established.
+// waitSent waits until every peer in before has been sent another UPDATE
+// or is no longer established.
 func (s *Speaker) waitSent(ctx context.Context, srv *server.BgpServer, before map[string]uint64) error {
+	return s.waitPeers(ctx, srv, "withdrawals", func(p *api.Peer) bool {
+		n, ok := before[p.Conf.NeighborAddress]
+		return ok && isEstablished(p) && updatesSent(p) <= n
+	})
+}
+
+// waitClosed waits until no session is established.
+func (s *Speaker) waitClosed(ctx context.Context, srv *server.BgpServer) error {
+	return s.waitPeers(ctx, srv, "sessions to close", isEstablished)
+}
+
+func isEstablished(p *api.Peer) bool {
+	return p.State != nil && p.State.SessionState == api.PeerState_SESSION_STATE_ESTABLISHED
+}
+
+// waitPeers lists the peers every 10ms until pending holds for none of
+// them, or ctx ends.
+func (s *Speaker) waitPeers(ctx context.Context, srv *server.BgpServer, what string, pending func(*api.Peer) bool) error {
 	const poll = 10 * time.Millisecond
-	for len(before) > 0 {
+	for {
+		waiting := 0
 		err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			n, ok := before[p.Conf.NeighborAddress]
-			if !ok {
-				return
-			}
-			if p.State == nil || p.State.SessionState != api.PeerState_SESSION_STATE_ESTABLISHED || updatesSent(p) > n {
-				delete(before, p.Conf.NeighborAddress)
+			if p.Conf != nil && pending(p) {
+				waiting++
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("wait for withdrawals: %w", err)
+			return fmt.Errorf("wait for %s: %w", what, err)
 		}
-		if len(before) == 0 {
+		if waiting == 0 {
 			return nil
 		}
 		t := s.cfg.Clock.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("wait for withdrawals to %d peers: %w", len(before), ctx.Err())
+			return fmt.Errorf("wait for %s (%d peers): %w", what, waiting, ctx.Err())
 		case <-t.C():
 		}
 	}
-	return nil
 }
 
 // Run starts the BGP speaker, connects to the peers (and accepts their
@@ -301,13 +315,24 @@ func (s *Speaker) Run(ctx context.Context) error {
 	<-ctx.Done()
 
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.StopTimeout)
+	defer cancel()
 	if err := s.WithdrawAll(stopCtx); err != nil {
 		s.log.Warn("bgp stop: withdrawals not confirmed sent; closing sessions anyway", "err", err)
 	}
-	cancel()
 	s.mu.Lock()
 	s.phase = phaseStopped // no route change reaches GoBGP from now on
 	s.mu.Unlock()
+	// Each session ends with a Cease (administrative shutdown)
+	// NOTIFICATION, sent before the connection closes; GoBGP's own Stop
+	// does not always get its NOTIFICATION out before it closes.
+	for _, p := range s.cfg.peers {
+		if err := srv.DisablePeer(stopCtx, &api.DisablePeerRequest{Address: p.Address.String(), Communication: "lvskit speaker stopping"}); err != nil {
+			s.log.Warn("bgp stop: shut down session", "peer", p.Address, "err", err)
+		}
+	}
+	if err := s.waitClosed(stopCtx, srv); err != nil {
+		s.log.Warn("bgp stop: closing anyway", "err", err)
+	}
 	srv.Stop()
 	s.finish()
 	s.log.Info("bgp speaker stopped")
