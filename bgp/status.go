@@ -1,9 +1,12 @@
 package bgp
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
 )
 
 // Status is a snapshot of a speaker: its peers and every route it has been
@@ -123,4 +126,62 @@ func (r Route) MarshalJSON() ([]byte, error) {
 		MED         uint32       `json:"med,omitempty"`
 		LocalPref   uint32       `json:"local_pref,omitempty"`
 	}{r.Prefix, cs, r.MED, r.LocalPref})
+}
+
+// Status returns a snapshot of the peers and routes. While running it asks
+// GoBGP for each peer's BFD state and prefix counts.
+func (s *Speaker) Status() Status {
+	s.mu.Lock()
+	st := Status{Running: s.phase == phaseRunning, Routes: s.routes.list()}
+	srv := s.srv
+	tracks := make(map[netip.Addr]peerTrack, len(s.peers))
+	for a, t := range s.peers {
+		tracks[a] = *t
+	}
+	s.mu.Unlock()
+
+	var live map[string]*api.Peer
+	if srv != nil {
+		live = make(map[string]*api.Peer)
+		_ = srv.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+			if p.Conf != nil {
+				live[p.Conf.NeighborAddress] = p
+			}
+		})
+	}
+	for _, p := range s.cfg.peers {
+		t := tracks[p.Address]
+		ps := PeerStatus{
+			Address: p.Address, ASN: p.ASN, Internal: p.ibgp(s.cfg.ASN),
+			State: t.state, Since: t.since, Flaps: t.flaps, LastError: t.lastErr,
+		}
+		if !p.BFD.Disable {
+			ps.BFD = BFDDown
+		}
+		if lp := live[p.Address.String()]; lp != nil {
+			fillLive(&ps, lp, !p.BFD.Disable)
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st
+}
+
+// fillLive copies what GoBGP reports about a peer into ps.
+func fillLive(ps *PeerStatus, p *api.Peer, bfd bool) {
+	if p.State != nil && bfd && p.State.BfdState != nil {
+		ps.BFD = bfdState(p.State.BfdState.SessionState)
+	}
+	if ps.State == Established && p.Transport != nil {
+		if a, err := netip.ParseAddr(p.Transport.LocalAddress); err == nil {
+			ps.LocalAddress = a.Unmap()
+		}
+	}
+	for _, a := range p.AfiSafis {
+		if a.State == nil {
+			continue
+		}
+		ps.Sent += int(a.State.Advertised)
+		ps.Received += int(a.State.Received)
+		ps.Accepted += int(a.State.Accepted)
+	}
 }
