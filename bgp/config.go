@@ -31,8 +31,8 @@ type Config struct {
 	// addresses must be unique.
 	Peers []Peer
 	// StopTimeout bounds how long Run, once its context ends, waits for
-	// the withdrawals to be sent before it closes the sessions; 0 means
-	// 5s.
+	// the withdrawals to be sent and then for the sessions to close; 0
+	// means 5s.
 	StopTimeout time.Duration
 	// Clock stamps status times; nil means the wall clock.
 	Clock clock.Clock

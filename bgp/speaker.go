@@ -71,9 +71,10 @@ func New(c Config) (*Speaker, error) {
 
 // Run starts the BGP speaker, connects to the peers (and accepts their
 // connections) and announces the wanted routes until ctx ends. Then it
-// withdraws every route, waits up to Config.StopTimeout for the
-// withdrawals to be sent, closes the sessions (a Cease NOTIFICATION) and
-// returns nil. It returns an error if the speaker cannot start (the BGP
+// withdraws every route, waits for the withdrawals to be sent, shuts each
+// session down with a Cease NOTIFICATION (administrative shutdown), waits
+// for them to close — both waits within Config.StopTimeout — and returns
+// nil. It returns an error if the speaker cannot start (the BGP
 // port taken, say). Run may be called once.
 func (s *Speaker) Run(ctx context.Context) error {
 	s.mu.Lock()
