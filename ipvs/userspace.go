@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs/internal/proxy"
 	"github.com/lvskit/lvskit/ipvs/sched"
 )
@@ -40,8 +41,21 @@ type UserspaceConfig struct {
 	// ExpireQuiescentTemplate is the kernel's expire_quiescent_template:
 	// a persistent client whose server has weight 0 is scheduled anew.
 	ExpireQuiescentTemplate bool
-	// Now is the clock of persistence templates; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time of persistence templates, connection timeouts,
+	// drains and rate estimates; nil means the wall clock. Tests pass a
+	// fake one (clock/clocktest) and advance it to make connections time
+	// out.
+	Clock clock.Clock
+	// FDReserve is how many of the process's file descriptors
+	// (RLIMIT_NOFILE, whose soft limit NewUserspace raises to the hard
+	// limit) the proxy leaves to the rest of the process: health checks,
+	// netlink, VRRP sockets, the metrics server. The proxy counts the
+	// descriptors it holds (two per TCP connection, one per UDP flow,
+	// listeners, pipes) against the rest, and refuses a new client at
+	// once, with a reset, when its sockets would not fit: so at most
+	// (limit − reserve) / 2 TCP connections are open. Zero means 1024,
+	// or half the limit if that is less; negative means none.
+	FDReserve int
 	// Sched tunes the schedulers: the mh table size (default 4093, the
 	// kernel's) and the lblc/lblcr expiry (default 24 h). Zero values are
 	// the kernel's defaults.
@@ -90,7 +104,8 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		TCPTimeout:              cfg.TCPTimeout,
 		FinTimeout:              cfg.FinTimeout,
 		ExpireQuiescentTemplate: cfg.ExpireQuiescentTemplate,
-		Now:                     cfg.Now,
+		Clock:                   cfg.Clock,
+		FDReserve:               cfg.FDReserve,
 		Sched:                   cfg.Sched,
 		BusyWait:                cfg.BusyWait,
 	})

@@ -7,8 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +113,8 @@ func TestWeightZeroQuiesces(t *testing.T) {
 
 func TestRemoveDestDrains(t *testing.T) {
 	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
-	p := newProxy(t, Config{DrainTimeout: 300 * time.Millisecond})
+	clk := fakeClock()
+	p := newProxy(t, Config{Clock: clk, DrainTimeout: time.Minute})
 	k := addService(t, p, ServiceConfig{Scheduler: "rr"}, map[*backend]int{a: 1, b: 1}, b, a)
 	old := dialVia(t, k, "") // a: added last, first in the list
 	if old.name != "a" {
@@ -125,24 +126,26 @@ func TestRemoveDestDrains(t *testing.T) {
 	if err := p.RemoveDest(k, a.addr); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second removal: %v, want ErrNotFound", err)
 	}
-	old.echo(t, "draining") // still forwarded right after removal
+	old.echo(t, "draining") // still forwarded after removal
 	for range 4 {
 		if c := dialVia(t, k, ""); c.name != "b" {
 			t.Fatalf("new connection went to removed %s", c.name)
 		}
 	}
+	clk.Advance(time.Minute - time.Nanosecond)
+	old.echo(t, "still draining") // the drain timeout has not passed
 	// After the drain timeout the proxy closes it.
+	clk.Advance(time.Nanosecond)
 	old.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadAll(old.r); err != nil && !isReset(err) {
 		t.Fatalf("drained connection: %v", err)
 	}
-	if _, err := old.Write([]byte("x")); err == nil {
-		// A write may still be accepted by the kernel once; the next fails.
-		time.Sleep(50 * time.Millisecond)
-		if _, err := old.Write([]byte("x")); err == nil {
-			t.Error("connection to removed destination still open after drain timeout")
-		}
-	}
+	// A write may still be accepted by the kernel until the proxy's
+	// reset to the first one comes back.
+	eventually(t, "writes to the drained connection fail", func() bool {
+		_, err := old.Write([]byte("x"))
+		return err != nil
+	})
 }
 
 func isReset(err error) bool {
@@ -175,10 +178,8 @@ func TestRemoveServiceClosesListenerAndDrains(t *testing.T) {
 
 func TestPersistence(t *testing.T) {
 	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
-	now := time.Unix(10000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	p := newProxy(t, Config{Now: clock})
+	clk := fakeClock()
+	p := newProxy(t, Config{Clock: clk})
 	k := addService(t, p, ServiceConfig{Scheduler: "rr", PersistenceTimeout: 300 * time.Second, PersistenceBits: 24},
 		map[*backend]int{a: 1, b: 1}, a, b)
 	first := dialVia(t, k, "127.0.0.1")
@@ -194,9 +195,7 @@ func TestPersistence(t *testing.T) {
 		d := destStatus(t, p, k, map[string]*backend{"a": a, "b": b}[first.name].addr)
 		return d.ActiveConns+d.InactiveConns == 0 && d.PersistConns == 1
 	})
-	mu.Lock()
-	now = now.Add(301 * time.Second) // template expires
-	mu.Unlock()
+	clk.Advance(301 * time.Second) // template expires
 	if c := dialVia(t, k, "127.0.0.1"); c.name == first.name {
 		t.Errorf("after expiry rr should pick the other server, got %s again", c.name)
 	}
@@ -418,20 +417,34 @@ func TestRateEstimator(t *testing.T) {
 }
 
 // TestFinTimeout: after the client's FIN, a server that never answers nor
-// closes is cut off after FinTimeout of idleness.
+// closes is cut off after FinTimeout of idleness (on the proxy's clock).
 func TestFinTimeout(t *testing.T) {
-	a := startBackend(t, "a", modeHold)
-	p := newProxy(t, Config{FinTimeout: 200 * time.Millisecond})
-	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
-	c := dialVia(t, k, "")
-	c.CloseWrite()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAll(c.r); err != nil && !isReset(err) {
-		t.Fatalf("half-closed connection: %v", err)
-	}
-	eventually(t, "released", func() bool {
-		d := destStatus(t, p, k, a.addr)
-		return d.ActiveConns+d.InactiveConns == 0
+	forEachPath(t, func(t *testing.T, cfg Config) {
+		a := startBackend(t, "a", modeHold)
+		clk := fakeClock()
+		cfg.Clock = clk
+		p := newProxy(t, cfg)
+		k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+		c := dialVia(t, k, "")
+		c.CloseWrite()
+		eventually(t, "inactive after the client's FIN", func() bool {
+			d := destStatus(t, p, k, a.addr)
+			return d.ActiveConns == 0 && d.InactiveConns == 1
+		})
+		clk.Advance(120*time.Second - time.Nanosecond)
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("half-closed connection before the FIN timeout: read %d, %v; want it open", n, err)
+		}
+		clk.Advance(time.Nanosecond)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadAll(c.r); err != nil && !isReset(err) {
+			t.Fatalf("half-closed connection: %v", err)
+		}
+		eventually(t, "released", func() bool {
+			d := destStatus(t, p, k, a.addr)
+			return d.ActiveConns+d.InactiveConns == 0
+		})
 	})
 }
 
