@@ -79,7 +79,7 @@ func (d *Dest) ActiveConns() int { return int(d.active.Load()) }
 func (d *Dest) InactiveConns() int { return int(d.inactive.Load()) }
 
 // Overloaded reports whether the upper threshold was reached and the count
-// has not yet fallen to the lower threshold.
+// has not yet fallen below the lower threshold.
 func (d *Dest) Overloaded() bool { return d.overloaded.Load() }
 
 // Bind counts a new connection to d, as active or inactive, and marks d
