@@ -231,6 +231,73 @@ func TestUpperThreshold(t *testing.T) {
 	}
 }
 
+// TestThresholdsKernelSemantics: a destination is overloaded once its
+// connections (active and inactive) reach the upper threshold, and takes
+// new ones again only when they fall below the lower threshold, or below
+// 3/4 of the upper one when there is none, as the kernel's
+// ip_vs_bind_dest and ip_vs_unbind_dest decide. fo sends every connection
+// to the heavier server a unless it is overloaded.
+func TestThresholdsKernelSemantics(t *testing.T) {
+	tests := []struct {
+		name         string
+		upper, lower uint32
+		stillOver    []int // a's connection counts, on the way down, that keep it overloaded
+		clearsAt     int
+	}{
+		{"lower 2", 4, 2, []int{3, 2}, 1},
+		{"no lower: 3/4 of 4", 4, 0, []int{3}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+			p := newProxy(t, Config{})
+			k := addService(t, p, ServiceConfig{Scheduler: "fo"}, nil)
+			if err := p.AddDest(k, DestConfig{Addr: b.addr, Weight: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AddDest(k, DestConfig{Addr: a.addr, Weight: 100, UpperThreshold: tc.upper, LowerThreshold: tc.lower}); err != nil {
+				t.Fatal(err)
+			}
+			var onA []*conn
+			for i := range int(tc.upper) {
+				c := dialVia(t, k, "")
+				if c.name != "a" {
+					t.Fatalf("connection %d went to %s below a's upper threshold", i, c.name)
+				}
+				onA = append(onA, c)
+			}
+			if c := dialVia(t, k, ""); c.name != "b" {
+				t.Fatalf("connection at a's upper threshold went to %s", c.name)
+			}
+			total := func() int {
+				d := destStatus(t, p, k, a.addr)
+				return d.ActiveConns + d.InactiveConns
+			}
+			closeOne := func() {
+				onA[len(onA)-1].Close()
+				onA = onA[:len(onA)-1]
+				eventually(t, fmt.Sprintf("a down to %d connections", len(onA)), func() bool { return total() == len(onA) })
+			}
+			for _, n := range tc.stillOver {
+				closeOne()
+				if len(onA) != n {
+					t.Fatalf("test table: a has %d connections, want %d", len(onA), n)
+				}
+				if c := dialVia(t, k, ""); c.name != "b" {
+					t.Errorf("with %d connections on a (upper %d, lower %d): new one went to %s, want b (still overloaded)", n, tc.upper, tc.lower, c.name)
+				}
+			}
+			closeOne()
+			if len(onA) != tc.clearsAt {
+				t.Fatalf("test table: a has %d connections, want %d", len(onA), tc.clearsAt)
+			}
+			if c := dialVia(t, k, ""); c.name != "a" {
+				t.Errorf("with %d connections on a (upper %d, lower %d): new one went to %s, want a (no longer overloaded)", tc.clearsAt, tc.upper, tc.lower, c.name)
+			}
+		})
+	}
+}
+
 func TestNoDestinationResets(t *testing.T) {
 	p := newProxy(t, Config{})
 	k := addService(t, p, ServiceConfig{}, nil)

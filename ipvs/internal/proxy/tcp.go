@@ -19,13 +19,13 @@ import (
 // The goroutine data path: two goroutines per TCP connection, one per
 // direction. A direction waits until its source is readable holding
 // nothing but its goroutine (no buffer, no pipe), then moves what is
-// there with ReadFrom, which Go implements with splice(2) through a pipe
-// from a pool of its own: a pipe is taken for a transfer and given back
-// after it, so an idle connection holds its two sockets and no pipe. Each
-// transfer counts a pipe against the descriptor budget while it runs; when
-// none fits it copies through a buffer instead. (The pipes Go keeps for
-// reuse between transfers are not counted; its garbage collector closes
-// them.)
+// there: less than copyBuffer through a pooled buffer, more with
+// ReadFrom, which Go implements with splice(2) through a pipe from a pool
+// of its own. A pipe is taken for a transfer and given back after it, so
+// an idle connection holds its two sockets and no pipe. A splice counts
+// a pipe against the descriptor budget while it runs; when none fits the
+// direction copies instead. (The pipes Go keeps for reuse between
+// transfers are not counted; its garbage collector closes them.)
 
 // copyChunk bounds one transfer, so byte counters move during long ones.
 const copyChunk = 256 << 10
@@ -266,7 +266,9 @@ func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *
 			return nil // EOF
 		}
 		var n int64
-		if s.p.budget.take(2) { // the pipe ReadFrom splices through
+		if avail >= copyBuffer && s.p.budget.take(2) {
+			// Bulk: splice, through a pipe that counts for the
+			// transfer. A small read is copied, as on the event loops.
 			lr.N = int64(min(avail, copyChunk))
 			n, err = dst.ReadFrom(&lr)
 			s.p.budget.give(2)
