@@ -83,6 +83,11 @@ type UserspaceConfig struct {
 //
 // Dump reports connections, bytes (payload bytes for TCP), for UDP
 // packets, and rates estimated every 2 s as the kernel does.
+//
+// The proxy keeps to a share of the process's file descriptors
+// (UserspaceConfig.FDReserve) and resets clients past it at once, so
+// idle clients cannot starve the process's health checks of sockets;
+// FDBudget reports it, and NewCollector exports it.
 type Userspace struct {
 	p             *proxy.Proxy
 	proxyProtocol bool
@@ -110,6 +115,48 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		BusyWait:                cfg.BusyWait,
 	})
 	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
+}
+
+// FDBudget is the userspace proxy's share of the process's file
+// descriptors and what it refused for want of them
+// (Userspace.FDBudget); UserspaceConfig.FDReserve explains it.
+type FDBudget struct {
+	// Limit is the process's RLIMIT_NOFILE (the soft limit, raised to the
+	// hard one); Reserve is what the proxy leaves to the rest of the
+	// process.
+	Limit, Reserve int
+	// InUse is the descriptors the proxy holds now: connection, flow and
+	// listening sockets, event loops, and Pipes pipes (two each).
+	InUse, Pipes int
+	// MaxConnections is the most TCP connections that fit while no pipe
+	// is held.
+	MaxConnections int
+	// Refused counts the TCP clients reset and UDP flows dropped because
+	// the budget was full, since the backend started; RefusedByService
+	// splits it by the services there are now.
+	Refused          uint64
+	RefusedByService map[ServiceKey]uint64
+}
+
+// FDBudget reports the proxy's share of the process's file descriptors.
+func (u *Userspace) FDBudget() FDBudget {
+	b := u.p.Budget()
+	out := FDBudget{
+		Limit: b.Limit, Reserve: b.Reserve, InUse: b.InUse, Pipes: b.Pipes,
+		MaxConnections: b.MaxConns, Refused: b.Refused,
+		RefusedByService: map[ServiceKey]uint64{},
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	refused := map[proxy.ServiceKey]uint64{}
+	for _, st := range u.p.Services() {
+		refused[st.Config.Key()] = st.Refused
+	}
+	for i := range u.services {
+		s := &u.services[i]
+		out.RefusedByService[s.Key()] = refused[proxy.ServiceKey{Protocol: proxy.Protocol(s.Protocol), Addr: netip.AddrPortFrom(s.Addr, s.Port)}]
+	}
+	return out
 }
 
 // Timeouts returns the connection timeouts in use, as Netlink.Timeouts
