@@ -20,6 +20,7 @@ import (
 
 	"github.com/lvskit/lvskit/clock/clocktest"
 	"github.com/lvskit/lvskit/healthcheck"
+	"github.com/lvskit/lvskit/internal/logtest"
 )
 
 func TestIsLocal(t *testing.T) {
@@ -81,29 +82,13 @@ func (s *localScript) Check(ctx context.Context) error {
 	return nil
 }
 
-// logRecorder keeps the records a logger gets.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.recs = append(r.recs, rec.Clone())
-	return nil
-}
-func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
-func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
-
-func (r *logRecorder) lines(min slog.Level) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// logLines returns the level and message of each line logged at min or
+// above.
+func logLines(rec *logtest.Recorder, min slog.Level) []string {
 	var out []string
-	for _, rec := range r.recs {
-		if rec.Level >= min {
-			out = append(out, rec.Level.String()+" "+rec.Message)
+	for _, r := range rec.Records() {
+		if r.Level >= min {
+			out = append(out, r.Level.String()+" "+r.Message)
 		}
 	}
 	return out
@@ -154,7 +139,7 @@ func TestMonitorLocalFailuresDoNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logRecorder{}
+	logs := &logtest.Recorder{}
 	type event struct {
 		At time.Duration
 		Up bool
@@ -210,7 +195,7 @@ func TestMonitorLocalFailuresDoNotCount(t *testing.T) {
 	const local, again = "WARN probe failed for a local reason, not counted against the target", "INFO probes count again after local failures"
 	want := []string{local, again, local, again, "INFO target down", local, again, "INFO target up"}
 	// The second local failure in a row (29 s) is logged at debug only.
-	if diff := cmp.Diff(want, logs.lines(slog.LevelInfo)); diff != "" {
+	if diff := cmp.Diff(want, logLines(logs, slog.LevelInfo)); diff != "" {
 		t.Errorf("log lines at info and above (-want +got):\n%s", diff)
 	}
 }

@@ -97,20 +97,7 @@ func TestUserspaceFDBudgetMetrics(t *testing.T) {
 
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(u, CollectorConfig{}))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += " " + l.GetName() + "=" + l.GetValue()
-			}
-			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	got := gatherValues(t, reg)
 	for k, v := range map[string]float64{
 		"lvskit_ipvs_proxy_fd_limit":                                    float64(limit),
 		"lvskit_ipvs_proxy_fd_reserve":                                  float64(limit - 30),

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,43 +9,20 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvskit/lvskit/internal/logtest"
 )
 
-// logRecorder is a slog handler that keeps the records it gets.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.recs = append(r.recs, rec.Clone())
-	return nil
-}
-func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
-func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
-
 // refusalLines returns the "refused" count of each refusal line logged.
-func (r *logRecorder) refusalLines() []int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func refusalLines(rec *logtest.Recorder) []int64 {
 	var out []int64
-	for _, rec := range r.recs {
-		if !strings.HasPrefix(rec.Message, "refused new clients") {
-			continue
+	for _, r := range rec.Records() {
+		if v, ok := logtest.Attr(r, "refused"); ok && strings.HasPrefix(r.Message, "refused new clients") {
+			out = append(out, int64(v.Uint64()))
 		}
-		rec.Attrs(func(a slog.Attr) bool {
-			if a.Key == "refused" {
-				out = append(out, int64(a.Value.Uint64()))
-			}
-			return true
-		})
 	}
 	return out
 }
@@ -76,7 +52,7 @@ func isRefused(err error) bool {
 func TestBudgetRefusesPastTheLimit(t *testing.T) {
 	forEachPath(t, func(t *testing.T, cfg Config) {
 		a := startBackend(t, "a", modeEcho)
-		logs := &logRecorder{}
+		logs := &logtest.Recorder{}
 		clk := fakeClock()
 		cfg.Clock, cfg.Logger = clk, slog.New(logs)
 		cfg.FDReserve = fdLimit(t) - 40
@@ -119,13 +95,13 @@ func TestBudgetRefusesPastTheLimit(t *testing.T) {
 			t.Errorf("service scheduled %d connections, want %d (refused ones are not scheduled)", got, b.MaxConns)
 		}
 		// The clock has not moved: one line, for the first refusal.
-		if got := logs.refusalLines(); len(got) != 1 || got[0] != 1 {
+		if got := refusalLines(logs); len(got) != 1 || got[0] != 1 {
 			t.Errorf("refusal lines before the clock moves: %v, want [1]", got)
 		}
 		// Past a second, the estimator's next round logs the rest.
 		clk.Advance(2 * time.Second)
-		eventually(t, "the rest of the refusals logged", func() bool { return len(logs.refusalLines()) == 2 })
-		if got := logs.refusalLines(); got[1] != refused-1 {
+		eventually(t, "the rest of the refusals logged", func() bool { return len(refusalLines(logs)) == 2 })
+		if got := refusalLines(logs); got[1] != refused-1 {
 			t.Errorf("refusal lines: %v, want [1 %d]", got, refused-1)
 		}
 
