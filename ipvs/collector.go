@@ -24,7 +24,8 @@ type CollectorConfig struct {
 // service or destination was added; rates are the kernel's estimates.
 // For the userspace backend it also exports the proxy's file descriptor
 // budget (lvskit_ipvs_proxy_fd_limit, _fd_reserve, _fds) and the clients
-// it refused per service (lvskit_ipvs_proxy_refused_total).
+// it refused per service (lvskit_ipvs_proxy_refused_total); a Backend
+// that wraps another says so with an Unwrap() Backend method.
 type Collector struct {
 	b       Backend
 	timeout time.Duration
@@ -41,6 +42,22 @@ type Collector struct {
 // fdBudgeter is a backend that keeps to a share of the process's file
 // descriptors (Userspace).
 type fdBudgeter interface{ FDBudget() FDBudget }
+
+// budgetOf returns b's descriptor budget, looking through wrappers that
+// say what they wrap with an Unwrap() Backend method.
+func budgetOf(b Backend) (fdBudgeter, bool) {
+	for range 10 {
+		if fb, ok := b.(fdBudgeter); ok {
+			return fb, true
+		}
+		w, ok := b.(interface{ Unwrap() Backend })
+		if !ok {
+			return nil, false
+		}
+		b = w.Unwrap()
+	}
+	return nil, false
+}
 
 var _ prometheus.Collector = (*Collector)(nil)
 
@@ -99,7 +116,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // backend its file descriptor budget. A failed dump is reported as up 0
 // and an invalid metric carrying the error.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	if fb, ok := c.b.(fdBudgeter); ok {
+	if fb, ok := budgetOf(c.b); ok {
 		b := fb.FDBudget()
 		ch <- prometheus.MustNewConstMetric(c.fdLimit, prometheus.GaugeValue, float64(b.Limit))
 		ch <- prometheus.MustNewConstMetric(c.fdReserve, prometheus.GaugeValue, float64(b.Reserve))

@@ -96,7 +96,7 @@ func TestUserspaceFDBudgetMetrics(t *testing.T) {
 	}
 
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewCollector(u, CollectorConfig{}))
+	reg.MustRegister(NewCollector(wrapped{u}, CollectorConfig{})) // found through Unwrap
 	got := gatherValues(t, reg)
 	for k, v := range map[string]float64{
 		"lvskit_ipvs_proxy_fd_limit":                                    float64(limit),
@@ -109,3 +109,9 @@ func TestUserspaceFDBudgetMetrics(t *testing.T) {
 		}
 	}
 }
+
+// wrapped is a Backend that wraps another, as a director's counting
+// wrapper does, and says so.
+type wrapped struct{ Backend }
+
+func (w wrapped) Unwrap() Backend { return w.Backend }
