@@ -265,6 +265,9 @@ func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *
 		if avail == 0 {
 			return nil // EOF
 		}
+		// Payload arrived: the connection is active from now, before
+		// the payload can reach the other side.
+		x.last.Store(s.p.since())
 		var n int64
 		if avail >= copyBuffer && s.p.budget.take(2) {
 			// Bulk: splice, through a pipe that counts for the
@@ -283,6 +286,8 @@ func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *
 			copyBufs.Put(buf)
 		}
 		if n > 0 {
+			// Delivered, maybe slowly: progress towards a slow
+			// reader keeps a connection alive too.
 			x.last.Store(s.p.since())
 			ctr1.Add(uint64(n))
 			ctr2.Add(uint64(n))
