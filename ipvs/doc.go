@@ -24,7 +24,9 @@
 //     maps (through google/nftables) in tables of its own, "lvskit_ipvs"
 //     of family ip and ip6, in any network namespace;
 //   - Userspace, a layer-4 proxy in this process for hosts without IPVS
-//     or nf_tables (NAT-like forwarding only);
+//     or nf_tables (NAT-like forwarding only), which keeps to a share of
+//     the process's open files and resets clients past it
+//     (UserspaceConfig.FDReserve);
 //   - Memory, a table in memory that fails like the kernel, for tests.
 //
 // What each can carry (Backend.Capabilities, CapabilitiesOf):
