@@ -14,7 +14,7 @@ import (
 type Status struct {
 	// Running is true between Run's start and its return.
 	Running bool `json:"running"`
-	// Peers are in the order of Config.Peers.
+	// Peers are in the order of Config.Peers (or of the last SetPeers).
 	Peers []PeerStatus `json:"peers"`
 	// Routes are sorted by prefix; withdrawn routes stay listed.
 	Routes []RouteStatus `json:"routes"`
@@ -138,6 +138,7 @@ func (s *Speaker) Status() Status {
 	for a, t := range s.peers {
 		tracks[a] = *t
 	}
+	peers := append([]Peer(nil), s.cfg.peers...)
 	s.mu.Unlock()
 
 	var live map[string]*api.Peer
@@ -149,7 +150,7 @@ func (s *Speaker) Status() Status {
 			}
 		})
 	}
-	for _, p := range s.cfg.peers {
+	for _, p := range peers {
 		t := tracks[p.Address]
 		ps := PeerStatus{
 			Address: p.Address, ASN: p.ASN, Internal: p.ibgp(s.cfg.ASN),
