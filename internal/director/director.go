@@ -82,6 +82,10 @@ type Director struct {
 	notifier      atomic.Pointer[alert.Notifier]
 	follower      atomic.Pointer[syncFollower]
 	noEmailFaults atomic.Bool
+	// gate and bgpRun are the BGP unit's (unit_bgp.go): the running pools
+	// whose quorum gates the routes, and the running speaker.
+	gate   quorumGate
+	bgpRun atomic.Pointer[bgpRun]
 
 	mu      sync.Mutex // serialises Run's start and stop, and Reload
 	plan    *Plan      // the plan Run applies, then the one running
@@ -194,6 +198,9 @@ func (d *Director) open(plan *Plan) error {
 	}
 	if err := d.reg.Register(alertCollector{d: d}); err != nil {
 		return fmt.Errorf("register alert metrics: %w", err)
+	}
+	if err := d.reg.Register(bgpCollector{d: d}); err != nil {
+		return fmt.Errorf("register bgp metrics: %w", err)
 	}
 
 	return nil

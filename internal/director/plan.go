@@ -37,6 +37,9 @@ type Plan struct {
 
 	// LVSTimeouts are global_defs lvs_timeouts; zero fields are unchanged.
 	LVSTimeouts ipvs.Timeouts
+
+	// BGP is the bgp block (translate_bgp.go); nil when absent.
+	BGP *BGPPlan
 }
 
 // InstancePlan is one vrrp_instance.

@@ -33,7 +33,10 @@ func TestBGPBlock(t *testing.T) {
 			BFD: BGPBFD{Pos: at, MinRx: dv("100ms"), MinTx: dv("100ms"), Multiplier: iv(3)},
 		}, {
 			Pos: at, Addr: ip("10.1.0.1"), RemoteAS: u32(65001), LocalAddress: av("192.168.0.200"),
-			EBGPMultihop: iv(2), Passive: bv(true), Description: sv("route reflector"),
+			Passive: bv(true), Description: sv("route reflector"),
+			BFD: BGPBFD{Disable: bv(true)},
+		}, {
+			Pos: at, Addr: ip("2001:db8::fe"), RemoteAS: u32(65000), EBGPMultihop: iv(2),
 			BFD: BGPBFD{Disable: bv(true)},
 		}},
 		Announce: []BGPAnnounce{
