@@ -88,7 +88,7 @@ func (t *translator) bgp() {
 			continue
 		}
 		announced[a.Addr] = a.Pos
-		if ap, ok := t.announce(p, a, defaults); ok {
+		if ap, ok := t.announce(p, b.Neighbors, a, defaults); ok {
 			p.Announce = append(p.Announce, ap)
 		}
 	}
@@ -185,11 +185,13 @@ func (t *translator) bgpAttributes(a keepalived.BGPAttributes, base bgp.Route) b
 
 // announce resolves an announced address: its route and the virtual
 // services whose quorum gates it.
-func (t *translator) announce(p *BGPPlan, a keepalived.BGPAnnounce, defaults bgp.Route) (AnnouncePlan, bool) {
+func (t *translator) announce(p *BGPPlan, neighbors []keepalived.BGPNeighbor, a keepalived.BGPAnnounce, defaults bgp.Route) (AnnouncePlan, bool) {
 	r := t.bgpAttributes(a.BGPAttributes, defaults)
 	r.Prefix = netip.PrefixFrom(a.Addr, a.Addr.BitLen())
 	ap := AnnouncePlan{Pos: a.Pos, Route: r}
-	if !slices.ContainsFunc(p.Speaker.Peers, func(n bgp.Peer) bool { return n.Address.Is4() == a.Addr.Is4() }) {
+	// The neighbors as written, refused or not: a neighbor with an error
+	// has its own, and is no reason for another here.
+	if !slices.ContainsFunc(neighbors, func(n keepalived.BGPNeighbor) bool { return n.Addr.Unmap().Is4() == a.Addr.Is4() }) {
 		family := "IPv4"
 		if a.Addr.Is6() {
 			family = "IPv6"
