@@ -1,6 +1,8 @@
 # lvskit — the two commands a newcomer runs (as root, on Debian 12):
 #   make demo   builds the book's cluster in network namespaces and drives it
 #   make test   installs what the tests need, then runs every tier
+# and one more demo:
+#   make demo-ecmp  three active directors behind an FRR router (BGP, BFD, ECMP)
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
@@ -11,7 +13,7 @@ BENCHDIR  ?= bench-results
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 20s
 
-.PHONY: all build demo test test-deps test-unit test-netns test-kernel bench fuzz lint clean
+.PHONY: all build demo demo-ecmp test test-deps test-unit test-netns test-kernel bench fuzz lint clean
 
 all: build
 
@@ -21,6 +23,10 @@ build:
 
 demo: build
 	./bin/cluster
+
+# Needs FRR (Debian's frr package, which make test-deps installs).
+demo-ecmp: build
+	./bin/ecmp
 
 test-deps:
 	bash scripts/install-test-deps.sh

@@ -121,13 +121,19 @@
 // server on that address has its quorum (healthcheck.Pool, the quorum of
 // keepalived's quorum / hysteresis), and withdrawn when none has: a
 // director that loses all its real servers stops attracting traffic.
+// A service counts once every checker of its pool has had its first probe
+// (healthcheck.Pool.Probed), and from then on while it runs: a director
+// that announced on its starting view (all alive, or with alpha all dead
+// but the first to answer) would schedule the flows ECMP gives it by a
+// Maglev table the other directors do not share, and break them.
 // Any, not all: the real servers are usually shared by every director, so
 // a service that loses its quorum loses it on all of them at once, and
 // requiring every service would withdraw the address from every director
 // and take the healthy services on it down too. As in keepalived, real
-// servers start alive unless the virtual server says alpha, so without
-// alpha the address is announced as soon as the director starts, before
-// the first check. A mistake that cannot work is an error at its line: an
+// servers start alive unless the virtual server says alpha: without alpha
+// a real server that is down counts as alive until its checker has failed
+// retry+1 times, with alpha only from its first good probe (use alpha
+// behind BGP). A mistake that cannot work is an error at its line: an
 // address without a virtual server (fwmark services cannot be announced),
 // no neighbor of the address's family, a multihop neighbor with BFD, BGP
 // timers the speaker refuses. Announcing a NAT service, or one scheduled

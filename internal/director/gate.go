@@ -14,15 +14,27 @@ import (
 // every quorum change a pool reports, wakes the one reader (changed). The
 // reader asks the pools themselves (Pool.QuorumUp), so a late or
 // reordered notification cannot leave it with a stale answer.
+//
+// A service counts only once every checker of its pool has had a probe
+// counted (Pool.Probed), and from then on for as long as the service
+// runs, across reloads: before that, the pool's view is its starting
+// state, and a director that announced with it would schedule flows by a
+// Maglev table that the other directors, which have seen the real
+// servers, do not share.
 type quorumGate struct {
 	mu    sync.Mutex
-	pools map[ipvs.ServiceKey]*healthcheck.Pool
+	pools map[ipvs.ServiceKey]*gateEntry
 	kickC chan struct{}
+}
+
+type gateEntry struct {
+	pool   *healthcheck.Pool
+	probed bool // latched
 }
 
 func (g *quorumGate) init() {
 	if g.pools == nil {
-		g.pools = map[ipvs.ServiceKey]*healthcheck.Pool{}
+		g.pools = map[ipvs.ServiceKey]*gateEntry{}
 		g.kickC = make(chan struct{}, 1)
 	}
 }
@@ -31,7 +43,11 @@ func (g *quorumGate) init() {
 func (g *quorumGate) add(k ipvs.ServiceKey, p *healthcheck.Pool) {
 	g.mu.Lock()
 	g.init()
-	g.pools[k] = p
+	if e := g.pools[k]; e != nil {
+		e.pool = p
+	} else {
+		g.pools[k] = &gateEntry{pool: p}
+	}
 	g.mu.Unlock()
 	g.kick()
 }
@@ -40,7 +56,7 @@ func (g *quorumGate) add(k ipvs.ServiceKey, p *healthcheck.Pool) {
 func (g *quorumGate) remove(k ipvs.ServiceKey, p *healthcheck.Pool) {
 	g.mu.Lock()
 	g.init()
-	if g.pools[k] == p {
+	if e := g.pools[k]; e != nil && e.pool == p {
 		delete(g.pools, k)
 	}
 	g.mu.Unlock()
@@ -67,20 +83,34 @@ func (g *quorumGate) changed() <-chan struct{} {
 	return g.kickC
 }
 
-// up reports whether any of the services runs with its quorum.
-func (g *quorumGate) up(keys []ipvs.ServiceKey) bool {
+// up reports whether any of the services runs with its quorum, its pool
+// probed; pending, whether one has its quorum but is not probed yet (a
+// first probe sends no notification when it changes nothing: ask again).
+func (g *quorumGate) up(keys []ipvs.ServiceKey) (up, pending bool) {
 	g.mu.Lock()
-	pools := make([]*healthcheck.Pool, 0, len(keys))
+	defer g.mu.Unlock()
 	for _, k := range keys {
-		if p := g.pools[k]; p != nil {
-			pools = append(pools, p)
+		e := g.pools[k]
+		if e == nil || !e.pool.QuorumUp() {
+			continue
 		}
-	}
-	g.mu.Unlock()
-	for _, p := range pools {
-		if p.QuorumUp() {
-			return true
+		if !e.probed {
+			e.probed = e.pool.Probed()
 		}
+		if e.probed {
+			return true, false
+		}
+		pending = true
 	}
-	return false
+	return false, pending
+}
+
+// pool is service k's running pool, or nil.
+func (g *quorumGate) pool(k ipvs.ServiceKey) *healthcheck.Pool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e := g.pools[k]; e != nil {
+		return e.pool
+	}
+	return nil
 }

@@ -77,6 +77,9 @@ const (
 	// to end before its timeout.
 	drainPoll  = 100 * time.Millisecond
 	drainQuiet = time.Second
+	// gatePoll is how often the gate asks again while a service waits
+	// for its first probes.
+	gatePoll = 50 * time.Millisecond
 )
 
 func (u *bgpUnit) start(ctx context.Context) {
@@ -137,30 +140,80 @@ func (u *bgpUnit) newRun(ctx context.Context) (*bgpRun, error) {
 }
 
 // gateLoop announces what is up, again whenever a pool starts, stops or
-// reports a quorum change, until ctx ends.
+// reports a quorum change, and every gatePoll while a service waits for
+// its first probes, until ctx ends.
 func (u *bgpUnit) gateLoop(ctx context.Context) {
 	changed := u.d.gate.changed()
+	announced := map[netip.Prefix]bool{}
 	for {
-		if err := u.run.sp.SetRoutes(u.wanted()); err != nil && !errors.Is(err, bgp.ErrStopped) {
+		routes, pending := u.wanted()
+		now := map[netip.Prefix]bool{}
+		for _, r := range routes {
+			now[r.Prefix] = true
+			if !announced[r.Prefix] {
+				u.syncFirst(ctx, r.Prefix)
+			}
+		}
+		announced = now
+		if err := u.run.sp.SetRoutes(routes); err != nil && !errors.Is(err, bgp.ErrStopped) {
 			u.d.log.Error("bgp: set routes", "err", err)
+		}
+		var poll <-chan time.Time
+		var t clock.Timer
+		if pending {
+			t = u.d.clock.NewTimer(gatePoll)
+			poll = t.C()
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-changed:
+		case <-poll:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }
 
-// wanted is the routes whose services are up.
-func (u *bgpUnit) wanted() []bgp.Route {
-	var out []bgp.Route
+// syncFirst writes the services of the address p into the IPVS table
+// before p is announced: a pool syncs on its own goroutine after its
+// checks report, and the flows the routers send once the route is out
+// must find every real server the pool has seen alive (a Maglev table
+// over fewer would send some to the wrong one).
+func (u *bgpUnit) syncFirst(ctx context.Context, p netip.Prefix) {
 	for _, a := range u.plan.Announce {
-		if u.d.gate.up(a.Services) {
-			out = append(out, a.Route)
+		if a.Route.Prefix != p {
+			continue
+		}
+		for _, k := range a.Services {
+			pool := u.d.gate.pool(k)
+			if pool == nil {
+				continue
+			}
+			sctx, cancel := clock.WithTimeout(ctx, u.d.clock, syncTimeout)
+			err := u.d.table.SyncService(sctx, pool.Want())
+			cancel()
+			if err != nil {
+				u.d.log.Error("bgp: sync the IPVS service before announcing", "service", k, "err", err)
+			}
 		}
 	}
-	return out
+}
+
+// wanted is the routes whose services are up; pending says a service
+// waits for its first probes.
+func (u *bgpUnit) wanted() (routes []bgp.Route, pending bool) {
+	for _, a := range u.plan.Announce {
+		up, p := u.d.gate.up(a.Services)
+		if up {
+			routes = append(routes, a.Route)
+		}
+		pending = pending || p
+	}
+	return routes, pending
 }
 
 // stop ends the gate loop. Replaced, it leaves the speaker to its
@@ -292,7 +345,7 @@ type BGPStatus struct {
 type AnnounceStatus struct {
 	Address netip.Addr `json:"address"`
 	// QuorumUp says a virtual server on the address runs with its
-	// quorum, so the route is wanted.
+	// quorum, every real server probed, so the route is wanted.
 	QuorumUp bool     `json:"quorum_up"`
 	Services []string `json:"services"`
 }
@@ -307,7 +360,8 @@ func (d *Director) bgpStatus(p *Plan) *BGPStatus {
 		st.Status = r.sp.Status()
 	}
 	for _, a := range p.BGP.Announce {
-		as := AnnounceStatus{Address: a.Route.Prefix.Addr(), QuorumUp: d.gate.up(a.Services)}
+		up, _ := d.gate.up(a.Services)
+		as := AnnounceStatus{Address: a.Route.Prefix.Addr(), QuorumUp: up}
 		for _, k := range a.Services {
 			as.Services = append(as.Services, k.String())
 		}

@@ -21,14 +21,20 @@ type FRR struct {
 	*nslab.FRR
 }
 
+// RequireFRR skips t unless FRR is installed (fails it under CI=true).
+func RequireFRR(t testing.TB) {
+	t.Helper()
+	need(t, "vtysh")
+	need(t, filepath.Join(nslab.FRRSbin, "bgpd"))
+}
+
 // StartFRR starts zebra, bfdd and bgpd in host h with config and waits
 // until bgpd answers on its vty. They are killed when the test ends, and
 // their log is printed if it failed. Without FRR installed the test is
 // skipped (failed under CI=true).
 func StartFRR(t testing.TB, h *netnstest.Host, config FRRConfig) *FRR {
 	t.Helper()
-	need(t, "vtysh")
-	need(t, filepath.Join(nslab.FRRSbin, "bgpd"))
+	RequireFRR(t)
 	f, err := h.StartFRR(config)
 	if err != nil {
 		t.Fatalf("peer: %v", err)
