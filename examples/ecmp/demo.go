@@ -232,6 +232,9 @@ func (d *demo) killAndReturn(ctx context.Context) error {
 	n := len(d.rep.Kills)
 	victim := directors[n%len(directors)]
 	k := killRun{Director: victim.name}
+	if err := d.waitRouterReady(ctx); err != nil {
+		return err
+	}
 	before, err := d.snapshot(ctx, false)
 	if err != nil {
 		return err
@@ -260,7 +263,8 @@ func (d *demo) killAndReturn(ctx context.Context) error {
 		return err
 	}
 	k.DroppedAfter = jsonDuration(dropped.Sub(died))
-	d.logf("the router dropped %s after %v", victim.name, k.DroppedAfter)
+	k.DroppedBecause = d.resetReason(victim.addr)
+	d.logf("the router dropped %s after %v (%s)", victim.name, k.DroppedAfter, k.DroppedBecause)
 	if !waitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(dropped) }) {
 		d.rep.problem("kill %d: not every long-lived connection answered within %v after the router dropped %s", n+1, settleBound, victim.name)
 	}

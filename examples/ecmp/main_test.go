@@ -63,6 +63,11 @@ func TestIntegrationDemoECMP(t *testing.T) {
 	if d := time.Duration(k.DroppedAfter); d <= 0 || d > 30*time.Second {
 		t.Errorf("the router dropped %s after %v", k.Director, d)
 	}
+	// Its link went down first: BFD, not a closed TCP session and not
+	// the 90 s hold timer, told the router.
+	if !strings.Contains(k.DroppedBecause, "BFD") {
+		t.Errorf("the router dropped %s because %q, want BFD", k.Director, k.DroppedBecause)
+	}
 	if len(k.Broken) != 0 {
 		t.Errorf("%d long-lived connections broke across the kill and return: %+v", len(k.Broken), k.Broken)
 	}

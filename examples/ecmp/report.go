@@ -51,8 +51,11 @@ type killRun struct {
 	// Carried is how many long-lived connections went through it.
 	Carried int `json:"carried"`
 	// DroppedAfter runs from its death to the router's FIB without it.
-	DroppedAfter jsonDuration   `json:"dropped_after_s"`
-	AfterKill    map[string]int `json:"after_kill"`
+	DroppedAfter jsonDuration `json:"dropped_after_s"`
+	// DroppedBecause is the router's reason for resetting the session
+	// ("BFD down received", "Hold Timer Expired", ...).
+	DroppedBecause string         `json:"dropped_because"`
+	AfterKill      map[string]int `json:"after_kill"`
 	// Broken are the long-lived connections that failed from its death
 	// until the spread after its return (goal: none).
 	Broken []breakEvent `json:"broken"`
@@ -135,7 +138,7 @@ func (r *report) print(w io.Writer) {
 			how = "link down, then SIGKILL (its host dies)"
 		}
 		p("%d. Director %s killed (%s), carrying %d connections:", 3+i, k.Director, how, k.Carried)
-		p("     the router dropped it after %s", k.DroppedAfter)
+		p("     the router dropped it after %s (%s)", k.DroppedAfter, k.DroppedBecause)
 		p("     then by director: %s", counts(k.AfterKill))
 		p("     brought back: in the route again after %s; by director: %s", k.BackAfter, counts(k.AfterReturn))
 		p("     %d of %d connections go through the director they went through before", k.SameDirector, r.Conns)

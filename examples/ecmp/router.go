@@ -107,3 +107,79 @@ func startRouter(h *nslab.Host, bfd time.Duration) (*nslab.FRR, error) {
 	}
 	return h.StartFRR(r.Config())
 }
+
+// bfdSettle is how long the router's BFD sessions must have been up
+// before a director is killed: GoBGP's BFD may expire once a few seconds
+// after coming up, while FRR's bfdd moves to the agreed rate, and a
+// session that is not up when the director dies cannot take it out.
+const bfdSettle = 5 * time.Second
+
+// routerReady reports whether the router has its sessions with every
+// director established and, with BFD, their BFD sessions up for at least
+// bfdSettle; why says what is missing.
+func (d *demo) routerReady() (ok bool, why string) {
+	var nbs map[string]struct {
+		BgpState string `json:"bgpState"`
+	}
+	if err := d.frr.VtyshJSON("show bgp neighbors json", &nbs); err != nil {
+		return false, err.Error()
+	}
+	for _, dr := range directors {
+		if st := nbs[dr.addr].BgpState; st != "Established" {
+			return false, fmt.Sprintf("session with %s is %q", dr.name, st)
+		}
+	}
+	if d.opts.bfd == 0 {
+		return true, ""
+	}
+	var peers []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+		Uptime int    `json:"uptime"`
+	}
+	if err := d.frr.VtyshJSON("show bfd peers json", &peers); err != nil {
+		return false, err.Error()
+	}
+	up := map[string]bool{}
+	for _, p := range peers {
+		if p.Status == "up" && time.Duration(p.Uptime)*time.Second >= bfdSettle {
+			up[p.Peer] = true
+		}
+	}
+	for _, dr := range directors {
+		if !up[dr.addr] {
+			return false, fmt.Sprintf("BFD with %s not up for %v yet", dr.name, bfdSettle)
+		}
+	}
+	return true, ""
+}
+
+// waitRouterReady waits for routerReady.
+func (d *demo) waitRouterReady(ctx context.Context) error {
+	var why string
+	if !waitFor(ctx, upBound, 200*time.Millisecond, func() bool {
+		var ok bool
+		ok, why = d.routerReady()
+		return ok
+	}) {
+		return fmt.Errorf("the router's sessions not ready within %v: %s", upBound, why)
+	}
+	return nil
+}
+
+// resetReason is why the router last reset its session with a director
+// ("BFD down received", "Hold Timer Expired", ...).
+func (d *demo) resetReason(addr string) string {
+	var nbs map[string]struct {
+		LastResetDueTo         string `json:"lastResetDueTo"`
+		LastNotificationReason string `json:"lastNotificationReason"`
+	}
+	if err := d.frr.VtyshJSON("show bgp neighbors "+addr+" json", &nbs); err != nil {
+		return err.Error()
+	}
+	nb := nbs[addr]
+	if nb.LastNotificationReason != "" {
+		return nb.LastResetDueTo + ": " + nb.LastNotificationReason
+	}
+	return nb.LastResetDueTo
+}
