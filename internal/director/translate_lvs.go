@@ -210,9 +210,10 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 			fwv = vs.Forwarding
 		}
 		fw, tt, tport, tf := t.forward(fwv, "lb_kind")
-		w := rs.Weight.Or(1)
+		wv := firstSet(rs.Weight, vs.Weight)
+		w := wv.Or(1)
 		if w < 0 || w > 65535 {
-			t.errorf(rs.Weight.Pos, "weight: %d is out of range [0, 65535]", w)
+			t.errorf(wv.Pos, "weight: %d is out of range [0, 65535]", w)
 		}
 		port := rs.Port
 		if port == 0 {

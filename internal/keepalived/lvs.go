@@ -402,7 +402,6 @@ func (d *decoder) realServer(n *node) (RealServer, bool) {
 func (d *decoder) commonChecker(t table, ck *Checker, conn bool) {
 	t["alpha"] = d.flag(&ck.Alpha)
 	t["retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
-	t["nb_get_retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
 	t["delay_before_retry"] = d.duration(&ck.DelayBeforeRetry)
 	t["warmup"] = d.duration(&ck.Warmup)
 	t["delay_loop"] = d.duration(&ck.DelayLoop)
@@ -432,6 +431,8 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 	switch typ {
 	case HTTPGet, SSLGet:
 		d.commonChecker(t, &ck, true)
+		// keepalived 2.2.7 knows nb_get_retry (deprecated) only here.
+		t["nb_get_retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
 		h := &HTTPChecker{}
 		ck.HTTP = h
 		t["http_protocol"] = func(c *node) {
