@@ -251,4 +251,3 @@ func joinWarnings(warns []Warning) string {
 	}
 	return b.String()
 }
-
