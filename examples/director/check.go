@@ -43,18 +43,12 @@ func check(o checkOptions, stdout, stderr io.Writer) int {
 		err = plan.CheckCapabilities(o.backend, caps)
 	}
 	ds := director.Report(warns, err)
-	code := exitOK
-	for i := range ds {
-		if o.strict {
+	if o.strict {
+		for i := range ds {
 			ds[i].Severity = director.SeverityError
 		}
-		switch {
-		case ds[i].Severity == director.SeverityError:
-			code = exitErrors
-		case code == exitOK:
-			code = exitWarnings
-		}
 	}
+	code := map[director.Verdict]int{director.Runs: exitOK, director.RunsWithWarnings: exitWarnings, director.Refused: exitErrors}[director.VerdictOf(ds)]
 	if o.json {
 		out := make([]jsonDiagnostic, 0, len(ds))
 		for _, d := range ds {

@@ -81,3 +81,38 @@ func Report(warns []Warning, err error) []Diagnostic {
 	sortByPos(ds, func(d Diagnostic) keepalived.Pos { return d.Pos })
 	return ds
 }
+
+// Verdict is what a configuration's diagnostics say about running it.
+type Verdict int
+
+const (
+	// Runs: no diagnostics; the file runs as written.
+	Runs Verdict = iota
+	// RunsWithWarnings: only warnings; the file runs, with the values
+	// corrected or ignored as the warnings say.
+	RunsWithWarnings
+	// Refused: errors; the file does not run.
+	Refused
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Runs:
+		return "runs"
+	case RunsWithWarnings:
+		return "runs with warnings"
+	}
+	return "refused"
+}
+
+// VerdictOf is the verdict of diagnostics ds (as Report returns them).
+func VerdictOf(ds []Diagnostic) Verdict {
+	v := Runs
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			return Refused
+		}
+		v = RunsWithWarnings
+	}
+	return v
+}

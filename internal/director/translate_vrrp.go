@@ -124,8 +124,13 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		// MASTER makes an unset priority 255 and clears nopreempt and
 		// preempt_delay (with keepalived's warnings); a non-owner starts as
 		// BACKUP either way. vrrp.Config.InitialState does that.
-		if in.State.Set() {
-			switch in.State.V {
+		state := in.State
+		if state.V == keepalived.StateMaster && authType == "AH" {
+			t.warnf(state.Pos, "state", "state MASTER is incompatible with AH authentication: BACKUP, as keepalived does")
+			state.V = keepalived.StateBackup
+		}
+		if state.Set() {
+			switch state.V {
 			case keepalived.StateMaster:
 				c.InitialState = vrrp.StateMaster
 				if !in.Priority.Set() {

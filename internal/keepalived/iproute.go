@@ -162,6 +162,9 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 		ok := true
 		switch o.Text {
 		case "via", "gw", "or", "src":
+			if o.Text == "gw" {
+				d.warnf(o.Pos, kw, "%s: \"gw\" is deprecated in keepalived 2.2.7 (it says: please use \"via\"); read as via, as keepalived does", kw)
+			}
 			var t token
 			if t, ok = opts.value(); !ok {
 				return r, false

@@ -432,7 +432,11 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 	case HTTPGet, SSLGet:
 		d.commonChecker(t, &ck, true)
 		// keepalived 2.2.7 knows nb_get_retry (deprecated) only here.
-		t["nb_get_retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
+		retry := d.integer(&ck.Retry, 0, math.MaxInt32)
+		t["nb_get_retry"] = func(c *node) {
+			d.warnf(c.pos, c.name, "nb_get_retry is deprecated in keepalived 2.2.7 (it says: please use 'retry'); read as retry, as keepalived does")
+			retry(c)
+		}
 		h := &HTTPChecker{}
 		ck.HTTP = h
 		t["http_protocol"] = func(c *node) {

@@ -164,7 +164,10 @@ func (d *decoder) vrrpInstance(n *node) {
 		"unicast_fault_no_peer":      d.fixed(&in.UnicastFaultNoPeer, true),
 		"check_unicast_src":          d.fixed(&in.CheckUnicastSrc, true),
 		"track_src_ip":               d.fixed(&in.TrackSrcIP, true),
-		"lvs_sync_daemon_interface":  d.str(&in.LVSSyncDaemonInterface),
+		"lvs_sync_daemon_interface": func(c *node) {
+			d.warnf(c.pos, c.name, "lvs_sync_daemon_interface in a vrrp_instance is deprecated in keepalived 2.2.7 (it says: please use global lvs_sync_daemon); used, as keepalived does")
+			d.str(&in.LVSSyncDaemonInterface)(c)
+		},
 		"virtual_router_id":          d.integer(&in.VirtualRouterID, 1, 255),
 		"priority":                   d.integer(&in.Priority, 1, 255),
 		"advert_int":                 d.positiveDuration(&in.AdvertInt),
