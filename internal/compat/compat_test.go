@@ -63,7 +63,7 @@ func TestParseDump(t *testing.T) {
 		"global router_id": "vm", "global garp_interval": "0s", "global gna_interval": "0s",
 		"VI_1 version": "2", "VI_1 state": "BACKUP", "VI_1 vrid": "51", "VI_1 priority": "150",
 		"VI_1 advert_int": "2s", "VI_1 preempt": "disabled", "VI_1 auth_type": "PASS", "VI_1 auth_pass": "secret",
-		"VI_1 vips": "10.1.1.1/24 10.1.1.2/24",
+		"VI_1 vips":    "10.1.1.1/24 10.1.1.2/24",
 		"VI_6 version": "3", "VI_6 state": "BACKUP", "VI_6 vrid": "61", "VI_6 priority": "90",
 		"VI_6 advert_int": "500ms", "VI_6 preempt": "enabled", "VI_6 vips": "2001:db8::100/64",
 		"VI_6 src": "2001:db8::1", "VI_6 peers": "2001:db8::2",

@@ -160,10 +160,10 @@ func (d *decoder) vrrpInstance(n *node) {
 				}
 			}
 		},
-		"unicast_ttl":                d.integer(&in.UnicastTTL, 0, 255),
-		"unicast_fault_no_peer":      d.fixed(&in.UnicastFaultNoPeer, true),
-		"check_unicast_src":          d.fixed(&in.CheckUnicastSrc, true),
-		"track_src_ip":               d.fixed(&in.TrackSrcIP, true),
+		"unicast_ttl":           d.integer(&in.UnicastTTL, 0, 255),
+		"unicast_fault_no_peer": d.fixed(&in.UnicastFaultNoPeer, true),
+		"check_unicast_src":     d.fixed(&in.CheckUnicastSrc, true),
+		"track_src_ip":          d.fixed(&in.TrackSrcIP, true),
 		"lvs_sync_daemon_interface": func(c *node) {
 			d.warnf(c.pos, c.name, "lvs_sync_daemon_interface in a vrrp_instance is deprecated in keepalived 2.2.7 (it says: please use global lvs_sync_daemon); used, as keepalived does")
 			d.str(&in.LVSSyncDaemonInterface)(c)
