@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -92,69 +90,33 @@ func runKeepalived(ctx context.Context, h *nslab.Host, dir, conf, id string, has
 	return r, nil
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // dumpVRRP runs keepalived's VRRP process on conf until it has dumped its
 // configuration (or exited), stops it, and returns its log.
 func dumpVRRP(ctx context.Context, h *nslab.Host, dir, conf, id string) (string, error) {
-	var log syncBuffer
-	c := exec.Command("ip", "netns", "exec", h.Name(), "keepalived", "--vrrp", "--dump-conf", "-n", "-l", "-D", "-i", id, "-f", conf,
+	p, err := h.StartProc("keepalived", "ip", "netns", "exec", h.Name(), "keepalived", "--vrrp", "--dump-conf", "-n", "-l", "-D", "-i", id, "-f", conf,
 		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
-	c.Stdout, c.Stderr = &log, &log
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.Start(); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("start keepalived: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = c.Wait()
-		close(done)
-	}()
 	deadline := time.NewTimer(keepalivedRun)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-wait:
-	for {
+	for running := true; running; {
 		select {
-		case <-done:
-			return log.String(), nil
+		case <-p.Done():
+			return p.Output(), nil
 		case <-ctx.Done():
-			break wait
+			running = false
 		case <-deadline.C:
-			break wait
+			running = false
 		case <-tick.C:
-			if strings.Contains(log.String(), "------< Interfaces >------") {
-				break wait
-			}
+			running = !strings.Contains(p.Output(), "------< Interfaces >------")
 		}
 	}
-	// keepalived stops its VRRP child on SIGTERM; the group (which this
-	// function started) is killed if it does not within 10 s.
-	_ = syscall.Kill(c.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	return log.String(), nil
+	// keepalived stops its VRRP child on SIGTERM.
+	_ = p.Terminate(10 * time.Second)
+	return p.Output(), nil
 }
 
 var (
