@@ -132,7 +132,7 @@ func TestKeepalivedCases(t *testing.T) {
 		{"nb_get_retry in HTTP_GET is known",
 			fidVS("virtual_server 10.2.2.2 80", "protocol TCP", "lb_algo rr", "lb_kind NAT",
 				"real_server 10.0.0.5 80 {", "    HTTP_GET {", "        url {", "            path /", "        }", "        nb_get_retry 3", "    }", "}"),
-			"",
+			"10:13: nb_get_retry is deprecated in keepalived 2.2.7 (it says: please use 'retry'); read as retry, as keepalived does",
 			func(p *Plan) string { return want(p.VirtualServers[0].RealServers[0].Checks[0].Policy.Retry, 3) }},
 		{"lvs_id",
 			"global_defs {\n    lvs_id LVS_MAIN\n}\n" + fidInst(fidVIP...),

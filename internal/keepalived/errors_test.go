@@ -157,6 +157,15 @@ func TestCorrections(t *testing.T) {
 			`bad.conf:5:4: unknown keyword "connect_timeout" in MISC_CHECK: ignored, as keepalived does`,
 		}},
 		{"bad hex payload", vs("real_server 10.0.1.1 80 {", " UDP_CHECK {", "  payload 12zz", " }", "}"), []string{`bad.conf:4:12: payload: invalid hex string "12zz": ignored, as keepalived does`}},
+		{"lvs_sync_daemon_interface", inst("lvs_sync_daemon_interface eth1"), []string{
+			`bad.conf:4:2: lvs_sync_daemon_interface in a vrrp_instance is deprecated in keepalived 2.2.7 (it says: please use global lvs_sync_daemon); used, as keepalived does`,
+		}},
+		{"nb_get_retry", vs("real_server 10.0.1.1 80 {", " HTTP_GET {", "  url {", "   path /", "  }", "  nb_get_retry 2", " }", "}"), []string{
+			`bad.conf:7:4: nb_get_retry is deprecated in keepalived 2.2.7 (it says: please use 'retry'); read as retry, as keepalived does`,
+		}},
+		{"gw", inst("virtual_routes {", " 10.9.0.0/16 gw 10.0.0.1", "}"), []string{
+			`bad.conf:5:15: virtual_routes: "gw" is deprecated in keepalived 2.2.7 (it says: please use "via"); read as via, as keepalived does`,
+		}},
 		{"bad vsg range", "virtual_server_group G {\n 10.0.0.10-5 80\n}\n", []string{`bad.conf:2:2: virtual_server_group: range "10.0.0.10-5" ends before it starts: ignored, as keepalived does`}},
 		{"every warning is reported", inst("priority 0", "advert_int x", "state y", "bogus") + "virtual_server 10.0.0.1 80 {\n lb_algo zz\n}\n", []string{
 			`bad.conf:4:11: priority: 0 is out of range [1, 255]: ignored, as keepalived does`,
