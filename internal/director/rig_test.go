@@ -168,6 +168,11 @@ func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backe
 
 // startRig is newRig with the director's clock (nil: the wall clock).
 func startRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend, clk clock.Clock) *reloadRig {
+	return startRigWith(t, global, wrap, func(o *Options) { o.Clock = clk })
+}
+
+// startRigWith is newRig with the director's options changed by opts.
+func startRigWith(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend, opts func(*Options)) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
 		mark:    filepath.Join(t.TempDir(), "web2-down"),
@@ -179,8 +184,12 @@ func startRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Bac
 	if wrap != nil {
 		b = wrap(r.backend)
 	}
-	d, err := New(Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr, Clock: clk,
-		Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
+	o := Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr,
+		Logger: slog.New(slog.NewTextHandler(r.logs, nil))}
+	if opts != nil {
+		opts(&o)
+	}
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
