@@ -109,7 +109,7 @@ func TestServiceNotify(t *testing.T) {
 		t.Errorf("healthy tick sent %q, want WATCHDOG=1", got)
 	}
 	f.unhealthy.Store(true)
-	tick <- time.Time{} // unhealthy: no ping
+	tick <- time.Time{}    // unhealthy: no ping
 	sigs <- syscall.SIGHUP // taken once the tick is handled
 	f.unhealthy.Store(false)
 	if got := nextNotify(t, sock); len(got) != 2 || got[0] != "RELOADING=1" || !strings.HasPrefix(got[1], "MONOTONIC_USEC=") {
