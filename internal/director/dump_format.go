@@ -53,20 +53,28 @@ type kaStats struct {
 	PriZeroSent       uint64 `json:"pri_zero_sent"`
 }
 
-// keepalivedStats maps the director's counters to keepalived's. The
-// receive rules with no keepalived counter (version, checksum, VRID, own
-// packet, unicast peer, queue full) are left out, as keepalived counts
-// them only for SNMP; an auth type keepalived does not know counts as a
-// mismatch here (keepalived: invalid_authtype).
+// keepalivedStats maps the director's counters to keepalived's, counting
+// as keepalived 2.2.7 does (measured against it, TestIntegrationKeepalivedDumps
+// in examples/director):
+//
+//   - keepalived counts an advert as received before it compares the
+//     addresses, so advert_rcvd includes the address-list errors;
+//   - a version 2 advert with another interval is dropped without a
+//     count: advert_interval_err stays 0 in keepalived's files (the
+//     director's own counters, lvskit_vrrp_drops_total{reason="interval"}
+//     and the status, count it);
+//   - the receive rules with no keepalived counter (version, checksum,
+//     VRID, own packet, unicast peer, queue full) are left out, as
+//     keepalived counts them only for SNMP; an auth type keepalived does
+//     not know counts as a mismatch here (keepalived: invalid_authtype).
 func keepalivedStats(c VRRPCounters) kaStats {
 	dr := func(r vrrp.DropReason) uint64 { return c.Drops[string(r)] }
 	return kaStats{
-		AdvertRcvd:        c.AdvertsReceived,
+		AdvertRcvd:        c.AdvertsReceived + dr(vrrp.ReasonAddrList),
 		AdvertSent:        c.AdvertsSent,
 		BecomeMaster:      c.BecameMaster,
 		ReleaseMaster:     c.LeftMaster,
 		PacketLenErr:      dr(vrrp.ReasonShort) + dr(vrrp.ReasonAddrCount),
-		AdvertIntervalErr: dr(vrrp.ReasonInterval),
 		IPTTLErr:          dr(vrrp.ReasonTTL),
 		InvalidTypeRcvd:   dr(vrrp.ReasonType),
 		AddrListErr:       dr(vrrp.ReasonAddrList),

@@ -322,3 +322,17 @@ func TestCompatMetricsUnknown(t *testing.T) {
 		t.Errorf("New with MetricsCompat haproxy: %v", err)
 	}
 }
+
+// The director's counters map to keepalived's as keepalived 2.2.7 counts:
+// an address-list error is also an advert received, an interval mismatch
+// is no keepalived counter.
+func TestKeepalivedStats(t *testing.T) {
+	c := VRRPCounters{AdvertsSent: 10, AdvertsReceived: 4, PriorityZeroSent: 1, PriorityZeroReceived: 2, BecameMaster: 3, LeftMaster: 2,
+		Drops: map[string]uint64{"ttl": 1, "short": 2, "addr_count": 3, "type": 4, "interval": 5, "addr_list": 6, "auth_type": 7,
+			"auth": 8, "version": 9, "checksum": 10, "vrid": 11}}
+	want := kaStats{AdvertRcvd: 10, AdvertSent: 10, BecomeMaster: 3, ReleaseMaster: 2, PacketLenErr: 5, IPTTLErr: 1,
+		InvalidTypeRcvd: 4, AddrListErr: 6, AuthTypeMismatch: 7, AuthFailure: 8, PriZeroRcvd: 2, PriZeroSent: 1}
+	if diff := cmp.Diff(want, keepalivedStats(c)); diff != "" {
+		t.Errorf("keepalivedStats (-want +got):\n%s", diff)
+	}
+}
