@@ -316,11 +316,11 @@ func injectAdverts(t *testing.T, h *netnstest.Host) {
 		}
 	}
 	send(1, advert(100, "cmppass", time.Second, vips))                                                        // ip_ttl_err
-	send(255, advert(100, "wrong", time.Second, vips))                                                          // auth_failure
-	send(255, advert(100, "", time.Second, vips))                                                               // authtype_mismatch
+	send(255, advert(100, "wrong", time.Second, vips))                                                        // auth_failure
+	send(255, advert(100, "", time.Second, vips))                                                             // authtype_mismatch
 	send(255, advert(100, "cmppass", 2*time.Second, vips))                                                    // advert_interval_err
-	send(255, wrongType)                                                                                        // invalid_type_rcvd
-	send(255, short)                                                                                            // packet_len_err
+	send(255, wrongType)                                                                                      // invalid_type_rcvd
+	send(255, short)                                                                                          // packet_len_err
 	send(255, advert(100, "cmppass", time.Second, []netip.Addr{vips[0], netip.MustParseAddr("10.98.0.102")})) // addr_list_err
 	send(255, advert(100, "cmppass", time.Second, vips))                                                      // advert_rcvd (lower priority)
 	send(255, advert(0, "cmppass", time.Second, vips))                                                        // pri_zero_rcvd
