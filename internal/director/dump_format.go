@@ -70,18 +70,18 @@ type kaStats struct {
 func keepalivedStats(c VRRPCounters) kaStats {
 	dr := func(r vrrp.DropReason) uint64 { return c.Drops[string(r)] }
 	return kaStats{
-		AdvertRcvd:        c.AdvertsReceived + dr(vrrp.ReasonAddrList),
-		AdvertSent:        c.AdvertsSent,
-		BecomeMaster:      c.BecameMaster,
-		ReleaseMaster:     c.LeftMaster,
-		PacketLenErr:      dr(vrrp.ReasonShort) + dr(vrrp.ReasonAddrCount),
-		IPTTLErr:          dr(vrrp.ReasonTTL),
-		InvalidTypeRcvd:   dr(vrrp.ReasonType),
-		AddrListErr:       dr(vrrp.ReasonAddrList),
-		AuthTypeMismatch:  dr(vrrp.ReasonAuthType),
-		AuthFailure:       dr(vrrp.ReasonAuth),
-		PriZeroRcvd:       c.PriorityZeroReceived,
-		PriZeroSent:       c.PriorityZeroSent,
+		AdvertRcvd:       c.AdvertsReceived + dr(vrrp.ReasonAddrList),
+		AdvertSent:       c.AdvertsSent,
+		BecomeMaster:     c.BecameMaster,
+		ReleaseMaster:    c.LeftMaster,
+		PacketLenErr:     dr(vrrp.ReasonShort) + dr(vrrp.ReasonAddrCount),
+		IPTTLErr:         dr(vrrp.ReasonTTL),
+		InvalidTypeRcvd:  dr(vrrp.ReasonType),
+		AddrListErr:      dr(vrrp.ReasonAddrList),
+		AuthTypeMismatch: dr(vrrp.ReasonAuthType),
+		AuthFailure:      dr(vrrp.ReasonAuth),
+		PriZeroRcvd:      c.PriorityZeroReceived,
+		PriZeroSent:      c.PriorityZeroSent,
 	}
 }
 
