@@ -177,8 +177,9 @@ func TestIntegrationService(t *testing.T) {
 	}()
 	logText := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
 
+	pidFile := filepath.Join(dir, "keepalived.pid")
 	cmd := exec.Command(bin, "-f", conf, "--backend", "userspace", "--socket", sock, "--metrics", ":9100",
-		"--metrics-compat", "keepalived", "--dump-dir", dir)
+		"--metrics-compat", "keepalived", "--dump-dir", dir, "--pid", pidFile)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+filepath.Join(dir, "notify"), "WATCHDOG_USEC=400000",
 		fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
 	cmd.Stderr = pw
@@ -203,6 +204,9 @@ func TestIntegrationService(t *testing.T) {
 		t.Fatalf("first notification %q, want READY=1 with the running summary", ready)
 	}
 	pingsBeforeReady := notify.pings()
+	if b, err := os.ReadFile(pidFile); err != nil || string(b) != strconv.Itoa(cmd.Process.Pid)+"\n" {
+		t.Errorf("pid file %q, %v; want %d", b, err, cmd.Process.Pid)
+	}
 	s := statusJSON(t, sock)
 	if len(s.VirtualServers) != 1 || !s.VirtualServers[0].InTable {
 		t.Errorf("at READY the virtual server is not in the IPVS table: %+v", s.VirtualServers)
@@ -328,6 +332,9 @@ func TestIntegrationService(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("control socket left after stop: %v", err)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file left after stop: %v", err)
 	}
 
 	// Under the journal: a syslog priority on every line, no timestamp.

@@ -5,7 +5,8 @@
 //
 //	director -f keepalived.conf [--backend auto|netlink|userspace|...]
 //	         [--metrics ADDR] [--metrics-compat keepalived]
-//	         [--socket PATH] [--dump-dir DIR] [--log-level debug|info] [-t]
+//	         [--socket PATH] [--dump-dir DIR] [--pid FILE]
+//	         [--log-level debug|info] [-t]
 //	director status [--socket PATH] [--json]
 //
 // --backend is passed to ipvs.Open, which knows the kinds. -t checks the
@@ -17,7 +18,8 @@
 // gracefully; SIGUSR1, SIGUSR2 and SIGRTMIN+2 (36) write keepalived's
 // dumps (/tmp/keepalived.data, .stats, .json, or in --dump-dir), as
 // keepalived does on the signals `keepalived --signum=DATA|STATS|JSON`
-// names. --metrics serves /metrics and /status (":9100" listens on
+// names (--pid writes a pid file for tools that signal keepalived through
+// one). --metrics serves /metrics and /status (":9100" listens on
 // 127.0.0.1); --metrics-compat keepalived adds keepalived-exporter's and
 // node_exporter's metric names. The control socket (--socket, default
 // /run/lvskit/director.sock, mode 0600; "" for none) serves the same, and

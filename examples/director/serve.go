@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ const (
 
 // operatorFlags are the command's flags for running as a service.
 type operatorFlags struct {
-	socket, compat, dumpDir *string
+	socket, compat, dumpDir, pidFile *string
 }
 
 func addOperatorFlags(fs *flag.FlagSet) operatorFlags {
@@ -44,6 +45,7 @@ func addOperatorFlags(fs *flag.FlagSet) operatorFlags {
 		socket:  fs.String("socket", director.DefaultControlSocket, "control socket for `director status` (mode 0600; empty: none)"),
 		compat:  fs.String("metrics-compat", "", "also export metrics under other exporters' names: keepalived (keepalived-exporter's keepalived_*, node_exporter's node_ipvs_*)"),
 		dumpDir: fs.String("dump-dir", "", "folder of keepalived.data, .stats and .json written on keepalived's signals (default $TMPDIR, else /tmp)"),
+		pidFile: fs.String("pid", "", "write the process id to this file, as keepalived -p (tools that signal keepalived read /run/keepalived.pid)"),
 	}
 }
 
@@ -64,6 +66,14 @@ func serve(opts director.Options, op operatorFlags) int {
 		log.Error("director not started", "err", err)
 		_ = notify.Status("not started: " + err.Error())
 		return 1
+	}
+	if *op.pidFile != "" {
+		if err := os.WriteFile(*op.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Error("director not started", "err", fmt.Errorf("write pid file: %w", err))
+			_ = d.Close()
+			return 1
+		}
+		defer os.Remove(*op.pidFile)
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
