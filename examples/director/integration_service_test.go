@@ -333,6 +333,9 @@ func TestIntegrationService(t *testing.T) {
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("control socket left after stop: %v", err)
 	}
+	if _, err := os.Stat(filepath.Dir(sock)); !os.IsNotExist(err) {
+		t.Errorf("the control socket's folder, which the director made, left after stop: %v", err)
+	}
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Errorf("pid file left after stop: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -37,12 +38,28 @@ const (
 
 // operatorFlags are the command's flags for running as a service.
 type operatorFlags struct {
-	socket, compat, dumpDir, pidFile *string
+	socket                   *socketFlag
+	compat, dumpDir, pidFile *string
+}
+
+// socketFlag is --socket, remembering whether it was given.
+type socketFlag struct {
+	path  string
+	given bool
+}
+
+func (f *socketFlag) String() string { return f.path }
+
+func (f *socketFlag) Set(s string) error {
+	f.path, f.given = s, true
+	return nil
 }
 
 func addOperatorFlags(fs *flag.FlagSet) operatorFlags {
+	sock := &socketFlag{path: director.DefaultControlSocket}
+	fs.Var(sock, "socket", "control socket that \"director status\" reads (mode 0600; empty: none)")
 	return operatorFlags{
-		socket:  fs.String("socket", director.DefaultControlSocket, "control socket for `director status` (mode 0600; empty: none)"),
+		socket:  sock,
 		compat:  fs.String("metrics-compat", "", "also export metrics under other exporters' names: keepalived (keepalived-exporter's keepalived_*, node_exporter's node_ipvs_*)"),
 		dumpDir: fs.String("dump-dir", "", "folder of keepalived.data, .stats and .json written on keepalived's signals (default $TMPDIR, else /tmp)"),
 		pidFile: fs.String("pid", "", "write the process id to this file, as keepalived -p (tools that signal keepalived read /run/keepalived.pid)"),
@@ -52,7 +69,14 @@ func addOperatorFlags(fs *flag.FlagSet) operatorFlags {
 // serve runs a director with opts until SIGTERM or SIGINT.
 func serve(opts director.Options, op operatorFlags) int {
 	log := opts.Logger
-	opts.ControlSocket, opts.MetricsCompat, opts.DumpDir = *op.socket, *op.compat, *op.dumpDir
+	opts.ControlSocket, opts.MetricsCompat, opts.DumpDir = op.socket.path, *op.compat, *op.dumpDir
+	if !op.socket.given && socketAnswers(op.socket.path) {
+		// Another director of this host (in another network namespace,
+		// say) has the default socket: run without one rather than not
+		// at all. A --socket given is an error when taken.
+		log.Warn("another director answers on the default control socket: running without one (--socket names another)", "path", op.socket.path)
+		opts.ControlSocket = ""
+	}
 	notify := sdnotify.New()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -91,6 +115,17 @@ func serve(opts director.Options, op operatorFlags) int {
 		return 1
 	}
 	return 0
+}
+
+// socketAnswers reports whether a process accepts connections on the
+// Unix socket at path.
+func socketAnswers(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // runningDirector is what the service loop needs of a director.

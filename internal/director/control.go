@@ -52,6 +52,8 @@ func (d *Director) serveControl() (*http.Server, error) {
 // is an error.
 func (d *Director) listenControl(path string) (net.Listener, error) {
 	dir := filepath.Dir(path)
+	_, err := os.Stat(dir)
+	madeDir := os.IsNotExist(err)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("make control socket folder: %w", err)
 	}
@@ -91,19 +93,28 @@ func (d *Director) listenControl(path string) (net.Listener, error) {
 		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("put control socket in place: %w", err)
 	}
-	return &controlListener{UnixListener: ln, path: path}, nil
+	l := &controlListener{UnixListener: ln, path: path}
+	if madeDir {
+		l.dir = dir
+	}
+	return l, nil
 }
 
-// controlListener removes its socket file when closed.
+// controlListener removes its socket file when closed, and the folder
+// when it made it and nothing else is in it.
 type controlListener struct {
 	*net.UnixListener
 	path string
+	dir  string // made by listenControl
 }
 
 func (l *controlListener) Close() error {
 	err := l.UnixListener.Close()
 	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
+	}
+	if l.dir != "" {
+		_ = os.Remove(l.dir) // fails, as it should, when not empty
 	}
 	return err
 }

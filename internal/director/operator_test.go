@@ -117,6 +117,9 @@ func TestControlSocket(t *testing.T) {
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("control socket still there after stop: %v", err)
 	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the folder the director found was removed: %v", err)
+	}
 	if err := r.d.Healthy(context.Background()); err == nil {
 		t.Error("Healthy after stop = nil")
 	}
