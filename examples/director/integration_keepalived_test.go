@@ -70,7 +70,7 @@ func TestIntegrationKeepalivedDumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "ctl", "director.sock")
-	lk := startDirector(t, lkHost, bin, "-f", conf, "--backend", "userspace", "--socket", sock, "--dump-dir", lkDir)
+	lk := lkHost.Program("director", bin, "-f", conf, "--backend", "userspace", "--socket", sock, "--dump-dir", lkDir)
 
 	kaJSON := func() ([]map[string]map[string]any, error) {
 		return signalAndRead(func() error { return ka.Signal(sigJSON) }, filepath.Join(kaDir, "keepalived.json"))
@@ -85,13 +85,13 @@ func TestIntegrationKeepalivedDumps(t *testing.T) {
 	// Signals before the handlers are in place would kill (a real-time
 	// signal's default): wait for keepalived's transition and for the
 	// director's control socket first.
-	if !ka.WaitLog("(VI_CMP) Entering MASTER STATE", 20*time.Second) || !waitFor(10*time.Second, func() bool { return master(kaJSON) }) {
+	if !ka.WaitLog("(VI_CMP) Entering MASTER STATE", 20*time.Second) || !netnstest.WaitFor(10*time.Second, func() bool { return master(kaJSON) }) {
 		t.Fatalf("keepalived did not become MASTER:\n%s", ka.Log())
 	}
-	if !waitFor(20*time.Second, func() bool { _, err := fetchStatus(sock); return err == nil }) {
+	if !netnstest.WaitFor(20*time.Second, func() bool { _, err := fetchStatus(sock); return err == nil }) {
 		t.Fatalf("the director's control socket does not answer")
 	}
-	if !waitFor(20*time.Second, func() bool { return master(lkJSON) }) {
+	if !netnstest.WaitFor(20*time.Second, func() bool { return master(lkJSON) }) {
 		t.Fatalf("the director did not become MASTER:\n%s", lk.Output())
 	}
 
@@ -101,7 +101,7 @@ func TestIntegrationKeepalivedDumps(t *testing.T) {
 	}
 	// Both have counted the last packet (priority 0) when pri_zero_rcvd is 1.
 	var kaDoc, lkDoc []map[string]map[string]any
-	if !waitFor(15*time.Second, func() bool {
+	if !netnstest.WaitFor(15*time.Second, func() bool {
 		var err1, err2 error
 		kaDoc, err1 = kaJSON()
 		lkDoc, err2 = lkJSON()
@@ -200,22 +200,13 @@ func TestIntegrationKeepalivedDumps(t *testing.T) {
 	}
 }
 
-// signalAndParse removes path, signals, and reads the text dump the signal
-// makes into "[section/]key" -> value for the VRRP instances and their
+// signalAndParse signals and reads the text dump the signal makes into "[section/]key" -> value for the VRRP instances and their
 // address lists, the way keepalived-exporter reads keepalived.data and
 // keepalived.stats.
 func signalAndParse(signal func() error, path string) (map[string]string, error) {
-	_ = os.Remove(path)
-	if err := signal(); err != nil {
+	b, err := signalForFile(signal, path)
+	if err != nil {
 		return nil, err
-	}
-	var b []byte
-	if !waitFor(5*time.Second, func() bool {
-		var err error
-		b, err = os.ReadFile(path)
-		return err == nil && len(b) > 0
-	}) {
-		return nil, fmt.Errorf("no %s after the signal", path)
 	}
 	out := map[string]string{}
 	section, inInstance := "", false
@@ -248,20 +239,29 @@ func signalAndParse(signal func() error, path string) (map[string]string, error)
 	return out, nil
 }
 
-// signalAndRead removes path, signals, and reads the JSON document the
-// signal makes.
-func signalAndRead(signal func() error, path string) ([]map[string]map[string]any, error) {
+// signalForFile removes path, signals, and returns the file the signal
+// makes.
+func signalForFile(signal func() error, path string) ([]byte, error) {
 	_ = os.Remove(path)
 	if err := signal(); err != nil {
 		return nil, err
 	}
 	var b []byte
-	if !waitFor(5*time.Second, func() bool {
+	if !netnstest.WaitFor(5*time.Second, func() bool {
 		var err error
 		b, err = os.ReadFile(path)
 		return err == nil && len(b) > 0
 	}) {
 		return nil, fmt.Errorf("no %s after the signal", path)
+	}
+	return b, nil
+}
+
+// signalAndRead signals and reads the JSON document the signal makes.
+func signalAndRead(signal func() error, path string) ([]map[string]map[string]any, error) {
+	b, err := signalForFile(signal, path)
+	if err != nil {
+		return nil, err
 	}
 	var doc []map[string]map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/peer"
+	"github.com/lvskit/lvskit/internal/sdnotify/sdnotifytest"
 )
 
 // The director as systemd runs it, in a namespace: NOTIFY_SOCKET,
@@ -54,7 +55,8 @@ virtual_server 10.97.0.100 80 {
 }
 `
 
-// notifications reads what the director sends to its notify socket.
+// notifications reads what the director sends to its notify socket,
+// counting the watchdog pings apart.
 type notifications struct {
 	t         *testing.T
 	ch        chan []string
@@ -62,22 +64,15 @@ type notifications struct {
 	watchdogs int
 }
 
-func listenNotify(t *testing.T, path string) *notifications {
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+func listenNotify(t *testing.T) (*notifications, string) {
+	sock := sdnotifytest.Listen(t)
 	n := &notifications{t: t, ch: make(chan []string, 100)}
 	go func() {
-		buf := make([]byte, 4096)
 		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				close(n.ch)
-				return
+			msg, ok := sock.Next(time.Hour)
+			if !ok {
+				return // closed when the test ends
 			}
-			msg := strings.Split(strings.TrimSuffix(string(buf[:k]), "\n"), "\n")
 			if len(msg) == 1 && msg[0] == "WATCHDOG=1" {
 				n.mu.Lock()
 				n.watchdogs++
@@ -87,7 +82,7 @@ func listenNotify(t *testing.T, path string) *notifications {
 			n.ch <- msg
 		}
 	}()
-	return n
+	return n, sock.Path
 }
 
 // next is the next notification other than a watchdog ping.
@@ -147,7 +142,7 @@ func TestIntegrationService(t *testing.T) {
 	}
 	writeServiceConf(1)
 	sock := filepath.Join(dir, "run", "lvskit", "director.sock")
-	notify := listenNotify(t, filepath.Join(dir, "notify"))
+	notify, notifyPath := listenNotify(t)
 
 	// Standard error is a pipe named by JOURNAL_STREAM, as journald's
 	// stream socket is.
@@ -180,7 +175,7 @@ func TestIntegrationService(t *testing.T) {
 	pidFile := filepath.Join(dir, "keepalived.pid")
 	cmd := exec.Command(bin, "-f", conf, "--backend", "userspace", "--socket", sock, "--metrics", ":9100",
 		"--metrics-compat", "keepalived", "--dump-dir", dir, "--pid", pidFile)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+filepath.Join(dir, "notify"), "WATCHDOG_USEC=400000",
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "WATCHDOG_USEC=400000",
 		fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
 	cmd.Stderr = pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -221,7 +216,7 @@ func TestIntegrationService(t *testing.T) {
 		t.Errorf("control socket folder: %v, %v; want mode 0700", fi, err)
 	}
 
-	if !waitFor(20*time.Second, func() bool {
+	if !netnstest.WaitFor(20*time.Second, func() bool {
 		s = statusJSON(t, sock)
 		return len(s.VRRP) == 1 && s.VRRP[0].State == "MASTER" && len(s.VirtualServers) == 1 &&
 			len(s.VirtualServers[0].RealServers) == 1 && s.VirtualServers[0].RealServers[0].Healthy
@@ -264,7 +259,7 @@ func TestIntegrationService(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	promtool(t, string(metrics))
+	peer.CheckMetrics(t, string(metrics))
 
 	// A good reload: RELOADING=1, then READY=1 with what runs now.
 	writeServiceConf(2)
@@ -304,14 +299,14 @@ func TestIntegrationService(t *testing.T) {
 	if err := cmd.Process.Signal(sigStats); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(10*time.Second, func() bool {
+	if !netnstest.WaitFor(10*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "keepalived.stats"))
 		return err == nil && strings.HasPrefix(string(b), "VRRP Instance: VI_1\n")
 	}) {
 		t.Errorf("no keepalived.stats after SIGUSR2")
 	}
 
-	if !waitFor(10*time.Second, func() bool { return notify.pings() > 0 }) {
+	if !netnstest.WaitFor(10*time.Second, func() bool { return notify.pings() > 0 }) {
 		t.Errorf("no WATCHDOG=1 ping with WATCHDOG_USEC set")
 	}
 
@@ -348,21 +343,5 @@ func TestIntegrationService(t *testing.T) {
 	}
 	if strings.Contains(text, "time=") {
 		t.Errorf("timestamps under the journal:\n%s", text)
-	}
-}
-
-// promtool runs `promtool check metrics` (Debian's prometheus package,
-// which scripts/install-test-deps.sh installs).
-func promtool(t *testing.T, metrics string) {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Errorf("promtool not installed (scripts/install-test-deps.sh installs it): %v", err)
-		return
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(metrics)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }

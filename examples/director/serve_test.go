@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,7 @@ import (
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/keepalived"
 	"github.com/lvskit/lvskit/internal/sdnotify"
+	"github.com/lvskit/lvskit/internal/sdnotify/sdnotifytest"
 )
 
 // fakeDirector is a runningDirector whose answers the test sets.
@@ -53,29 +52,14 @@ func (f *fakeDirector) dump(what string) error {
 	return nil
 }
 
-// notifySocket listens as systemd does and points NOTIFY_SOCKET at it.
-func notifySocket(t *testing.T) *net.UnixConn {
+// nextNotify reads one notification the loop sent.
+func nextNotify(t *testing.T, s *sdnotifytest.Socket) []string {
 	t.Helper()
-	name := filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
+	got, ok := s.Next(20 * time.Second)
+	if !ok {
+		t.Fatal("no notification within 20s")
 	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", name)
-	return c
-}
-
-// nextNotify reads one datagram's assignments.
-func nextNotify(t *testing.T, c *net.UnixConn) []string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification: %v", err)
-	}
-	return strings.Split(strings.TrimSuffix(string(buf[:n]), "\n"), "\n")
+	return got
 }
 
 // The service loop speaks systemd's protocol: READY=1 only once the
@@ -84,7 +68,7 @@ func nextNotify(t *testing.T, c *net.UnixConn) []string {
 // after a good and after a bad reload, STOPPING=1 at the end; keepalived's
 // dump signals write the dumps.
 func TestServiceNotify(t *testing.T) {
-	sock := notifySocket(t)
+	sock := sdnotifytest.Listen(t)
 	f := &fakeDirector{started: make(chan struct{})}
 	s := &service{d: f, n: sdnotify.New(), log: slog.New(slog.DiscardHandler), clock: clock.Wall{}}
 	sigs := make(chan os.Signal)
@@ -155,7 +139,7 @@ func TestServiceNotify(t *testing.T) {
 // A director that fails to start ends the loop with its error and a
 // STATUS= saying so.
 func TestServiceStartFailure(t *testing.T) {
-	sock := notifySocket(t)
+	sock := sdnotifytest.Listen(t)
 	f := &fakeDirector{started: make(chan struct{})}
 	s := &service{d: f, n: sdnotify.New(), log: slog.New(slog.DiscardHandler), clock: clock.Wall{}}
 	runErr := make(chan error, 1)

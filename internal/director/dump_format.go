@@ -101,29 +101,20 @@ func (s dumpSnapshot) kaInstances() []kaInstance {
 		if k.basePrio == 0 {
 			k.basePrio = 100
 		}
-		k.garpDelay = orDuration(c.GARPMasterDelay, 5*time.Second)
-		k.garpRep = orInt(c.GARPMasterRepeat, 5)
+		k.garpDelay = orDefault(c.GARPMasterDelay, 5*time.Second)
+		k.garpRep = orDefault(c.GARPMasterRepeat, 5)
 		k.garpRefresh = max(c.GARPMasterRefresh, 0)
-		k.garpRefreshRep = orInt(c.GARPMasterRefreshRepeat, 1)
-		k.garpLowerDelay = orDuration(c.GARPLowerPrioDelay, k.garpDelay)
-		k.garpLowerRep = orInt(c.GARPLowerPrioRepeat, k.garpRep)
+		k.garpRefreshRep = orDefault(c.GARPMasterRefreshRepeat, 1)
+		k.garpLowerDelay = orDefault(c.GARPLowerPrioDelay, k.garpDelay)
+		k.garpLowerRep = orDefault(c.GARPLowerPrioRepeat, k.garpRep)
 		out = append(out, k)
 	}
 	return out
 }
 
-// orDuration is v, or def when v is zero; a negative v is none (zero).
-func orDuration(v, def time.Duration) time.Duration {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
-}
-
-func orInt(v, def int) int {
+// orDefault is v, or def when v is zero; a negative v is none (zero), as
+// vrrp.Config's GARP settings.
+func orDefault[T int | time.Duration](v, def T) T {
 	switch {
 	case v == 0:
 		return def
@@ -286,7 +277,7 @@ func formatData(b *bytes.Buffer, snap dumpSnapshot) error {
 		line("Virtual Router ID = %d", c.VRID)
 		line("Priority = %d", k.basePrio)
 		line("Effective priority = %d", k.st.EffectivePriority)
-		adv := orDuration(c.AdvertInterval, time.Second)
+		adv := orDefault(c.AdvertInterval, time.Second)
 		if k.st.Version == 2 {
 			line("Advert interval = %d sec", int(adv/time.Second))
 		} else {
@@ -345,11 +336,11 @@ func formatData(b *bytes.Buffer, snap dumpSnapshot) error {
 		line := func(format string, args ...any) { fmt.Fprintf(b, "   "+format+"\n", args...) }
 		fmt.Fprintf(b, " VRRP Script = %s\n", sc.Name)
 		line("Command = %s", cmdStr(t.Script.Path, t.Script.Args))
-		line("Interval = %d sec", int(orDuration(t.Script.Interval, time.Second)/time.Second))
+		line("Interval = %d sec", int(orDefault(t.Script.Interval, time.Second)/time.Second))
 		line("Timeout = %d sec", int(t.Script.Timeout/time.Second))
 		line("Weight = %d", t.Weight)
-		line("Rise = %d", orInt(t.Script.Rise, 1))
-		line("Fall = %d", orInt(t.Script.Fall, 1))
+		line("Rise = %d", orDefault(t.Script.Rise, 1))
+		line("Fall = %d", orDefault(t.Script.Fall, 1))
 		line("Status = %s", sc.Status)
 		line("Tracking instances :")
 		for _, u := range users {
@@ -420,7 +411,7 @@ func formatJSON(b *bytes.Buffer, snap dumpSnapshot) error {
 			GARPRefreshRep: k.garpRefreshRep, GARPLowerPrioDelay: int(k.garpLowerDelay / time.Second), GARPLowerPrioRep: k.garpLowerRep,
 			LowerPrioNoAdvert: b2u(c.LowerPrioNoAdvert), VRID: int(c.VRID), BasePriority: k.basePrio,
 			EffectivePriority: k.st.EffectivePriority, VIPSet: k.state == 2,
-			AdverInt: orDuration(c.AdvertInterval, time.Second).Seconds(), Accept: b2u(!c.NoAccept),
+			AdverInt: orDefault(c.AdvertInterval, time.Second).Seconds(), Accept: b2u(!c.NoAccept),
 			NoPreempt: c.NoPreempt, PreemptDelay: int(c.PreemptDelay / time.Second),
 			State: k.state, WantState: k.wantstate, Version: k.st.Version, SMTPAlert: k.p.SMTPAlert,
 			VIPs: k.vips(),

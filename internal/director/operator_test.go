@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lvskit/lvskit/internal/peer"
 	"github.com/lvskit/lvskit/ipvs"
 )
 
@@ -265,14 +263,7 @@ func parseStats(t *testing.T, path string) map[string]map[string]string {
 func TestCompatMetrics(t *testing.T) {
 	r := startRigWith(t, "", nil, func(o *Options) { o.MetricsCompat = MetricsCompatKeepalived })
 	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
-	srv := httptest.NewServer(r.d.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := r.metrics()
 	p1, p2 := r.p1, r.p2
 	for _, want := range []string{
 		"keepalived_up 1",
@@ -291,29 +282,11 @@ func TestCompatMetrics(t *testing.T) {
 		`node_ipvs_backend_connections_active{local_address="10.0.0.9",local_mark="",local_port="80",proto="TCP",remote_address="127.0.0.1",remote_port="` + strconv.Itoa(p1) + `"} 0`,
 		`lvskit_vrrp_state{instance="V"} 2`,
 	} {
-		if !strings.Contains(string(body), want+"\n") && !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	promtool(t, string(body))
-}
-
-// promtool runs `promtool check metrics` (Debian's prometheus package,
-// which scripts/install-test-deps.sh installs) on an exposition.
-func promtool(t *testing.T, metrics string) {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not installed (scripts/install-test-deps.sh installs it)")
-		}
-		t.Skip("promtool not installed (scripts/install-test-deps.sh installs it)")
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(metrics)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+	peer.CheckMetrics(t, body)
 }
 
 // An unknown MetricsCompat set is refused.

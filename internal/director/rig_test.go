@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -227,6 +228,23 @@ func (r *reloadRig) waitFor(what string, cond func(Status) bool) Status {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// metrics is the director's /metrics exposition.
+func (r *reloadRig) metrics() string {
+	r.t.Helper()
+	srv := httptest.NewServer(r.d.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(body)
 }
 
 func (r *reloadRig) unit() *vrrpUnit {
