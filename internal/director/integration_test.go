@@ -25,11 +25,12 @@ func buildDirector(t *testing.T) string {
 	return buildtest.Program(t, "github.com/lvskit/lvskit/examples/director")
 }
 
-// startDirector runs the director binary in h; when t ends it gets SIGTERM
-// (SIGKILL after 10 s) and, if t failed, its log is shown.
+// startDirector runs the director binary in h, with its control socket in
+// a temporary folder; when t ends it gets SIGTERM (SIGKILL after 10 s)
+// and, if t failed, its log is shown.
 func startDirector(t *testing.T, h *netnstest.Host, bin, name string, args ...string) *nslab.Proc {
 	t.Helper()
-	return h.Program(name, bin, args...)
+	return h.Program(name, bin, append(args, "--socket", filepath.Join(t.TempDir(), name+".sock"))...)
 }
 
 // serveHTTP runs a web server inside h on addr that names itself.
