@@ -38,3 +38,10 @@ var Differences = map[string]string{
 	"keepalived.conf.vrrp.routes":           routeTracking,
 	"keepalived.conf.vrrp.static_ipaddress": routeTracking,
 }
+
+// LVSDifferences names, per case, why the director runs its virtual
+// servers differently from keepalived's checker process
+// (TestKernelCompatLVS).
+var LVSDifferences = map[string]string{
+	"keepalived.conf.SMTP_CHECK": "SMTP_CHECK with host { } blocks: keepalived 2.2.7 runs a check of the real server's own address besides one per host (the sample's comment says the address must be listed as a host to be checked) and dumps the hosts' connect_timeout as 0; the director runs one check per host, each with the checker's connect_timeout",
+}

@@ -27,9 +27,8 @@
 // priority, advert interval, initial state, preemption, authentication
 // and password, VIPs, unicast source and peers, version, sync group;
 // router_id and the GARP/NA intervals of global_defs), or n/a where
-// keepalived dumps none (a file without vrrp_instance: this kernel has no
-// IPVS, so keepalived's checker process cannot start and dump the virtual
-// servers); and how many of keepalived's corrections the director warns
+// keepalived dumps none (a file without vrrp_instance: the virtual
+// servers are compared in the VM, below); and how many of keepalived's corrections the director warns
 // about too: a message with a line needs a director diagnostic on that
 // line, one without a line (keepalived's checks after reading, "Virtual
 // server ...: no scheduler set", "Sync group ... has only 1 virtual
@@ -40,4 +39,18 @@
 // Run needs root (namespaces) and keepalived; `make compat` prints the
 // table (cmd/compat), and TestIntegrationCompat asserts it, with every
 // remaining difference named in Differences.
+//
+// # Virtual servers, in the VM
+//
+// keepalived's checker process needs IPVS, which this machine's kernel
+// lacks, so the virtual servers are compared in the kernel tier:
+// TestKernelCompatLVS takes keepalived (with its libraries,
+// vmtest.ProgramFiles) and the samples into the qemu VM, where
+// TestGuestCompatLVS runs its checker process on every file that has a
+// virtual_server and compares its --dump-conf with the director's plan
+// (lvs.go): per virtual server protocol, scheduler, quorum and
+// hysteresis; per real server weight and forwarding method; per checker
+// retries, delay before retry, delay loop, warmup and connect timeout as
+// each side runs them (healthcheck.Policy.Effective). Differences there
+// are named in LVSDifferences.
 package compat
