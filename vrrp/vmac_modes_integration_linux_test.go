@@ -115,13 +115,11 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 	n2 := start(h2, 100, addr2, addr1)
 	waitFor(t, "m1 MASTER", 5*time.Second, func() bool { return n1.inst.State() == vrrp.StateMaster })
 	waitFor(t, "m2 BACKUP", 5*time.Second, func() bool { return n2.inst.State() == vrrp.StateBackup })
-	// Ten advert intervals: the backup stays backup, so it receives the
+	// Ten adverts received: the backup stays backup, so it receives the
 	// master's adverts (on its macvlan for multicast, its parent for unicast).
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if n2.inst.State() != vrrp.StateBackup || n1.inst.State() != vrrp.StateMaster {
-			t.Fatalf("states m1 %v m2 %v, want MASTER and BACKUP", n1.inst.State(), n2.inst.State())
-		}
-	}
+	vrrp.StaysPut(t, "m1 MASTER, m2 BACKUP", n2.adverts, 10, func() bool {
+		return n2.inst.State() == vrrp.StateBackup && n1.inst.State() == vrrp.StateMaster
+	})
 	if !onLink(h1, vmacName, vip) || onLink(h1, "eth0", vip) {
 		t.Errorf("VIP %v: want it on m1's %s only", vip, vmacName)
 	}
@@ -372,12 +370,15 @@ func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
 		return inst.State() == wantG && onVMAC(master) && !onVMAC(backup)
 	}
 	waitFor(t, "VIP on the master's VMAC ("+master.Name()+")", 15*time.Second, steady)
-	// Fifteen advert intervals: the backup keeps hearing the master.
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	// Fifteen adverts sent or received by lvskit: the backup keeps
+	// hearing the master.
+	vrrp.StaysPut(t, "roles", g.adverts, 15, func() bool {
 		if !steady() {
-			t.Fatalf("roles changed: lvskit %v, VIP on master %v, on backup %v", inst.State(), onVMAC(master), onVMAC(backup))
+			t.Errorf("roles changed: lvskit %v, VIP on master %v, on backup %v", inst.State(), onVMAC(master), onVMAC(backup))
+			return false
 		}
-	}
+		return true
+	})
 	if lvskitMaster {
 		g.stop(t)
 		waitFor(t, "keepalived takes the VIP onto its VMAC", 10*time.Second, func() bool { return onVMAC(kh) && !onVMAC(gh) })
