@@ -35,7 +35,8 @@ step() {
   fi
 }
 
-# VRRP failover against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
+# VRRP failover (master killed) and graceful handover (master sends
+# priority 0) against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
 # and 1,000 instances in one process.
 step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
 
