@@ -280,7 +280,7 @@ func hasAddr(t *testing.T, h *netnstest.Host, p netip.Prefix) bool {
 // waitLinkLocal waits until eth0's IPv6 link-local address passed DAD.
 func waitLinkLocal(t *testing.T, h *netnstest.Host) {
 	t.Helper()
-	waitUntil(t, "link-local address in "+h.Name(), 10*time.Second, func() bool {
+	waitUntil(t, "link-local address in "+h.Name(), 30*time.Second, func() bool {
 		addrs, err := h.Netlink().AddrList(nil, netlink.FAMILY_V6)
 		if err != nil {
 			t.Fatal(err)

@@ -78,7 +78,7 @@ func TestIntegrationRawReceiveChecks(t *testing.T) {
 			// Resend until counted: the first packet after the instance
 			// starts may arrive before its socket has joined the group.
 			last := time.Time{}
-			waitUntil(t, "drop counted as "+string(tt.reason), 3*time.Second, func() bool {
+			waitUntil(t, "drop counted as "+string(tt.reason), 30*time.Second, func() bool {
 				if time.Since(last) > 250*time.Millisecond {
 					send(tt.a, tt.ttl, tt.mangle)
 					last = time.Now()
@@ -90,7 +90,7 @@ func TestIntegrationRawReceiveChecks(t *testing.T) {
 	// A good advert from a higher priority is accepted and keeps us backup.
 	before := value(m.received.WithLabelValues("g"))
 	send(good, 255, nil)
-	waitUntil(t, "good advert accepted", 3*time.Second, func() bool { return value(m.received.WithLabelValues("g")) > before })
+	waitUntil(t, "good advert accepted", 30*time.Second, func() bool { return value(m.received.WithLabelValues("g")) > before })
 	if s := inst.Status(); s.State != StateBackup || s.Master != src {
 		t.Errorf("status %+v, want BACKUP with master %v", s, src)
 	}
@@ -170,7 +170,7 @@ func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	waitUntil(t, "backup under the sender", 3*time.Second, func() bool {
+	waitUntil(t, "backup under the sender", 30*time.Second, func() bool {
 		s := inst.Status()
 		return s.State == StateBackup && s.Master == src
 	})

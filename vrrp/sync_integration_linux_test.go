@@ -168,7 +168,7 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 	// in FAULT until its links report up) and then be preempted, which
 	// may leave a VIP on both for a moment, as below: not checked until
 	// settled.
-	waitUntil(t, "both VIPs on the master "+master.Name(), 15*time.Second, settledLoose(master))
+	waitUntil(t, "both VIPs on the master "+master.Name(), 30*time.Second, settledLoose(master))
 	// Steady: stays so for a while (8 adverts on LAN 2, several
 	// master-down intervals of 3 adverts and a skew).
 	staysPut(t, "VIPs on the master "+master.Name()+" while nothing changes", adverts, 8, settled(master))
@@ -187,7 +187,7 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 	// Kill the master's link on LAN 1 (its port on the bridge: the
 	// backup keeps its carrier).
 	master.Run("ip", "link", "set", "eth1", "down")
-	waitUntil(t, "both VIPs on the backup "+backup.Name()+" after the master lost LAN 1", 15*time.Second, settled(backup))
+	waitUntil(t, "both VIPs on the backup "+backup.Name()+" after the master lost LAN 1", 30*time.Second, settled(backup))
 	if lvskitMaster {
 		if got := g.State(); got != StateFault {
 			t.Errorf("lvskit group state %v, want FAULT", got)
@@ -203,7 +203,7 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 	// arrives, so both may hold a VIP for that moment (keepalived against
 	// keepalived too): not checked during the change, only once settled.
 	master.Run("ip", "link", "set", "eth1", "up")
-	waitUntil(t, "both VIPs back on "+master.Name(), 15*time.Second, settledLoose(master))
+	waitUntil(t, "both VIPs back on "+master.Name(), 30*time.Second, settledLoose(master))
 	staysPut(t, "VIPs on the master "+master.Name()+" after it preempted", adverts, 8, settled(master))
 	if !lvskitMaster {
 		if got := g.State(); got != StateBackup {
@@ -244,7 +244,7 @@ func syncStepDown(t *testing.T, lvskitMaster bool) {
 	peer.StartKeepalived(t, kh, keepalivedSyncConf(kPrio))
 	g, insts, adverts := startLvskitSync(t, gh, gPrio)
 	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddr(t, h, p) }
-	waitUntil(t, "both VIPs on the master "+master.Name(), 15*time.Second, func() bool {
+	waitUntil(t, "both VIPs on the master "+master.Name(), 30*time.Second, func() bool {
 		return has(master, syncNetVIP1) && has(master, syncNetVIP2)
 	})
 
@@ -270,7 +270,7 @@ func syncStepDown(t *testing.T, lvskitMaster bool) {
 	nowhere1 := func() bool {
 		return !has(kh, syncNetVIP1) && !has(gh, syncNetVIP1) && has(xh, syncNetVIP2) && !has(kh, syncNetVIP2) && !has(gh, syncNetVIP2)
 	}
-	waitUntil(t, "VIP 2 on the third router, VIP 1 on no one", 15*time.Second, nowhere1)
+	waitUntil(t, "VIP 2 on the third router, VIP 1 on no one", 30*time.Second, nowhere1)
 	// Fifteen adverts of the third router, many master-down intervals
 	// (3 adverts and a skew): it stays so.
 	staysPut(t, "VIP 1 on no one while the third router holds VIP 2", adverts, 15, func() bool {

@@ -145,8 +145,8 @@ func TestIntegrationVMAC(t *testing.T) {
 
 	n1 := start(h1, 200)
 	n2 := start(h2, 100)
-	waitFor(t, "v1 MASTER", 5*time.Second, func() bool { return n1.inst.State() == vrrp.StateMaster })
-	waitFor(t, "v2 BACKUP following v1", 5*time.Second, func() bool {
+	waitFor(t, "v1 MASTER", 30*time.Second, func() bool { return n1.inst.State() == vrrp.StateMaster })
+	waitFor(t, "v2 BACKUP following v1", 30*time.Second, func() bool {
 		s := n2.inst.Status()
 		return s.State == vrrp.StateBackup && s.Master == netip.MustParseAddr("10.99.0.1")
 	})
@@ -188,13 +188,13 @@ func TestIntegrationVMAC(t *testing.T) {
 	// The master stops: it sends priority 0 from the macvlan, and the
 	// backup takes over with the VIP on its own macvlan.
 	n1.stop(t)
-	waitFor(t, "v2 MASTER", 5*time.Second, func() bool { return n2.inst.State() == vrrp.StateMaster })
-	waitFor(t, "VIP on v2's vmac", 5*time.Second, func() bool { return hasVIP(h2, vmacName) })
+	waitFor(t, "v2 MASTER", 30*time.Second, func() bool { return n2.inst.State() == vrrp.StateMaster })
+	waitFor(t, "VIP on v2's vmac", 30*time.Second, func() bool { return hasVIP(h2, vmacName) })
 	if _, err := h1.Netlink().LinkByName(vmacName); err == nil {
 		t.Errorf("v1's %s still exists after its instance stopped", vmacName)
 	}
 	var stop0, fromV2 int
-	waitFor(t, "adverts from v2", 3*time.Second, func() bool {
+	waitFor(t, "adverts from v2", 30*time.Second, func() bool {
 		stop0, fromV2 = 0, 0
 		for _, f := range sn.seen() {
 			switch {
