@@ -52,7 +52,8 @@ step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 5 -
 # before and after.
 step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/internal/proxy -args -proxy.leakconns=100000
 
-# Health checks: 10,000 HTTP targets every second, CPU and memory.
+# Health checks: 10,000 HTTP targets every second, CPU and memory; then
+# how long a killed server takes to be reported down (wall clock).
 step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30s -out "$out/healthcheck.md"
 
 # Micro-benchmarks: schedulers with 1,000 destinations, parser, netcfg

@@ -9,7 +9,8 @@
 // (user and system, as a percentage of one core, and per probe), its
 // memory (RSS, peak RSS), the server's CPU, the whole machine's CPU and
 // the namespace's TCP counters; for lvskit also the Go heap and the time
-// probes took.
+// probes took. Last, on the wall clock, how long a killed server takes to
+// be reported down (-detect-runs).
 //
 //	go run ./healthcheck/internal/bench -targets 10000 -interval 1s -duration 30s -out bench.md
 //
@@ -60,6 +61,7 @@ func main() {
 	ownNetns := flag.Bool("netns", true, "as root, run in a network namespace of its own (no host conntrack or traffic in the way)")
 	inNetns := flag.Bool("in-netns", false, "internal: this process is already in its own namespace")
 	haproxy := flag.String("haproxy", defaultHAProxy(), "HAProxy binary to run as the anchor on the same targets (empty: none)")
+	detectRuns := flag.Int("detect-runs", 20, "runs of the detection measurement (a killed server reported down; 0: none)")
 	flag.Parse()
 	raiseNoFile()
 	if *serve == 0 && *ownNetns && !*inNetns && os.Geteuid() == 0 {
@@ -82,6 +84,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *detectRuns > 0 {
+		d, err := detection(*detectRuns)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: detection:", err)
+			os.Exit(1)
+		}
+		res += d
 	}
 	fmt.Print(res)
 	if *out != "" {
