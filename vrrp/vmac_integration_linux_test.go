@@ -151,7 +151,11 @@ func TestIntegrationVMAC(t *testing.T) {
 		return s.State == vrrp.StateBackup && s.Master == netip.MustParseAddr("10.99.0.1")
 	})
 	// Ten adverts received: the backup must stay backup, so it keeps
-	// receiving the master's adverts on its macvlan.
+	// receiving the master's adverts on its macvlan. (Both start as
+	// backups at once: at startup the lower priority may time out first on
+	// a busy machine and advertise until it hears v1, as the RFC has it;
+	// from here on it must be silent.)
+	steady := len(sn.seen())
 	vrrp.StaysPut(t, "v2 backup following v1, v1 master", n2.adverts, 10, func() bool {
 		s := n2.inst.Status()
 		return s.State == vrrp.StateBackup && s.Master == netip.MustParseAddr("10.99.0.1") && n1.inst.State() == vrrp.StateMaster
@@ -179,9 +183,9 @@ func TestIntegrationVMAC(t *testing.T) {
 	if fromV1 < 5 {
 		t.Fatalf("observer saw %d adverts from the master, want at least 5", fromV1)
 	}
-	for _, f := range sn.seen() {
+	for _, f := range sn.seen()[steady:] {
 		if f.ipSrc == netip.MustParseAddr("10.99.0.2") {
-			t.Errorf("backup sent an advert: %+v", f)
+			t.Errorf("backup sent an advert in the steady state: %+v", f)
 		}
 	}
 
