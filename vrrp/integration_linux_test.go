@@ -337,9 +337,13 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 	netnstest.RequireRoot(t)
 	modes := []interopMode{
 		{name: "v2_pass", version: 2, interval: time.Second, pass: "secret1"},
-		{name: "v3_ipv4", version: 3, interval: 200 * time.Millisecond},
-		{name: "v3_ipv6", version: 3, interval: 200 * time.Millisecond, ipv6: true},
-		{name: "v3_unicast", version: 3, interval: 200 * time.Millisecond, unicast: true},
+		// Version 3 at 500ms (centiseconds on the wire, as any sub-second
+		// interval): a master-down interval near 1.5s, a margin a busy
+		// machine does not eat (at 200ms, 0.6s, keepalived timed out while
+		// starved after the partition healed).
+		{name: "v3_ipv4", version: 3, interval: 500 * time.Millisecond},
+		{name: "v3_ipv6", version: 3, interval: 500 * time.Millisecond, ipv6: true},
+		{name: "v3_unicast", version: 3, interval: 500 * time.Millisecond, unicast: true},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

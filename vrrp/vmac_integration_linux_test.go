@@ -137,7 +137,9 @@ func TestIntegrationVMAC(t *testing.T) {
 		t.Helper()
 		return startNode(t, h, vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
-			AdvertInterval: 100 * time.Millisecond, UseVMAC: true,
+			// 300ms: a master-down interval of about a second, a margin
+			// that a busy machine does not eat.
+			AdvertInterval: 300 * time.Millisecond, UseVMAC: true,
 			VIPs: []vrrp.VIP{{Prefix: vip}},
 		})
 	}

@@ -89,7 +89,9 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 		t.Helper()
 		cfg := vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
-			AdvertInterval: 100 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
+			// 300ms: a master-down interval of about a second, a margin
+			// that a busy machine does not eat (100ms, 0.36s, it did).
+			AdvertInterval: 300 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
 			VIPs: []vrrp.VIP{{Prefix: vip}},
 		}
 		if unicast {
@@ -114,7 +116,12 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 	n1 := start(h1, 200, addr1, addr2)
 	n2 := start(h2, 100, addr2, addr1)
 	waitFor(t, "m1 MASTER", 30*time.Second, func() bool { return n1.inst.State() == vrrp.StateMaster })
-	waitFor(t, "m2 BACKUP", 30*time.Second, func() bool { return n2.inst.State() == vrrp.StateBackup })
+	// Both start as backups: m2 is settled once it follows a master (at
+	// startup it may time out first and advertise until it hears m1).
+	waitFor(t, "m2 BACKUP following m1", 30*time.Second, func() bool {
+		s := n2.inst.Status()
+		return s.State == vrrp.StateBackup && s.Master.IsValid()
+	})
 	// Ten adverts received: the backup stays backup, so it receives the
 	// master's adverts (on its macvlan for multicast, its parent for unicast).
 	vrrp.StaysPut(t, "m1 MASTER, m2 BACKUP", n2.adverts, 10, func() bool {
