@@ -102,7 +102,7 @@
 //	pool, err := healthcheck.NewPool(healthcheck.PoolConfig{
 //		Service: ipvs.Service{Protocol: ipvs.TCP, Addr: vip, Port: 80, Scheduler: "wrr"},
 //		RealServers: []healthcheck.RealServer{{
-//			Addr: web1, Port: 80, Weight: 1, Forward: ipvs.DirectRoute,
+//			Destination: ipvs.Destination{Addr: web1, Port: 80, Weight: 1, Forward: ipvs.DirectRoute},
 //			Checks: []healthcheck.Check{{
 //				Checker: &healthcheck.HTTPChecker{
 //					Conn: healthcheck.Conn{Addr: netip.AddrPortFrom(web1, 80)},

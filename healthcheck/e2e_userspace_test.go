@@ -140,7 +140,7 @@ func TestUserspaceEndToEnd(t *testing.T) {
 		ConnectTimeout: 5 * time.Second, Warmup: -1, Bootstrap: -1, Rise: rise}
 	var rss []healthcheck.RealServer
 	for _, b := range backends {
-		rss = append(rss, healthcheck.RealServer{Addr: b.addr.Addr(), Port: b.addr.Port(), Weight: 1, Forward: ipvs.Masquerade,
+		rss = append(rss, healthcheck.RealServer{Destination: ipvs.Destination{Addr: b.addr.Addr(), Port: b.addr.Port(), Weight: 1, Forward: ipvs.Masquerade},
 			Checks: []healthcheck.Check{{Policy: policy, Checker: &healthcheck.HTTPChecker{
 				Conn: healthcheck.Conn{Addr: b.addr}, URLs: []healthcheck.URL{{Path: "/", Digest: healthcheck.Digest([]byte(b.name))}}}}}})
 	}

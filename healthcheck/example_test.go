@@ -41,8 +41,8 @@ func ExampleNewPool() {
 	pool, err := healthcheck.NewPool(healthcheck.PoolConfig{
 		Service: ipvs.Service{Protocol: ipvs.TCP, Addr: netip.MustParseAddr("192.168.0.253"), Port: 80, Scheduler: "wrr"},
 		RealServers: []healthcheck.RealServer{
-			{Addr: web1, Port: 80, Weight: 3, Forward: ipvs.DirectRoute, Checks: check(web1)},
-			{Addr: web2, Port: 80, Weight: 1, Forward: ipvs.DirectRoute, InhibitOnFailure: true, Checks: check(web2)},
+			{Destination: ipvs.Destination{Addr: web1, Port: 80, Weight: 3, Forward: ipvs.DirectRoute}, Checks: check(web1)},
+			{Destination: ipvs.Destination{Addr: web2, Port: 80, Weight: 1, Forward: ipvs.DirectRoute}, InhibitOnFailure: true, Checks: check(web2)},
 		},
 		SorryServer: &healthcheck.SorryServer{Addr: netip.MustParseAddr("192.168.0.254"), Port: 8080},
 		Syncer:      healthcheck.NewTable(ipvs.NewMemory()),

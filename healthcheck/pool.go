@@ -26,23 +26,18 @@ type Check struct {
 	Policy  Policy
 }
 
-// RealServer is one real_server block of a virtual service.
+// RealServer is one real_server block of a virtual service: the IPVS
+// destination it is while alive, and the checks that decide whether it is.
 type RealServer struct {
-	Addr netip.Addr
-	Port uint16 // zero: the service's port
-	// Weight is the configured weight; zero means 1, keepalived's default,
-	// and ZeroWeight configures 0 (the server stays in the table but gets
-	// no new connections).
-	Weight  int32
-	Forward ipvs.Forward // lb_kind: zero is NAT
-	// TunnelType, TunnelPort and TunnelFlags are lb_kind TUN's options
-	// (ipip, gue with its port, gre; checksums); zero is plain ipip.
-	TunnelType  ipvs.TunnelType
-	TunnelPort  uint16
-	TunnelFlags ipvs.TunnelFlags
-	// UpperThreshold and LowerThreshold are uthreshold and lthreshold.
-	UpperThreshold uint32
-	LowerThreshold uint32
+	// Destination is the real server as the IPVS table holds it while it
+	// is alive: Addr, Port (zero: the service's port), Weight, Forward
+	// (lb_kind: zero is NAT), the tunnel options of lb_kind TUN and the
+	// thresholds (uthreshold, lthreshold). Weight is taken as IPVS takes
+	// it, with no default: 0 keeps the server in the table without new
+	// connections (keepalived's "weight 0"), so a program translating
+	// keepalived.conf writes keepalived's default, 1, itself. The
+	// counters are ignored.
+	ipvs.Destination
 	// InhibitOnFailure keeps the server in the table with weight 0 while it
 	// is down, instead of removing it (inhibit_on_failure).
 	InhibitOnFailure bool
@@ -50,18 +45,6 @@ type RealServer struct {
 	// checks is always alive.
 	Checks []Check
 }
-
-func (r *RealServer) key(svcPort uint16) ipvs.DestinationKey {
-	port := r.Port
-	if port == 0 {
-		port = svcPort
-	}
-	return ipvs.DestinationKey{Addr: r.Addr.Unmap(), Port: port}
-}
-
-// ZeroWeight, as RealServer.Weight, configures weight 0 (keepalived's
-// "weight 0"); the zero value of Weight means 1.
-const ZeroWeight int32 = -1
 
 // SorryServer replaces all real servers while the quorum is lost
 // (sorry_server).
@@ -140,16 +123,55 @@ type Pool struct {
 	state *poolState
 }
 
-// NewPool validates cfg and builds the pool's monitors.
+// Validate reports whether cfg describes a valid pool, as NewPool checks
+// it: the service and each real server as IPVS would take them
+// (ipvs.Service.Validate, ValidateDestination), no real server twice,
+// every check with a checker, no negative quorum or hysteresis. It does
+// not look at the run-time parts (Syncer, callbacks, Clock, Logger,
+// Metrics), which NewPool checks.
+func (cfg *PoolConfig) Validate() error {
+	if cfg.Hysteresis < 0 || cfg.Quorum < 0 {
+		return errors.New("negative quorum or hysteresis")
+	}
+	svc := cfg.Service
+	svc.Destinations = nil
+	if err := svc.Validate(); err != nil {
+		return err
+	}
+	seen := map[ipvs.DestinationKey]bool{}
+	for i := range cfg.RealServers {
+		rs := &cfg.RealServers[i]
+		if !rs.Addr.IsValid() {
+			return fmt.Errorf("real server %d has no address", i)
+		}
+		k := svc.DestinationKey(&rs.Destination)
+		if seen[k] {
+			return fmt.Errorf("real server %s listed twice", k)
+		}
+		seen[k] = true
+		if err := svc.ValidateDestination(&rs.Destination); err != nil {
+			return err
+		}
+		for j, c := range rs.Checks {
+			if c.Checker == nil {
+				return fmt.Errorf("real server %s check %d has no checker", k, j)
+			}
+		}
+	}
+	return nil
+}
+
+// NewPool validates cfg (PoolConfig.Validate, and the run-time parts
+// Validate leaves out) and builds the pool's monitors.
 func NewPool(cfg PoolConfig) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new pool %s: %w", cfg.Service.Key(), err)
+	}
 	if cfg.Syncer == nil {
 		return nil, errors.New("new pool: no syncer")
 	}
 	if cfg.Quorum == 0 {
 		cfg.Quorum = 1
-	}
-	if cfg.Hysteresis < 0 || cfg.Quorum < 0 {
-		return nil, fmt.Errorf("new pool %s: negative quorum or hysteresis", cfg.Service.Key())
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = time.Second
@@ -162,27 +184,10 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	}
 	svc := cfg.Service
 	p := &Pool{cfg: cfg, key: svc.Key(), name: svc.Key().String(), kick: make(chan struct{}, 1)}
-	seen := map[ipvs.DestinationKey]bool{}
-	for i := range cfg.RealServers {
-		rs := &cfg.RealServers[i]
-		if !rs.Addr.IsValid() {
-			return nil, fmt.Errorf("new pool %s: real server %d has no address", p.name, i)
-		}
-		k := rs.key(svc.Port)
-		if seen[k] {
-			return nil, fmt.Errorf("new pool %s: real server %s listed twice", p.name, k)
-		}
-		seen[k] = true
-		for j, c := range rs.Checks {
-			if c.Checker == nil {
-				return nil, fmt.Errorf("new pool %s: real server %s check %d has no checker", p.name, k, j)
-			}
-		}
-	}
 	p.state = newPoolState(&p.cfg)
 	for i := range cfg.RealServers {
 		rs := &p.cfg.RealServers[i]
-		k := rs.key(svc.Port)
+		k := p.destKey(i)
 		for j, c := range rs.Checks {
 			i, j := i, j
 			m, err := NewMonitor(MonitorConfig{
@@ -202,7 +207,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	if met := cfg.Metrics; met != nil {
 		met.setQuorum(p.name, p.state.quorumUp)
 		for i := range cfg.RealServers {
-			met.setRealServer(p.name, cfg.RealServers[i].key(svc.Port).String(), p.state.alive[i])
+			met.setRealServer(p.name, p.destKey(i).String(), p.state.alive[i])
 		}
 	}
 	return p, nil
@@ -222,12 +227,20 @@ func (p *Pool) QuorumUp() bool {
 	return p.state.quorumUp
 }
 
-// Alive reports, per configured real server, whether it is alive.
-func (p *Pool) Alive() []bool {
+// Alive reports whether each real server is alive, by its key in the
+// service (Service.DestinationKey: a zero port is the service's).
+func (p *Pool) Alive() map[ipvs.DestinationKey]bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]bool(nil), p.state.alive...)
+	m := make(map[ipvs.DestinationKey]bool, len(p.state.alive))
+	for i, a := range p.state.alive {
+		m[p.destKey(i)] = a
+	}
+	return m
 }
+
+// destKey is the key of the i-th real server.
+func (p *Pool) destKey(i int) ipvs.DestinationKey { return p.state.destKey(i) }
 
 // Run syncs the service, runs every checker and re-syncs on each change,
 // until ctx ends; then it returns nil. A failed sync is logged and retried
@@ -331,7 +344,7 @@ func (p *Pool) omega() {
 	var notes []any
 	for i, a := range p.state.alive {
 		if a {
-			notes = append(notes, RealServerEvent{RealServer: p.cfg.RealServers[i].key(p.cfg.Service.Port), Alive: false})
+			notes = append(notes, RealServerEvent{RealServer: p.destKey(i), Alive: false})
 		}
 	}
 	if p.state.quorumUp {
@@ -368,6 +381,11 @@ func newPoolState(cfg *PoolConfig) *poolState {
 	return s
 }
 
+// destKey is the key of the i-th real server in the service.
+func (s *poolState) destKey(i int) ipvs.DestinationKey {
+	return s.cfg.Service.DestinationKey(&s.cfg.RealServers[i].Destination)
+}
+
 // init computes the starting state as keepalived's set_quorum_states does.
 func (s *poolState) init() {
 	for i := range s.alive {
@@ -388,14 +406,7 @@ func allTrue(bs []bool) bool {
 // effectiveWeight is the configured weight changed by the weight checkers,
 // clamped to what IPVS takes.
 func (s *poolState) effectiveWeight(i int) int64 {
-	rs := &s.cfg.RealServers[i]
-	w := int64(rs.Weight)
-	switch {
-	case rs.Weight == 0:
-		w = 1
-	case rs.Weight < 0:
-		w = 0
-	}
+	w := int64(s.cfg.RealServers[i].Weight)
 	var off int64
 	for _, cw := range s.weights[i] {
 		switch cw.Kind {
@@ -437,7 +448,7 @@ func (s *poolState) update(i, j int, e Event) []any {
 	alive := allTrue(s.checkerUp[i])
 	if alive != s.alive[i] {
 		s.alive[i] = alive
-		ev := RealServerEvent{RealServer: s.cfg.RealServers[i].key(s.cfg.Service.Port), Alive: alive}
+		ev := RealServerEvent{RealServer: s.destKey(i), Alive: alive}
 		if !alive {
 			ev.Err = e.Err
 		}
@@ -468,11 +479,8 @@ func (s *poolState) want() ipvs.Service {
 	sorryActive := sorry != nil && !s.quorumUp
 	for i := range s.cfg.RealServers {
 		rs := &s.cfg.RealServers[i]
-		d := ipvs.Destination{
-			Addr: rs.Addr, Port: rs.Port, Forward: rs.Forward,
-			TunnelType: rs.TunnelType, TunnelPort: rs.TunnelPort, TunnelFlags: rs.TunnelFlags,
-			UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold,
-		}
+		d := rs.Destination
+		d.ActiveConns, d.InactiveConns, d.PersistConns, d.Stats = 0, 0, 0, ipvs.Stats{}
 		switch {
 		case !sorryActive && s.alive[i]:
 			d.Weight = int32(s.effectiveWeight(i))

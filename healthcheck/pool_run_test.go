@@ -43,7 +43,7 @@ func TestPoolRetriesFailedSync(t *testing.T) {
 	syncer := &flakySyncer{fails: 2, clock: clock, got: make(chan ipvs.Service, 1)}
 	pool, err := healthcheck.NewPool(healthcheck.PoolConfig{
 		Service:       vip(),
-		RealServers:   []healthcheck.RealServer{{Addr: netip.MustParseAddr("192.168.0.1"), Port: 80}},
+		RealServers:   []healthcheck.RealServer{{Destination: ipvs.Destination{Addr: netip.MustParseAddr("192.168.0.1"), Port: 80, Weight: 1}}},
 		Syncer:        syncer,
 		RetryInterval: 2 * time.Second,
 		Clock:         clock,
@@ -88,8 +88,8 @@ func TestPoolOmega(t *testing.T) {
 		pool, err := healthcheck.NewPool(healthcheck.PoolConfig{
 			Service: vip(),
 			RealServers: []healthcheck.RealServer{
-				{Addr: netip.MustParseAddr("192.168.0.1")},
-				{Addr: netip.MustParseAddr("192.168.0.2")},
+				{Destination: ipvs.Destination{Addr: netip.MustParseAddr("192.168.0.1"), Weight: 1}},
+				{Destination: ipvs.Destination{Addr: netip.MustParseAddr("192.168.0.2"), Weight: 1}},
 			},
 			Omega:  omega,
 			Syncer: nopSyncer{},
@@ -123,15 +123,15 @@ func TestPoolOmega(t *testing.T) {
 }
 
 func TestNewPoolRejects(t *testing.T) {
-	good := healthcheck.RealServer{Addr: netip.MustParseAddr("192.168.0.1")}
+	good := healthcheck.RealServer{Destination: ipvs.Destination{Addr: netip.MustParseAddr("192.168.0.1")}}
 	tests := []struct {
 		name string
 		cfg  healthcheck.PoolConfig
 	}{
 		{"no syncer", healthcheck.PoolConfig{Service: vip(), RealServers: []healthcheck.RealServer{good}}},
 		{"real server twice", healthcheck.PoolConfig{Service: vip(), Syncer: nopSyncer{}, RealServers: []healthcheck.RealServer{good, good}}},
-		{"no address", healthcheck.PoolConfig{Service: vip(), Syncer: nopSyncer{}, RealServers: []healthcheck.RealServer{{Port: 80}}}},
-		{"check without checker", healthcheck.PoolConfig{Service: vip(), Syncer: nopSyncer{}, RealServers: []healthcheck.RealServer{{Addr: good.Addr, Checks: []healthcheck.Check{{}}}}}},
+		{"no address", healthcheck.PoolConfig{Service: vip(), Syncer: nopSyncer{}, RealServers: []healthcheck.RealServer{{Destination: ipvs.Destination{Port: 80}}}}},
+		{"check without checker", healthcheck.PoolConfig{Service: vip(), Syncer: nopSyncer{}, RealServers: []healthcheck.RealServer{{Destination: good.Destination, Checks: []healthcheck.Check{{}}}}}},
 		{"negative hysteresis", healthcheck.PoolConfig{Service: vip(), Syncer: nopSyncer{}, Hysteresis: -1}},
 	}
 	for _, tt := range tests {

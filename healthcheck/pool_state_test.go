@@ -45,7 +45,7 @@ func notes(ns []any) []string {
 func rsAt(last byte, weight int32, inhibit bool, alpha ...bool) RealServer {
 	a := len(alpha) > 0 && alpha[0]
 	return RealServer{
-		Addr: netip.AddrFrom4([4]byte{192, 168, 0, last}), Port: 80, Weight: weight, Forward: ipvs.DirectRoute,
+		Destination:      ipvs.Destination{Addr: netip.AddrFrom4([4]byte{192, 168, 0, last}), Port: 80, Weight: weight, Forward: ipvs.DirectRoute},
 		InhibitOnFailure: inhibit, Checks: []Check{{Checker: &TCPChecker{}, Policy: Policy{Alpha: a}}},
 	}
 }
@@ -130,8 +130,8 @@ func TestPoolState(t *testing.T) {
 			},
 		},
 		{
-			name:      "ZeroWeight: in the table at weight 0, no quorum",
-			cfg:       PoolConfig{Service: vip, Quorum: 1, RealServers: []RealServer{rsAt(1, ZeroWeight, false), rsAt(2, 0, false)}},
+			name:      "weight 0: in the table at weight 0, no quorum",
+			cfg:       PoolConfig{Service: vip, Quorum: 1, RealServers: []RealServer{rsAt(1, 0, false), rsAt(2, 1, false)}},
 			initDests: []string{"192.168.0.1:80=0", "192.168.0.2:80=1"}, initQuor: true,
 			steps: []poolStep{
 				{rs: 1, up: false, wantDests: []string{"192.168.0.1:80=0"},

@@ -97,7 +97,7 @@ func TestPoolWithRealServers(t *testing.T) {
 	var rss []healthcheck.RealServer
 	for _, s := range servers {
 		rss = append(rss, healthcheck.RealServer{
-			Addr: s.addr.Addr(), Port: s.addr.Port(), Weight: 1, Forward: ipvs.Masquerade,
+			Destination: ipvs.Destination{Addr: s.addr.Addr(), Port: s.addr.Port(), Weight: 1, Forward: ipvs.Masquerade},
 			Checks: []healthcheck.Check{{
 				Checker: &healthcheck.HTTPChecker{Conn: healthcheck.Conn{Addr: s.addr}, URLs: []healthcheck.URL{{Path: "/", Digest: healthcheck.Digest([]byte("ok\n"))}}},
 				Policy:  policy,

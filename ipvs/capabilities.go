@@ -21,6 +21,7 @@ type Capabilities struct {
 	PersistenceEngines []string
 
 	FWMark      bool // firewall-mark services
+	SchedFlag3  bool // the scheduler flag-3 (Sched3), which no shipped scheduler reads
 	PortZero    bool // port-zero (all ports) persistent services
 	OnePacket   bool // the one-packet flag (UDP)
 	Persistence bool // PersistenceTimeout
@@ -28,59 +29,113 @@ type Capabilities struct {
 	SyncDaemon  bool // the connection sync daemon (DaemonController)
 }
 
+// Feature is one thing a service or a destination may ask of a backend;
+// a Refusal names the one it cannot carry.
+type Feature int
+
+// The features Capabilities answers for.
+const (
+	FeatureProtocol          Feature = iota + 1 // the protocol of an address service
+	FeatureFWMark                               // a firewall-mark service
+	FeaturePortZero                             // a port-zero (all ports) service
+	FeatureScheduler                            // the scheduler
+	FeatureSchedFlag3                           // the scheduler flag-3 (Sched3)
+	FeatureOnePacket                            // one-packet scheduling
+	FeaturePersistence                          // PersistenceTimeout
+	FeaturePersistenceEngine                    // PEName
+	FeatureForward                              // a destination's forwarding method
+	FeatureThresholds                           // a destination's connection thresholds
+)
+
+// Refusal is one part of a service that a backend cannot carry.
+type Refusal struct {
+	Feature Feature
+	// Destination is the index in Service.Destinations of the refused
+	// destination, or -1 when the service itself is refused.
+	Destination int
+	// Err says what, wrapping ErrNotSupported: "protocol SCTP: not
+	// supported", "destination 192.0.2.10:80: forwarding dr: not
+	// supported".
+	Err error
+}
+
 // Check returns nil when the backend can carry s as it is, else an error
 // wrapping ErrNotSupported that names the first thing it cannot carry:
 // the service's protocol, firewall mark, scheduler, flags, persistence, or
 // a destination's forwarding method or thresholds.
 func (c Capabilities) Check(s *Service) error {
-	if err := c.checkService(s); err != nil {
-		return fmt.Errorf("service %s: %w", s.Key(), err)
-	}
-	for i := range s.Destinations {
-		if err := c.CheckDestination(&s.Destinations[i]); err != nil {
-			return fmt.Errorf("service %s: %w", s.Key(), err)
-		}
+	if r := c.Refusals(s); len(r) > 0 {
+		return fmt.Errorf("service %s: %w", s.Key(), r[0].Err)
 	}
 	return nil
 }
 
-func (c Capabilities) checkService(s *Service) error {
-	notSupported := func(format string, args ...any) error {
-		return fmt.Errorf(format+": %w", append(args, ErrNotSupported)...)
+// Refusals returns every part of s the backend cannot carry, service first
+// and then each destination in order; Check reports the first. A caller
+// that knows where each setting came from (a configuration file) tells
+// its user about every one at its place.
+func (c Capabilities) Refusals(s *Service) []Refusal {
+	out := c.serviceRefusals(s)
+	for i := range s.Destinations {
+		out = append(out, c.destinationRefusals(&s.Destinations[i], i)...)
+	}
+	return out
+}
+
+func (c Capabilities) serviceRefusals(s *Service) []Refusal {
+	var out []Refusal
+	refuse := func(f Feature, format string, args ...any) {
+		out = append(out, Refusal{Feature: f, Destination: -1,
+			Err: fmt.Errorf(format+": %w", append(args, ErrNotSupported)...)})
 	}
 	if s.FWMark != 0 {
 		if !c.FWMark {
-			return notSupported("firewall-mark services")
+			refuse(FeatureFWMark, "firewall-mark services")
 		}
 	} else if !slices.Contains(c.Protocols, s.Protocol) {
-		return notSupported("protocol %s", s.Protocol)
+		refuse(FeatureProtocol, "protocol %s", s.Protocol)
 	}
 	if s.FWMark == 0 && s.Port == 0 && !c.PortZero {
-		return notSupported("port-zero (all ports) services")
+		refuse(FeaturePortZero, "port-zero (all ports) services")
 	}
 	if !slices.Contains(c.Schedulers, s.SchedulerName()) {
-		return notSupported("scheduler %q", s.SchedulerName())
+		refuse(FeatureScheduler, "scheduler %q", s.SchedulerName())
+	}
+	if s.Flags&Sched3 != 0 && !c.SchedFlag3 {
+		refuse(FeatureSchedFlag3, "scheduler flag-3")
 	}
 	if s.Flags&OnePacket != 0 && !c.OnePacket {
-		return notSupported("one-packet scheduling")
+		refuse(FeatureOnePacket, "one-packet scheduling")
 	}
 	if s.PersistenceTimeout != 0 && !c.Persistence {
-		return notSupported("persistence")
+		refuse(FeaturePersistence, "persistence")
 	}
 	if s.PEName != "" && !slices.Contains(c.PersistenceEngines, s.PEName) {
-		return notSupported("persistence engine %q", s.PEName)
+		refuse(FeaturePersistenceEngine, "persistence engine %q", s.PEName)
 	}
-	return nil
+	return out
+}
+
+func (c Capabilities) destinationRefusals(d *Destination, index int) []Refusal {
+	var out []Refusal
+	refuse := func(f Feature, what string) {
+		out = append(out, Refusal{Feature: f, Destination: index,
+			Err: fmt.Errorf("destination %s: %s: %w", d.Key(), what, ErrNotSupported)})
+	}
+	if !slices.Contains(c.Forwards, d.Forward) {
+		refuse(FeatureForward, "forwarding "+d.Forward.String())
+	}
+	if (d.UpperThreshold != 0 || d.LowerThreshold != 0) && !c.Thresholds {
+		refuse(FeatureThresholds, "connection thresholds")
+	}
+	return out
 }
 
 // CheckDestination is Check's test of one destination: its forwarding
 // method and thresholds.
 func (c Capabilities) CheckDestination(d *Destination) error {
-	if !slices.Contains(c.Forwards, d.Forward) {
-		return fmt.Errorf("destination %s: forwarding %s: %w", d.Key(), d.Forward, ErrNotSupported)
-	}
-	if (d.UpperThreshold != 0 || d.LowerThreshold != 0) && !c.Thresholds {
-		return fmt.Errorf("destination %s: connection thresholds: %w", d.Key(), ErrNotSupported)
+	if r := c.destinationRefusals(d, 0); len(r) > 0 {
+		return r[0].Err
 	}
 	return nil
 }
@@ -95,6 +150,7 @@ func KernelCapabilities() Capabilities {
 		Schedulers:         KernelSchedulers(),
 		PersistenceEngines: []string{"sip"},
 		FWMark:             true,
+		SchedFlag3:         true,
 		PortZero:           true,
 		OnePacket:          true,
 		Persistence:        true,

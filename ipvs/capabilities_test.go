@@ -3,6 +3,7 @@ package ipvs
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,37 @@ func TestUserspaceApplyAgreesWithCapabilities(t *testing.T) {
 	applyErr := u.Apply(t.Context(), []Op{{Kind: AddService, Service: s}})
 	if !errors.Is(checkErr, ErrNotSupported) || !errors.Is(applyErr, ErrNotSupported) {
 		t.Fatalf("Check = %v, Apply = %v; want both ErrNotSupported", checkErr, applyErr)
+	}
+}
+
+// Refusals lists every part a backend cannot carry, each with its feature
+// and destination, in the order Check looks; Check reports the first.
+func TestCapabilitiesRefusals(t *testing.T) {
+	s := Service{Protocol: SCTP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80, Scheduler: "wrr", Flags: Sched3,
+		Destinations: []Destination{
+			{Addr: netip.MustParseAddr("192.0.2.10"), Port: 80, Weight: 1},
+			{Addr: netip.MustParseAddr("192.0.2.11"), Port: 80, Weight: 1, Forward: DirectRoute},
+		}}
+	type got struct {
+		Feature     Feature
+		Destination int
+	}
+	var gots []got
+	refusals := userspaceCapabilities().Refusals(&s)
+	for _, r := range refusals {
+		if !errors.Is(r.Err, ErrNotSupported) {
+			t.Errorf("refusal %v does not wrap ErrNotSupported", r.Err)
+		}
+		gots = append(gots, got{r.Feature, r.Destination})
+	}
+	want := []got{{FeatureProtocol, -1}, {FeatureSchedFlag3, -1}, {FeatureForward, 1}}
+	if !slices.Equal(want, gots) {
+		t.Fatalf("Refusals = %+v, want %+v", gots, want)
+	}
+	if err := userspaceCapabilities().Check(&s); err == nil || err.Error() != "service SCTP 192.0.2.1:80: "+refusals[0].Err.Error() {
+		t.Errorf("Check = %v, want the first refusal", err)
+	}
+	if r := KernelCapabilities().Refusals(&s); len(r) != 0 {
+		t.Errorf("the kernel refuses %+v", r)
 	}
 }

@@ -32,8 +32,10 @@
 // Each backend answers for what it can carry (Backend.Capabilities):
 // forwarding methods, protocols, schedulers, firewall marks, one-packet
 // scheduling, persistence, thresholds, the sync daemon. Capabilities.Check
-// tells a caller before it applies anything; CapabilitiesOf answers for a
-// kind without opening one. A feature a backend lacks is an error wrapping
+// tells a caller before it applies anything, and Capabilities.Refusals
+// lists every refused part with its Feature (so that a configuration can
+// be rejected at each offending line); CapabilitiesOf answers for a kind
+// without opening one. A feature a backend lacks is an error wrapping
 // ErrNotSupported, never a silent downgrade.
 //
 // # Desired state

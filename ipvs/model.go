@@ -292,6 +292,11 @@ func (d *Destination) Key() DestinationKey {
 
 func (d *Destination) String() string { return d.Key().String() }
 
+// DestinationKey returns the identity of d as s holds it: a zero port is
+// the service's port (for address services), as Validate, Diff and the
+// backends count it.
+func (s *Service) DestinationKey(d *Destination) DestinationKey { return s.destKey(d) }
+
 // OpKind says what an Op does.
 type OpKind uint8
 

@@ -138,9 +138,8 @@ func userspaceSupports(op *Op) error {
 	var err error
 	switch op.Kind {
 	case AddService, UpdateService:
-		err = caps.checkService(s)
-		if err == nil && s.Flags&Sched3 != 0 {
-			err = fmt.Errorf("scheduler flag-3: %w", ErrNotSupported)
+		if r := caps.serviceRefusals(s); len(r) > 0 {
+			err = r[0].Err
 		}
 	case AddDestination, UpdateDestination:
 		err = caps.CheckDestination(&op.Destination)

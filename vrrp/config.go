@@ -161,7 +161,56 @@ type resolved struct {
 	peers    []netip.Addr
 }
 
+// Validate reports whether c describes a valid instance, as New checks it:
+// the identity, addresses, version, priority, timers, authentication,
+// unicast peers and trackers. It does not look at the run-time parts
+// (Network, Transport, Clock, Logger, Metrics), which New checks; a
+// program that reads a configuration ahead of running it (a director's
+// check mode) calls Validate.
+func (c *Config) Validate() error {
+	_, err := c.settle()
+	return err
+}
+
+// resolve is settle plus the checks of the run-time parts.
 func (c Config) resolve() (*resolved, error) {
+	r, err := c.settle()
+	if err != nil {
+		return nil, err
+	}
+	if r.Network == nil {
+		return nil, errors.New("config: Network is required")
+	}
+	if r.Transport == nil {
+		return nil, errors.New("config: Transport is required")
+	}
+	if len(r.Routes) > 0 {
+		if _, ok := r.Network.(RouteNetwork); !ok {
+			return nil, errors.New("config: Routes need a Network that can add routes")
+		}
+	}
+	if r.UseVMAC {
+		if _, ok := r.Network.(VMACNetwork); !ok {
+			return nil, errors.New("config: UseVMAC needs a Network that can create a VMAC")
+		}
+	}
+	if r.NoAccept {
+		if _, ok := r.Network.(AcceptNetwork); !ok {
+			return nil, errors.New("config: NoAccept needs a Network that can block addresses")
+		}
+	}
+	if r.Clock == nil {
+		r.Clock = clock.Wall{}
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+// settle checks c and applies the defaults of everything but the run-time
+// parts.
+func (c Config) settle() (*resolved, error) {
 	r := &resolved{Config: c}
 	if c.Interface == "" {
 		return nil, errors.New("config: Interface is required")
@@ -276,27 +325,6 @@ func (c Config) resolve() (*resolved, error) {
 	if r.UseVMAC && r.VMACName == "" {
 		r.VMACName = fmt.Sprintf("vrrp.%d", r.VRID)
 	}
-	if r.Network == nil {
-		return nil, errors.New("config: Network is required")
-	}
-	if r.Transport == nil {
-		return nil, errors.New("config: Transport is required")
-	}
-	if len(r.Routes) > 0 {
-		if _, ok := r.Network.(RouteNetwork); !ok {
-			return nil, errors.New("config: Routes need a Network that can add routes")
-		}
-	}
-	if r.UseVMAC {
-		if _, ok := r.Network.(VMACNetwork); !ok {
-			return nil, errors.New("config: UseVMAC needs a Network that can create a VMAC")
-		}
-	}
-	if r.NoAccept {
-		if _, ok := r.Network.(AcceptNetwork); !ok {
-			return nil, errors.New("config: NoAccept needs a Network that can block addresses")
-		}
-	}
 	for i, t := range r.Trackers {
 		if t.Tracker == nil {
 			return nil, fmt.Errorf("config: tracker %d has no Tracker", i)
@@ -304,12 +332,6 @@ func (c Config) resolve() (*resolved, error) {
 		if t.Weight < -253 || t.Weight > 253 {
 			return nil, fmt.Errorf("config: tracker %q weight %d, want -253..253", t.Name, t.Weight)
 		}
-	}
-	if r.Clock == nil {
-		r.Clock = clock.Wall{}
-	}
-	if r.Logger == nil {
-		r.Logger = slog.New(slog.DiscardHandler)
 	}
 	return r, nil
 }

@@ -52,7 +52,8 @@ type Status struct {
 	MasterDownInterval time.Duration
 }
 
-// New checks cfg and returns an instance ready to Run.
+// New checks cfg (Config.Validate, and the run-time parts Validate leaves
+// out) and returns an instance ready to Run.
 func New(cfg Config) (*Instance, error) {
 	r, err := cfg.resolve()
 	if err != nil {

@@ -3,11 +3,13 @@
 // IPVS over netlink, or the userspace proxy), e-mail alerts and the
 // connection sync daemon.
 //
-//	director -f keepalived.conf [--backend auto|netlink|userspace]
+//	director -f keepalived.conf [--backend auto|netlink|userspace|...]
 //	         [--metrics ADDR] [--log-level debug|info] [-t]
 //
-// -t checks the file and exits 0, or 1 after printing every error (with
-// --backend userspace, also what only kernel IPVS can do, such as lb_kind DR).
+// --backend is passed to ipvs.Open, which knows the kinds. -t checks the
+// file and exits 0, or 1 after printing every error (with a --backend
+// other than auto, also what that backend cannot carry, such as lb_kind DR
+// on userspace, each at its line).
 // SIGHUP reloads the file and applies only what changed (a bad file is
 // rejected and the running configuration stays); SIGTERM and SIGINT stop
 // gracefully. --metrics serves /metrics and /status (":9100" listens on
@@ -25,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/lvskit/lvskit/internal/director"
+	"github.com/lvskit/lvskit/ipvs"
 )
 
 func main() {
@@ -35,7 +38,7 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("director", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	conf := fs.String("f", "/etc/keepalived/keepalived.conf", "keepalived.conf to run")
-	backend := fs.String("backend", "auto", "IPVS backend: auto, netlink or userspace")
+	backend := fs.String("backend", ipvs.KindAuto, "IPVS backend, as ipvs.Open knows them: auto, netlink, userspace, ...")
 	metrics := fs.String("metrics", "", "address for /metrics and /status (off when empty; \":port\" is loopback)")
 	level := fs.String("log-level", "info", "log level: debug or info")
 	check := fs.Bool("t", false, "check the configuration and exit")
@@ -63,9 +66,9 @@ func run(args []string, stderr io.Writer) int {
 		for _, w := range warns {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
-		if err == nil && *backend == director.BackendUserspace {
-			// Only an explicit userspace backend is known before running.
-			err = plan.CheckBackend(*backend)
+		if caps, ok := ipvs.CapabilitiesOf(*backend); err == nil && ok {
+			// What auto opens is known only when running.
+			err = plan.CheckCapabilities(*backend, caps)
 		}
 		if err != nil {
 			for _, d := range director.Diagnostics(err) {

@@ -45,14 +45,15 @@ func TestCheckFlag(t *testing.T) {
 	}
 }
 
-// With --backend userspace, -t also rejects what only kernel IPVS can do.
+// With --backend userspace, -t also rejects what that backend cannot
+// carry, at its line.
 func TestCheckFlagUserspace(t *testing.T) {
 	file := filepath.Join("..", "..", "internal", "keepalived", "testdata", "book_lvs_1.conf")
 	var out bytes.Buffer
 	if code := run([]string{"-t", "--backend", "userspace", "-f", file}, &out); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), file+":36:5: lb_kind DR needs kernel IPVS") {
+	if !strings.Contains(out.String(), file+":36:5: lb_kind DR: not supported by the userspace backend") {
 		t.Errorf("output:\n%s", out.String())
 	}
 }

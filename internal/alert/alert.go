@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // Config configures a Notifier. Zero values of the optional fields are
@@ -45,9 +47,10 @@ type Config struct {
 	QueueSize int
 	// Logger receives failures and drops. Default (nil): discarded.
 	Logger *slog.Logger
-	// Now is the clock for Date headers, Message-IDs and events without a
-	// Time. Default: time.Now.
-	Now func() time.Time
+	// Clock gives the time of Date headers, Message-IDs and events
+	// without a Time, and times ConnectTimeout and Close's budget. Default
+	// (nil): the wall clock.
+	Clock clock.Clock
 }
 
 // Defaults applied by New.
@@ -71,7 +74,7 @@ type Notifier struct {
 	host     string // server host, for the client
 	timeout  time.Duration
 	log      *slog.Logger
-	now      func() time.Time
+	clock    clock.Clock
 	token    string // makes Message-IDs unique across notifiers and restarts
 	seq      atomic.Uint64
 
@@ -89,21 +92,25 @@ type Notifier struct {
 	unloggedDrops         atomic.Uint64 // drops Notify counted but could not log
 }
 
-// New checks cfg, applies the defaults and starts the sender. Call Close
-// to stop it.
+// New checks cfg (Validate), applies the defaults and starts the sender.
+// Call Close to stop it.
 func New(cfg Config) (*Notifier, error) {
-	hostname, err := os.Hostname()
-	if err != nil || hostname == "" {
-		hostname = "localhost"
+	a, err := cfg.settle()
+	if err != nil {
+		return nil, err
 	}
 	n := &Notifier{
-		routerID: cfg.RouterID,
+		routerID: a.routerID,
+		helo:     a.helo,
+		from:     a.from,
+		fromHdr:  a.fromHdr,
+		to:       a.to,
+		toHdr:    a.toHdr,
+		server:   a.server,
+		host:     a.host,
 		timeout:  cfg.ConnectTimeout,
 		log:      cfg.Logger,
-		now:      cfg.Now,
-	}
-	if n.routerID == "" {
-		n.routerID = hostname
+		clock:    clock.Or(cfg.Clock),
 	}
 	if n.timeout <= 0 {
 		n.timeout = DefaultConnectTimeout
@@ -111,46 +118,6 @@ func New(cfg Config) (*Notifier, error) {
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
-	if n.now == nil {
-		n.now = time.Now
-	}
-
-	n.helo = cfg.HeloName
-	if n.helo == "" {
-		n.helo = hostname
-		if isWord(n.routerID) {
-			n.helo = n.routerID
-		}
-	} else if !isWord(n.helo) {
-		return nil, fmt.Errorf("check helo name %q: want one word of printable ASCII", cfg.HeloName)
-	}
-
-	from := cfg.From
-	if from == "" {
-		from = "lvskit@" + hostname
-	}
-	a, err := mail.ParseAddress(from)
-	if err != nil {
-		return nil, fmt.Errorf("parse from address %q: %w", from, err)
-	}
-	n.from, n.fromHdr = a.Address, a.String()
-
-	if len(cfg.To) == 0 {
-		return nil, errors.New("check recipients: none given")
-	}
-	for _, t := range cfg.To {
-		a, err := mail.ParseAddress(t)
-		if err != nil {
-			return nil, fmt.Errorf("parse recipient %q: %w", t, err)
-		}
-		n.to = append(n.to, a.Address)
-		n.toHdr = append(n.toHdr, a.String())
-	}
-
-	if n.server, n.host, err = parseServer(cfg.Server); err != nil {
-		return nil, err
-	}
-
 	size := cfg.QueueSize
 	if size <= 0 {
 		size = DefaultQueueSize
@@ -164,6 +131,68 @@ func New(cfg Config) (*Notifier, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	go n.run()
 	return n, nil
+}
+
+// Validate reports whether cfg can be used, as New checks it: the
+// recipients, the sender, the SMTP server and the HELO name. A program
+// that reads its configuration ahead of running it calls Validate.
+func (cfg *Config) Validate() error {
+	_, err := cfg.settle()
+	return err
+}
+
+// addresses are a Config's names and addresses, defaulted and parsed.
+type addresses struct {
+	routerID, helo string
+	from, fromHdr  string
+	to, toHdr      []string
+	server, host   string
+}
+
+func (cfg *Config) settle() (*addresses, error) {
+	hostname, err := os.Hostname()
+	if err != nil || hostname == "" {
+		hostname = "localhost"
+	}
+	a := &addresses{routerID: cfg.RouterID, helo: cfg.HeloName}
+	if a.routerID == "" {
+		a.routerID = hostname
+	}
+	if a.helo == "" {
+		a.helo = hostname
+		if isWord(a.routerID) {
+			a.helo = a.routerID
+		}
+	} else if !isWord(a.helo) {
+		return nil, fmt.Errorf("check helo name %q: want one word of printable ASCII", cfg.HeloName)
+	}
+
+	from := cfg.From
+	if from == "" {
+		from = "lvskit@" + hostname
+	}
+	f, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("parse from address %q: %w", from, err)
+	}
+	a.from, a.fromHdr = f.Address, f.String()
+
+	if len(cfg.To) == 0 {
+		return nil, errors.New("check recipients: none given")
+	}
+	for _, t := range cfg.To {
+		r, err := mail.ParseAddress(t)
+		if err != nil {
+			return nil, fmt.Errorf("parse recipient %q: %w", t, err)
+		}
+		a.to = append(a.to, r.Address)
+		a.toHdr = append(a.toHdr, r.String())
+	}
+
+	if a.server, a.host, err = parseServer(cfg.Server); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // isWord reports whether s is non-empty printable ASCII without spaces,
@@ -207,7 +236,7 @@ func (n *Notifier) Notify(ev Event) {
 		return
 	}
 	if ev.Time.IsZero() {
-		ev.Time = n.now()
+		ev.Time = n.clock.Now()
 	}
 	n.mu.Lock()
 	queued := false
@@ -238,7 +267,7 @@ func (n *Notifier) Close() error {
 		n.closed = true
 		n.mu.Unlock()
 		close(n.stopping)
-		budget := time.AfterFunc(n.timeout, n.cancel)
+		budget := n.clock.AfterFunc(n.timeout, n.cancel)
 		<-n.done
 		budget.Stop()
 		n.cancel()
@@ -286,7 +315,7 @@ func (n *Notifier) logDrops() {
 
 // deliver sends one event's message and accounts for the outcome.
 func (n *Notifier) deliver(ctx context.Context, ev Event) {
-	now := n.now()
+	now := n.clock.Now()
 	h := header{
 		from:      n.fromHdr,
 		to:        n.toHdr,
@@ -295,14 +324,14 @@ func (n *Notifier) deliver(ctx context.Context, ev Event) {
 	}
 	msg := message(h, n.routerID, ev)
 	subject := Subject(n.routerID, ev)
-	start := time.Now()
+	start := n.clock.Now()
 	rejected, err := n.send(ctx, msg)
 	for _, r := range rejected {
 		n.log.Warn("alert recipient rejected", "server", n.server, "subject", subject, "recipient", r.addr, "err", r.err)
 	}
 	if err != nil {
 		n.failed.Add(1)
-		n.log.Error("send alert", "server", n.server, "subject", subject, "took", time.Since(start), "err", err)
+		n.log.Error("send alert", "server", n.server, "subject", subject, "took", n.clock.Now().Sub(start), "err", err)
 		return
 	}
 	n.sent.Add(1)

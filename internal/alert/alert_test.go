@@ -14,6 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+
+	"github.com/lvskit/lvskit/clock"
+	"github.com/lvskit/lvskit/clock/clocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -173,6 +176,12 @@ func newLogger() (*slog.Logger, *logSink) {
 
 var fixedNow = time.Date(2026, 11, 25, 8, 42, 34, 500e6, time.UTC)
 
+// fixedClock reads fixedNow, for stable Date headers, and runs its timers
+// on the wall clock.
+type fixedClock struct{ clock.Wall }
+
+func (fixedClock) Now() time.Time { return fixedNow }
+
 func newNotifier(t *testing.T, cfg Config) *Notifier {
 	t.Helper()
 	if cfg.RouterID == "" {
@@ -184,8 +193,8 @@ func newNotifier(t *testing.T, cfg Config) *Notifier {
 	if cfg.To == nil {
 		cfg.To = []string{"ops@example.org", "NOC <noc@example.org>"}
 	}
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return fixedNow }
+	if cfg.Clock == nil {
+		cfg.Clock = fixedClock{}
 	}
 	n, err := New(cfg)
 	if err != nil {
@@ -477,6 +486,41 @@ func TestCloseWithPendingSend(t *testing.T) {
 	}
 }
 
+// ConnectTimeout and Close's budget run on the injected clock: a
+// transaction stuck on a mute server fails when that clock has moved
+// ConnectTimeout, and Close with another one stuck returns when the clock
+// has spent its budget.
+func TestTimeoutsOnTheInjectedClock(t *testing.T) {
+	addr, accepted := hangingServer(t)
+	c := clocktest.New(fixedNow)
+	n := newNotifier(t, Config{Server: addr, Clock: c, ConnectTimeout: 30 * time.Second})
+	n.Notify(Event{Kind: VRRPInstance, Name: "VI_1", To: "MASTER"})
+	<-accepted
+	c.BlockUntil(1) // the transaction's timeout
+	c.Advance(29 * time.Second)
+	if s := n.Stats(); s.Failed != 0 {
+		t.Fatalf("Stats after 29 s of a 30 s timeout = %+v, want nothing failed yet", s)
+	}
+	c.Advance(time.Second)
+	eventually(t, "the stuck transaction failed", func() bool { return n.Stats().Failed == 1 })
+
+	n.Notify(Event{Kind: VRRPInstance, Name: "VI_1", To: "BACKUP"})
+	<-accepted
+	c.BlockUntil(1)
+	closed := make(chan struct{})
+	go func() { n.Close(); close(closed) }()
+	c.BlockUntil(2) // and Close's budget
+	c.Advance(30 * time.Second)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after its budget on the clock")
+	}
+	if s := n.Stats(); s.Sent != 0 || s.Failed+s.Dropped != 2 {
+		t.Errorf("Stats after Close = %+v, want both failed or dropped", s)
+	}
+}
+
 func TestNilNotifier(t *testing.T) {
 	var n *Notifier
 	n.Notify(Event{Kind: VRRPInstance})
@@ -508,6 +552,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := ok
 			tt.mod(&cfg)
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.wantErr)
+			}
 			n, err := New(cfg)
 			if err == nil {
 				n.Close()

@@ -46,6 +46,11 @@
 // ConnectTimeout to flush what is queued; what is still queued after that
 // is dropped and counted, so Close returns within about ConnectTimeout.
 //
+// Time comes from Config.Clock (nil: the wall clock): the Date headers and
+// both timeouts, so that a test drives them with a fake clock. Validate
+// checks a Config as New does, for a program that reads its configuration
+// ahead of running it.
+//
 // # Protocol
 //
 // Plain SMTP (RFC 5321) as keepalived speaks it: no STARTTLS, no AUTH,

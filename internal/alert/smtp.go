@@ -8,6 +8,8 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // rejection is a recipient the server refused while others were accepted.
@@ -21,7 +23,7 @@ type rejection struct {
 // refuses are returned; the message counts as sent when at least one was
 // accepted.
 func (n *Notifier) send(ctx context.Context, msg []byte) ([]rejection, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	ctx, cancel := clock.WithTimeout(ctx, n.clock, n.timeout)
 	defer cancel()
 
 	var d net.Dialer
@@ -30,8 +32,9 @@ func (n *Notifier) send(ctx context.Context, msg []byte) ([]rejection, error) {
 		return nil, fmt.Errorf("connect to %s: %w", n.server, err)
 	}
 	defer conn.Close()
-	// The deadline covers the whole dialogue; cancelling ctx (Close's
-	// budget) moves it to the past, which unblocks any read or write.
+	// The deadline (on the wall clock) covers the whole dialogue; ctx
+	// ending (the timeout on another clock, Close's budget) moves it to
+	// the past, which unblocks any read or write.
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}

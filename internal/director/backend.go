@@ -3,53 +3,45 @@ package director
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync/atomic"
 
 	"github.com/lvskit/lvskit/ipvs"
 )
 
-// Backend names accepted by Options.Backend.
-const (
-	BackendAuto      = "auto"
-	BackendNetlink   = "netlink"
-	BackendUserspace = "userspace"
-)
-
-// openBackend opens the IPVS backend asked for. "auto" takes the kernel's
-// table where the kernel has IPVS and the userspace proxy otherwise. It
-// returns the backend, its name and why it was chosen.
-func openBackend(want string, log *slog.Logger) (ipvs.Backend, string, string, error) {
-	switch want {
-	case "", BackendAuto:
-		nl, err := ipvs.OpenNetlink(ipvs.NetlinkConfig{Logger: log})
-		if err == nil {
-			return nl, BackendNetlink, "the kernel has IPVS", nil
+// openIPVS opens the IPVS backend: Options.IPVS when set, else what
+// ipvs.Open chooses for Options.Backend (which ipvs.Open logs with its
+// reason). It checks the plan against what the backend can carry (its
+// Capabilities), so that a refused setting is reported at its line.
+func (d *Director) openIPVS(plan *Plan) error {
+	var b ipvs.Backend
+	var choice ipvs.Choice
+	if d.opts.IPVS != nil {
+		b = d.opts.IPVS
+		choice = ipvs.Choice{Kind: d.opts.Backend, Reason: "given by the caller"}
+		if choice.Kind == "" || choice.Kind == ipvs.KindAuto {
+			choice.Kind = "custom"
 		}
-		u, uerr := ipvs.NewUserspace(ipvs.UserspaceConfig{Logger: log})
-		if uerr != nil {
-			return nil, "", "", fmt.Errorf("open userspace backend: %w", uerr)
-		}
-		reason := fmt.Sprintf("the kernel has no usable IPVS (%v), so the director proxies in userspace", err)
-		if !errors.Is(err, ipvs.ErrNotSupported) {
-			reason = fmt.Sprintf("kernel IPVS could not be opened (%v), so the director proxies in userspace", err)
-		}
-		return u, BackendUserspace, reason, nil
-	case BackendNetlink:
-		nl, err := ipvs.OpenNetlink(ipvs.NetlinkConfig{Logger: log})
+	} else {
+		var err error
+		b, choice, err = ipvs.Open(context.Background(), ipvs.OpenConfig{Kind: d.opts.Backend, Logger: d.log})
 		if err != nil {
-			return nil, "", "", fmt.Errorf("open netlink backend: %w", err)
+			return err
 		}
-		return nl, BackendNetlink, "asked for with --backend netlink", nil
-	case BackendUserspace:
-		u, err := ipvs.NewUserspace(ipvs.UserspaceConfig{Logger: log})
-		if err != nil {
-			return nil, "", "", fmt.Errorf("open userspace backend: %w", err)
-		}
-		return u, BackendUserspace, "asked for with --backend userspace", nil
 	}
-	return nil, "", "", fmt.Errorf("open backend: unknown backend %q (want auto, netlink or userspace)", want)
+	d.backend = &countingBackend{Backend: b}
+	d.backendName, d.backendReason = choice.Kind, choice.Reason
+	d.log.Info("IPVS backend", "backend", choice.Kind, "reason", choice.Reason)
+	caps := b.Capabilities()
+	if dc, ok := b.(ipvs.DaemonController); ok && caps.SyncDaemon {
+		d.daemons = dc
+	}
+	if err := plan.CheckCapabilities(choice.Kind, caps); err != nil {
+		for _, dg := range Diagnostics(err) {
+			d.log.Error("configuration: " + dg.String())
+		}
+		return err
+	}
+	return nil
 }
 
 // countingBackend counts the operations applied to a backend, so that a

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/internal/alert"
 	"github.com/lvskit/lvskit/ipvs"
@@ -28,8 +28,9 @@ import (
 type Options struct {
 	// ConfigPath is the keepalived.conf to run. Required.
 	ConfigPath string
-	// Backend is "auto" (default: kernel IPVS where the kernel has it,
-	// else the userspace proxy), "netlink" or "userspace".
+	// Backend is the kind of IPVS backend ipvs.Open opens: "auto"
+	// (default: kernel IPVS where the kernel has it, else the userspace
+	// proxy), "netlink", "userspace", or any other kind ipvs.Open knows.
 	Backend string
 	// MetricsAddr is where /metrics and /status are served; empty means
 	// nowhere. A bare ":port" listens on 127.0.0.1.
@@ -48,13 +49,18 @@ type Options struct {
 	// configuration and raw VRRP sockets (tests pass fakes and a MemNet).
 	Network   vrrp.Network
 	Transport vrrp.Transport
+	// Clock is the time of everything the director runs: VRRP instances
+	// and their trackers, health checks and pools, alerts, and the
+	// director's own timeouts. Nil means the wall clock.
+	Clock clock.Clock
 }
 
 // Director runs a keepalived.conf: VRRP instances and sync groups, health
 // checkers and the IPVS table, alerts and the connection sync daemon.
 type Director struct {
-	opts Options
-	log  *slog.Logger
+	opts  Options
+	log   *slog.Logger
+	clock clock.Clock
 
 	host          *netcfg.Host
 	network       vrrp.Network
@@ -78,9 +84,8 @@ type Director struct {
 	noEmailFaults atomic.Bool
 
 	mu      sync.Mutex // serialises Run's start and stop, and Reload
-	plan    *Plan
-	units   map[string]*vrrpUnit
-	pools   map[ipvs.ServiceKey]*poolRun
+	plan    *Plan      // the plan Run applies, then the one running
+	units   map[unitKey]runningUnit
 	runCtx  context.Context
 	running bool
 	stopped bool
@@ -99,7 +104,7 @@ func New(opts Options) (*Director, error) {
 	if opts.Hostname == "" {
 		opts.Hostname = shortHostname()
 	}
-	d := &Director{opts: opts, log: log, units: map[string]*vrrpUnit{}, pools: map[ipvs.ServiceKey]*poolRun{}}
+	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}}
 	plan, warns, err := Load(opts.ConfigPath, opts.Hostname)
 	for _, w := range warns {
 		log.Warn("configuration: " + w.String())
@@ -109,9 +114,6 @@ func New(opts Options) (*Director, error) {
 			log.Error("configuration: " + dg.String())
 		}
 		return nil, err
-	}
-	if plan.RouterID == "" {
-		plan.RouterID = opts.Hostname
 	}
 	if err := d.open(plan); err != nil {
 		d.closeResources()
@@ -138,33 +140,10 @@ func shortHostname() string {
 	return h
 }
 
+// open opens what the director needs: the IPVS backend (checked against
+// the plan), the host network and VRRP sockets, and the metrics.
 func (d *Director) open(plan *Plan) error {
-	// IPVS backend.
-	var b ipvs.Backend
-	switch {
-	case d.opts.IPVS != nil:
-		b = d.opts.IPVS
-		d.backendName = d.opts.Backend
-		if d.backendName == "" || d.backendName == BackendAuto {
-			d.backendName = "custom"
-		}
-		d.backendReason = "given by the caller"
-	default:
-		var err error
-		b, d.backendName, d.backendReason, err = openBackend(d.opts.Backend, d.log)
-		if err != nil {
-			return err
-		}
-	}
-	d.backend = &countingBackend{Backend: b}
-	d.log.Info("IPVS backend", "backend", d.backendName, "reason", d.backendReason)
-	if dc, ok := b.(ipvs.DaemonController); ok {
-		d.daemons = dc
-	}
-	if err := plan.CheckBackend(d.backendName); err != nil {
-		for _, dg := range Diagnostics(err) {
-			d.log.Error("configuration: " + dg.String())
-		}
+	if err := d.openIPVS(plan); err != nil {
 		return err
 	}
 	d.table = healthcheck.NewTable(d.backend)
@@ -217,29 +196,7 @@ func (d *Director) open(plan *Plan) error {
 		return fmt.Errorf("register alert metrics: %w", err)
 	}
 
-	// Alerts.
-	if plan.Alert != nil {
-		n, err := d.newNotifier(plan.Alert)
-		if err != nil {
-			return err
-		}
-		d.notifier.Store(n)
-	}
-	d.noEmailFaults.Store(plan.NoEmailFaults)
 	return nil
-}
-
-func (d *Director) newNotifier(a *AlertPlan) (*alert.Notifier, error) {
-	cfg := a.config()
-	if cfg.RouterID == "" {
-		cfg.RouterID = d.opts.Hostname
-	}
-	cfg.Logger = d.log.With("component", "alert")
-	n, err := alert.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("configure alerts: %w", err)
-	}
-	return n, nil
 }
 
 // Backend names the IPVS backend in use and why it was chosen.
@@ -281,37 +238,19 @@ func (d *Director) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	d.runCtx = runCtx
-	if d.plan.LVSTimeouts != (ipvs.Timeouts{}) {
-		d.setTimeouts(d.plan.LVSTimeouts)
-	}
-	d.startFollower(d.plan.SyncDaemon)
-	var startErr error
-	for _, u := range d.buildUnitsOrErr(d.plan, &startErr) {
-		d.startUnit(u)
-	}
-	for i := range d.plan.VirtualServers {
-		vs := &d.plan.VirtualServers[i]
-		pr, err := d.buildPool(vs, nil)
-		if err != nil {
-			startErr = errors.Join(startErr, err)
-			continue
-		}
-		d.startPool(pr)
-	}
 	plan := d.plan
+	err := d.apply(runCtx, nil, plan)
 	d.mu.Unlock()
-	if startErr != nil {
-		d.log.Error("start director", "err", startErr)
-	} else {
-		d.log.Info("director running", "config", d.opts.ConfigPath, "router_id", plan.RouterID,
-			"vrrp_instances", len(plan.Instances), "virtual_servers", len(plan.VirtualServers))
+	if err != nil {
+		d.log.Error("start director", "err", err)
+		d.shutdown(srv)
+		return err
 	}
-
-	if startErr == nil {
-		<-ctx.Done()
-	}
+	d.log.Info("director running", "config", d.opts.ConfigPath, "router_id", plan.RouterID,
+		"vrrp_instances", len(plan.Instances), "virtual_servers", len(plan.VirtualServers))
+	<-ctx.Done()
 	d.shutdown(srv)
-	return startErr
+	return nil
 }
 
 func metricsListenAddr(a string) string {
@@ -322,52 +261,19 @@ func metricsListenAddr(a string) string {
 	return a
 }
 
-func (d *Director) setTimeouts(t ipvs.Timeouts) {
-	type timeoutSetter interface {
-		SetTimeouts(context.Context, ipvs.Timeouts) error
-	}
-	ts, ok := d.backend.Backend.(timeoutSetter)
-	if !ok {
-		d.log.Warn("lvs_timeouts: not supported by this IPVS backend; ignored", "backend", d.backendName)
-		return
-	}
-	ctx, cancel := context.WithTimeout(d.runCtx, 10*time.Second)
-	defer cancel()
-	if err := ts.SetTimeouts(ctx, t); err != nil {
-		d.log.Error("lvs_timeouts", "err", err)
-	}
-}
-
-// shutdown stops everything in the order a failover wants: VRRP first
-// (so the backup takes over at once) together with the checkers, then the
-// IPVS services, the sync daemon, alerts and the sockets.
+// shutdown applies the empty plan, which stops every unit in the order a
+// failover wants (unit.go): VRRP first (so the backup takes over at once),
+// then the pools with their IPVS services, the sync daemon and alerts;
+// then it closes the sockets.
 func (d *Director) shutdown(srv *http.Server) {
 	d.mu.Lock()
 	d.stopped = true
-	var wg sync.WaitGroup
-	for _, u := range d.units {
-		wg.Add(1)
-		go func() { defer wg.Done(); u.stop() }()
-	}
-	for _, p := range d.pools {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
-	}
-	wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	for k := range d.pools {
-		if err := d.table.RemoveService(ctx, k); err != nil {
-			d.log.Error("remove IPVS service", "service", k.String(), "err", err)
-		}
-	}
-	cancel()
-	d.units = map[string]*vrrpUnit{}
-	d.pools = map[ipvs.ServiceKey]*poolRun{}
-	if f := d.follower.Swap(nil); f != nil {
-		f.stop()
+	if err := d.apply(d.runCtx, d.plan, nil); err != nil { // nothing is built: it cannot fail
+		d.log.Error("stop director", "err", err)
 	}
 	d.mu.Unlock()
 	if srv != nil {
+		// The HTTP server's drain waits on sockets, on the wall clock.
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = srv.Shutdown(sctx)
 		scancel()
@@ -391,9 +297,6 @@ func (d *Director) Close() error {
 
 func (d *Director) closeResources() {
 	d.closeOnce.Do(func() {
-		if n := d.notifier.Swap(nil); n != nil {
-			_ = n.Close()
-		}
 		if d.backend != nil {
 			_ = d.backend.Close()
 		} else if d.opts.IPVS != nil {
@@ -440,124 +343,13 @@ func (d *Director) reload() error {
 	if err != nil {
 		return err
 	}
-	if plan.RouterID == "" {
-		plan.RouterID = d.opts.Hostname
-	}
-	if err := plan.CheckBackend(d.backendName); err != nil {
+	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
 	}
-
-	// Build everything new before stopping anything, so that a failure
-	// leaves the running configuration untouched.
-	var newNotifier *alert.Notifier
-	alertChanged := !reflect.DeepEqual(plan.Alert, d.plan.Alert)
-	if alertChanged && plan.Alert != nil {
-		if newNotifier, err = d.newNotifier(plan.Alert); err != nil {
-			return err
-		}
-	}
-	var buildErr error
-	wantUnits := d.buildUnitsOrErr(plan, &buildErr)
-	startUnits := map[string]*vrrpUnit{}
-	for k, u := range wantUnits {
-		if old := d.units[k]; old != nil && old.fp == u.fp {
-			u.discard() // the running one stays
-			continue
-		}
-		startUnits[k] = u
-	}
-	wantPools := map[ipvs.ServiceKey]*VirtualServerPlan{}
-	startPools := map[ipvs.ServiceKey]*poolRun{}
-	for i := range plan.VirtualServers {
-		vs := &plan.VirtualServers[i]
-		k := vs.Key()
-		wantPools[k] = vs
-		old := d.pools[k]
-		if old != nil && old.fp == vs.fingerprint() {
-			continue
-		}
-		pr, err := d.buildPool(vs, old)
-		if err != nil {
-			buildErr = errors.Join(buildErr, err)
-			continue
-		}
-		startPools[k] = pr
-	}
-	if buildErr != nil {
-		if newNotifier != nil {
-			_ = newNotifier.Close()
-		}
-		for _, u := range startUnits {
-			u.discard()
-		}
-		return buildErr
-	}
-
-	// Apply: alerts first, so that transitions caused by the reload are
-	// mailed to the new addresses.
-	if alertChanged {
-		if old := d.notifier.Swap(newNotifier); old != nil {
-			d.bg.Add(1)
-			go func() { defer d.bg.Done(); _ = old.Close() }()
-		}
-	}
-	d.noEmailFaults.Store(plan.NoEmailFaults)
-	if !reflect.DeepEqual(plan.SyncDaemon, d.plan.SyncDaemon) {
-		if f := d.follower.Swap(nil); f != nil {
-			f.stop()
-		}
-		d.startFollower(plan.SyncDaemon)
-	}
-	var stopped, started, kept []string
-	for k, u := range d.units {
-		if _, want := wantUnits[k]; want && startUnits[k] == nil {
-			kept = append(kept, k)
-			continue
-		}
-		u.stop()
-		delete(d.units, k)
-		stopped = append(stopped, k)
-	}
-	for _, u := range startUnits {
-		d.startUnit(u)
-		started = append(started, u.key)
-	}
-	ctx, cancel := context.WithTimeout(d.runCtx, 10*time.Second)
-	defer cancel()
-	var poolsStopped, poolsStarted int
-	for k, p := range d.pools {
-		if _, want := wantPools[k]; want && startPools[k] == nil {
-			continue
-		}
-		if _, want := wantPools[k]; want {
-			p.quiet.Store(true) // replaced, not gone: no omega notifications
-		}
-		p.stop()
-		delete(d.pools, k)
-		poolsStopped++
-		if _, want := wantPools[k]; !want {
-			if err := d.table.RemoveService(ctx, k); err != nil {
-				d.log.Error("remove IPVS service", "service", k.String(), "err", err)
-			}
-		}
-	}
-	for _, p := range startPools {
-		d.startPool(p)
-		poolsStarted++
-	}
-	// The table holds the new configuration when Reload returns: sync each
-	// new pool's service now (the pool's own first sync is then a no-op).
-	for _, p := range startPools {
-		if err := d.table.SyncService(ctx, p.pool.Want()); err != nil {
-			d.log.Error("sync IPVS service", "service", p.plan.Service.String(), "err", err)
-		}
-	}
-	if plan.LVSTimeouts != d.plan.LVSTimeouts && plan.LVSTimeouts != (ipvs.Timeouts{}) {
-		d.setTimeouts(plan.LVSTimeouts)
+	if err := d.apply(d.runCtx, d.plan, plan); err != nil {
+		return err
 	}
 	d.plan = plan
-	d.log.Info("configuration reloaded", "vrrp_kept", kept, "vrrp_stopped", stopped, "vrrp_started", started,
-		"pools_stopped", poolsStopped, "pools_started", poolsStarted)
 	return nil
 }
 

@@ -1,21 +1,59 @@
 // Package director is the LVS director role of lvskit: it runs an existing
 // keepalived.conf with lvskit's packages, the way keepalived runs it.
 //
-// # What it composes
+// # Architecture
 //
-// Load parses the file (internal/keepalived) and translates it into a Plan:
-// vrrp.Config for each vrrp_instance (with global_defs defaults such as
-// vrrp_version and vrrp_garp_*), sync groups, and for each virtual_server
-// an ipvs.Service with its real servers and checkers, every setting
-// inherited as keepalived inherits it (delay_loop, connect_timeout,
-// retry, delay_before_retry, warmup, alpha, inhibit_on_failure, lb_kind
-// from the virtual server into real servers and checkers). A keyword that
-// lvskit parses but does not implement gives a Warning at its position;
-// semantic errors (an unknown track_script, a missing
-// virtual_server_group, lb_kind DR on the userspace backend, ...) reject
-// the whole file with file:line:col diagnostics.
+// One road leads from the file to what runs, and each step is a file or
+// two of this package:
 //
-// A Director runs a Plan:
+//	keepalived.conf
+//	  -> internal/keepalived     parse: typed values with positions, warnings
+//	  -> Translate               translate*.go: a Plan of plain values (plan.go)
+//	  -> Plan.units              unit.go: the units the plan describes
+//	  -> apply                   apply.go: build every unit, then stop and start
+//	  -> units                   unit_vrrp.go, unit_pool.go, unit_syncd.go,
+//	                             unit_global.go
+//	  -> vrrp / healthcheck / ipvs
+//	  -> the IPVS backend        backend.go: ipvs.Open and its Capabilities
+//
+// Translate (translate.go) is a pure function of the parsed file: it
+// resolves keepalived's defaults and inheritance once (weight 1, priority
+// 100, delay_loop from the virtual server into each checker, global_defs
+// into instances, ...) and makes the libraries' own configurations:
+// vrrp.Config per vrrp_instance (translate_vrrp.go) with its trackers and
+// sync groups (translate_track.go), an ipvs.Service per virtual_server or
+// group address with a healthcheck.RealServer per real_server
+// (translate_lvs.go) and its checks (translate_check.go), and alert.Config
+// from global_defs. validate.go asks the libraries whether they take what
+// was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
+// ipvs.Service.Validate), so that a refusal is reported at its position
+// before anything runs. A keyword that lvskit parses but does not
+// implement gives a Warning at its position; an error rejects the whole
+// file with file:line:col diagnostics (errors.go). Nothing changes a Plan
+// once it is built.
+//
+// A plan describes units (unit.go), each a small spec that is compared and
+// built: the alert notifier, the global settings (no_email_faults,
+// lvs_timeouts), the connection sync daemon, one healthcheck.Pool per
+// virtual service, and one VRRP instance or sync group with its members.
+// apply (apply.go) is the one path that runs them: starting is applying
+// the plan over nothing, a reload applies the new plan over the running
+// one, and stopping applies nothing over the running plan. changes says
+// per unit what that does — kept, restarted, started or stopped — with
+// the one equality of equal.go (positions and a checker's probe state
+// left out). Every unit that starts is built, without side effects, before
+// anything running is touched; a failed build leaves everything as it was.
+//
+// The units run on what the Director opened (director.go): the IPVS
+// backend that ipvs.Open chose for Options.Backend, checked against its
+// Capabilities (capabilities.go: each refused setting at its line), the
+// host network (netcfg.Host) and raw VRRP sockets, one healthcheck.Table
+// owning the whole IPVS table, metrics, and Options.Clock, the one clock
+// of VRRP, health checks, alerts and the director's own timeouts.
+// events.go turns transitions into logs, alerts and notify scripts;
+// status.go serves /status and /metrics.
+//
+// # What runs
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
 //     configured through netcfg.Host, with trackers, notify scripts and
@@ -27,7 +65,7 @@
 //     smtp_alert per instance, sync group, virtual and real server;
 //   - the kernel's connection sync daemon following the VRRP instance
 //     named by lvs_sync_daemon (master while MASTER, backup otherwise);
-//     the userspace backend has none, which is logged;
+//     a backend without it logs that it is not supported;
 //   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is set.
 //
 // The director owns the whole IPVS table of its namespace, as keepalived
@@ -61,9 +99,11 @@
 //     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
 //     custom multicast groups, script users and the LVS notify FIFOs are
 //     ignored with a warning;
-//   - the userspace backend cannot do DR, TUN, fwmark, SCTP or ops: with it
-//     those settings are errors (Plan.CheckBackend), and lvs_sync_daemon is
-//     logged as not supported.
+//   - a vrrp_sync_group of fewer than two instances is an error;
+//   - a setting the backend cannot carry is an error at its line
+//     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
+//     fwmark, SCTP, ops and flag-3; lvs_sync_daemon on a backend without
+//     the sync daemon is logged as not supported.
 //
 // # Privileges
 //

@@ -25,18 +25,19 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p, _, err := Translate(cfg, "fuzz.conf")
+		p, _, err := Translate(cfg, "fuzz.conf", "")
 		if err != nil {
 			if len(Diagnostics(err)) == 0 {
 				t.Fatalf("error without diagnostics: %v", err)
 			}
 			return
 		}
-		for i := range p.VirtualServers {
-			_ = p.VirtualServers[i].fingerprint()
-		}
-		for i := range p.Instances {
-			_ = p.Instances[i].fingerprint()
+		// Every unit is the same configuration as itself: a reload of an
+		// unchanged file keeps everything.
+		for _, c := range changes(p.units(), p.units()) {
+			if c.what != kept {
+				t.Fatalf("unit %s of one plan compared with itself: %s", c.key, c.what)
+			}
 		}
 	})
 }

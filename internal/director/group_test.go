@@ -79,7 +79,9 @@ func TestReloadSyncGroup(t *testing.T) {
 	units := func() (*vrrpUnit, *vrrpUnit) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.units["group G"], d.units["instance C"]
+		g, _ := d.units[unitKey{kindVRRP, "group G"}].unit.(*vrrpUnit)
+		c, _ := d.units[unitKey{kindVRRP, "instance C"}].unit.(*vrrpUnit)
+		return g, c
 	}
 	g0, c0 := units()
 	if g0 == nil || c0 == nil || len(g0.instances) != 2 {

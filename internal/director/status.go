@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs"
 )
 
@@ -94,7 +95,19 @@ func (d *Director) Status(ctx context.Context) Status {
 		VRRP:          []VRRPStatus{},
 	}
 	instStatus := map[string]VRRPStatus{}
-	for _, u := range d.units {
+	type poolSnap struct {
+		alive    map[ipvs.DestinationKey]bool
+		quorumUp bool
+	}
+	pools := map[ipvs.ServiceKey]poolSnap{}
+	for _, r := range d.units {
+		if p, ok := r.unit.(*poolUnit); ok {
+			pools[p.vs.Key()] = poolSnap{alive: p.pool.Alive(), quorumUp: p.pool.QuorumUp()}
+		}
+		u, ok := r.unit.(*vrrpUnit)
+		if !ok {
+			continue
+		}
 		for _, in := range u.instances {
 			s := in.Status()
 			vs := VRRPStatus{Name: s.Name, State: s.State.String(), EffectivePriority: int(s.Priority), Error: u.runError(s.Name)}
@@ -104,14 +117,6 @@ func (d *Director) Status(ctx context.Context) Status {
 			instStatus[s.Name] = vs
 		}
 	}
-	type poolSnap struct {
-		alive    []bool
-		quorumUp bool
-	}
-	pools := map[ipvs.ServiceKey]poolSnap{}
-	for k, p := range d.pools {
-		pools[k] = poolSnap{alive: p.pool.Alive(), quorumUp: p.pool.QuorumUp()}
-	}
 	d.mu.Unlock()
 
 	for _, in := range plan.Instances {
@@ -119,11 +124,11 @@ func (d *Director) Status(ctx context.Context) Status {
 		if !ok {
 			s = VRRPStatus{Name: in.VRRP.Name, State: "INIT"}
 		}
-		s.Priority = in.Priority
+		s.Priority = in.VRRP.Priority
 		s.SyncGroup = in.SyncGroup
 		st.VRRP = append(st.VRRP, s)
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dctx, cancel := clock.WithTimeout(ctx, d.clock, 5*time.Second)
 	table, err := d.backend.Dump(dctx)
 	cancel()
 	if err != nil {
@@ -146,20 +151,13 @@ func (d *Director) Status(ctx context.Context) Status {
 			vs.Connections, vs.BytesIn, vs.BytesOut = have.Stats.Connections, have.Stats.BytesIn, have.Stats.BytesOut
 			for j := range have.Destinations {
 				dst := &have.Destinations[j]
-				dk := dst.Key()
-				if dk.Port == 0 {
-					dk.Port = k.Port
-				}
-				dests[dk] = dst
+				dests[have.DestinationKey(dst)] = dst
 			}
 		}
 		for j := range vp.RealServers {
 			rp := &vp.RealServers[j]
-			dk := rp.DestinationKey(k.Port)
-			rs := RealServerStatus{Address: netip.AddrPortFrom(dk.Addr, dk.Port).String(), Weight: int(rp.Weight)}
-			if j < len(snap.alive) {
-				rs.Healthy = snap.alive[j]
-			}
+			dk := vp.Service.DestinationKey(&rp.Destination)
+			rs := RealServerStatus{Address: netip.AddrPortFrom(dk.Addr, dk.Port).String(), Weight: int(rp.Weight), Healthy: snap.alive[dk]}
 			if dst := dests[dk]; dst != nil {
 				rs.InTable = true
 				rs.TableWeight = int(dst.Weight)

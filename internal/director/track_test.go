@@ -61,10 +61,10 @@ vrrp_instance B {
 		t.Errorf("warnings: %v", warns)
 	}
 	want := []TrackPlan{
-		{Kind: "interface", Name: "eth0", Interface: "eth0"},
-		{Kind: "interface", Name: "eth9", Interface: "eth9"},
-		{Kind: "script", Name: "chk", Script: vrrp.ScriptConfig{Path: "/bin/true", Args: []string{"-x"}, Interval: 1e9}},
-		{Kind: "file", Name: "maint", File: "/run/maint"},
+		{Kind: TrackInterface, Name: "eth0", Interface: "eth0"},
+		{Kind: TrackInterface, Name: "eth9", Interface: "eth9"},
+		{Kind: TrackScript, Name: "chk", Script: vrrp.ScriptConfig{Path: "/bin/true", Args: []string{"-x"}, Interval: 1e9}},
+		{Kind: TrackFile, Name: "maint", File: "/run/maint"},
 	}
 	if diff := cmp.Diff(want, p.Instances[0].Tracks); diff != "" {
 		t.Errorf("tracks of A (-want +got):\n%s", diff)

@@ -344,68 +344,80 @@ func splitCommand(s string) ([]string, error) {
 	return out, nil
 }
 
+// lineTokens returns a list-block line as tokens: its first word and
+// arguments.
+func lineTokens(l *node) []token {
+	return append([]token{{Text: l.name, Pos: l.pos, Quoted: l.quoted}}, l.args...)
+}
+
+// eachLine calls line with the words of each line of the list block n
+// (a block of one-line entries), refusing blocks nested in it.
+func (d *decoder) eachLine(n *node, line func(toks []token)) {
+	if !d.blockOnly(n, 0, 0) {
+		return
+	}
+	for _, l := range n.children {
+		if l.block {
+			d.errorf(l.pos, "%s: unexpected { } block", n.name)
+			continue
+		}
+		line(lineTokens(l))
+	}
+}
+
+// lineBlock decodes a list block (virtual_routes, virtual_rules,
+// track_script, ...) with parse, appending each good entry to dst.
+func lineBlock[T any](d *decoder, dst *[]T, parse func(kw string, toks []token) (T, bool)) kwFunc {
+	return func(n *node) {
+		d.eachLine(n, func(toks []token) {
+			if v, ok := parse(n.name, toks); ok {
+				*dst = append(*dst, v)
+			}
+		})
+	}
+}
+
 // list handles a block whose lines are single words (notification_email,
 // sync group "group").
 func (d *decoder) list(dst *[]Value[string]) kwFunc {
 	return func(n *node) {
-		if !d.blockOnly(n, 0, 0) {
-			return
-		}
-		for _, c := range n.children {
-			if c.block {
-				d.errorf(c.pos, "%s: unexpected { } block", n.name)
-				continue
+		d.eachLine(n, func(toks []token) {
+			for _, t := range toks {
+				*dst = append(*dst, Value[string]{V: t.Text, Pos: t.Pos})
 			}
-			*dst = append(*dst, Value[string]{V: c.name, Pos: c.pos})
-			for _, a := range c.args {
-				*dst = append(*dst, Value[string]{V: a.Text, Pos: a.Pos})
-			}
-		}
+		})
 	}
 }
 
 // trackRefs handles track_interface/track_script/track_file blocks:
 // lines "NAME [weight N [reverse|noreverse|no_reverse]]".
 func (d *decoder) trackRefs(dst *[]TrackRef, min, max int64) kwFunc {
-	return func(n *node) {
-		if !d.blockOnly(n, 0, 0) {
-			return
-		}
-		for _, c := range n.children {
-			if c.block {
-				d.errorf(c.pos, "%s: unexpected { } block", n.name)
-				continue
-			}
-			r := TrackRef{Pos: c.pos, Name: c.name}
-			ok := true
-			for i := 0; i < len(c.args) && ok; i++ {
-				a := c.args[i]
-				switch a.Text {
-				case "weight":
-					if i+1 >= len(c.args) {
-						d.errorf(a.Pos, "%s: weight needs a value", n.name)
-						ok = false
-						break
-					}
-					i++
-					w, good := d.parseInt(n.name+" weight", c.args[i], min, max)
-					if !good {
-						ok = false
-						break
-					}
-					r.Weight = Value[int]{V: int(w), Pos: a.Pos}
-				case "reverse":
-					r.Reverse = true
-				case "noreverse", "no_reverse":
-					r.Reverse = false
-				default:
-					d.errorf(a.Pos, "%s: unexpected %q after %q", n.name, a.Text, c.name)
-					ok = false
+	return lineBlock(d, dst, func(kw string, toks []token) (TrackRef, bool) {
+		name, args := toks[0], toks[1:]
+		r := TrackRef{Pos: name.Pos, Name: name.Text}
+		for i := 0; i < len(args); i++ {
+			a := args[i]
+			switch a.Text {
+			case "weight":
+				if i+1 >= len(args) {
+					d.errorf(a.Pos, "%s: weight needs a value", kw)
+					return r, false
 				}
-			}
-			if ok {
-				*dst = append(*dst, r)
+				i++
+				w, ok := d.parseInt(kw+" weight", args[i], min, max)
+				if !ok {
+					return r, false
+				}
+				r.Weight = Value[int]{V: int(w), Pos: a.Pos}
+			case "reverse":
+				r.Reverse = true
+			case "noreverse", "no_reverse":
+				r.Reverse = false
+			default:
+				d.errorf(a.Pos, "%s: unexpected %q after %q", kw, a.Text, name.Text)
+				return r, false
 			}
 		}
-	}
+		return r, true
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
+
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/vrrp"
 )
@@ -16,6 +18,7 @@ import (
 // as backup otherwise, switching on every transition; with no instance
 // named, both run all the time. It stops them when it stops.
 type syncFollower struct {
+	d   *Director
 	cfg SyncDaemonPlan
 	dc  ipvs.DaemonController
 	log *slog.Logger
@@ -29,35 +32,43 @@ type syncFollower struct {
 	done    chan struct{}
 }
 
-// startFollower starts the follower for plan (nil: none). Without a
-// daemon-capable backend it logs that the sync daemon is not supported.
-func (d *Director) startFollower(plan *SyncDaemonPlan) {
-	if plan == nil {
+// syncDaemonSpec is the connection sync daemon.
+type syncDaemonSpec struct {
+	Plan SyncDaemonPlan
+}
+
+func (s syncDaemonSpec) key() unitKey { return unitKey{kind: kindSyncDaemon} }
+
+func (s syncDaemonSpec) build(d *Director, _ unit) (unit, error) {
+	return &syncFollower{d: d, cfg: s.Plan, dc: d.daemons, log: d.log.With("component", "sync_daemon"),
+		want: vrrp.StateBackup, wake: make(chan struct{}, 1), done: make(chan struct{})}, nil
+}
+
+// start runs the follower, from the followed instance's current state.
+// Without a backend that has the sync daemon, it logs that it is not
+// supported and does nothing.
+func (f *syncFollower) start(ctx context.Context) {
+	if f.dc == nil {
+		f.log.Warn("lvs_sync_daemon: the IPVS backend cannot run the connection sync daemon; continuing without it",
+			"backend", f.d.backendName, "err", ipvs.ErrNotSupported)
+		close(f.done)
 		return
 	}
-	if d.daemons == nil {
-		d.log.Warn("lvs_sync_daemon: the IPVS backend cannot run the connection sync daemon; continuing without it",
-			"backend", d.backendName, "err", ipvs.ErrNotSupported)
-		return
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(d.runCtx))
-	f := &syncFollower{cfg: *plan, dc: d.daemons, log: d.log.With("component", "sync_daemon"),
-		want: vrrp.StateBackup, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	// Pick up the followed instance's current state.
-	for _, u := range d.units {
-		for _, in := range u.instances {
-			if in.Name() == plan.Instance && in.State() == vrrp.StateMaster {
-				f.want = vrrp.StateMaster
+	ctx, f.cancel = context.WithCancel(ctx)
+	for _, r := range f.d.units {
+		if u, ok := r.unit.(*vrrpUnit); ok {
+			for _, in := range u.instances {
+				if in.Name() == f.cfg.Instance && in.State() == vrrp.StateMaster {
+					f.want = vrrp.StateMaster
+				}
 			}
 		}
 	}
-	d.follower.Store(f)
-	d.bg.Add(1)
-	go func() {
-		defer d.bg.Done()
-		f.run(ctx)
-	}()
+	f.d.follower.Store(f)
+	f.d.bg.Go(func() { f.run(ctx) })
 }
+
+func (f *syncFollower) discard() {}
 
 func (f *syncFollower) set(s vrrp.State) {
 	f.mu.Lock()
@@ -69,8 +80,12 @@ func (f *syncFollower) set(s vrrp.State) {
 	}
 }
 
-func (f *syncFollower) stop() {
-	f.cancel()
+// stop stops the daemons and the follower.
+func (f *syncFollower) stop(bool) {
+	f.d.follower.CompareAndSwap(f, nil)
+	if f.cancel != nil {
+		f.cancel()
+	}
 	<-f.done
 }
 
@@ -80,6 +95,9 @@ func (f *syncFollower) status() (role, lastErr string) {
 	defer f.mu.Unlock()
 	return f.role, f.lastErr
 }
+
+// daemonTimeout bounds one start or stop of the sync daemon.
+const daemonTimeout = 10 * time.Second
 
 func (f *syncFollower) run(ctx context.Context) {
 	defer close(f.done)
@@ -117,16 +135,16 @@ func (f *syncFollower) apply(ctx context.Context) {
 	if role == cur {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := clock.WithTimeout(ctx, f.d.clock, daemonTimeout)
 	defer cancel()
 	var err error
 	switch role {
 	case "both":
-		err = errors.Join(f.start(cctx, ipvs.DaemonMaster), f.start(cctx, ipvs.DaemonBackup))
+		err = errors.Join(f.startDaemon(cctx, ipvs.DaemonMaster), f.startDaemon(cctx, ipvs.DaemonBackup))
 	case "master":
-		err = errors.Join(f.stopOne(cctx, ipvs.DaemonBackup), f.start(cctx, ipvs.DaemonMaster))
+		err = errors.Join(f.stopOne(cctx, ipvs.DaemonBackup), f.startDaemon(cctx, ipvs.DaemonMaster))
 	case "backup":
-		err = errors.Join(f.stopOne(cctx, ipvs.DaemonMaster), f.start(cctx, ipvs.DaemonBackup))
+		err = errors.Join(f.stopOne(cctx, ipvs.DaemonMaster), f.startDaemon(cctx, ipvs.DaemonBackup))
 	}
 	f.mu.Lock()
 	f.role = role
@@ -142,7 +160,7 @@ func (f *syncFollower) apply(ctx context.Context) {
 	f.log.Info("sync daemon", "role", role, "interface", f.cfg.Daemon.Interface, "sync_id", f.cfg.Daemon.SyncID)
 }
 
-func (f *syncFollower) start(ctx context.Context, s ipvs.DaemonState) error {
+func (f *syncFollower) startDaemon(ctx context.Context, s ipvs.DaemonState) error {
 	err := f.dc.StartDaemon(ctx, f.daemon(s))
 	if errors.Is(err, ipvs.ErrExists) {
 		return nil
@@ -159,7 +177,7 @@ func (f *syncFollower) stopOne(ctx context.Context, s ipvs.DaemonState) error {
 }
 
 func (f *syncFollower) stopAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := clock.WithTimeout(context.Background(), f.d.clock, daemonTimeout)
 	defer cancel()
 	if err := errors.Join(f.stopOne(ctx, ipvs.DaemonMaster), f.stopOne(ctx, ipvs.DaemonBackup)); err != nil {
 		f.log.Error("stop sync daemon", "err", err)

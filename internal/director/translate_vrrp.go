@@ -1,0 +1,237 @@
+package director
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/keepalived"
+	"github.com/lvskit/lvskit/vrrp"
+)
+
+// This file translates vrrp_instance blocks into vrrp.Config values, with
+// global_defs' vrrp_* defaults; their trackers and sync groups are in
+// translate_track.go.
+
+// instances translates every vrrp_instance; groups are the sync groups'
+// memberships and trackers, which each member takes with its own.
+func (t *translator) instances(groups map[string]groupMembership) {
+	g := &t.cfg.Global
+	for i := range t.cfg.Instances {
+		in := &t.cfg.Instances[i]
+		c := vrrp.Config{
+			Name:           in.Name,
+			Interface:      in.Interface.V,
+			Version:        in.Version.Or(g.VRRPVersion.Or(0)),
+			Priority:       in.Priority.Or(100),
+			AdvertInterval: in.AdvertInt.Or(time.Second),
+			NoPreempt:      in.NoPreempt.V,
+			PreemptDelay:   in.PreemptDelay.V,
+		}
+		if v := in.VirtualRouterID; v.V < 1 || v.V > 255 {
+			t.errorf(v.Pos, "virtual_router_id: %d is out of range 1..255", v.V)
+		} else {
+			c.VRID = uint8(v.V)
+		}
+		if c.Priority < 1 || c.Priority > 255 {
+			t.errorf(in.Priority.Pos, "priority: %d is out of range 1..255", c.Priority)
+		}
+		if a := in.Authentication; a.Set() {
+			switch strings.ToUpper(a.V.Type) {
+			case "PASS":
+				c.AuthPass = a.V.Pass
+				if c.Version == 3 {
+					t.unimplemented(a.Pos, "authentication", "VRRP version 3 has no authentication")
+					c.AuthPass = ""
+				}
+			default:
+				t.errorf(a.Pos, "authentication: auth_type %s is not supported by lvskit (only PASS)", a.V.Type)
+			}
+		}
+		for _, a := range in.VirtualIPAddresses {
+			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Link: a.Dev, Label: a.Label})
+			t.vipOptions(a)
+		}
+		if len(in.VirtualIPAddresses) == 0 {
+			t.errorf(in.Pos, "vrrp_instance %q: no virtual_ipaddress", in.Name)
+		}
+		for _, a := range in.VirtualIPAddressesExcl {
+			t.unimplemented(a.Pos, "virtual_ipaddress_excluded", "")
+		}
+		for _, r := range in.VirtualRoutes {
+			if vr, ok := t.route(r); ok {
+				c.Routes = append(c.Routes, vr)
+			}
+		}
+		for _, r := range in.VirtualRules {
+			t.unimplemented(r.Pos, "virtual_rules", "")
+		}
+		if in.UnicastSrcIP.Set() {
+			c.Source = in.UnicastSrcIP.V
+		} else if in.McastSrcIP.Set() {
+			c.Source = in.McastSrcIP.V
+		}
+		t.unimplemented(posOf(in.McastDstIP), "mcast_dst_ip", "adverts go to the VRRP group")
+		if in.UnicastPeerBlock.IsValid() {
+			c.Unicast = true
+			for _, p := range in.UnicastPeers {
+				c.UnicastPeers = append(c.UnicastPeers, p.Addr)
+				t.unimplemented(p.MinTTL.Pos, "min_ttl", "")
+				t.unimplemented(p.MaxTTL.Pos, "max_ttl", "")
+			}
+			if len(in.UnicastPeers) == 0 {
+				t.errorf(in.UnicastPeerBlock, "unicast_peer: the list is empty")
+			}
+		}
+		t.unimplemented(posOf(in.UnicastTTL), "unicast_ttl", "")
+		c.CheckUnicastSource = in.CheckUnicastSrc.Or(g.VRRPCheckUnicastSrc.V)
+		if in.Accept.Set() && !in.Accept.V {
+			t.unimplemented(in.Accept.Pos, "no_accept", "the director runs in accept mode")
+		}
+		c.LowerPrioNoAdvert = in.LowerPrioNoAdvert.Or(g.VRRPLowerPrioNoAdvert.V)
+		c.SkipCheckAdvAddr = in.SkipCheckAdvAddr.Or(g.VRRPSkipCheckAdvAddr.V)
+		c.GARPMasterDelay = garpDelay(in.GarpMasterDelay, g.VRRPGarpMasterDelay)
+		c.GARPMasterRepeat = in.GarpMasterRepeat.Or(g.VRRPGarpMasterRepeat.V)
+		c.GARPMasterRefresh = in.GarpMasterRefresh.Or(g.VRRPGarpMasterRefresh.V)
+		c.GARPMasterRefreshRepeat = in.GarpMasterRefreshRepeat.Or(g.VRRPGarpMasterRefreshRepeat.V)
+		c.GARPLowerPrioDelay = garpDelay(in.GarpLowerPrioDelay, g.VRRPGarpLowerPrioDelay)
+		c.GARPLowerPrioRepeat = in.GarpLowerPrioRepeat.Or(g.VRRPGarpLowerPrioRepeat.V)
+		c.GARPInterval = g.VRRPGarpInterval.V
+		c.GNAInterval = g.VRRPGnaInterval.V
+		if v := in.UseVMAC; v.Set() {
+			c.UseVMAC = true
+			c.VMACName = v.V.Name
+			if v.V.MAC != "" {
+				t.unimplemented(v.Pos, "use_vmac", "a custom MAC is not supported; the VRRP virtual MAC is used")
+			}
+		}
+		c.VMACXmitBase = in.VMACXmitBase.V
+		t.unimplemented(posOf(in.NativeIPv6), "native_ipv6", "")
+		t.unimplemented(posOf(in.DownTimerAdverts), "down_timer_adverts", "")
+		t.unimplemented(posOf(in.HigherPrioSendAdvert), "higher_prio_send_advert", "")
+		t.unimplemented(posOf(in.StrictMode), "strict_mode", "")
+		t.unimplemented(posOf(in.PromoteSecondaries), "promote_secondaries", "")
+		t.unimplemented(posOf(in.TrackSrcIP), "track_src_ip", "")
+		t.unimplemented(posOf(in.NotifyDeleted), "notify_deleted", "")
+		t.unimplemented(posOf(in.NotifyMasterRxLowerPri), "notify_master_rx_lower_pri", "")
+		t.unimplemented(posOf(in.NotifyPriorityChanges), "notify_priority_changes", "")
+		t.unimplemented(posOf(in.UnicastFaultNoPeer), "unicast_fault_no_peer", "an empty unicast_peer list is an error")
+		// "state" as keepalived 2.2.7 treats it (vrrp_complete_instance,
+		// vrrp_init_state): only an address owner starts as MASTER; state
+		// MASTER makes an unset priority 255 and clears nopreempt and
+		// preempt_delay (with keepalived's warnings); a non-owner starts as
+		// BACKUP either way. vrrp.Config.InitialState does that.
+		if in.State.Set() {
+			switch in.State.V {
+			case keepalived.StateMaster:
+				c.InitialState = vrrp.StateMaster
+				if !in.Priority.Set() {
+					c.Priority = vrrp.PriorityOwner
+				}
+				if c.NoPreempt {
+					t.warnf(in.NoPreempt.Pos, "nopreempt", "nopreempt will not work with initial state MASTER - clearing (as keepalived does)")
+				}
+				if c.PreemptDelay > 0 {
+					t.warnf(in.PreemptDelay.Pos, "preempt_delay", "preempt delay will not work with initial state MASTER - clearing (as keepalived does)")
+				}
+			case keepalived.StateBackup:
+				c.InitialState = vrrp.StateBackup
+			}
+		}
+		c.Notify = vrrp.Notify{
+			Script: scriptArgv(in.Notify),
+			Master: scriptArgv(in.NotifyMaster),
+			Backup: scriptArgv(in.NotifyBackup),
+			Fault:  scriptArgv(in.NotifyFault),
+			Stop:   scriptArgv(in.NotifyStop),
+		}
+		if f := g.VRRPNotifyFIFO; f.Set() {
+			c.Notify.FIFO = f.V.Path
+		} else if f := g.NotifyFIFO; f.Set() {
+			c.Notify.FIFO = f.V.Path
+		}
+
+		ip := InstancePlan{Pos: in.Pos, VRRP: c, SyncGroup: groups[in.Name].group,
+			SMTPAlert: smtpDefault(in.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert)}
+		if !in.DontTrackPrimary.V && c.Interface != "" {
+			ip.Tracks = append(ip.Tracks, TrackPlan{Kind: TrackInterface, Name: c.Interface, Interface: c.Interface})
+		}
+		for _, r := range in.TrackInterfaces {
+			ip.Tracks = append(ip.Tracks, TrackPlan{Kind: TrackInterface, Name: r.Name, Interface: r.Name, Weight: r.Weight.V})
+			if r.Reverse {
+				t.unimplemented(r.Pos, "reverse", "track_interface weight reverse")
+			}
+		}
+		ip.Tracks = append(ip.Tracks, t.trackScripts(in.TrackScripts, true)...)
+		ip.Tracks = append(ip.Tracks, t.trackFiles(in.TrackFiles, true)...)
+		ip.Tracks = append(ip.Tracks, groups[in.Name].tracks...)
+		t.plan.Instances = append(t.plan.Instances, ip)
+	}
+}
+
+// garpDelay maps keepalived's delay (0 = none) onto vrrp's (0 = default,
+// negative = none).
+func garpDelay(own, global keepalived.Value[time.Duration]) time.Duration {
+	v := own
+	if !v.Set() {
+		v = global
+	}
+	if !v.Set() {
+		return 0
+	}
+	if v.V == 0 {
+		return -1
+	}
+	return v.V
+}
+
+func (t *translator) vipOptions(a keepalived.IPAddress) {
+	opt := func(set bool, name string) {
+		if set {
+			t.warnf(a.Pos, "virtual_ipaddress", "virtual_ipaddress: option %q is not implemented by the lvskit director and is ignored", name)
+		}
+	}
+	opt(a.Broadcast != "", "brd")
+	opt(a.Scope != "" && a.Scope != "global", "scope")
+	opt(a.Peer.IsValid(), "peer")
+	opt(a.Home, "home")
+	opt(a.NoDAD, "nodad")
+	opt(a.MngTmpAddr, "mngtmpaddr")
+	opt(a.NoPrefixRoute, "noprefixroute")
+	opt(a.AutoJoin, "autojoin")
+	opt(a.NoTrack, "no_track")
+	opt(a.UseVMAC, "use_vmac")
+	opt(a.PreferredLft != "", "preferred_lft")
+	opt(a.TrackGroup != "", "track_group")
+}
+
+func (t *translator) route(r keepalived.Route) (vrrp.Route, bool) {
+	out := vrrp.Route{Dst: r.Dst, Gateway: r.Via, Link: r.Dev, Metric: r.Metric.V}
+	switch r.Table {
+	case "", "main":
+	default:
+		n, err := strconv.Atoi(r.Table)
+		if err != nil || n < 0 {
+			t.errorf(r.Pos, "virtual_routes: table %q: only numeric tables and main are supported", r.Table)
+			return out, false
+		}
+		out.Table = n
+	}
+	if r.Type != "" {
+		t.warnf(r.Pos, "virtual_routes", "virtual_routes: route type %q is not implemented by the lvskit director; the route is ignored", r.Type)
+		return out, false
+	}
+	opt := func(set bool, name string) {
+		if set {
+			t.warnf(r.Pos, "virtual_routes", "virtual_routes: option %q is not implemented by the lvskit director and is ignored", name)
+		}
+	}
+	opt(r.Src.IsValid(), "src")
+	opt(r.Or.IsValid(), "or")
+	opt(r.Scope != "", "scope")
+	opt(r.Protocol != "", "protocol")
+	opt(r.OnLink, "onlink")
+	opt(r.NoTrack, "no_track")
+	opt(r.TrackGroup != "", "track_group")
+	return out, true
+}
