@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"os/exec"
 	"time"
-)
 
-// errProgramTimeout is the cause of a program's end at its timeout.
-var errProgramTimeout = errors.New("timed out")
+	"github.com/lvskit/lvskit/clock"
+)
 
 // runProgram runs path with args, without a shell, and kills it when
 // timeout has passed on clk or ctx ends; with output it returns what the
@@ -18,10 +17,8 @@ var errProgramTimeout = errors.New("timed out")
 // timeout is measured on the instance's clock, so a fake clock, not the
 // time a process takes to start on a busy machine, decides when it ends.
 func runProgram(ctx context.Context, clk Clock, timeout time.Duration, output bool, path string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	t := clk.AfterFunc(timeout, func() { cancel(errProgramTimeout) })
-	defer t.Stop()
+	ctx, cancel := clock.WithTimeout(ctx, clk, timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	// After the kill, wait this long (real time: it bounds I/O, not the
 	// program) for output pipes a child of the program may hold.
@@ -34,8 +31,8 @@ func runProgram(ctx context.Context, clk Clock, timeout time.Duration, output bo
 		err = cmd.Run()
 	}
 	if err != nil {
-		if errors.Is(context.Cause(ctx), errProgramTimeout) {
-			return out, fmt.Errorf("run %s: %w after %v", path, errProgramTimeout, timeout)
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			return out, fmt.Errorf("run %s: timed out after %v", path, timeout)
 		}
 		return out, fmt.Errorf("run %s: %w", path, err)
 	}
