@@ -46,14 +46,7 @@ func detection(runs int) (string, error) {
 }
 
 func detectOnce(policy healthcheck.Policy) (time.Duration, error) {
-	served := make(chan struct{}, 100)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case served <- struct{}{}:
-		default:
-		}
-		io.WriteString(w, "ok\n")
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }))
 	defer srv.Close()
 	addr, err := netip.ParseAddrPort(strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
@@ -79,9 +72,9 @@ func detectOnce(policy healthcheck.Policy) (time.Duration, error) {
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	<-served
-	<-served // in the steady loop
-	time.Sleep(rand.N(policy.DelayLoop))
+	// Two probes pass (the first runs at once), then the kill comes at a
+	// random moment of the steady loop.
+	time.Sleep(policy.DelayLoop + rand.N(policy.DelayLoop))
 	killed := time.Now()
 	srv.Close()
 	select {
