@@ -37,7 +37,8 @@ step() {
   fi
 }
 
-# VRRP failover against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
+# VRRP failover (master killed) and graceful handover (master sends
+# priority 0) against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
 # and 1,000 instances in one process.
 step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
 
@@ -71,7 +72,8 @@ step bgp-failover env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/bgp-failover.md" go 
 # cluster, 3 runs).
 step ecmp go run ./internal/ecmpbench -bin bin -kills 5 -vrrp-runs 3 -out "$out/ecmp.md"
 
-# Health checks: 10,000 HTTP targets every second, CPU and memory.
+# Health checks: 10,000 HTTP targets every second, CPU and memory; then
+# how long a killed server takes to be reported down (wall clock).
 step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30s -out "$out/healthcheck.md"
 
 # Micro-benchmarks: schedulers with 1,000 destinations, parser, netcfg

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,8 @@ import (
 // its position.
 func TestCheckFlagBGP(t *testing.T) {
 	good := filepath.Join("..", "..", "internal", "keepalived", "testdata", "bgp_ecmp.conf")
-	var out bytes.Buffer
-	if code := run([]string{"-t", "-f", good}, &out); code != 0 || !strings.Contains(out.String(), "configuration OK") {
-		t.Fatalf("director -t %s = %d\n%s", good, code, out.String())
+	if code, _, errOut := runCheck("-t", "-f", good); code != exitOK || errOut != good+": configuration OK\n" {
+		t.Fatalf("director -t %s = %d\n%s", good, code, errOut)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.conf")
@@ -32,16 +30,16 @@ func TestCheckFlagBGP(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out.Reset()
-	if code := run([]string{"-t", "-f", bad}, &out); code != 1 {
-		t.Fatalf("director -t on a bad bgp block = %d, want 1\n%s", code, out.String())
+	code, _, errOut := runCheck("-t", "-f", bad)
+	if code != exitErrors {
+		t.Fatalf("director -t on a bad bgp block = %d, want %d\n%s", code, exitErrors, errOut)
 	}
 	for _, want := range []string{
-		bad + ":6:9: hold_time: 1s: want whole seconds, at least 3s",
-		bad + ":8:5: announce 10.0.0.99: no virtual_server on this address",
+		bad + ":6:9: error: hold_time: 1s: want whole seconds, at least 3s",
+		bad + ":8:5: error: announce 10.0.0.99: no virtual_server on this address",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(errOut, want) {
+			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}
 	}
 }
