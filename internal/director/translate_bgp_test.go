@@ -87,7 +87,7 @@ func TestBGPUnitOrder(t *testing.T) {
 func bgpConf(lines ...string) string {
 	return "bgp {\n    local_as 65001\n    router_id 10.0.0.1\n    neighbor 10.0.0.254 {\n        remote_as 65000\n    }\n    " +
 		strings.Join(lines, "\n    ") + "\n}\n" +
-		"virtual_server 10.0.0.9 80 {\n    lb_algo mh\n    lb_kind DR\n    real_server 10.0.0.2 80 {\n    }\n}\n"
+		"virtual_server 10.0.0.9 80 {\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n"
 }
 
 // What the speaker would refuse, and announcements that cannot work, are

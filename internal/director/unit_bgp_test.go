@@ -38,6 +38,7 @@ const bgpUnitConf = `bgp {
 }
 virtual_server 10.0.0.9 80 {
     delay_loop 1
+    protocol TCP
     lb_algo mh
     real_server 127.0.0.1 {{UP}} {
         TCP_CHECK {
@@ -48,6 +49,7 @@ virtual_server 10.0.0.9 80 {
 }
 virtual_server 10.0.0.9 443 {
     delay_loop 1
+    protocol TCP
     alpha
     lb_algo mh
     real_server 127.0.0.1 {{DOWN}} {
@@ -58,6 +60,7 @@ virtual_server 10.0.0.9 443 {
 }
 virtual_server 10.0.0.10 80 {
     delay_loop 1
+    protocol TCP
     alpha
     lb_algo mh
     real_server 127.0.0.1 {{DOWN}} {

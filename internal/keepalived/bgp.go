@@ -3,6 +3,7 @@ package keepalived
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -129,6 +130,7 @@ func (d *decoder) bgp(n *node) {
 		return
 	}
 	b := &BGP{Pos: n.pos}
+	from := len(d.warns)
 	t := table{
 		"local_as":      d.asn(&b.LocalAS),
 		"router_id":     d.addr(&b.RouterID),
@@ -148,6 +150,7 @@ func (d *decoder) bgp(n *node) {
 	}
 	d.bgpAttributes(t, &b.BGPAttributes)
 	d.decodeBlock("bgp", n, t, nil)
+	d.strict(from)
 	if !b.LocalAS.Set() {
 		d.errorf(n.pos, "bgp: missing local_as")
 	}
@@ -158,6 +161,34 @@ func (d *decoder) bgp(n *node) {
 		d.errorf(n.pos, "bgp: no neighbor")
 	}
 	d.cfg.BGP = b
+}
+
+// keepalivedIgnores are the endings of the warnings of values and
+// keywords keepalived ignores.
+var keepalivedIgnores = []string{
+	": the line is ignored, as keepalived does",
+	": ignored, as keepalived does",
+	" ignored, as keepalived does",
+	": keepalived ignores the '{'",
+}
+
+// strict turns the warnings given since the from'th into errors. The bgp
+// block is lvskit's own, so there is no keepalived behaviour to follow
+// in it: a keyword or value that elsewhere keepalived ignores, with a
+// warning, would here run a BGP speaker other than written (a mistyped
+// BFD timer left at its default, say), so it rejects the file.
+func (d *decoder) strict(from int) {
+	for _, w := range d.warns[from:] {
+		msg := w.Msg
+		for _, end := range keepalivedIgnores {
+			if i := strings.Index(msg, end); i >= 0 {
+				msg = msg[:i]
+				break
+			}
+		}
+		d.errorf(w.Pos, "%s", msg)
+	}
+	d.warns = d.warns[:from]
 }
 
 // bgpAttributes adds the keywords of route attributes to t.

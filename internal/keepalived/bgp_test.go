@@ -80,7 +80,7 @@ func TestBGPErrors(t *testing.T) {
 		}},
 		{"twice", b() + b(), []string{`bad.conf:9:1: bgp: given twice (first at bad.conf:1:1)`}},
 		{"not a block", "bgp 65001\n", []string{`bad.conf:1:1: bgp: needs a { } block`}},
-		{"unknown keyword", b("local_asn 1"), []string{`bad.conf:7:2: unknown keyword "local_asn" in bgp`}},
+		{"unknown keyword", b("local_asn 1"), []string{`bad.conf:7:2: unknown keyword "local_asn" in bgp (did you mean "local_as"?)`}},
 		{"asn zero", "bgp {\n local_as 0\n router_id 10.0.0.1\n neighbor 10.0.0.254 {\n  remote_as 65000\n }\n}\n", []string{
 			`bad.conf:2:11: local_as: 0 is out of range [1, 4294967295]`,
 			`bad.conf:1:1: bgp: missing local_as`,
