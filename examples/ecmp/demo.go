@@ -111,7 +111,8 @@ func (d *demo) startWeb(w host) error {
 
 func (d *demo) startDirector(dr host) error {
 	d.logf("starting director %s (%s) with %s", dr.name, dr.addr, d.confs[dr.name])
-	p, err := d.start(d.l.directors[dr.name], dr.name, "director", "-f", d.confs[dr.name], "--backend", "nftables", "--metrics", statusAddr)
+	p, err := d.start(d.l.directors[dr.name], dr.name, "director", "-f", d.confs[dr.name], "--backend", "nftables", "--metrics", statusAddr,
+		"--socket", filepath.Join(d.dir, dr.name+".sock")) // one control socket each: the namespaces share the file system
 	if err != nil {
 		return err
 	}

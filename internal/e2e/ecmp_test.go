@@ -131,7 +131,8 @@ func TestGuestECMPSloppyTCP(t *testing.T) {
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		startProc(t, dirs[name], "director "+name, guestDirector, "-f", conf, "--backend", "netlink", "--metrics", statusAddr)
+		startProc(t, dirs[name], "director "+name, guestDirector, "-f", conf, "--backend", "netlink", "--metrics", statusAddr,
+			"--socket", filepath.Join(dir, name+".sock")) // one control socket each: the guest's folders are shared
 	}
 	for _, name := range []string{"lvs1", "lvs2"} {
 		var st *directorStatus
