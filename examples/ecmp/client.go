@@ -34,7 +34,10 @@ type breakEvent struct {
 	At     time.Time
 	Conn   int
 	Server string // who served it before
-	Err    string
+	// Replaced is, for a connection that broke before its first answer
+	// (Server empty), the server of the connection it replaced.
+	Replaced string `json:",omitempty"`
+	Err      string
 }
 
 // longConn is one long-lived connection; it reconnects after a failure,
@@ -45,6 +48,7 @@ type longConn struct {
 	mu      sync.Mutex
 	sport   uint16
 	server  string
+	prev    string // the server of the connection before this one
 	lastOK  time.Time
 	since   time.Time // of the current connection
 	answers int
@@ -109,6 +113,9 @@ func (c *client) runLong(ctx context.Context, lc *longConn) {
 		}
 		lc.mu.Lock()
 		lc.sport = uint16(conn.LocalAddr().(*net.TCPAddr).Port)
+		if lc.server != "" {
+			lc.prev = lc.server
+		}
 		lc.since, lc.server = time.Now(), ""
 		lc.mu.Unlock()
 		stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -118,10 +125,13 @@ func (c *client) runLong(ctx context.Context, lc *longConn) {
 			if err != nil {
 				if ctx.Err() == nil {
 					lc.mu.Lock()
-					prev := lc.server
+					b := breakEvent{At: time.Now(), Conn: lc.id, Server: lc.server, Err: err.Error()}
+					if b.Server == "" {
+						b.Replaced = lc.prev
+					}
 					lc.mu.Unlock()
 					c.mu.Lock()
-					c.breaks = append(c.breaks, breakEvent{At: time.Now(), Conn: lc.id, Server: prev, Err: err.Error()})
+					c.breaks = append(c.breaks, b)
 					c.mu.Unlock()
 				}
 				break

@@ -384,7 +384,11 @@ func (d *demo) realServerOut(ctx context.Context) error {
 	o.ShortFailed = int(d.cl.shortFailed.Load() - shortFailed)
 	o.OtherBroken = []breakEvent{}
 	for _, b := range d.cl.breaksSince(stopped) {
-		if b.Server != w.name {
+		// A connection of the stopped server that reconnected and was
+		// sent to it again before the directors took it out breaks
+		// before its first answer: it is the stopped server's, not
+		// another's.
+		if b.Server != w.name && (b.Server != "" || b.Replaced != w.name) {
 			o.OtherBroken = append(o.OtherBroken, b)
 		}
 	}
