@@ -164,7 +164,7 @@ func (d *demo) waitAnnounced(ctx context.Context) error {
 func (d *demo) status(ctx context.Context, name string) (*directorStatus, error) {
 	var st *directorStatus
 	var err error
-	waitFor(ctx, 30*time.Second, 200*time.Millisecond, func() bool {
+	nslab.WaitFor(ctx, 30*time.Second, 200*time.Millisecond, func() bool {
 		st, err = fetchStatus(ctx, d.l.directors[name])
 		return err == nil
 	})
@@ -180,7 +180,7 @@ func (d *demo) startClient(ctx context.Context) error {
 	d.cl = newClient(d.l.client, d.opts.conns)
 	start := time.Now()
 	d.cl.start(cctx)
-	if !waitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(start) }) {
+	if !nslab.WaitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(start) }) {
 		return fmt.Errorf("not every long-lived connection had an answer within %v", settleBound)
 	}
 	d.cl.shortOn.Store(true)
@@ -266,7 +266,7 @@ func (d *demo) killAndReturn(ctx context.Context) error {
 	k.DroppedAfter = jsonDuration(dropped.Sub(died))
 	k.DroppedBecause = d.resetReason(victim.addr)
 	d.logf("the router dropped %s after %v (%s)", victim.name, k.DroppedAfter, k.DroppedBecause)
-	if !waitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(dropped) }) {
+	if !nslab.WaitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(dropped) }) {
 		d.rep.problem("kill %d: not every long-lived connection answered within %v after the router dropped %s", n+1, settleBound, victim.name)
 	}
 	after, err := d.snapshot(ctx, false)
@@ -291,7 +291,7 @@ func (d *demo) killAndReturn(ctx context.Context) error {
 		return err
 	}
 	k.BackAfter = jsonDuration(back.Sub(returned))
-	if !waitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(back) }) {
+	if !nslab.WaitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(back) }) {
 		d.rep.problem("kill %d: not every long-lived connection answered within %v after %s came back", n+1, settleBound, victim.name)
 	}
 	again, err := d.snapshot(ctx, false)
@@ -347,7 +347,7 @@ func (d *demo) realServerOut(ctx context.Context) error {
 	stopped := time.Now()
 	d.web[w.name].Kill()
 	addr := w.addr + ":80"
-	if !waitFor(ctx, settleBound, 50*time.Millisecond, func() bool {
+	if !nslab.WaitFor(ctx, settleBound, 50*time.Millisecond, func() bool {
 		for _, dr := range directors {
 			st, err := fetchStatus(ctx, d.l.directors[dr.name])
 			if err != nil || !st.out(addr) {
@@ -360,7 +360,7 @@ func (d *demo) realServerOut(ctx context.Context) error {
 	}
 	o.TakenOutAfter = jsonDuration(time.Since(stopped))
 	out := time.Now()
-	if !waitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(out) }) {
+	if !nslab.WaitFor(ctx, settleBound, 50*time.Millisecond, func() bool { return d.cl.answeredSince(out) }) {
 		d.rep.problem("not every long-lived connection answered within %v after %s was taken out", settleBound, w.name)
 	}
 	after, err := d.snapshot(ctx, false)
@@ -496,23 +496,4 @@ func fetchStatus(ctx context.Context, h *nslab.Host) (*directorStatus, error) {
 		return nil, fmt.Errorf("decode status of %s: %w", h.Name(), err)
 	}
 	return &st, nil
-}
-
-// waitFor polls cond every interval until it holds, the timeout passes or
-// ctx ends.
-func waitFor(ctx context.Context, timeout, interval time.Duration, cond func() bool) bool {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return cond()
-		case <-t.C:
-		}
-	}
 }

@@ -157,7 +157,7 @@ func (d *demo) routerReady() (ok bool, why string) {
 // waitRouterReady waits for routerReady.
 func (d *demo) waitRouterReady(ctx context.Context) error {
 	var why string
-	if !waitFor(ctx, upBound, 200*time.Millisecond, func() bool {
+	if !nslab.WaitFor(ctx, upBound, 200*time.Millisecond, func() bool {
 		var ok bool
 		ok, why = d.routerReady()
 		return ok
