@@ -150,8 +150,11 @@
 // behind BGP). A mistake that cannot work is an error at its line: an
 // address without a virtual server (fwmark services cannot be announced),
 // no neighbor of the address's family, a multihop neighbor with BFD, BGP
-// timers the speaker refuses. Announcing a NAT service, or one scheduled
-// without a hash, is a warning (see below).
+// timers the speaker refuses. So is an unknown keyword or a bad value
+// anywhere in the block: it is lvskit's own, with no keepalived behaviour
+// to follow, and a setting dropped (a mistyped BFD timer left at its
+// default) would run the speaker other than written. Announcing a NAT
+// service, or one scheduled without a hash, is a warning (see below).
 //
 // On a graceful stop (SIGTERM) the BGP unit stops first: it withdraws
 // every route and waits until the withdrawals are sent; then it drains:
