@@ -40,6 +40,11 @@ type Options struct {
 	// `director status` reads; empty means none. The command's default is
 	// DefaultControlSocket.
 	ControlSocket string
+	// ControlSocketOptional runs the director without a control socket,
+	// with a warning, when another director holds ControlSocket (two
+	// directors of one host in different network namespaces, say); when
+	// false that is an error (ErrControlSocketTaken) and Run fails.
+	ControlSocketOptional bool
 	// MetricsCompat also exports the metrics under other exporters' names:
 	// "keepalived" adds keepalived-exporter's keepalived_* VRRP series and
 	// node_exporter's node_ipvs_* IPVS series (compat.go). Empty adds
