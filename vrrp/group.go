@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/lvskit/lvskit/internal/names"
 )
 
 // SyncGroup makes instances move together, with the semantics of
@@ -55,6 +57,9 @@ type SyncGroup struct {
 func NewSyncGroup(name string, notify Notify, logger *slog.Logger, members ...*Instance) (*SyncGroup, error) {
 	if len(members) < 2 {
 		return nil, errors.New("new sync group: needs at least two instances")
+	}
+	if err := names.Name(name); err != nil {
+		return nil, fmt.Errorf("new sync group %q: %w", name, err)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -123,6 +123,7 @@ func parse(data []byte, name, dir string, opts Options) (*Config, []Warning, err
 	dec := &decoder{diags: &d, cfg: &Config{}}
 	dec.top(tree)
 	dec.validate()
+	dec.checkNames()
 	if len(d.errs) > 0 {
 		return nil, d.warns, &ParseError{Diagnostics: d.errs}
 	}
