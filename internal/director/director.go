@@ -92,6 +92,11 @@ type Director struct {
 
 	closeOnce sync.Once
 	bg        sync.WaitGroup
+
+	// wrapSpecs, set by tests only, wraps the units of every plan
+	// applied: how a test injects a failure or a panic into a unit's
+	// build or start (apply.go).
+	wrapSpecs func([]unitSpec) []unitSpec
 }
 
 // New loads the configuration and opens what the director needs (the host

@@ -119,12 +119,22 @@ type vrrpUnit struct {
 }
 
 func (u *vrrpUnit) start(ctx context.Context) {
-	ctx, u.cancel = context.WithCancel(ctx)
 	u.done = make(chan struct{})
+	ctx, u.cancel = context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// Deferred, so that done closes even if start panics half-way (stop
+	// then returns once what did start has ended).
+	defer u.d.bg.Go(func() {
+		wg.Wait()
+		u.discard()
+		close(u.done)
+	})
 	for _, in := range u.instances {
 		wg.Go(func() {
-			if err := in.Run(ctx); err != nil {
+			// A panic in Run has run Run's deferred graceful stop
+			// (priority 0, addresses removed) by the time guard sees it.
+			err := u.d.guard("vrrp instance "+in.Name(), func() error { return in.Run(ctx) })
+			if err != nil {
 				u.d.log.Error("vrrp instance stopped", "instance", in.Name(), "err", err)
 				u.mu.Lock()
 				if u.errs == nil {
@@ -135,16 +145,15 @@ func (u *vrrpUnit) start(ctx context.Context) {
 			}
 		})
 	}
-	u.d.bg.Go(func() {
-		wg.Wait()
-		u.discard()
-		close(u.done)
-	})
 }
 
 // stop ends the instances gracefully (a master sends priority 0 and
 // removes its addresses) and waits for them.
 func (u *vrrpUnit) stop(bool) {
+	if u.cancel == nil { // never started
+		u.discard()
+		return
+	}
 	u.cancel()
 	<-u.done
 }
