@@ -7,9 +7,10 @@
 //	         [--metrics ADDR] [--log-level debug|info] [-t]
 //
 // --backend is passed to ipvs.Open, which knows the kinds. -t checks the
-// file and exits 0, or 1 after printing every error (with a --backend
-// other than auto, also what that backend cannot carry, such as lb_kind DR
-// on userspace, each at its line).
+// file as a start would, short of opening anything (director.Check: the
+// same load and the same build of every unit), and exits 0, or 1 after
+// printing every error (with a --backend other than auto, also what that
+// backend cannot carry, such as lb_kind DR on userspace, each at its line).
 // SIGHUP reloads the file and applies only what changed (a bad file is
 // rejected and the running configuration stays); SIGTERM and SIGINT stop
 // gracefully. --metrics serves /metrics and /status (":9100" listens on
@@ -62,13 +63,11 @@ func run(args []string, stderr io.Writer) int {
 		*hostname = director.DefaultHostname()
 	}
 	if *check {
-		plan, warns, err := director.Load(*conf, *hostname)
+		// The same load and build of every unit as a start, opening
+		// nothing (what auto opens is known only when running).
+		_, warns, err := director.Check(director.Options{ConfigPath: *conf, Backend: *backend, Hostname: *hostname})
 		for _, w := range warns {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
-		}
-		if caps, ok := ipvs.CapabilitiesOf(*backend); err == nil && ok {
-			// What auto opens is known only when running.
-			err = plan.CheckCapabilities(*backend, caps)
 		}
 		if err != nil {
 			for _, d := range director.Diagnostics(err) {

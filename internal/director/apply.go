@@ -62,30 +62,16 @@ func (c change) starts() bool { return c.what == started || c.what == restarted 
 // rolling back it does what it can: a unit that fails to build keeps
 // running as it is, and one that fails to start does not stop the others.
 func (d *Director) carryOut(ctx context.Context, chs []change, rollingBack bool) error {
-	built := map[unitKey]unit{}
-	var errs error
-	var todo []change
-	for _, c := range chs {
-		if !c.starts() {
-			todo = append(todo, c)
-			continue
-		}
-		var u unit
-		err := d.guard("build "+c.key.String(), func() error {
-			var err error
-			u, err = c.new.build(d, d.units[c.key].unit)
-			return err
-		})
-		if err != nil {
-			errs = errors.Join(errs, err)
-			continue
-		}
-		built[c.key] = u
-		todo = append(todo, c)
-	}
+	built, errs := d.buildUnits(chs)
 	if errs != nil && !rollingBack {
 		d.discardAll(built)
 		return errs
+	}
+	var todo []change
+	for _, c := range chs {
+		if _, ok := built[c.key]; ok || !c.starts() {
+			todo = append(todo, c)
+		}
 	}
 
 	for kind := numKinds - 1; kind >= 0; kind-- {
@@ -115,6 +101,33 @@ func (d *Director) carryOut(ctx context.Context, chs []change, rollingBack bool)
 		}
 	}
 	return errs
+}
+
+// buildUnits builds the unit of every change that starts one, each
+// guarded against panics, and returns those built and every error. It is
+// the one build of start, reload, rollback and Check (check.go): a unit's
+// build has no side effects (unitSpec), so building is how a plan is
+// checked against everything short of running it.
+func (d *Director) buildUnits(chs []change) (map[unitKey]unit, error) {
+	built := map[unitKey]unit{}
+	var errs error
+	for _, c := range chs {
+		if !c.starts() {
+			continue
+		}
+		var u unit
+		err := d.guard("build "+c.key.String(), func() error {
+			var err error
+			u, err = c.new.build(d, d.units[c.key].unit)
+			return err
+		})
+		if err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		built[c.key] = u
+	}
+	return built, errs
 }
 
 // rollBack returns to the units that ran before chs were carried out,

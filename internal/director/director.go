@@ -102,21 +102,14 @@ type Director struct {
 // New loads the configuration and opens what the director needs (the host
 // network, the IPVS backend, metrics). Nothing runs until Run.
 func New(opts Options) (*Director, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Hostname == "" {
-		opts.Hostname = shortHostname()
-	}
-	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}}
-	plan, warns, err := Load(opts.ConfigPath, opts.Hostname)
+	d := newDirector(opts)
+	plan, warns, err := Load(d.opts.ConfigPath, d.opts.Hostname)
 	for _, w := range warns {
-		log.Warn("configuration: " + w.String())
+		d.log.Warn("configuration: " + w.String())
 	}
 	if err != nil {
 		for _, dg := range Diagnostics(err) {
-			log.Error("configuration: " + dg.String())
+			d.log.Error("configuration: " + dg.String())
 		}
 		return nil, err
 	}
@@ -126,6 +119,19 @@ func New(opts Options) (*Director, error) {
 	}
 	d.plan = plan
 	return d, nil
+}
+
+// newDirector is a Director with the defaults of opts applied and nothing
+// opened.
+func newDirector(opts Options) *Director {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = shortHostname()
+	}
+	return &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}}
 }
 
 // DefaultHostname is the config-id used when Options.Hostname is empty:

@@ -2,7 +2,6 @@ package director
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +70,7 @@ func (s poolSpec) build(d *Director, prev unit) (unit, error) {
 	cfg.OnQuorum = d.onQuorum(vs, u.quiet.Load)
 	pool, err := healthcheck.NewPool(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: virtual_server %s: %w", vs.Pos, vs.Service.String(), err)
+		return nil, errorAt(vs.Pos, "virtual_server %s: %v", vs.Service.String(), err)
 	}
 	u.pool = pool
 	return u, nil

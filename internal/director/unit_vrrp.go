@@ -2,7 +2,6 @@ package director
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -64,7 +63,7 @@ func (s vrrpSpec) build(d *Director, _ unit) (unit, error) {
 		notify.Func = d.onGroup(g.SMTPAlert)
 		sg, err := vrrp.NewSyncGroup(g.Name, notify, d.log.With("sync_group", g.Name), u.instances...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: vrrp_sync_group %s: %w", g.Pos, g.Name, err)
+			return nil, errorAt(g.Pos, "vrrp_sync_group %s: %v", g.Name, err)
 		}
 		u.group = sg
 	}
@@ -94,13 +93,13 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
 			tr = vrrp.TrackFunc(time.Second, fc.Check)
 		default:
-			return nil, fmt.Errorf("%s: vrrp_instance %s: tracker %q of unknown kind %d", p.Pos, p.VRRP.Name, t.Name, t.Kind)
+			return nil, errorAt(p.Pos, "vrrp_instance %s: tracker %q of unknown kind %d", p.VRRP.Name, t.Name, t.Kind)
 		}
 		c.Trackers = append(c.Trackers, vrrp.Track{Name: t.Name, Weight: t.Weight, Tracker: tr})
 	}
 	in, err := vrrp.New(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: vrrp_instance %s: %w", p.Pos, p.VRRP.Name, err)
+		return nil, errorAt(p.Pos, "vrrp_instance %s: %v", p.VRRP.Name, err)
 	}
 	return in, nil
 }
