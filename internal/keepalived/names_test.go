@@ -1,7 +1,6 @@
 package keepalived
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -55,18 +54,7 @@ func TestNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, _, err := Parse(strings.NewReader(tt.conf), "bad.conf", Options{FS: fstest.MapFS{}})
-			if cfg != nil {
-				t.Errorf("Parse returned a config along with errors")
-			}
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("err = %v, want a *ParseError", err)
-			}
-			var got []string
-			for _, d := range pe.Diagnostics {
-				got = append(got, d.String())
-			}
+			got := parseErrors(t, "bad.conf", tt.conf, Options{FS: fstest.MapFS{}})
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s\nconfig:\n%q", diff, tt.conf)
 			}
