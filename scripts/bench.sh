@@ -47,9 +47,20 @@ step ipvs-kernel env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/ipvs-kernel.txt" go t
 step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 5 -also-poller -also-goroutines -strace 4s \
   -out "$out/userspace-proxy.md" -json "$out/userspace-proxy.json"
 
+# The nftables backend between namespaces: NAT and DR next to a direct
+# connection, the userspace proxy and HAProxy (wrk from a client
+# namespace), and programming 1,000 services x 10 destinations next to
+# `nft -f` of a table of the same shape, with a no-op Sync.
+step nftables go run ./ipvs/internal/proxybench -netns -duration 10s -rounds 3 -program-rounds 5 \
+  -out "$out/nftables.md" -json "$out/nftables.json"
+
 # 100,000 connections through the proxy: file descriptors and goroutines
 # before and after.
 step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/internal/proxy -args -proxy.leakconns=100000
+
+# BGP: how long after a speaker's death FRR's FIB drops its next hop, with
+# BFD at 100 ms x 3 and with BGP timers alone (5 runs each).
+step bgp-failover env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/bgp-failover.md" go test -count=1 -run 'TestIntegrationBenchFailover$' -v -timeout 10m ./bgp
 
 # Health checks: 10,000 HTTP targets every second, CPU and memory.
 step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30s -out "$out/healthcheck.md"

@@ -1,9 +1,9 @@
 // Command director is an LVS director that runs a keepalived.conf: VRRP
 // instances and sync groups, health checkers and the IPVS table (kernel
-// IPVS over netlink, or the userspace proxy), e-mail alerts and the
-// connection sync daemon.
+// IPVS over netlink, nftables where the kernel has no IPVS, or the
+// userspace proxy), e-mail alerts and the connection sync daemon.
 //
-//	director -f keepalived.conf [--backend auto|netlink|userspace|...]
+//	director -f keepalived.conf [--backend auto|netlink|nftables|userspace]
 //	         [--metrics ADDR] [--log-level debug|info] [-t]
 //
 // --backend is passed to ipvs.Open, which knows the kinds. -t checks the
@@ -39,7 +39,7 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("director", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	conf := fs.String("f", "/etc/keepalived/keepalived.conf", "keepalived.conf to run")
-	backend := fs.String("backend", ipvs.KindAuto, "IPVS backend, as ipvs.Open knows them: auto, netlink, userspace, ...")
+	backend := fs.String("backend", ipvs.KindAuto, "IPVS backend, as ipvs.Open knows them: auto (kernel IPVS, else nftables, else userspace), netlink, nftables (NAT and DR without IPVS), userspace (a NAT-like proxy)")
 	metrics := fs.String("metrics", "", "address for /metrics and /status (off when empty; \":port\" is loopback)")
 	level := fs.String("log-level", "info", "log level: debug or info")
 	check := fs.Bool("t", false, "check the configuration and exit")
