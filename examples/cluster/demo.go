@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -104,7 +105,7 @@ func (d *demo) startRoles() error {
 		}
 		d.logf("starting director %s (priority %d) on %s", dr.name, dr.priority, conf)
 		p, err := d.start(d.c.directors[dr.name], dr.name, "director",
-			"-f", conf, "--backend", d.rep.Backend, "--metrics", statusAddr)
+			"-f", conf, "--backend", d.rep.Backend, "--metrics", statusAddr, "--socket", filepath.Join(d.dir, dr.name+".sock"))
 		if err != nil {
 			return err
 		}
