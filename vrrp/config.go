@@ -124,7 +124,9 @@ type Config struct {
 	// Transport carries the adverts. Required (NewRawTransport for real
 	// sockets, MemNet for simulation).
 	Transport Transport
-	// Clock is the time source; nil means the system clock.
+	// Clock is the time source of the instance, of the trackers of this
+	// package that have none of their own, and of script timeouts; nil
+	// means the system clock.
 	Clock Clock
 	// Logger receives logs; nil discards. Dropped packets log at debug.
 	Logger *slog.Logger
