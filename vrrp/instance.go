@@ -63,7 +63,6 @@ func New(cfg Config) (*Instance, error) {
 	i := &Instance{
 		cfg:  r,
 		log:  r.Logger.With("instance", r.Name, "vrid", r.VRID),
-		met:  r.Metrics.instance(r.Name),
 		rx:   make(chan Packet, 64),
 		wake: make(chan struct{}, 1),
 	}
@@ -136,6 +135,10 @@ func (i *Instance) Run(ctx context.Context) error {
 	}()
 
 	r := i.cfg
+	// The instance's metrics appear when it runs: New has no side
+	// effects, so an instance built and dropped (a rejected reload)
+	// leaves no series behind.
+	i.met = r.Metrics.instance(r.Name)
 	rs := &runState{i: i, ctx: ctx}
 	rs.notifier = newNotifier(r.Notify, r.Clock, func(msg string, args ...any) { i.log.Warn(msg, args...) })
 	defer rs.notifier.close()

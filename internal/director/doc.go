@@ -45,6 +45,16 @@
 // the one equality of equal.go (positions and a checker's probe state
 // left out). Every unit that starts is built, without side effects, before
 // anything running is touched; a failed build leaves everything as it was.
+// A panic in a unit's build, start, stop or goroutines is recovered as an
+// error (logged with its stack); a unit whose start fails makes apply go
+// back to the units that ran before (a failed start stops what it
+// started, VRRP masters with priority 0), so nothing is left half-running.
+//
+// Check (check.go), which `director -t` runs, is a start short of its side
+// effects: the same Load, and the same build of every unit (buildUnits) on
+// stand-ins that open nothing, then discarded. What it accepts, a start
+// builds; what only the host can refuse (an interface that does not
+// exist) is found when the director runs.
 //
 // The units run on what the Director opened (director.go): the IPVS
 // backend that ipvs.Open chose for Options.Backend, checked against its
@@ -88,7 +98,10 @@
 //
 // # Reload and stop
 //
-// Reload reads the file again. A file with any error changes nothing.
+// Reload reads the file again. A file with any error changes nothing, and
+// neither does a reload whose units fail to build or panic: the running
+// configuration and the VIPs stay as they were, and the reload counts as
+// an error (lvskit_director_config_reloads_total{result="error"}).
 // Otherwise only the difference is applied: VRRP instances (or sync
 // groups) whose translated configuration is unchanged keep running without
 // a flap; changed ones are restarted and removed ones stopped (a master
@@ -131,6 +144,10 @@
 //     the LVS notify FIFOs are ignored with a warning;
 //   - a notification_email that is not name@domain is left out (keepalived
 //     hands it to the SMTP server as written);
+//   - a vrrp_sync_group of fewer than two instances is an error;
+//   - a word that is not UTF-8 text, a name over 255 bytes or an interface
+//     name over 15 is an error, and so is an include of anything but a
+//     regular file or past the parser's bounds (keepalived.Limits);
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
 //     fwmark, SCTP, ops and flag-3; lvs_sync_daemon on a backend without
