@@ -1,0 +1,209 @@
+package script_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/clock/clocktest"
+	"github.com/lvskit/lvskit/internal/script"
+)
+
+// writeScript writes an executable shell script into dir.
+func writeScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunEnds(t *testing.T) {
+	dir := t.TempDir()
+	code := writeScript(t, dir, "code.sh", `exit "$1"`)
+	args := writeScript(t, dir, "args.sh", `printf '%s|' "$@"`)
+	killed := writeScript(t, dir, "killed.sh", `kill -USR1 $$`)
+	chatty := writeScript(t, dir, "chatty.sh", `head -c 200000 /dev/zero; echo done >&2`)
+	tests := []struct {
+		name     string
+		cmd      script.Cmd
+		want     script.Result
+		wantErr  string
+		wantSize int // of Output, when not checked by want
+	}{
+		{"exit 0", script.Cmd{Argv: []string{code, "0"}}, script.Result{Exited: true}, "", 0},
+		{"exit 3", script.Cmd{Argv: []string{code, "3"}}, script.Result{Exited: true, Status: 3}, "exit status 3", 0},
+		{"no shell: words and metacharacters are arguments", script.Cmd{Argv: []string{args, "two words", "$HOME;", "*"}, Output: true},
+			script.Result{Exited: true, Output: []byte("two words|$HOME;|*|")}, "", 0},
+		{"killed by a signal", script.Cmd{Argv: []string{killed}}, script.Result{Signal: syscall.SIGUSR1}, "killed by signal user defined signal 1", 0},
+		{"missing program", script.Cmd{Argv: []string{filepath.Join(dir, "missing")}}, script.Result{}, "start:", 0},
+		{"no program", script.Cmd{}, script.Result{}, "no program", 0},
+		{"output kept up to MaxOutput", script.Cmd{Argv: []string{chatty}, Output: true}, script.Result{Exited: true}, "", script.MaxOutput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := script.Run(t.Context(), tt.cmd)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Run: error %v, want one containing %q", err, tt.wantErr)
+			}
+			if tt.wantSize != 0 {
+				if len(res.Output) != tt.wantSize {
+					t.Errorf("kept %d bytes of output, want %d", len(res.Output), tt.wantSize)
+				}
+				res.Output = nil
+			}
+			if fmt.Sprint(res) != fmt.Sprint(tt.want) {
+				t.Errorf("Run = %+v, want %+v", res, tt.want)
+			}
+		})
+	}
+}
+
+// waitPID waits until the script wrote a pid (a line) to file.
+func waitPID(t *testing.T, file string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // bounds a broken test, not a timing
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", file)
+	return 0
+}
+
+// gone reports whether pid has ended (a zombie has).
+func gone(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name in parentheses.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("process %d outlived the run", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A run that reaches its timeout on the injected clock ends with its
+// whole process group: a child that ignores SIGTERM and would outlive its
+// parent is killed too; a parent that ignores SIGTERM gets SIGKILL after
+// the grace time, on the same clock.
+func TestRunTimeoutKillsProcessGroup(t *testing.T) {
+	for _, parentIgnoresTerm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parent ignores SIGTERM %v", parentIgnoresTerm), func(t *testing.T) {
+			dir := t.TempDir()
+			pidFile := filepath.Join(dir, "child.pid")
+			trap := ""
+			if parentIgnoresTerm {
+				trap = "trap '' TERM"
+			}
+			prog := writeScript(t, dir, "spawn.sh", fmt.Sprintf(`%s
+sh -c 'trap "" TERM; echo $$ > %s; exec sleep 1000' &
+while :; do sleep 1; done`, trap, pidFile))
+			clk := clocktest.New(time.Unix(1000, 0))
+			type result struct {
+				res script.Result
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := script.Run(t.Context(), script.Cmd{Argv: []string{prog}, Timeout: 10 * time.Second, Clock: clk})
+				done <- result{res, err}
+			}()
+			child := waitPID(t, pidFile)
+			t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+			clk.BlockUntil(1) // the timeout
+			clk.Advance(10*time.Second - time.Nanosecond)
+			select {
+			case r := <-done:
+				t.Fatalf("Run ended before its timeout: %+v, %v", r.res, r.err)
+			default:
+			}
+			clk.Advance(time.Nanosecond)
+			if parentIgnoresTerm {
+				clk.BlockUntil(1) // the grace time
+				if gone(child) {
+					t.Fatal("the child died before the grace time was over")
+				}
+				clk.Advance(script.DefaultKillGrace)
+			}
+			r := <-done
+			if !r.res.TimedOut || !errors.Is(r.err, script.ErrTimeout) {
+				t.Fatalf("Run = %+v, %v; want timed out", r.res, r.err)
+			}
+			waitGone(t, child)
+		})
+	}
+}
+
+// Ending the caller's context ends the run the same way.
+func TestRunContextEnds(t *testing.T) {
+	dir := t.TempDir()
+	prog := writeScript(t, dir, "sleep.sh", "exec sleep 1000")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res, err := script.Run(ctx, script.Cmd{Argv: []string{prog}})
+	if !res.Stopped || res.TimedOut || err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("Run = %+v, %v; want stopped", res, err)
+	}
+}
+
+// A script given a user and group runs as them, with that group alone.
+func TestRunAsUserAndGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to change user")
+	}
+	id, err := script.Lookup("nobody", "nogroup")
+	if err != nil {
+		t.Skipf("no nobody/nogroup here: %v", err)
+	}
+	dir := publicDir(t)
+	prog := writeScript(t, dir, "id.sh", `echo "$(id -u) $(id -g) $(id -G)"`)
+	res, err := script.Run(t.Context(), script.Cmd{Argv: []string{prog}, Credential: id.Credential(), Output: true})
+	if err != nil {
+		t.Fatalf("Run: %v (%s)", err, res.Output)
+	}
+	want := fmt.Sprintf("%d %d %d\n", id.UID, id.GID, id.GID)
+	if string(res.Output) != want {
+		t.Errorf("the script says it is %q, want %q", res.Output, want)
+	}
+}
+
+// publicDir is a directory that other users may read and search.
+func publicDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lvskit-script-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
