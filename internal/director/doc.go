@@ -24,7 +24,9 @@
 // sync groups (translate_track.go), an ipvs.Service per virtual_server or
 // group address with a healthcheck.RealServer per real_server
 // (translate_lvs.go) and its checks (translate_check.go), and alert.Config
-// from global_defs. validate.go asks the libraries whether they take what
+// from global_defs. Every script is given its user and checked as
+// keepalived checks it at load (translate_script.go, with
+// internal/script): what runs is the resolved path, as that user. validate.go asks the libraries whether they take what
 // was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
 // ipvs.Service.Validate), so that a refusal is reported at its position
 // before anything runs. A keyword that lvskit parses but does not
@@ -50,7 +52,8 @@
 // host network (netcfg.Host) and raw VRRP sockets, one healthcheck.Table
 // owning the whole IPVS table, metrics, and Options.Clock, the one clock
 // of VRRP, health checks, alerts and the director's own timeouts.
-// events.go turns transitions into logs, alerts and notify scripts;
+// events.go turns transitions into logs, alerts and notify scripts (run,
+// like every script, by internal/script);
 // status.go serves /status and /metrics.
 //
 // # What runs
@@ -97,8 +100,14 @@
 //     read every second instead of through inotify;
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
 //     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
-//     custom multicast groups, script users and the LVS notify FIFOs are
-//     ignored with a warning;
+//     custom multicast groups and the LVS notify FIFOs are ignored with a
+//     warning;
+//   - under enable_script_security a script that runs as root and that
+//     another user could change is an error at its position (keepalived
+//     disables it and logs); a script keepalived disables for another
+//     reason (no user to run as, not found, not executable) is disabled
+//     with a warning; a command only a shell can run ("</path") is an
+//     error (translate_script.go);
 //   - a vrrp_sync_group of fewer than two instances is an error;
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,

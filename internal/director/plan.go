@@ -107,7 +107,7 @@ type VirtualServerPlan struct {
 	SMTPAlert   bool
 	// QuorumUp and QuorumDown are quorum_up / quorum_down: programs run
 	// (without a shell) when the quorum is gained or lost.
-	QuorumUp, QuorumDown []string
+	QuorumUp, QuorumDown Program
 	// Lines are where the service's settings were written, for the
 	// errors of a backend that cannot carry them.
 	Lines ServiceLines
@@ -132,7 +132,7 @@ type RealServerPlan struct {
 	SMTPAlert bool
 	// NotifyUp and NotifyDown are notify_up / notify_down: programs run
 	// (without a shell) when the server becomes alive or dead.
-	NotifyUp, NotifyDown []string
+	NotifyUp, NotifyDown Program
 	// ForwardPos and ThresholdPos are where its lb_kind and uthreshold
 	// were written, for the errors of a backend that cannot carry them.
 	ForwardPos, ThresholdPos keepalived.Pos

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvskit/lvskit/clock/clocktest"
 	"github.com/lvskit/lvskit/internal/script"
+	"github.com/lvskit/lvskit/internal/script/scripttest"
 )
 
 // writeScript writes an executable shell script into dir.
@@ -175,14 +176,8 @@ func TestRunContextEnds(t *testing.T) {
 
 // A script given a user and group runs as them, with that group alone.
 func TestRunAsUserAndGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to change user")
-	}
-	id, err := script.Lookup("nobody", "nogroup")
-	if err != nil {
-		t.Skipf("no nobody/nogroup here: %v", err)
-	}
-	dir := publicDir(t)
+	id := scripttest.Root(t).NobodyNogroup
+	dir := scripttest.PublicDir(t)
 	prog := writeScript(t, dir, "id.sh", `echo "$(id -u) $(id -g) $(id -G)"`)
 	res, err := script.Run(t.Context(), script.Cmd{Argv: []string{prog}, Credential: id.Credential(), Output: true})
 	if err != nil {
@@ -192,18 +187,4 @@ func TestRunAsUserAndGroup(t *testing.T) {
 	if string(res.Output) != want {
 		t.Errorf("the script says it is %q, want %q", res.Output, want)
 	}
-}
-
-// publicDir is a directory that other users may read and search.
-func publicDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "lvskit-script-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }

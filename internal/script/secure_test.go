@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/lvskit/lvskit/internal/script"
+	"github.com/lvskit/lvskit/internal/script/scripttest"
 )
 
 // tree is a directory of scripts and links in every state keepalived's
-// check_script_secure tells apart; making it needs root (chown).
+// check_script_secure tells apart.
 type tree struct {
-	root          string
-	nobody, group script.Identity
+	root  string
+	users scripttest.Users
 }
 
 // scriptCases are paths in a tree (relative to its root) with what Check
@@ -52,77 +53,32 @@ var scriptCases = []struct {
 
 func makeTree(t *testing.T) tree {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give files to other users")
-	}
-	nobody, err := script.Lookup("nobody", "")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	group, err := script.Lookup("nobody", "nogroup")
-	if err != nil {
-		t.Skipf("no group nogroup: %v", err)
-	}
-	tr := tree{root: t.TempDir(), nobody: nobody, group: group}
-	dir := func(p string, mode os.FileMode, uid int) {
-		t.Helper()
-		full := filepath.Join(tr.root, p)
-		if err := os.Mkdir(full, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(full, mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Lchown(full, uid, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	file := func(p string, mode os.FileMode, uid, gid int) {
-		t.Helper()
-		full := filepath.Join(tr.root, p)
-		if err := os.WriteFile(full, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(full, mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Lchown(full, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link := func(p, to string, uid int) {
-		t.Helper()
-		full := filepath.Join(tr.root, p)
-		if err := os.Symlink(filepath.Join(tr.root, to), full); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Lchown(full, uid, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	u := scripttest.Root(t)
 	// t.TempDir's own directory is root's, 0700, below /tmp (1777 root).
-	nb := int(nobody.UID)
-	dir("safe", 0o755, 0)
-	dir("nobodys", 0o755, nb)
-	dir("open777", 0o777, 0)
-	dir("sticky1777", os.ModeSticky|0o777, 0)
-	dir("nobodys/ok-same-name", 0o755, 0)
-	file("safe/ok.sh", 0o755, 0, 0)
-	file("safe/mode777.sh", 0o777, 0, 0)
-	file("safe/group-writable-root.sh", 0o775, 0, 0)
-	file("safe/group-writable-other.sh", 0o775, 0, int(group.GID))
-	file("safe/owned-by-nobody.sh", 0o755, nb, 0)
-	file("safe/not-executable.sh", 0o644, 0, 0)
-	file("nobodys/ok.sh", 0o755, 0, 0)
-	file("open777/ok.sh", 0o755, 0, 0)
-	file("sticky1777/ok.sh", 0o755, 0, 0)
-	link("safe/link-to-nobodys", "nobodys/ok.sh", 0)
-	link("nobodys/link-to-safe", "safe/ok.sh", nb)
-	link("nobodys/ok-same-name/ok.sh", "safe/ok.sh", nb)
+	tr := tree{root: t.TempDir(), users: u}
+	r, nb, ng := tr.root, u.Nobody.UID, u.NobodyNogroup.GID
+	const body = "exit 0"
+	scripttest.Dir(t, r, "safe", 0o755, 0)
+	scripttest.Dir(t, r, "nobodys", 0o755, nb)
+	scripttest.Dir(t, r, "open777", 0o777, 0)
+	scripttest.Dir(t, r, "sticky1777", os.ModeSticky|0o777, 0)
+	scripttest.Dir(t, r, "nobodys/ok-same-name", 0o755, 0)
+	scripttest.File(t, r, "safe/ok.sh", body, 0o755, 0, 0)
+	scripttest.File(t, r, "safe/mode777.sh", body, 0o777, 0, 0)
+	scripttest.File(t, r, "safe/group-writable-root.sh", body, 0o775, 0, 0)
+	scripttest.File(t, r, "safe/group-writable-other.sh", body, 0o775, 0, ng)
+	scripttest.File(t, r, "safe/owned-by-nobody.sh", body, 0o755, nb, 0)
+	scripttest.File(t, r, "safe/not-executable.sh", body, 0o644, 0, 0)
+	scripttest.File(t, r, "nobodys/ok.sh", body, 0o755, 0, 0)
+	scripttest.File(t, r, "open777/ok.sh", body, 0o755, 0, 0)
+	scripttest.File(t, r, "sticky1777/ok.sh", body, 0o755, 0, 0)
+	scripttest.Link(t, r, "safe/link-to-nobodys", "nobodys/ok.sh", 0)
+	scripttest.Link(t, r, "nobodys/link-to-safe", "safe/ok.sh", nb)
+	scripttest.Link(t, r, "nobodys/ok-same-name/ok.sh", "safe/ok.sh", nb)
 	// alias.sh -> ok.sh resolves to ok.sh; "alias.sh" in that directory is
 	// the link itself, the same file: keepalived keeps the name.
-	link("safe/alias.sh", "safe/ok.sh", 0)
-	link("safe/nobodys-alias.sh", "safe/ok.sh", nb)
+	scripttest.Link(t, r, "safe/alias.sh", "safe/ok.sh", 0)
+	scripttest.Link(t, r, "safe/nobodys-alias.sh", "safe/ok.sh", nb)
 	return tr
 }
 
@@ -156,16 +112,16 @@ func TestCheck(t *testing.T) {
 // executable by that user.
 func TestCheckUnprivileged(t *testing.T) {
 	tr := makeTree(t)
-	c, err := script.Check(filepath.Join(tr.root, "safe/mode777.sh"), tr.group)
+	c, err := script.Check(filepath.Join(tr.root, "safe/mode777.sh"), tr.users.NobodyNogroup)
 	if err != nil || !c.Executable || c.Protected || c.Unsafe != "" {
-		t.Errorf("mode 0777 run as %s: Check = %+v, %v; want executable, unprotected", tr.group, c, err)
+		t.Errorf("mode 0777 run as %s: Check = %+v, %v; want executable, unprotected", tr.users.NobodyNogroup, c, err)
 	}
 	if err := os.Chmod(filepath.Join(tr.root, "safe/ok.sh"), 0o744); err != nil {
 		t.Fatal(err)
 	}
-	c, err = script.Check(filepath.Join(tr.root, "safe/ok.sh"), tr.group)
+	c, err = script.Check(filepath.Join(tr.root, "safe/ok.sh"), tr.users.NobodyNogroup)
 	if err != nil || c.Executable {
-		t.Errorf("mode 0744 root's, run as %s: Check = %+v, %v; want not executable", tr.group, c, err)
+		t.Errorf("mode 0744 root's, run as %s: Check = %+v, %v; want not executable", tr.users.NobodyNogroup, c, err)
 	}
 }
 
