@@ -92,11 +92,11 @@ func (t *translator) script(s *keepalived.VRRPScript, r keepalived.TrackRef) (Tr
 		Path:       argv[0],
 		Args:       argv[1:],
 		Credential: cred,
-		Interval: s.Interval.Or(time.Second),
-		Timeout:  s.Timeout.V,
-		Rise:     s.Rise.V,
-		Fall:     s.Fall.V,
-		InitFail: s.InitFail.V,
+		Interval:   s.Interval.Or(time.Second),
+		Timeout:    s.Timeout.V,
+		Rise:       s.Rise.V,
+		Fall:       s.Fall.V,
+		InitFail:   s.InitFail.V,
 	}}, true
 }
 
