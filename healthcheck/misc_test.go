@@ -3,9 +3,7 @@ package healthcheck_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/lvskit/lvskit/clock/clocktest"
 	"github.com/lvskit/lvskit/healthcheck"
+	"github.com/lvskit/lvskit/internal/script/scripttest"
 )
 
 // A MISC_CHECK run by a Monitor times out on the monitor's clock
@@ -44,7 +43,7 @@ while :; do sleep 1; done`, pidFile))
 	}()
 	clk.BlockUntil(1)
 	clk.AdvanceToNext() // bootstrap: the first probe starts at 1 s
-	child := readPID(t, pidFile)
+	child := scripttest.ReadPID(t, pidFile)
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 	clk.BlockUntil(1) // the script's timeout
 	clk.Advance(5 * time.Second)
@@ -52,39 +51,5 @@ while :; do sleep 1; done`, pidFile))
 	if e.Up || e.Err == nil || !strings.Contains(e.Err.Error(), "timed out") || e.Time.Sub(t0) != 6*time.Second {
 		t.Errorf("event %+v; want down with a timeout at 6 s", e)
 	}
-	deadline := time.Now().Add(30 * time.Second) // bounds a broken test
-	for alive(child) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the script's child %d outlived the check", child)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func readPID(t *testing.T, file string) int {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no pid in %s", file)
-	return 0
-}
-
-// alive reports whether pid runs (a zombie does not).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && !strings.HasPrefix(s[i+1:], " Z")
+	scripttest.WaitGone(t, child)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,22 +15,12 @@ import (
 	"github.com/lvskit/lvskit/internal/script/scripttest"
 )
 
-// writeScript writes an executable shell script into dir.
-func writeScript(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestRunEnds(t *testing.T) {
 	dir := t.TempDir()
-	code := writeScript(t, dir, "code.sh", `exit "$1"`)
-	args := writeScript(t, dir, "args.sh", `printf '%s|' "$@"`)
-	killed := writeScript(t, dir, "killed.sh", `kill -USR1 $$`)
-	chatty := writeScript(t, dir, "chatty.sh", `head -c 200000 /dev/zero; echo done >&2`)
+	code := scripttest.Write(t, dir, "code.sh", `exit "$1"`)
+	args := scripttest.Write(t, dir, "args.sh", `printf '%s|' "$@"`)
+	killed := scripttest.Write(t, dir, "killed.sh", `kill -USR1 $$`)
+	chatty := scripttest.Write(t, dir, "chatty.sh", `head -c 200000 /dev/zero; echo done >&2`)
 	tests := []struct {
 		name     string
 		cmd      script.Cmd
@@ -68,48 +56,6 @@ func TestRunEnds(t *testing.T) {
 	}
 }
 
-// waitPID waits until the script wrote a pid (a line) to file.
-func waitPID(t *testing.T, file string) int {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // bounds a broken test, not a timing
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no pid in %s", file)
-	return 0
-}
-
-// gone reports whether pid has ended (a zombie has).
-func gone(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// The state follows the command name in parentheses.
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || strings.HasPrefix(s[i+1:], " Z")
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !gone(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d outlived the run", pid)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // A run that reaches its timeout on the injected clock ends with its
 // whole process group: a child that ignores SIGTERM and would outlive its
 // parent is killed too; a parent that ignores SIGTERM gets SIGKILL after
@@ -123,7 +69,7 @@ func TestRunTimeoutKillsProcessGroup(t *testing.T) {
 			if parentIgnoresTerm {
 				trap = "trap '' TERM"
 			}
-			prog := writeScript(t, dir, "spawn.sh", fmt.Sprintf(`%s
+			prog := scripttest.Write(t, dir, "spawn.sh", fmt.Sprintf(`%s
 sh -c 'trap "" TERM; echo $$ > %s; exec sleep 1000' &
 while :; do sleep 1; done`, trap, pidFile))
 			clk := clocktest.New(time.Unix(1000, 0))
@@ -136,7 +82,7 @@ while :; do sleep 1; done`, trap, pidFile))
 				res, err := script.Run(t.Context(), script.Cmd{Argv: []string{prog}, Timeout: 10 * time.Second, Clock: clk})
 				done <- result{res, err}
 			}()
-			child := waitPID(t, pidFile)
+			child := scripttest.ReadPID(t, pidFile)
 			t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 			clk.BlockUntil(1) // the timeout
 			clk.Advance(10*time.Second - time.Nanosecond)
@@ -148,7 +94,7 @@ while :; do sleep 1; done`, trap, pidFile))
 			clk.Advance(time.Nanosecond)
 			if parentIgnoresTerm {
 				clk.BlockUntil(1) // the grace time
-				if gone(child) {
+				if !scripttest.Alive(child) {
 					t.Fatal("the child died before the grace time was over")
 				}
 				clk.Advance(script.DefaultKillGrace)
@@ -157,7 +103,7 @@ while :; do sleep 1; done`, trap, pidFile))
 			if !r.res.TimedOut || !errors.Is(r.err, script.ErrTimeout) {
 				t.Fatalf("Run = %+v, %v; want timed out", r.res, r.err)
 			}
-			waitGone(t, child)
+			scripttest.WaitGone(t, child)
 		})
 	}
 }
@@ -165,7 +111,7 @@ while :; do sleep 1; done`, trap, pidFile))
 // Ending the caller's context ends the run the same way.
 func TestRunContextEnds(t *testing.T) {
 	dir := t.TempDir()
-	prog := writeScript(t, dir, "sleep.sh", "exec sleep 1000")
+	prog := scripttest.Write(t, dir, "sleep.sh", "exec sleep 1000")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	res, err := script.Run(ctx, script.Cmd{Argv: []string{prog}})
@@ -178,7 +124,7 @@ func TestRunContextEnds(t *testing.T) {
 func TestRunAsUserAndGroup(t *testing.T) {
 	id := scripttest.Root(t).NobodyNogroup
 	dir := scripttest.PublicDir(t)
-	prog := writeScript(t, dir, "id.sh", `echo "$(id -u) $(id -g) $(id -G)"`)
+	prog := scripttest.Write(t, dir, "id.sh", `echo "$(id -u) $(id -g) $(id -G)"`)
 	res, err := script.Run(t.Context(), script.Cmd{Argv: []string{prog}, Credential: id.Credential(), Output: true})
 	if err != nil {
 		t.Fatalf("Run: %v (%s)", err, res.Output)

@@ -1,13 +1,19 @@
 // Package scripttest makes files, directories and links with the owners
-// and modes that keepalived's script checks tell apart, for the tests of
-// internal/script and of the director. Giving a file to another user
-// needs root: Root skips the test without it.
+// and modes that keepalived's script checks tell apart, and watches the
+// processes scripts start, for the tests of internal/script, healthcheck
+// and the director. Giving a file to another user needs root: Root skips
+// the test without it.
 package scripttest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lvskit/lvskit/internal/script"
 )
@@ -98,5 +104,62 @@ func chown(t testing.TB, p string, mode os.FileMode, uid, gid uint32) {
 	}
 	if err := os.Lchown(p, int(uid), int(gid)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Write writes dir/name as an executable shell script with body, owned by
+// whoever runs the test.
+func Write(t testing.TB, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ReadPID waits until file holds a line (a script writes its pid there
+// once it has set itself up) and returns the number. The wait is bounded
+// (30 s) only to end a broken test.
+func ReadPID(t testing.TB, file string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", file)
+	return 0
+}
+
+// Alive reports whether process pid runs (a zombie does not).
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && !strings.HasPrefix(s[i+1:], " Z")
+}
+
+// WaitGone waits until process pid has ended (a killed process is reaped
+// by init, or left a zombie); after 30 s it kills it and fails t.
+func WaitGone(t testing.TB, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("process %d outlived the run", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
