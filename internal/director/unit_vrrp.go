@@ -89,7 +89,7 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 		case TrackInterface:
 			tr = vrrp.TrackInterface(t.Interface, nil)
 		case TrackScript:
-			tr = vrrp.TrackScript(t.Script)
+			tr = d.recordScript(t.Name, vrrp.TrackScript(t.Script))
 		case TrackFile:
 			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
 			tr = vrrp.TrackFunc(time.Second, fc.Check)
