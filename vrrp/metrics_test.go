@@ -58,8 +58,7 @@ func TestMetricsStatsPriorityZero(t *testing.T) {
 		backup := s.start("10.0.0.2", Config{Name: "B", Priority: 100, Metrics: met})
 		master.run()
 		backup.run()
-		defer backup.stop(t)
-		defer master.stop(t)
+		t.Cleanup(func() { master.stop(t); backup.stop(t) })
 		s.waitFor("M master and B backup", 10*time.Second, func() bool {
 			return master.inst.State() == StateMaster && backup.inst.State() == StateBackup
 		})
