@@ -129,6 +129,9 @@ func New(opts Options) (*Director, error) {
 	for _, w := range warns {
 		log.Warn("configuration: " + w.String())
 	}
+	if plan != nil {
+		logNotices(log, plan)
+	}
 	if err != nil {
 		for _, dg := range Diagnostics(err) {
 			log.Error("configuration: " + dg.String())
@@ -378,6 +381,7 @@ func (d *Director) reload() error {
 	if err != nil {
 		return err
 	}
+	logNotices(d.log, plan)
 	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
 	}

@@ -37,6 +37,13 @@ type Plan struct {
 
 	// LVSTimeouts are global_defs lvs_timeouts; zero fields are unchanged.
 	LVSTimeouts ipvs.Timeouts
+
+	// Notices are what keepalived logs about this host, rather than
+	// reports about the file, when it loads the file: a script disabled
+	// for want of its user or program, the default script user missing,
+	// an unsafe script run (translate_script.go). The director logs them
+	// when it applies the plan; Load does not return them.
+	Notices []Warning
 }
 
 // InstancePlan is one vrrp_instance.
@@ -52,6 +59,9 @@ type InstancePlan struct {
 	SMTPAlert bool
 	// SyncGroup is the vrrp_sync_group the instance belongs to, if any.
 	SyncGroup string
+	// AuthType is the authentication's auth_type ("PASS", "AH"), or "" for
+	// none; PASS is VRRP.AuthPass.
+	AuthType string
 }
 
 // TrackKind says what a tracker watches.

@@ -41,6 +41,9 @@ vrrp_instance V {
 }
 virtual_server 10.0.0.9 80 {
     quorum_up {{OK}}
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
     real_server 10.0.0.1 80 {
         MISC_CHECK {
             misc_path "{{MODE777}}"
@@ -52,8 +55,8 @@ virtual_server 10.0.0.9 80 {
 // Under enable_script_security a script run as root that another user
 // could change is refused at load, at its position: a file of mode 0777,
 // a file in a directory owned by another user, and a link (itself safe)
-// to such a file. Without it the same file loads, with keepalived's
-// warnings at the same places.
+// to such a file. Without it the same file loads, and keepalived's
+// notices at the same places are the plan's, for the director's log.
 func TestLoadScriptSecurity(t *testing.T) {
 	u := scripttest.Root(t)
 	r := t.TempDir()
@@ -71,7 +74,7 @@ func TestLoadScriptSecurity(t *testing.T) {
 	unsafe := []string{":6:5: script: unsafe permissions for script " + mode777,
 		":9:5: script: unsafe permissions for script " + inDir,
 		":21:5: notify_master: unsafe permissions for script " + inDir, // the link resolved
-		":28:13: misc_path: unsafe permissions for script " + mode777}
+		":31:13: misc_path: unsafe permissions for script " + mode777}
 
 	path := write("    enable_script_security")
 	_, _, err := Load(path, "")
@@ -93,9 +96,12 @@ func TestLoadScriptSecurity(t *testing.T) {
 
 	path = write("")
 	p, warns := mustLoad(t, path, "")
+	if len(warns) != 0 {
+		t.Errorf("warnings %v; keepalived -t reports none", warns)
+	}
 	for _, want := range unsafe {
-		if !slices.ContainsFunc(warns, func(w Warning) bool { return strings.HasPrefix(w.String(), path+want) }) {
-			t.Errorf("no warning %s%s...; got %v", path, want, warns)
+		if !slices.ContainsFunc(p.Notices, func(w Warning) bool { return strings.HasPrefix(w.String(), path+want) }) {
+			t.Errorf("no notice %s%s...; got %v", path, want, p.Notices)
 		}
 	}
 	// What runs is the resolved path, as root (script_user root).
@@ -138,6 +144,9 @@ vrrp_instance V {
     notify_master %s
 }
 virtual_server 10.0.0.9 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
     delay_loop 1
     quorum_up %s
     real_server 127.0.0.1 80 {

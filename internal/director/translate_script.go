@@ -3,6 +3,7 @@ package director
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"syscall"
 
 	"github.com/lvskit/lvskit/internal/keepalived"
@@ -21,14 +22,20 @@ import (
 //
 // A script keepalived disables — its user or group does not exist, it has
 // no user, its program is not found or not executable by its user — is
-// disabled here too, with a warning at its position: a vrrp_script is not
-// tracked, a MISC_CHECK not run, a notify script not called. A script
-// that another user than root could change while it runs as root
-// (Checked.Unsafe) is refused under enable_script_security — an error at
-// its position, where keepalived disables it and logs — so that -t says
-// so; without it keepalived runs it, and so does the director, with a
-// warning. A command that needs a shell ("</path") is an error: lvskit
-// runs none.
+// disabled here too: a vrrp_script is not tracked, a MISC_CHECK not run, a
+// notify script not called. Where keepalived -t reports that (a
+// vrrp_script not found, a user keyword or script_user naming no user, no
+// user at all under enable_script_security for a vrrp_script), it is a
+// warning at the script's position; where keepalived only logs it when it
+// starts, it is a Notice of the plan, which the director logs when it
+// applies the plan, as are keepalived's other notices about scripts (the
+// default user missing, an unsafe script run without
+// enable_script_security, a name found on PATH). A script that another
+// user than root could change while it runs as root (Checked.Unsafe) is
+// refused under enable_script_security — an error at its position, where
+// keepalived disables it and logs — so that -t says so. A command that
+// needs a shell ("</path") is an error: lvskit runs none. keepalived's
+// "SECURITY VIOLATION" notice is not repeated.
 
 // Program is a program the director runs itself on a pool's transition
 // (quorum_up, quorum_down, notify_up, notify_down): its command line, and
@@ -47,10 +54,7 @@ type scriptState struct {
 	defaultID   script.Identity
 	noDefault   string
 	selfDefault bool
-	selfWarned  bool
-	// violation is set once keepalived's warning about scripts without
-	// enable_script_security was given.
-	violation bool
+	selfNoted   bool
 	// checked is the outcome per script position (a vrrp_script used by
 	// several instances is checked once).
 	checked map[keepalived.Pos]checkedScript
@@ -91,53 +95,63 @@ func (t *translator) program(v keepalived.Value[keepalived.Script], keyword stri
 
 func (t *translator) checkScript(v keepalived.Value[keepalived.Script], keyword string, user keepalived.Value[keepalived.User]) checkedScript {
 	argv := append([]string(nil), v.V.Argv...)
+	// keepalived -t reports what it disables a vrrp_script for; of other
+	// scripts it only logs it when it starts.
+	tracked := keyword == "script"
 	// disable records why keepalived does not run the script; neither
 	// does the director.
-	disable := func(pos keepalived.Pos, format string, args ...any) checkedScript {
-		t.warnf(pos, keyword, "%s: %s: keepalived disables the script, and so does the director", keyword, fmt.Sprintf(format, args...))
+	disable := func(reported bool, pos keepalived.Pos, format string, args ...any) checkedScript {
+		msg := fmt.Sprintf("%s: %s: keepalived disables the script, and so does the director", keyword, fmt.Sprintf(format, args...))
+		if reported {
+			t.warnf(pos, keyword, "%s", msg)
+		} else {
+			t.notef(pos, keyword, "%s", msg)
+		}
 		return checkedScript{}
 	}
 	var id script.Identity
 	if user.Set() {
 		var err error
 		if id, err = script.Lookup(user.V.User, user.V.Group); err != nil {
-			return disable(user.Pos, "%v", err)
+			// A user keyword is reported; the user after a notify script
+			// only logged.
+			return disable(user.Pos != v.Pos, user.Pos, "%v", err)
 		}
 	} else {
 		var why string
 		if id, why = t.defaultIdentity(); why != "" {
-			return disable(v.Pos, "%s", why)
+			return disable(tracked, v.Pos, "%s", why)
 		}
-		if t.scr.selfDefault && !t.scr.selfWarned {
-			t.scr.selfWarned = true
-			t.warnf(v.Pos, keyword, "%s: default user %q for script execution does not exist: scripts run as %s (keepalived's warning: create it, or set script_user)", keyword, script.DefaultUser, id)
+		if t.scr.selfDefault && !t.scr.selfNoted {
+			t.scr.selfNoted = true
+			t.notef(v.Pos, keyword, "%s: default user %q for script execution does not exist: scripts run as %s (keepalived's warning: create it, or set script_user)", keyword, script.DefaultUser, id)
 		}
 	}
-	secure := t.scriptSecurity()
 	c, err := script.Check(argv[0], id)
 	switch {
 	case errors.Is(err, script.ErrShell):
 		t.errorf(v.Pos, "%s: %q: %v", keyword, argv[0], script.ErrShell)
 		return checkedScript{}
 	case err != nil:
-		return disable(v.Pos, "%v", err)
+		return disable(tracked, v.Pos, "%v", err)
 	case !c.Executable:
-		return disable(v.Pos, "%s is not executable by %s", c.Path, id)
-	case c.Unsafe != "" && secure:
+		return disable(false, v.Pos, "%s is not executable by %s", c.Path, id)
+	case c.Unsafe != "" && t.scriptSecurity():
 		t.errorf(v.Pos, "%s: unsafe permissions for script %s run as %s: %s (refused under enable_script_security, where keepalived disables it)", keyword, c.Path, id, c.Unsafe)
 		return checkedScript{}
 	case c.Unsafe != "":
-		t.warnf(v.Pos, keyword, "%s: unsafe permissions for script %s run as %s: %s (keepalived runs it, and would refuse it under enable_script_security)", keyword, c.Path, id, c.Unsafe)
+		t.notef(v.Pos, keyword, "%s: unsafe permissions for script %s run as %s: %s (keepalived runs it, and would refuse it under enable_script_security)", keyword, c.Path, id, c.Unsafe)
 	}
 	if c.Searched {
-		t.warnf(v.Pos, keyword, "%s: script %q resolved by path search to %s: please specify the full path (keepalived's warning)", keyword, argv[0], c.Path)
-	}
-	if !secure && !t.scr.violation {
-		t.scr.violation = true
-		t.warnf(v.Pos, keyword, "%s: SECURITY VIOLATION - scripts are being executed but enable_script_security is not set (keepalived's warning)", keyword)
+		t.notef(v.Pos, keyword, "%s: script %q resolved by path search to %s: please specify the full path (keepalived's warning)", keyword, argv[0], c.Path)
 	}
 	argv[0] = c.Path
 	return checkedScript{argv: argv, cred: id.Credential(), ok: true}
+}
+
+// notef records a Notice of the plan about keyword at p.
+func (t *translator) notef(p keepalived.Pos, keyword, format string, args ...any) {
+	t.plan.Notices = append(t.plan.Notices, Warning{Pos: p, Keyword: keyword, Msg: fmt.Sprintf(format, args...)})
 }
 
 // defaultIdentity is whom a script without a user of its own runs as:
@@ -182,4 +196,11 @@ func (t *translator) notify(notify, master, backup, fault, stop keepalived.Value
 	n.Fault, n.FaultCredential, _ = t.program(fault, "notify_fault", none)
 	n.Stop, n.StopCredential, _ = t.program(stop, "notify_stop", none)
 	return n
+}
+
+// logNotices logs the plan's notices about this host's scripts.
+func logNotices(log *slog.Logger, p *Plan) {
+	for _, n := range p.Notices {
+		log.Warn("scripts: " + n.String())
+	}
 }
