@@ -135,9 +135,11 @@
 //   - under enable_script_security a script that runs as root and that
 //     another user could change is an error at its position (keepalived
 //     disables it and logs); a script keepalived disables for another
-//     reason (no user to run as, not found, not executable) is disabled
-//     with a warning; a command only a shell can run ("</path") is an
-//     error (translate_script.go);
+//     reason (no user to run as, not found, not executable) is disabled,
+//     with a warning where keepalived -t reports it and in the log
+//     (Plan.Notices) where keepalived only logs it; a command only a shell
+//     runs ("</dev/tcp/HOST/PORT") fails every time, as with keepalived
+//     where /bin/sh is dash (translate_script.go);
 //   - a notification_email that is not name@domain is left out (keepalived
 //     hands it to the SMTP server as written);
 //   - a setting the backend cannot carry is an error at its line

@@ -34,8 +34,10 @@ import (
 // user than root could change while it runs as root (Checked.Unsafe) is
 // refused under enable_script_security — an error at its position, where
 // keepalived disables it and logs — so that -t says so. A command that
-// needs a shell ("</path") is an error: lvskit runs none. keepalived's
-// "SECURITY VIOLATION" notice is not repeated.
+// needs a shell ("</dev/tcp/HOST/PORT", which only bash runs) runs and
+// fails every time, as with keepalived where /bin/sh is dash, with a
+// notice: lvskit runs no shell. keepalived's "SECURITY VIOLATION" notice
+// is not repeated.
 
 // Program is a program the director runs itself on a pool's transition
 // (quorum_up, quorum_down, notify_up, notify_down): its command line, and
@@ -130,8 +132,11 @@ func (t *translator) checkScript(v keepalived.Value[keepalived.Script], keyword 
 	c, err := script.Check(argv[0], id)
 	switch {
 	case errors.Is(err, script.ErrShell):
-		t.errorf(v.Pos, "%s: %q: %v", keyword, argv[0], script.ErrShell)
-		return checkedScript{}
+		// keepalived runs it through /bin/sh, where only bash (not
+		// Debian's dash) makes a connection of /dev/tcp/HOST/PORT; with
+		// dash, and here, it fails every time.
+		t.notef(v.Pos, keyword, "%s: %q is %v: it fails every time, as with keepalived where /bin/sh is not bash (Debian's dash); use a program such as \"nc -z HOST PORT\"", keyword, argv[0], script.ErrShell)
+		return checkedScript{argv: argv, cred: id.Credential(), ok: true}
 	case err != nil:
 		return disable(tracked, v.Pos, "%v", err)
 	case !c.Executable:

@@ -35,8 +35,9 @@ type Checked struct {
 }
 
 // ErrShell is returned by Check for a command that only a shell can run:
-// keepalived runs "</path" (a test that a file can be opened) through
-// /bin/sh; lvskit runs no shell.
+// keepalived runs "</path" (a test that a file can be opened; bash makes
+// a connection of /dev/tcp/HOST/PORT) through /bin/sh; lvskit runs no
+// shell, so such a command fails as it does where /bin/sh is dash.
 var ErrShell = errors.New("a shell redirection, which keepalived runs through /bin/sh; lvskit runs programs without a shell")
 
 // Check does what keepalived's check_script_secure does with the program
