@@ -239,6 +239,7 @@ func (m *Monitor) fire() {
 
 func (m *Monitor) probe(ctx context.Context) (Weight, error) {
 	pctx, cancel := context.WithTimeout(m.probeBase, m.timeout)
+	pctx = withProbeClock(pctx, m.cfg.Clock, m.timeout)
 	m.runMu.Lock()
 	m.probeCancel = cancel
 	if m.stopped || ctx.Err() != nil {

@@ -72,7 +72,9 @@ type Config struct {
 	// NoAccept needs a Network that is also an AcceptNetwork.
 	NoAccept bool
 	// LowerPrioNoAdvert follows the RFC strictly: a master ignores a lower
-	// priority advert. By default it answers with an advert (keepalived).
+	// priority advert. By default it answers with an advert and
+	// GARPLowerPrioRepeat announcements (keepalived), at most once per
+	// AdvertInterval however many such adverts come.
 	LowerPrioNoAdvert bool
 	// SkipCheckAdvAddr accepts adverts whose address list differs from
 	// VIPs (vrrp_skip_check_adv_addr); by default they are dropped.

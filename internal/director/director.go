@@ -132,6 +132,9 @@ func New(opts Options) (*Director, error) {
 	for _, w := range warns {
 		d.log.Warn("configuration: " + w.String())
 	}
+	if plan != nil {
+		logNotices(d.log, plan)
+	}
 	if err != nil {
 		for _, dg := range Diagnostics(err) {
 			d.log.Error("configuration: " + dg.String())
@@ -394,6 +397,7 @@ func (d *Director) reload() error {
 	if err != nil {
 		return err
 	}
+	logNotices(d.log, plan)
 	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
 	}

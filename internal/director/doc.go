@@ -24,8 +24,10 @@
 // sync groups (translate_track.go), an ipvs.Service per virtual_server or
 // group address with a healthcheck.RealServer per real_server
 // (translate_lvs.go) and its checks (translate_check.go), and alert.Config
-// from global_defs. validate.go asks the libraries whether they take what
-// was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
+// from global_defs. Every script is given its user and checked as
+// keepalived checks it at load (translate_script.go, with
+// internal/script): what runs is the resolved path, as that user.
+// validate.go asks the libraries whether they take what was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
 // ipvs.Service.Validate), so that a refusal is reported at its position
 // before anything runs. A value keepalived corrects, or a keyword that
 // lvskit parses but does not implement, gives a Warning at its position;
@@ -62,7 +64,8 @@
 // host network (netcfg.Host) and raw VRRP sockets, one healthcheck.Table
 // owning the whole IPVS table, metrics, and Options.Clock, the one clock
 // of VRRP, health checks, alerts and the director's own timeouts.
-// events.go turns transitions into logs, alerts and notify scripts;
+// events.go turns transitions into logs, alerts and notify scripts (run,
+// like every script, by internal/script);
 // status.go serves /status and /metrics.
 //
 // What an operator reads: status.go (the Status document: VRRP instances
@@ -140,8 +143,16 @@
 //     read every second instead of through inotify;
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
 //     virtual_ipaddress_excluded, route types other than unicast, route
-//     tracking, vrrp_strict, custom multicast groups, script users and
-//     the LVS notify FIFOs are ignored with a warning;
+//     tracking, vrrp_strict, custom multicast groups and the LVS notify
+//     FIFOs are ignored with a warning;
+//   - under enable_script_security a script that runs as root and that
+//     another user could change is an error at its position (keepalived
+//     disables it and logs); a script keepalived disables for another
+//     reason (no user to run as, not found, not executable) is disabled,
+//     with a warning where keepalived -t reports it and in the log
+//     (Plan.Notices) where keepalived only logs it; a command only a shell
+//     runs ("</dev/tcp/HOST/PORT") fails every time, as with keepalived
+//     where /bin/sh is dash (translate_script.go);
 //   - a notification_email that is not name@domain is left out (keepalived
 //     hands it to the SMTP server as written);
 //   - a vrrp_sync_group of fewer than two instances is an error;

@@ -146,6 +146,12 @@ func TestSplitCommand(t *testing.T) {
 		{`/bin/x a\ b`, []string{"/bin/x", "a b"}},
 		{`/bin/x 'it''s'`, []string{"/bin/x", "its"}},
 		{`/bin/x ''`, []string{"/bin/x", ""}},
+		// keepalived's alloc_strvec_quoted_escaped: escapes are decoded
+		// inside single quotes too, and everywhere with its table.
+		{`/bin/x 'a\nb' "c\td" e\x41\101\cA`, []string{"/bin/x", "a\nb", "c\td", "eAA\x01"}},
+		{`/bin/x 'it\'s' "say \"hi\""`, []string{"/bin/x", "it's", `say "hi"`}},
+		{`/bin/x \x414243 \xq`, []string{"/bin/x", "C", "xq"}}, // \x takes every hex digit (the byte wraps)
+		{`/bin/x a"b c"'d e'f`, []string{"/bin/x", "ab cd ef"}},
 	}
 	for _, tt := range tests {
 		got, err := splitCommand(tt.in)
@@ -155,6 +161,14 @@ func TestSplitCommand(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("splitCommand(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestSplitCommandErrors(t *testing.T) {
+	for _, in := range []string{`/bin/x 'a`, `/bin/x "a`, `/bin/x a\`} {
+		if got, err := splitCommand(in); err == nil {
+			t.Errorf("splitCommand(%q) = %q, want an error", in, got)
 		}
 	}
 }
