@@ -49,9 +49,10 @@ type preprocessor struct {
 	depth  int
 	pwd    string // directory of the file being read, as shown to users
 	// stopped is set once a limit was hit, to end processing quickly.
-	stopped bool
-	nest    int // current expansion depth
-	work    int // logical lines processed so far
+	stopped  bool
+	nest     int   // current expansion depth
+	work     int   // logical lines processed so far
+	outBytes int64 // text of the lines emitted so far
 }
 
 // enter accounts for one more level of expansion at pos; it reports false
@@ -157,6 +158,16 @@ func (p *preprocessor) emit(l srcLine) {
 	if len(p.out) >= maxOutputLines {
 		if !p.stopped {
 			p.d.errorf(l.pos, "configuration expands to more than %d lines", maxOutputLines)
+			p.stopped = true
+		}
+		return
+	}
+	// Expansion (~SEQ, ~LST, definitions) multiplies text: what it makes
+	// is bounded as the files read are (Limits.TotalBytes), or nested
+	// ~SEQs of long lines would take gigabytes.
+	if p.outBytes += int64(len(l.text)); p.outBytes > p.src.limits.TotalBytes {
+		if !p.stopped {
+			p.d.errorf(l.pos, "configuration expands to more than %d bytes", p.src.limits.TotalBytes)
 			p.stopped = true
 		}
 		return

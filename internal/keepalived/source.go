@@ -23,7 +23,8 @@ type Limits struct {
 	// FileBytes bounds each file; 0 means 16 MiB.
 	FileBytes int64
 	// TotalBytes bounds all the files read together, the same file
-	// counted each time it is included; 0 means 32 MiB.
+	// counted each time it is included, and also the text that
+	// expansion (~SEQ, ~LST, definitions) makes of them; 0 means 32 MiB.
 	TotalBytes int64
 	// Files bounds how many files are read, the main one and every
 	// include, the same file counted each time it is included; 0 means

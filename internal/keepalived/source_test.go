@@ -193,3 +193,13 @@ func TestLongLine(t *testing.T) {
 		t.Errorf("errors %q, want %q", got, want)
 	}
 }
+
+// Nested ~SEQs multiply text: 2^32 lines from one line of input. What
+// expansion makes is bounded by TotalBytes like the files themselves
+// (FuzzLoad found a variant that took the fuzzer's memory).
+func TestExpansionBytes(t *testing.T) {
+	conf := "~SEQ(A, 0, 65535) ~SEQ(B, 0, 65535) vrrp_script s_${A}_${B}_" + strings.Repeat("x", 200) + " {\n}\n"
+	lim := Limits{TotalBytes: 1 << 20}
+	hasError(t, parseErrors(t, "main.conf", conf, Options{FS: fstest.MapFS{}, Limits: lim}),
+		`main.conf:1:37: configuration expands to more than 1048576 bytes`)
+}
