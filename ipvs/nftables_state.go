@@ -333,8 +333,17 @@ func planOp(st *nftState, sids map[uint32]bool, caps Capabilities, op *Op) error
 	return nil
 }
 
-// writeChanges queues what turns cur into next for the changed services.
+// writeChanges queues what turns cur into next for the changed services,
+// in phases (phasedWriter).
 func writeChanges(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool, maxFlows uint32, to nftTimeouts) error {
+	p := &phasedWriter{}
+	if err := writeServices(p, cur, next, changed, maxFlows, to); err != nil {
+		return err
+	}
+	return p.replay(w)
+}
+
+func writeServices(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool, maxFlows uint32, to nftTimeouts) error {
 	for _, fam := range []Family{Inet, Inet6} {
 		if cur.base[fam] {
 			continue
@@ -534,4 +543,91 @@ func updateService(w nftWriter, f nftFam, old, nw *nftSvc, to nftTimeouts) error
 		return err
 	}
 	return addDests(w, f, nw, added)
+}
+
+// phasedWriter orders a transaction so that the kernel does the least
+// work: first every element deletion (a dispatch element goes before the
+// chain it jumps to), then tables, chains, sets and rules in the order
+// given, then every element addition. Element operations are grouped by
+// map, so that each map's elements travel together. A rule that looks a
+// map up binds it, and the kernel checks every element a map already has
+// against each new binding: with the elements added after the rules, a
+// table written from nothing checks none, where in service order the
+// shared maps were walked once per service (quadratic in the table).
+type phasedWriter struct {
+	objs      []func(nftWriter)
+	dels, add elemGroups
+}
+
+type elemGroups struct {
+	order []string
+	sets  map[string]*nftables.Set
+	elems map[string][]nftables.SetElement
+}
+
+func (g *elemGroups) put(s *nftables.Set, e []nftables.SetElement) {
+	if len(e) == 0 {
+		return
+	}
+	k := fmt.Sprintf("%d/%s/%s", s.Table.Family, s.Table.Name, s.Name)
+	if g.sets == nil {
+		g.sets, g.elems = map[string]*nftables.Set{}, map[string][]nftables.SetElement{}
+	}
+	if _, ok := g.sets[k]; !ok {
+		g.order = append(g.order, k)
+		g.sets[k] = s
+	}
+	g.elems[k] = append(g.elems[k], e...)
+}
+
+func (g *elemGroups) replay(w nftWriter, del bool) error {
+	for _, k := range g.order {
+		var err error
+		if del {
+			err = w.DelElements(g.sets[k], g.elems[k])
+		} else {
+			err = w.AddElements(g.sets[k], g.elems[k])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *phasedWriter) obj(f func(nftWriter)) { p.objs = append(p.objs, f) }
+
+func (p *phasedWriter) AddTable(t *nftables.Table)   { p.obj(func(w nftWriter) { w.AddTable(t) }) }
+func (p *phasedWriter) AddChain(c *nftables.Chain)   { p.obj(func(w nftWriter) { w.AddChain(c) }) }
+func (p *phasedWriter) FlushChain(c *nftables.Chain) { p.obj(func(w nftWriter) { w.FlushChain(c) }) }
+func (p *phasedWriter) DelChain(c *nftables.Chain)   { p.obj(func(w nftWriter) { w.DelChain(c) }) }
+func (p *phasedWriter) AddRule(r *nftables.Rule)     { p.obj(func(w nftWriter) { w.AddRule(r) }) }
+func (p *phasedWriter) DelSet(s *nftables.Set)       { p.obj(func(w nftWriter) { w.DelSet(s) }) }
+func (p *phasedWriter) FlushSet(s *nftables.Set)     { p.obj(func(w nftWriter) { w.FlushSet(s) }) }
+
+func (p *phasedWriter) AddSet(s *nftables.Set, e []nftables.SetElement) error {
+	p.obj(func(w nftWriter) { w.AddSet(s, nil) })
+	p.add.put(s, e)
+	return nil
+}
+
+func (p *phasedWriter) AddElements(s *nftables.Set, e []nftables.SetElement) error {
+	p.add.put(s, e)
+	return nil
+}
+
+func (p *phasedWriter) DelElements(s *nftables.Set, e []nftables.SetElement) error {
+	p.dels.put(s, e)
+	return nil
+}
+
+// replay writes the transaction into w in its phases.
+func (p *phasedWriter) replay(w nftWriter) error {
+	if err := p.dels.replay(w, true); err != nil {
+		return err
+	}
+	for _, f := range p.objs {
+		f(w)
+	}
+	return p.add.replay(w, false)
 }
