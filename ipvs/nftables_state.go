@@ -161,6 +161,9 @@ func (n *NFTables) readFamily(st *nftState, f nftFam, counters bool) error {
 		s.Destinations = append(s.Destinations, d)
 		s.dids = append(s.dids, did)
 	}
+	if counters {
+		return n.fillNATCounters(f, bySID)
+	}
 	return nil
 }
 
@@ -386,7 +389,7 @@ func destSets(f nftFam) (dests, info *nftables.Set) {
 }
 
 // addDests adds the elements of s's destinations idx: dests and dinfo,
-// and for a DR service conns (NAT counts connections in dests).
+// and their counter elements (addConns; NAT counts connections in dests).
 func addDests(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
 	ds, is := destSets(f)
 	var de, ie []nftables.SetElement
@@ -419,12 +422,14 @@ func connKeys(s *nftSvc, idx []int) []nftables.SetElement {
 	return out
 }
 
+// addConns adds the counter elements of s's destinations idx: conns for
+// DR, nat_in and nat_out for NAT (nftables_natcount.go).
 func addConns(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
-	return w.AddElements(setRef(f, setConns), connKeys(s, idx))
+	return firstErr(w.AddElements(setRef(f, setConns), connKeys(s, idx)), addNATCount(w, f, s, idx))
 }
 
 func delConns(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
-	return w.DelElements(setRef(f, setConns), connKeys(s, idx))
+	return firstErr(w.DelElements(setRef(f, setConns), connKeys(s, idx)), delNATCount(w, f, s, idx))
 }
 
 func firstErr(errs ...error) error {
