@@ -183,16 +183,19 @@ func (w *nftBatch) AddChain(c *nftables.Chain) {
 // and no rule. (Its attributes are the rule's: a rule deletion naming no
 // chain empties every chain of the table.)
 func (w *nftBatch) FlushChain(c *nftables.Chain) {
-	h := w.begin(unix.NFT_MSG_DELRULE, c.Table.Family, 0, "flush chain "+c.Name)
-	w.b = appendStr(w.b, unix.NFTA_RULE_TABLE, c.Table.Name)
-	w.b = appendStr(w.b, unix.NFTA_RULE_CHAIN, c.Name)
-	w.finish(h)
+	w.named(unix.NFT_MSG_DELRULE, c.Table, "flush chain", unix.NFTA_RULE_TABLE, unix.NFTA_RULE_CHAIN, c.Name)
 }
 
 func (w *nftBatch) DelChain(c *nftables.Chain) {
-	h := w.begin(unix.NFT_MSG_DELCHAIN, c.Table.Family, 0, "delete chain "+c.Name)
-	w.b = appendStr(w.b, unix.NFTA_CHAIN_TABLE, c.Table.Name)
-	w.b = appendStr(w.b, unix.NFTA_CHAIN_NAME, c.Name)
+	w.named(unix.NFT_MSG_DELCHAIN, c.Table, "delete chain", unix.NFTA_CHAIN_TABLE, unix.NFTA_CHAIN_NAME, c.Name)
+}
+
+// named appends a message whose only attributes are a table's name and
+// an object's, of the attribute types the message wants.
+func (w *nftBatch) named(msg uint16, t *nftables.Table, what string, tableAttr, nameAttr uint16, name string) {
+	h := w.begin(msg, t.Family, 0, what+" "+name)
+	w.b = appendStr(w.b, tableAttr, t.Name)
+	w.b = appendStr(w.b, nameAttr, name)
 	w.finish(h)
 }
 
@@ -286,18 +289,12 @@ func (w *nftBatch) AddSet(s *nftables.Set, elems []nftables.SetElement) error {
 }
 
 func (w *nftBatch) DelSet(s *nftables.Set) {
-	h := w.begin(unix.NFT_MSG_DELSET, s.Table.Family, 0, "delete set "+s.Name)
-	w.b = appendStr(w.b, unix.NFTA_SET_TABLE, s.Table.Name)
-	w.b = appendStr(w.b, unix.NFTA_SET_NAME, s.Name)
-	w.finish(h)
+	w.named(unix.NFT_MSG_DELSET, s.Table, "delete set", unix.NFTA_SET_TABLE, unix.NFTA_SET_NAME, s.Name)
 }
 
 // FlushSet deletes every element of s (an element deletion naming none).
 func (w *nftBatch) FlushSet(s *nftables.Set) {
-	h := w.begin(unix.NFT_MSG_DELSETELEM, s.Table.Family, 0, "flush set "+s.Name)
-	w.b = appendStr(w.b, unix.NFTA_SET_ELEM_LIST_TABLE, s.Table.Name)
-	w.b = appendStr(w.b, unix.NFTA_SET_ELEM_LIST_SET, s.Name)
-	w.finish(h)
+	w.named(unix.NFT_MSG_DELSETELEM, s.Table, "flush set", unix.NFTA_SET_ELEM_LIST_TABLE, unix.NFTA_SET_ELEM_LIST_SET, s.Name)
 }
 
 func (w *nftBatch) AddElements(s *nftables.Set, elems []nftables.SetElement) error {
