@@ -446,7 +446,10 @@ func (w *nftBatch) read(r *nftReply, data []byte) error {
 			if errno != 0 {
 				r.errs = append(r.errs, w.refusal(seq, syscall.Errno(errno), data[20:l]))
 			}
-			if seq == w.last() {
+			// The batch's begin is answered only when the kernel
+			// refuses the batch whole (a moved generation: ERESTART),
+			// without a word on the messages in it.
+			if seq == w.last() || seq == w.first-1 && errno != 0 {
 				r.done = true
 			}
 		}

@@ -154,6 +154,15 @@ func TestNFTBatchNamesRefusal(t *testing.T) {
 	if err := r.errs[0]; !errors.Is(err, syscall.ENOENT) || !strings.Contains(err.Error(), "flush chain svc_1") {
 		t.Errorf("refusal %q, want ENOENT naming flush chain svc_1", err)
 	}
+	// A batch refused whole (the generation moved on) is answered at its
+	// begin only.
+	r = nftReply{}
+	if err := w.read(&r, answer(9, -int32(syscall.ERESTART), "")); err != nil {
+		t.Fatal(err)
+	}
+	if !r.done || len(r.errs) != 1 || !restarted(r.errs[0]) {
+		t.Errorf("after the refusal of the begin: done %v, errors %v; want done, ERESTART", r.done, r.errs)
+	}
 	// A rule deletion naming no chain would empty the table's every chain.
 	msgs := splitBatch(t, w.b)
 	flush := msgs[2]

@@ -253,3 +253,45 @@ func injectBrokenRule(w nftWriter) {
 	w.AddRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: chainPreNAT, Table: t},
 		Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: "no_such_chain"}}})
 }
+
+// TestIntegrationNFTablesSecondWriter: a backend plans from the table it
+// last saw; when another writer committed since, the kernel refuses that
+// plan (the ruleset's generation moved on) and the backend reads the
+// table and plans again: an added service joins the other writer's, one
+// the other writer added already is ErrExists, as if planned from the
+// start.
+func TestIntegrationNFTablesSecondWriter(t *testing.T) {
+	lab := netnstest.New(t)
+	h := lab.Host("dir")
+	a := netip.MustParseAddr
+	svc := func(port uint16) Service {
+		return Service{Protocol: TCP, Addr: a("10.0.0.1"), Port: port, Scheduler: "wrr", Destinations: []Destination{
+			{Addr: a("10.1.0.1"), Port: port, Weight: 1, Forward: Masquerade}}}
+	}
+	ctx := context.Background()
+	first, second := newNFT(t, h, NFTablesConfig{}), newNFT(t, h, NFTablesConfig{})
+	if _, err := Sync(ctx, first, []Service{svc(80)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sync(ctx, second, []Service{svc(80), svc(81)}); err != nil {
+		t.Fatal(err)
+	}
+	w := first.Writes()
+	if err := first.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(82)})); err != nil {
+		t.Fatalf("add a service after another writer's commit: %v", err)
+	}
+	if n := first.Writes() - w; n != 1 {
+		t.Errorf("%d transactions committed, want 1", n)
+	}
+	got, err := second.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Canonical([]Service{svc(80), svc(81), svc(82)})
+	if d := cmp.Diff(want, Canonical(got), addrCmp); d != "" {
+		t.Errorf("table after both writers (-want +got):\n%s", d)
+	}
+	if err := second.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(82)})); !errors.Is(err, ErrExists) {
+		t.Errorf("adding the service the other writer added: %v, want ErrExists", err)
+	}
+}
