@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -223,7 +224,7 @@ func be32Of(b []byte) uint32 {
 // would (ErrExists, ErrNotFound) and against what nftables can carry
 // (ErrNotSupported). It returns the new state and which services changed.
 func planNFT(cur *nftState, ops []Op) (*nftState, map[ServiceKey]bool, error) {
-	next := &nftState{svcs: make(map[ServiceKey]*nftSvc, len(cur.svcs)), base: cur.base}
+	next := &nftState{svcs: make(map[ServiceKey]*nftSvc, len(cur.svcs)), base: maps.Clone(cur.base)}
 	sids := map[uint32]bool{}
 	for k, s := range cur.svcs {
 		c := *s
@@ -260,6 +261,12 @@ func planNFT(cur *nftState, ops []Op) (*nftState, map[ServiceKey]bool, error) {
 				return nil, nil, &ApplyError{Index: i, Op: ops[i], Err: err}
 			}
 		}
+	}
+	// A family with a service has its table once the transaction is in
+	// (writeChanges writes it for the first one): Apply keeps next as the
+	// table it plans the following transaction from.
+	for k := range next.svcs {
+		next.base[k.Family] = true
 	}
 	return next, changed, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -293,5 +294,52 @@ func TestIntegrationNFTablesSecondWriter(t *testing.T) {
 	}
 	if err := second.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(82)})); !errors.Is(err, ErrExists) {
 		t.Errorf("adding the service the other writer added: %v, want ErrExists", err)
+	}
+}
+
+// TestIntegrationNFTablesApplyAfterApply: a second Apply with no Dump in
+// between plans from what the first committed: the family's table and
+// base chains are written once, not again.
+func TestIntegrationNFTablesApplyAfterApply(t *testing.T) {
+	lab := netnstest.New(t)
+	h := lab.Host("dir")
+	a := netip.MustParseAddr
+	svc := func(port uint16) Service {
+		return Service{Protocol: TCP, Addr: a("10.0.0.1"), Port: port, Scheduler: "rr", Destinations: []Destination{
+			{Addr: a("10.1.0.1"), Port: port, Weight: 1, Forward: Masquerade}}}
+	}
+	ctx := context.Background()
+	n := newNFT(t, h, NFTablesConfig{})
+	if err := n.Apply(ctx, Diff(nil, []Service{svc(80)})); err != nil {
+		t.Fatal(err)
+	}
+	rules := func() map[string]int {
+		t.Helper()
+		out := map[string]int{}
+		tab := nftTable(nftFam4)
+		// (google/nftables cannot decode the counting chains' rules: it
+		// reads ct's direction as a u32, the kernel writes a u8.)
+		for _, c := range []string{chainPreNAT, chainOutNAT, chainPreDR, chainOutDR} {
+			rs, err := n.conn.GetRules(tab, &nftables.Chain{Name: c, Table: tab})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[c] = len(rs)
+		}
+		return out
+	}
+	once := rules()
+	if err := n.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(81)})); err != nil {
+		t.Fatal(err)
+	}
+	if twice := rules(); !maps.Equal(once, twice) {
+		t.Errorf("base chains' rules after one Apply %v, after two %v", once, twice)
+	}
+	got, err := n.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Canonical([]Service{svc(80), svc(81)}), Canonical(got), addrCmp); d != "" {
+		t.Errorf("table (-want +got):\n%s", d)
 	}
 }
