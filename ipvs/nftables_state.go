@@ -13,6 +13,9 @@ import (
 type nftState struct {
 	svcs map[ServiceKey]*nftSvc
 	base map[Family]bool // the family's table exists
+	// The family's table has the NAT counting sets and chains: a table
+	// an older lvskit wrote has not, until an Apply adds them.
+	counting map[Family]bool
 }
 
 type idKey struct{ sid, did uint32 }
@@ -39,7 +42,7 @@ func (st *nftState) services() []Service {
 // readState reads lvskit's tables; with counters it also reads the
 // per-destination counters and the DR flow table.
 func (n *NFTables) readState(counters bool) (*nftState, error) {
-	st := &nftState{svcs: map[ServiceKey]*nftSvc{}, base: map[Family]bool{}}
+	st := &nftState{svcs: map[ServiceKey]*nftSvc{}, base: map[Family]bool{}, counting: map[Family]bool{}}
 	for _, f := range []nftFam{nftFam4, nftFam6} {
 		tabs, err := n.conn.ListTablesOfFamily(f.tfam)
 		if err != nil {
@@ -49,6 +52,9 @@ func (n *NFTables) readState(counters bool) (*nftState, error) {
 			continue
 		}
 		st.base[f.fam] = true
+		if _, err := n.conn.GetSetByName(nftTable(f), setNATIn); err == nil {
+			st.counting[f.fam] = true
+		}
 		if err := n.readFamily(st, f, counters); err != nil {
 			return nil, fmt.Errorf("table %s %s: %w", f.fam, nftTableName, err)
 		}
@@ -162,7 +168,7 @@ func (n *NFTables) readFamily(st *nftState, f nftFam, counters bool) error {
 		s.Destinations = append(s.Destinations, d)
 		s.dids = append(s.dids, did)
 	}
-	if counters {
+	if counters && st.counting[f.fam] {
 		return n.fillNATCounters(f, bySID)
 	}
 	return nil
@@ -224,7 +230,9 @@ func be32Of(b []byte) uint32 {
 // would (ErrExists, ErrNotFound) and against what nftables can carry
 // (ErrNotSupported). It returns the new state and which services changed.
 func planNFT(cur *nftState, ops []Op) (*nftState, map[ServiceKey]bool, error) {
-	next := &nftState{svcs: make(map[ServiceKey]*nftSvc, len(cur.svcs)), base: maps.Clone(cur.base)}
+	next := &nftState{svcs: make(map[ServiceKey]*nftSvc, len(cur.svcs)), base: map[Family]bool{}, counting: map[Family]bool{}}
+	maps.Copy(next.base, cur.base)
+	maps.Copy(next.counting, cur.counting)
 	sids := map[uint32]bool{}
 	for k, s := range cur.svcs {
 		c := *s
@@ -267,6 +275,7 @@ func planNFT(cur *nftState, ops []Op) (*nftState, map[ServiceKey]bool, error) {
 	// table it plans the following transaction from.
 	for k := range next.svcs {
 		next.base[k.Family] = true
+		next.counting[k.Family] = true
 	}
 	return next, changed, nil
 }
@@ -347,10 +356,71 @@ func planOp(st *nftState, sids map[uint32]bool, caps Capabilities, op *Op) error
 // in phases (phasedWriter).
 func writeChanges(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool, maxFlows uint32, to nftTimeouts) error {
 	p := &phasedWriter{}
-	if err := writeServices(p, cur, next, changed, maxFlows, to); err != nil {
+	up := map[nftables.TableFamily]bool{}
+	for _, fam := range []Family{Inet, Inet6} {
+		if cur.base[fam] && !cur.counting[fam] {
+			up[famOf(fam).tfam] = true
+		}
+	}
+	if err := writeServices(&uncounted{nftWriter: p, fams: up}, cur, next, changed, maxFlows, to); err != nil {
+		return err
+	}
+	if err := addCounting(p, cur, next); err != nil {
 		return err
 	}
 	return p.replay(w)
+}
+
+// addCounting gives a table an older lvskit wrote, with services, the NAT
+// counting sets and chains and the elements of every NAT destination
+// (new counters). The services' own writes leave those sets alone
+// (uncounted): they do not exist yet.
+func addCounting(w nftWriter, cur, next *nftState) error {
+	for _, fam := range []Family{Inet, Inet6} {
+		if !cur.base[fam] || cur.counting[fam] || !next.counting[fam] {
+			continue
+		}
+		f := famOf(fam)
+		for _, s := range natCountSets(f) {
+			if err := w.AddSet(s, nil); err != nil {
+				return err
+			}
+		}
+		writeNATCount(w, f)
+		for _, s := range sortedServices(next.svcs) {
+			if s.Family == fam {
+				if err := addNATCount(w, f, s, allIdx(s)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// uncounted drops the element writes to the NAT counting sets of the
+// families in fams.
+type uncounted struct {
+	nftWriter
+	fams map[nftables.TableFamily]bool
+}
+
+func (u *uncounted) skip(s *nftables.Set) bool {
+	return (s.Name == setNATIn || s.Name == setNATOut) && u.fams[s.Table.Family]
+}
+
+func (u *uncounted) AddElements(s *nftables.Set, e []nftables.SetElement) error {
+	if u.skip(s) {
+		return nil
+	}
+	return u.nftWriter.AddElements(s, e)
+}
+
+func (u *uncounted) DelElements(s *nftables.Set, e []nftables.SetElement) error {
+	if u.skip(s) {
+		return nil
+	}
+	return u.nftWriter.DelElements(s, e)
 }
 
 func writeServices(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool, maxFlows uint32, to nftTimeouts) error {

@@ -343,3 +343,56 @@ func TestIntegrationNFTablesApplyAfterApply(t *testing.T) {
 		t.Errorf("table (-want +got):\n%s", d)
 	}
 }
+
+// TestIntegrationNFTablesAddsCounting: a table an older lvskit wrote,
+// without the NAT counting sets and chains, dumps (without NAT packet
+// counters) and gains them, with an element pair for every NAT
+// destination, at the next Apply.
+func TestIntegrationNFTablesAddsCounting(t *testing.T) {
+	lab := netnstest.New(t)
+	h := lab.Host("dir")
+	a := netip.MustParseAddr
+	svc := func(port uint16) Service {
+		return Service{Protocol: TCP, Addr: a("10.0.0.1"), Port: port, Scheduler: "rr", Destinations: []Destination{
+			{Addr: a("10.1.0.1"), Port: port, Weight: 1, Forward: Masquerade},
+			{Addr: a("10.1.0.2"), Port: port, Weight: 1, Forward: Masquerade}}}
+	}
+	ctx := context.Background()
+	n := newNFT(t, h, NFTablesConfig{})
+	if _, err := Sync(ctx, n, []Service{svc(80), svc(81)}); err != nil {
+		t.Fatal(err)
+	}
+	// What the table looked like before the counting.
+	tab := nftTable(nftFam4)
+	w := n.batch(0)
+	for _, c := range []string{chainCountFwd, chainCountIn, chainCountOut} {
+		ch := &nftables.Chain{Name: c, Table: tab}
+		w.FlushChain(ch)
+		w.DelChain(ch)
+	}
+	w.DelSet(setRef(nftFam4, setNATIn))
+	w.DelSet(setRef(nftFam4, setNATOut))
+	if err := n.commit(w); err != nil {
+		t.Fatal(err)
+	}
+	n.cache = nil
+	if _, err := n.Dump(ctx); err != nil {
+		t.Fatalf("dump a table without the counting sets: %v", err)
+	}
+	// svc 80 goes, 82 comes, 81 stays: every destination left is counted.
+	if _, err := Sync(ctx, n, []Service{svc(81), svc(82)}); err != nil {
+		t.Fatalf("sync into a table without the counting sets: %v", err)
+	}
+	for _, set := range []string{setNATIn, setNATOut} {
+		els, err := n.conn.GetSetElements(setRef(nftFam4, set))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(els) != 4 {
+			t.Errorf("%s has %d elements, want 4 (two services of two destinations)", set, len(els))
+		}
+	}
+	if st, err := n.readState(false); err != nil || !st.counting[Inet] {
+		t.Errorf("after the sync: counting %v, %v", st.counting, err)
+	}
+}
