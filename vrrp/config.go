@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/clock"
+	"github.com/lvskit/lvskit/internal/names"
 )
 
 // Config describes one VRRP instance (keepalived's vrrp_instance). The zero
@@ -41,7 +42,8 @@ type Config struct {
 	// AdvertInterval is advert_int: 0 means 1s. Version 2 takes whole
 	// seconds (1..255), version 3 centiseconds (10ms..40.95s).
 	AdvertInterval time.Duration
-	// VIPs are the virtual addresses (virtual_ipaddress), all of one family.
+	// VIPs are the virtual addresses (virtual_ipaddress), all of one
+	// family. None is valid: the instance runs for its notifications.
 	// Their family chooses IPv4 or IPv6. At least one is required.
 	VIPs []VIP
 	// Routes are virtual_routes, added with the addresses (needs a
@@ -70,7 +72,9 @@ type Config struct {
 	// NoAccept needs a Network that is also an AcceptNetwork.
 	NoAccept bool
 	// LowerPrioNoAdvert follows the RFC strictly: a master ignores a lower
-	// priority advert. By default it answers with an advert (keepalived).
+	// priority advert. By default it answers with an advert and
+	// GARPLowerPrioRepeat announcements (keepalived), at most once per
+	// AdvertInterval however many such adverts come.
 	LowerPrioNoAdvert bool
 	// SkipCheckAdvAddr accepts adverts whose address list differs from
 	// VIPs (vrrp_skip_check_adv_addr); by default they are dropped.
@@ -221,10 +225,20 @@ func (c Config) settle() (*resolved, error) {
 	if r.Name == "" {
 		r.Name = fmt.Sprintf("VI_%d", c.VRID)
 	}
-	if len(c.VIPs) == 0 {
-		return nil, errors.New("config: at least one VIP is required")
+	if err := c.checkNames(); err != nil {
+		return nil, err
 	}
-	r.ipv6 = c.VIPs[0].Prefix.Addr().Is6()
+	// No VIPs is valid, as in keepalived ("No VIP specified"): the
+	// instance runs for its notifications. Its family is then that of
+	// its source or first unicast peer, else IPv4.
+	switch {
+	case len(c.VIPs) > 0:
+		r.ipv6 = c.VIPs[0].Prefix.Addr().Is6()
+	case c.Source.IsValid():
+		r.ipv6 = c.Source.Is6() && !c.Source.Is4In6()
+	case len(c.UnicastPeers) > 0:
+		r.ipv6 = c.UnicastPeers[0].Is6() && !c.UnicastPeers[0].Is4In6()
+	}
 	for i, v := range c.VIPs {
 		if !v.Prefix.IsValid() {
 			return nil, fmt.Errorf("config: VIP %d is not a valid prefix", i)
@@ -370,4 +384,36 @@ func vmacAddr(vrid uint8, ipv6 bool) net.HardwareAddr {
 		return net.HardwareAddr{0, 0, 0x5e, 0, 2, vrid}
 	}
 	return net.HardwareAddr{0, 0, 0x5e, 0, 1, vrid}
+}
+
+// checkNames refuses a name that could not be a metric label or a log
+// value (package names): the instance's, its interfaces', its trackers',
+// and its notify programs and FIFO.
+func (c *Config) checkNames() error {
+	type name struct {
+		what, s string
+		check   func(string) error
+	}
+	all := []name{{"name", c.Name, names.Name}, {"interface", c.Interface, names.Interface},
+		{"VMAC name", c.VMACName, names.Interface}, {"notify FIFO", c.Notify.FIFO, names.Text}}
+	for _, v := range c.VIPs {
+		all = append(all, name{"VIP link", v.Link, names.Interface}, name{"VIP label", v.Label, names.Interface})
+	}
+	for _, rt := range c.Routes {
+		all = append(all, name{"route link", rt.Link, names.Interface})
+	}
+	for _, t := range c.Trackers {
+		all = append(all, name{"tracker", t.Name, names.Name})
+	}
+	for _, argv := range [][]string{c.Notify.Script, c.Notify.Master, c.Notify.Backup, c.Notify.Fault, c.Notify.Stop} {
+		for _, a := range argv {
+			all = append(all, name{"notify program", a, names.Text})
+		}
+	}
+	for _, n := range all {
+		if err := n.check(n.s); err != nil {
+			return fmt.Errorf("config: %s %q: %w", n.what, n.s, err)
+		}
+	}
+	return nil
 }

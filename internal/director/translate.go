@@ -2,6 +2,7 @@ package director
 
 import (
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -30,11 +31,13 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 	return p, warns, nil
 }
 
-// Translate turns a parsed configuration into a Plan, as Load does: a pure
-// function of the parsed file, the name of its source and the host name.
-// It applies keepalived's defaults and inheritance, and checks every
-// configuration it makes with the libraries' own Validate (validate.go),
-// so that what they would refuse is reported at its position now.
+// Translate turns a parsed configuration into a Plan, as Load does: a
+// function of the parsed file, the name of its source and the host name,
+// and of the host's users and script files, which it checks as keepalived
+// does when it loads a file (translate_script.go). It applies keepalived's
+// defaults and inheritance, and checks every configuration it makes with
+// the libraries' own Validate (validate.go), so that what they would
+// refuse is reported at its position now.
 func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warning, error) {
 	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname,
 		scripts: byName(cfg.Scripts, func(s *keepalived.VRRPScript) string { return s.Name }),
@@ -68,6 +71,8 @@ type translator struct {
 	plan  *Plan
 	warns []Warning
 	errs  []Diagnostic
+	// scr is what was found about scripts (translate_script.go).
+	scr scriptState
 }
 
 // byName indexes blocks by their name.
@@ -106,10 +111,27 @@ func (t *translator) global() {
 	g := &t.cfg.Global
 	t.plan.RouterID = g.RouterID.Or(t.hostname)
 	t.plan.NoEmailFaults = g.NoEmailFaults.V
-	if g.SMTPServer.Set() && len(g.NotificationEmail) > 0 {
+	// keepalived hands the addresses to the SMTP server as written; the
+	// director's mailer needs addresses it can parse, and drops the rest.
+	var to []string
+	for _, e := range g.NotificationEmail {
+		if _, err := mail.ParseAddress(e.V); err != nil {
+			t.warnf(e.Pos, "notification_email", "notification_email %q is not an e-mail address (%v): keepalived passes it to the SMTP server as written; the director leaves it out", e.V, err)
+			continue
+		}
+		to = append(to, e.V)
+	}
+	from := g.NotificationEmailFrom
+	if from.Set() {
+		if _, err := mail.ParseAddress(from.V); err != nil {
+			t.warnf(from.Pos, "notification_email_from", "notification_email_from %q is not an e-mail address (%v): keepalived sends it as written; the director uses its default sender", from.V, err)
+			from = keepalived.Value[string]{}
+		}
+	}
+	if g.SMTPServer.Set() && len(to) > 0 {
 		a := &alert.Config{
 			RouterID:       t.plan.RouterID,
-			From:           g.NotificationEmailFrom.V,
+			From:           from.V,
 			HeloName:       g.SMTPHeloName.V,
 			ConnectTimeout: g.SMTPConnectTimeout.Or(alert.DefaultConnectTimeout),
 		}
@@ -123,16 +145,14 @@ func (t *translator) global() {
 		} else {
 			a.Server = host + ":" + strconv.Itoa(int(port))
 		}
-		for _, to := range g.NotificationEmail {
-			a.To = append(a.To, to.V)
-		}
+		a.To = to
 		if err := a.Validate(); err != nil {
 			t.errorf(g.SMTPServer.Pos, "smtp_server: the alert settings are refused: %v", err)
 		}
 		t.plan.Alert = a
 	} else {
 		if g.SMTPServer.Set() {
-			t.unimplemented(g.SMTPServer.Pos, "smtp_server", "no notification_email: no alerts are sent")
+			t.unimplemented(g.SMTPServer.Pos, "smtp_server", "no usable notification_email: no alerts are sent")
 		}
 		for _, e := range g.NotificationEmail {
 			t.unimplemented(e.Pos, "notification_email", "no smtp_server: no alerts are sent")
@@ -153,8 +173,6 @@ func (t *translator) global() {
 	t.unimplemented(posOf(g.VRRPDownTimerAdverts), "vrrp_down_timer_adverts", "the master-down interval is 3 adverts")
 	t.unimplemented(posOf(g.VRRPStartupDelay), "vrrp_startup_delay", "")
 	t.unimplemented(posOf(g.VRRPNotifyPriorityChanges), "vrrp_notify_priority_changes", "")
-	t.unimplemented(posOf(g.EnableScriptSecurity), "enable_script_security", "scripts run as the director's user")
-	t.unimplemented(posOf(g.ScriptUser), "script_user", "scripts run as the director's user")
 	t.unimplemented(posOf(g.NotifyFIFOScript), "notify_fifo_script", "")
 	t.unimplemented(posOf(g.VRRPNotifyFIFOScript), "vrrp_notify_fifo_script", "")
 	t.unimplemented(posOf(g.LVSNotifyFIFO), "lvs_notify_fifo", "")
@@ -179,13 +197,6 @@ func smtpDefault(own keepalived.Value[bool], kind, all keepalived.Value[bool]) b
 		return all.V
 	}
 	return false
-}
-
-func scriptArgv(s keepalived.Value[keepalived.Script]) []string {
-	if !s.Set() || len(s.V.Argv) == 0 {
-		return nil
-	}
-	return append([]string(nil), s.V.Argv...)
 }
 
 func firstSet[T any](vs ...keepalived.Value[T]) keepalived.Value[T] {

@@ -42,10 +42,14 @@ func (t *translator) virtualServers() {
 	seen := map[ipvs.ServiceKey]keepalived.Pos{}
 	for i := range t.cfg.VirtualServers {
 		vs := &t.cfg.VirtualServers[i]
+		if !t.keepVirtualServer(vs, groups[vs.Group]) {
+			continue
+		}
 		base, ok := t.virtualServer(vs)
 		if !ok {
 			continue
 		}
+		t.correctVirtualServer(vs, &base)
 		var keys []groupService
 		switch {
 		case vs.Group != "":
@@ -77,6 +81,7 @@ func (t *translator) virtualServers() {
 			// Every service gets checkers of its own.
 			if len(keys) > 1 {
 				p.RealServers = t.realServers(vs, svc)
+				t.correctVirtualServer(vs, &p)
 			}
 			t.plan.VirtualServers = append(t.plan.VirtualServers, p)
 		}
@@ -132,7 +137,7 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 		PersistenceTimeout: vs.PersistenceTimeout.V,
 		PersistenceBits:    vs.PersistenceGranularity.V,
 	}
-	switch strings.ToUpper(vs.Protocol.Or("TCP")) {
+	switch strings.ToUpper(vs.Protocol.Or("UDP")) {
 	case "TCP":
 		svc.Protocol = ipvs.TCP
 	case "UDP":
@@ -177,8 +182,8 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 		Hysteresis: int64(vs.Hysteresis.V),
 		Omega:      vs.Omega.V,
 		SMTPAlert:  smtpDefault(vs.SMTPAlert, g.SMTPAlertChecker, g.SMTPAlert),
-		QuorumUp:   scriptArgv(vs.QuorumUp),
-		QuorumDown: scriptArgv(vs.QuorumDown),
+		QuorumUp:   t.programOf(vs.QuorumUp, "quorum_up"),
+		QuorumDown: t.programOf(vs.QuorumDown, "quorum_down"),
 	}
 	if s := vs.SorryServer; s.Set() {
 		fw, _, _, _ := t.forward(vs.SorryServerForwarding, "sorry_server_lvs_method")
@@ -205,9 +210,10 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 			fwv = vs.Forwarding
 		}
 		fw, tt, tport, tf := t.forward(fwv, "lb_kind")
-		w := rs.Weight.Or(1)
+		wv := firstSet(rs.Weight, vs.Weight)
+		w := wv.Or(1)
 		if w < 0 || w > 65535 {
-			t.errorf(rs.Weight.Pos, "weight: %d is out of range [0, 65535]", w)
+			t.errorf(wv.Pos, "weight: %d is out of range [0, 65535]", w)
 		}
 		port := rs.Port
 		if port == 0 {
@@ -230,8 +236,8 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 				InhibitOnFailure: rs.InhibitOnFailure.Or(vs.InhibitOnFailure.V),
 			},
 			SMTPAlert:    smtpDefault(rs.SMTPAlert, vs.SMTPAlert, smtpDefaultVal(g)),
-			NotifyUp:     scriptArgv(rs.NotifyUp),
-			NotifyDown:   scriptArgv(rs.NotifyDown),
+			NotifyUp:     t.programOf(rs.NotifyUp, "notify_up"),
+			NotifyDown:   t.programOf(rs.NotifyDown, "notify_down"),
 			ForwardPos:   fwv.Pos,
 			ThresholdPos: rs.UThreshold.Pos,
 		}
