@@ -264,11 +264,7 @@ func injectBrokenRule(w nftWriter) {
 func TestIntegrationNFTablesSecondWriter(t *testing.T) {
 	lab := netnstest.New(t)
 	h := lab.Host("dir")
-	a := netip.MustParseAddr
-	svc := func(port uint16) Service {
-		return Service{Protocol: TCP, Addr: a("10.0.0.1"), Port: port, Scheduler: "wrr", Destinations: []Destination{
-			{Addr: a("10.1.0.1"), Port: port, Weight: 1, Forward: Masquerade}}}
-	}
+	svc := func(port uint16) Service { return natService("wrr", port, 1) }
 	ctx := context.Background()
 	first, second := newNFT(t, h, NFTablesConfig{}), newNFT(t, h, NFTablesConfig{})
 	if _, err := Sync(ctx, first, []Service{svc(80)}); err != nil {
@@ -303,11 +299,7 @@ func TestIntegrationNFTablesSecondWriter(t *testing.T) {
 func TestIntegrationNFTablesApplyAfterApply(t *testing.T) {
 	lab := netnstest.New(t)
 	h := lab.Host("dir")
-	a := netip.MustParseAddr
-	svc := func(port uint16) Service {
-		return Service{Protocol: TCP, Addr: a("10.0.0.1"), Port: port, Scheduler: "rr", Destinations: []Destination{
-			{Addr: a("10.1.0.1"), Port: port, Weight: 1, Forward: Masquerade}}}
-	}
+	svc := func(port uint16) Service { return natService("rr", port, 1) }
 	ctx := context.Background()
 	n := newNFT(t, h, NFTablesConfig{})
 	if err := n.Apply(ctx, Diff(nil, []Service{svc(80)})); err != nil {
@@ -351,12 +343,7 @@ func TestIntegrationNFTablesApplyAfterApply(t *testing.T) {
 func TestIntegrationNFTablesAddsCounting(t *testing.T) {
 	lab := netnstest.New(t)
 	h := lab.Host("dir")
-	a := netip.MustParseAddr
-	svc := func(port uint16) Service {
-		return Service{Protocol: TCP, Addr: a("10.0.0.1"), Port: port, Scheduler: "rr", Destinations: []Destination{
-			{Addr: a("10.1.0.1"), Port: port, Weight: 1, Forward: Masquerade},
-			{Addr: a("10.1.0.2"), Port: port, Weight: 1, Forward: Masquerade}}}
-	}
+	svc := func(port uint16) Service { return natService("rr", port, 2) }
 	ctx := context.Background()
 	n := newNFT(t, h, NFTablesConfig{})
 	if _, err := Sync(ctx, n, []Service{svc(80), svc(81)}); err != nil {
@@ -395,4 +382,14 @@ func TestIntegrationNFTablesAddsCounting(t *testing.T) {
 	if st, err := n.readState(false); err != nil || !st.counting[Inet] {
 		t.Errorf("after the sync: counting %v, %v", st.counting, err)
 	}
+}
+
+// natService is TCP 10.0.0.1:port in NAT to n real servers 10.1.0.1...
+// on the same port, weight 1.
+func natService(sched string, port uint16, n int) Service {
+	s := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: port, Scheduler: sched}
+	for i := range n {
+		s.Destinations = append(s.Destinations, Destination{Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)}), Port: port, Weight: 1, Forward: Masquerade})
+	}
+	return s
 }
