@@ -37,22 +37,36 @@ type table map[string]kwFunc
 // unknown block's lines here, and a '}' of such a block (a closer node)
 // ends n early and hands the rest to the enclosing decodeBlock (spill).
 func (d *decoder) decodeBlock(ctx string, n *node, t table, ignored map[string]bool) {
-	queue := slices.Clone(n.children)
-	for len(queue) > 0 {
-		c := queue[0]
-		queue = queue[1:]
+	// The statements still to read, last first: taking the next one and
+	// putting lines in front of the rest (an unknown block's, a spill)
+	// cost what they move, not the length of the rest, so that a file of
+	// many unknown blocks reads in linear time.
+	var stack []*node
+	pushFront := func(ns []*node) {
+		for i := len(ns) - 1; i >= 0; i-- {
+			stack = append(stack, ns[i])
+		}
+	}
+	pushFront(n.children)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		if c.closer {
 			if ctx == "" {
 				d.warnf(c.pos, "}", "%s", strayClose)
 				continue
 			}
-			d.spill = append(queue, closerOf(n)...)
+			rest := make([]*node, 0, len(stack)+1)
+			for i := len(stack) - 1; i >= 0; i-- {
+				rest = append(rest, stack[i])
+			}
+			d.spill = append(rest, closerOf(n)...)
 			return
 		}
 		if f, ok := t[c.name]; ok {
 			f(c)
 			if d.spill != nil {
-				queue = append(d.spill, queue...)
+				pushFront(d.spill)
 				d.spill = nil
 			}
 			continue
@@ -63,7 +77,8 @@ func (d *decoder) decodeBlock(ctx string, n *node, t table, ignored map[string]b
 		}
 		d.unknown(ctx, c, t, ignored)
 		if c.block {
-			queue = append(append(slices.Clone(c.children), closerOf(c)...), queue...)
+			pushFront(closerOf(c))
+			pushFront(c.children)
 		}
 	}
 }
