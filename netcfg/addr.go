@@ -69,6 +69,10 @@ func (a Address) String() string {
 	return s
 }
 
+// Validate reports what AddAddress would refuse in a without asking the
+// kernel (the interface is not looked up).
+func (a Address) Validate() error { return a.validate() }
+
 func (a Address) validate() error {
 	if !a.Prefix.IsValid() {
 		return fmt.Errorf("address %v: bad prefix (want an address with a prefix length, like 192.168.0.253/32)", a.Prefix)

@@ -171,6 +171,13 @@ func (r Route) String() string {
 	return s
 }
 
+// Validate reports what AddRoute would refuse in r without asking the
+// kernel (interfaces are not looked up).
+func (r Route) Validate() error {
+	_, err := r.normalize()
+	return err
+}
+
 // normalize validates r and fills in the defaults the kernel would, so
 // that it compares equal to what a listing returns.
 func (r Route) normalize() (Route, error) {

@@ -172,6 +172,13 @@ func (r Rule) String() string {
 	return s + r.Action.String()
 }
 
+// Validate reports what AddRule would refuse in r without asking the
+// kernel (interfaces are not looked up).
+func (r Rule) Validate() error {
+	_, err := r.normalize()
+	return err
+}
+
 func (r Rule) normalize() (Rule, error) {
 	if r.From.IsValid() && r.To.IsValid() && r.From.Addr().Is6() != r.To.Addr().Is6() {
 		return r, fmt.Errorf("rule %v: from and to are of different address families", r)
