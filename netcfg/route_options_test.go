@@ -3,6 +3,7 @@ package netcfg_test
 import (
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,8 +11,8 @@ import (
 	"github.com/lvskit/lvskit/netcfg"
 )
 
-// Each route and rule option keepalived's iproute grammar can ask for is
-// set as ip(8) reads it back, is found again (a second add changes
+// Each address, route and rule option keepalived's iproute grammar can ask
+// for is set as ip(8) reads it back, is found again (a second add changes
 // nothing, Routes/Rules list it equal), and its undo leaves no trace.
 func TestIntegrationRouteAndRuleOptions(t *testing.T) {
 	lab := netnstest.New(t)
@@ -82,6 +83,17 @@ func TestIntegrationRouteAndRuleOptions(t *testing.T) {
 	}
 
 	var changes []*netcfg.Change
+	addr := netcfg.Address{Link: "eth1", Prefix: p("10.97.0.1/24"), Label: "eth1:7", Broadcast: a("10.97.0.255"), NoPrefixRoute: true}
+	changes = append(changes, must(t)(h.AddAddress(addr)))
+	if out := n.Run("ip", "-4", "addr", "show", "dev", "eth1"); !strings.Contains(out, "inet 10.97.0.1/24 brd 10.97.0.255 scope global noprefixroute eth1:7") {
+		t.Errorf("ip addr show dev eth1 lacks the address with its broadcast and noprefixroute:\n%s", out)
+	}
+	if out := n.Run("ip", "route", "show", "10.97.0.0/24"); strings.TrimSpace(out) != "" {
+		t.Errorf("a noprefixroute address got its prefix route: %s", out)
+	}
+	if got, err := h.Addresses("eth1"); err != nil || !slices.Contains(got, addr) {
+		t.Errorf("Addresses(eth1) = %v, %v; want it to hold %v", got, err, addr)
+	}
 	for _, tt := range routes {
 		c := must(t)(h.AddRoute(tt.r))
 		if c.Empty() {
