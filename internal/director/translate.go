@@ -68,6 +68,9 @@ type translator struct {
 	plan  *Plan
 	warns []Warning
 	errs  []Diagnostic
+	// names resolves the table, protocol and realm names of route and
+	// rule lines (translate_iproute.go).
+	names iproute2Names
 }
 
 // byName indexes blocks by their name.
@@ -195,16 +198,4 @@ func firstSet[T any](vs ...keepalived.Value[T]) keepalived.Value[T] {
 		}
 	}
 	return keepalived.Value[T]{}
-}
-
-func (t *translator) statics() {
-	for _, a := range t.cfg.StaticIPAddresses {
-		t.unimplemented(a.Pos, "static_ipaddress", "")
-	}
-	for _, r := range t.cfg.StaticRoutes {
-		t.unimplemented(r.Pos, "static_routes", "")
-	}
-	for _, r := range t.cfg.StaticRules {
-		t.unimplemented(r.Pos, "static_rules", "")
-	}
 }

@@ -1,0 +1,153 @@
+package director
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lvskit/lvskit/netcfg"
+	"github.com/lvskit/lvskit/vrrp"
+)
+
+// static_* and an instance's virtual_routes / virtual_rules become netcfg
+// values as keepalived 2.2.7 sets them (read back from it with ip(8) in a
+// namespace): protocol keepalived unless no_track, a rule without a
+// preference at 16384, "or" as a multipath route, "brd +" as the last
+// address of the prefix, default_interface for an address without dev;
+// each correction is a warning at its line, and a line keepalived cannot
+// set is skipped with a warning, never an error.
+func TestTranslateIPRoute(t *testing.T) {
+	path := writeTemp(t, `global_defs {
+    default_interface eth1
+}
+static_ipaddress {
+    10.5.0.1/24 dev eth0 brd + noprefixroute label eth0:5
+    10.6.0.1/24 scope link
+    10.7.0.1/24 peer 10.7.0.2
+}
+static_routes {
+    src 10.1.0.1 to 192.168.109.0/24 via 10.1.0.254 dev eth0 metric 5 table 100 onlink
+    192.168.113.0/24 via 10.1.0.254 or 10.1.0.253 dev eth0
+    blackhole 192.168.114.0/24
+    unreachable 192.168.115.0/24 table main
+    192.168.117.0/24 dev eth0 scope host protocol bird mtu lock 1400 advmss 1300 ssthresh lock 7 tos 0x10 realms 3/4 features ecn
+    192.168.118.0/24 dev eth0 protocol 99 no_track
+    192.168.119.0/24 nexthop via 10.1.0.254 dev eth0 weight 2 nexthop via 10.2.0.254 onlink
+    default via fd00::1 dev eth0
+    10.0.0.1/8 dev eth0
+    192.168.120.0/24 dev eth0 table nosuchtable
+}
+static_rules {
+    from 192.168.2.0/24 table 100 preference 10
+    not to 192.168.3.0/24 fwmark 0x10/0xff iif eth0 oif eth1 tos 8 preference 11 blackhole
+    from 192.168.4.0/24 preference 12 goto 20
+    ipproto tcp sport 80 dport 8000-8080 uidrange 1000-1999 realms 5 preference 13 table local protocol 50 no_track
+    to 192.168.5.0/24 table 101
+    inet6 from all preference 14 prohibit protocol static
+}
+vrrp_instance V {
+    interface eth0
+    virtual_router_id 9
+    virtual_ipaddress {
+        10.0.0.9
+    }
+    virtual_routes {
+        192.168.130.0/24 via 10.1.0.254 src 10.0.0.9
+        prohibit 192.168.131.0/24
+    }
+    virtual_rules {
+        from 10.0.0.9/32 table 200 preference 100
+    }
+}
+`)
+	p, warns := mustLoad(t, path, "")
+	a := netip.MustParseAddr
+	pf := netip.MustParsePrefix
+	const ka = netcfg.ProtocolKeepalived
+
+	wantAddrs := []netcfg.Address{
+		{Link: "eth0", Prefix: pf("10.5.0.1/24"), Label: "eth0:5", Broadcast: a("10.5.0.255"), NoPrefixRoute: true},
+		{Link: "eth1", Prefix: pf("10.6.0.1/24"), Scope: netcfg.ScopeLink},
+		{Link: "eth1", Prefix: pf("10.7.0.1/24")},
+	}
+	var gotAddrs []netcfg.Address
+	for _, s := range p.Static.Addresses {
+		gotAddrs = append(gotAddrs, s.Address)
+	}
+	if diff := cmp.Diff(wantAddrs, gotAddrs, ignorePos); diff != "" {
+		t.Errorf("static addresses (-want +got):\n%s", diff)
+	}
+
+	wantRoutes := []netcfg.Route{
+		{Dst: pf("192.168.109.0/24"), Src: a("10.1.0.1"), Gateway: a("10.1.0.254"), Link: "eth0", Metric: 5, Table: 100, OnLink: true, Protocol: ka},
+		{Dst: pf("192.168.113.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0"}, {Gateway: a("10.1.0.253"), Link: "eth0"}}},
+		{Dst: pf("192.168.114.0/24"), Type: netcfg.RouteBlackhole, Protocol: ka},
+		{Dst: pf("192.168.115.0/24"), Type: netcfg.RouteUnreachable, Table: netcfg.TableMain, Protocol: ka},
+		{Dst: pf("192.168.117.0/24"), Link: "eth0", Scope: netcfg.ScopeHost, Protocol: ka, TOS: 0x10, Realm: 3<<16 | 4,
+			Metrics: netcfg.RouteMetrics{MTU: 1400, LockMTU: true, AdvMSS: 1300, Ssthresh: 7, Features: 1}},
+		{Dst: pf("192.168.118.0/24"), Link: "eth0", Protocol: 99},
+		{Dst: pf("192.168.119.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0", Weight: 2}, {Gateway: a("10.2.0.254"), OnLink: true}}},
+		{Dst: pf("::/0"), Gateway: a("fd00::1"), Link: "eth0", Protocol: ka},
+	}
+	var gotRoutes []netcfg.Route
+	for _, s := range p.Static.Routes {
+		gotRoutes = append(gotRoutes, s.Route)
+	}
+	if diff := cmp.Diff(wantRoutes, gotRoutes, ignorePos); diff != "" {
+		t.Errorf("static routes (-want +got):\n%s", diff)
+	}
+
+	wantRules := []netcfg.Rule{
+		{Priority: 10, From: pf("192.168.2.0/24"), Table: 100, Protocol: ka},
+		{Priority: 11, Invert: true, To: pf("192.168.3.0/24"), FwMark: 0x10, FwMask: 0xff, IIF: "eth0", OIF: "eth1", TOS: 8, Action: netcfg.RuleBlackhole, Protocol: ka},
+		{Priority: 12, From: pf("192.168.4.0/24"), Action: netcfg.RuleGoto, Goto: 20, Protocol: ka},
+		{Priority: 13, IPProto: 6, SrcPorts: netcfg.PortRange{Start: 80, End: 80}, DstPorts: netcfg.PortRange{Start: 8000, End: 8080},
+			UIDs: netcfg.UIDRange{Start: 1000, End: 1999}, Realm: 5, Table: netcfg.TableLocal, Protocol: 50},
+		{Priority: rulePriorityDefault, To: pf("192.168.5.0/24"), Table: 101, Protocol: ka},
+		{Priority: 14, IPv6: true, Action: netcfg.RuleProhibit, Protocol: ka},
+	}
+	var gotRules []netcfg.Rule
+	for _, s := range p.Static.Rules {
+		gotRules = append(gotRules, s.Rule)
+	}
+	if diff := cmp.Diff(wantRules, gotRules, ignorePos); diff != "" {
+		t.Errorf("static rules (-want +got):\n%s", diff)
+	}
+
+	wantItems := []vrrp.MasterItem{
+		netcfg.Route{Dst: pf("192.168.130.0/24"), Gateway: a("10.1.0.254"), Src: a("10.0.0.9"), Protocol: ka},
+		netcfg.Route{Dst: pf("192.168.131.0/24"), Type: netcfg.RouteProhibit, Protocol: ka},
+		netcfg.Rule{Priority: 100, From: pf("10.0.0.9/32"), Table: 200, Protocol: ka},
+	}
+	if diff := cmp.Diff(wantItems, p.Instances[0].VRRP.MasterItems, ignorePos); diff != "" {
+		t.Errorf("virtual routes and rules (-want +got):\n%s", diff)
+	}
+
+	wantWarns := []string{
+		`:7:5: static_ipaddress: option "peer" is not implemented`,
+		`:14:5: static_routes: protocol bird replaced by keepalived (18), as keepalived does`,
+		`:14:82: static_routes: ssthresh lock: the lock is not implemented`,
+		`:18:5: static_routes: route 10.0.0.1/8: bad prefix: host bits set (did you mean 10.0.0.0/8?); the route is not set`,
+		`:19:5: static_routes: routing table "nosuchtable" not found; the route is not set`,
+		`:26:5: static_rules: rule has no preference: 16384, as keepalived sets`,
+		`:27:43: static_rules: protocol static replaced by keepalived (18)`,
+	}
+	var got []string
+	for _, w := range warns {
+		got = append(got, strings.TrimPrefix(w.String(), path))
+	}
+	for _, w := range wantWarns {
+		found := false
+		for _, g := range got {
+			found = found || strings.HasPrefix(g, w)
+		}
+		if !found {
+			t.Errorf("no warning %q in:\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != len(wantWarns) {
+		t.Errorf("%d warnings, want %d:\n%s", len(got), len(wantWarns), strings.Join(got, "\n"))
+	}
+}
