@@ -190,7 +190,9 @@ func (c Conn) openTCP(name string) (*os.File, error) {
 	}
 	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
-		return nil, err
+		// Answered at once, so it is this host's own verdict: no route
+		// from here is a local failure (IsLocal).
+		return nil, noRoute(err)
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }

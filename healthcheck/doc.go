@@ -68,6 +68,18 @@
 // whose default, 1, is keepalived's behaviour; keepalived has no rise/fall
 // for real-server checkers, and its fall is Retry+1.
 //
+// A probe that fails for a reason on this host says nothing about the
+// target: out of file descriptors (EMFILE, ENFILE), socket buffers or
+// memory (ENOBUFS, ENOMEM), no source address or port (EADDRNOTAVAIL), no
+// route from the source address (ENETUNREACH answered at once by connect
+// or sendto). IsLocal decides, in one place, for every checker (and for
+// checkers of other packages that wrap their system call errors); such a
+// probe counts neither toward a down transition nor toward a retry, is
+// counted under the probes metric's result "local_failure", logged (a
+// warning for the first of a run), and followed by another probe after
+// delay_before_retry. A local shortage thus leaves every real server as
+// it was instead of taking them all out.
+//
 // Run(ctx) blocks; Start(ctx)/Stop run a monitor in the background without
 // a goroutine of its own between probes (each probe runs in a timer
 // callback), which is how a Pool runs thousands of them.

@@ -9,7 +9,9 @@ import (
 
 // Metrics are the Prometheus metrics of monitors and pools:
 //
-//	lvskit_healthcheck_probes_total{kind,target,result}     counter; result is "success" or "failure"
+//	lvskit_healthcheck_probes_total{kind,target,result}     counter; result is "success", "failure", or
+//	                                                         "local_failure" (a cause on this host, see IsLocal:
+//	                                                         not counted against the target)
 //	lvskit_healthcheck_probe_duration_seconds{kind}          histogram of probe latency
 //	lvskit_healthcheck_target_up{target}                     gauge, 1 up, 0 down
 //	lvskit_healthcheck_real_server_up{service,real_server}   gauge set by a Pool
@@ -61,9 +63,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observe(kind, target string, d time.Duration, err error) {
+func (m *Metrics) observe(kind, target string, d time.Duration, err error, local bool) {
 	result := "success"
-	if err != nil {
+	switch {
+	case local:
+		result = "local_failure"
+	case err != nil:
 		result = "failure"
 	}
 	m.probes.WithLabelValues(kind, target, result).Inc()

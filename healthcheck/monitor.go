@@ -61,6 +61,7 @@ type Monitor struct {
 	m       *machine
 	weight  Weight
 	lastErr error
+	local   int // probes in a row that failed for a local reason
 
 	runMu    sync.Mutex // guards the scheduling below
 	started  bool
@@ -253,12 +254,29 @@ func (m *Monitor) probe(ctx context.Context) (Weight, error) {
 }
 
 // record feeds one result to the state machine, reports what changed and
-// returns the delay before the next probe.
+// returns the delay before the next probe. A probe that failed for a
+// local reason (IsLocal) says nothing about the target: it is counted and
+// logged apart, leaves the state (and the retries left) as it was, and
+// the next probe comes after delay_before_retry.
 func (m *Monitor) record(start, end time.Time, w Weight, err error) time.Duration {
+	local := IsLocal(err)
 	if met := m.cfg.Metrics; met != nil {
-		met.observe(m.p.kind.name, m.name, end.Sub(start), err)
+		met.observe(m.p.kind.name, m.name, end.Sub(start), err, local)
 	}
 	m.mu.Lock()
+	if local {
+		m.local++
+		n := m.local
+		m.mu.Unlock()
+		if n == 1 {
+			m.cfg.Logger.Warn("probe failed for a local reason, not counted against the target", "target", m.name, "err", err)
+		} else {
+			m.cfg.Logger.Debug("probe failed for a local reason, not counted against the target", "target", m.name, "err", err, "in_a_row", n)
+		}
+		return m.p.delayBeforeRetry
+	}
+	recovered := m.local
+	m.local = 0
 	next, changed := m.m.result(err == nil)
 	weightChanged := false
 	if err == nil && w != m.weight {
@@ -268,6 +286,9 @@ func (m *Monitor) record(start, end time.Time, w Weight, err error) time.Duratio
 	ev := Event{Name: m.name, Time: end, Up: m.m.up, Weight: m.weight, Err: err}
 	m.mu.Unlock()
 
+	if recovered > 0 {
+		m.cfg.Logger.Info("probes count again after local failures", "target", m.name, "local_failures", recovered)
+	}
 	if err != nil {
 		m.cfg.Logger.Debug("probe failed", "target", m.name, "err", err)
 	}

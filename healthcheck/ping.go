@@ -71,7 +71,9 @@ func (c *PingChecker) Check(ctx context.Context) error {
 		to = &net.UDPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
 	}
 	if _, err := conn.WriteTo(wb, to); err != nil {
-		return fmt.Errorf("ping check %s: send: %w", dst, ctxErr(ctx, err))
+		// sendto on an ICMP socket answers from the routing table:
+		// no route from here is a local failure.
+		return fmt.Errorf("ping check %s: send: %w", dst, noRoute(ctxErr(ctx, err)))
 	}
 	buf := make([]byte, 1500)
 	for {

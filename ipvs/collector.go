@@ -22,6 +22,10 @@ type CollectorConfig struct {
 // people know: "service" is "TCP 10.0.0.1:80" (or "FWM 1 inet"),
 // "destination" is "10.1.0.1:80". Counters are cumulative since the
 // service or destination was added; rates are the kernel's estimates.
+// For the userspace backend it also exports the proxy's file descriptor
+// budget (lvskit_ipvs_proxy_fd_limit, _fd_reserve, _fds) and the clients
+// it refused per service (lvskit_ipvs_proxy_refused_total); a Backend
+// that wraps another says so with an Unwrap() Backend method.
 type Collector struct {
 	b       Backend
 	timeout time.Duration
@@ -32,6 +36,27 @@ type Collector struct {
 	dstConns, dstPktsIn, dstPktsOut           *prometheus.Desc
 	dstBytesIn, dstBytesOut, dstCPS           *prometheus.Desc
 	dstActive, dstInactive, dstPersist, dstWt *prometheus.Desc
+	fdLimit, fdReserve, fdInUse, refused      *prometheus.Desc
+}
+
+// fdBudgeter is a backend that keeps to a share of the process's file
+// descriptors (Userspace).
+type fdBudgeter interface{ FDBudget() FDBudget }
+
+// budgetOf returns b's descriptor budget, looking through wrappers that
+// say what they wrap with an Unwrap() Backend method.
+func budgetOf(b Backend) (fdBudgeter, bool) {
+	for range 10 {
+		if fb, ok := b.(fdBudgeter); ok {
+			return fb, true
+		}
+		w, ok := b.(interface{ Unwrap() Backend })
+		if !ok {
+			return nil, false
+		}
+		b = w.Unwrap()
+	}
+	return nil, false
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -71,20 +96,35 @@ func NewCollector(b Backend, cfg CollectorConfig) *Collector {
 		dstInactive: d("destination_inactive_connections", "Inactive connections of the real server.", dst),
 		dstPersist:  d("destination_persistent_connections", "Persistence templates pointing to the real server.", dst),
 		dstWt:       d("destination_weight", "Weight of the real server.", dst),
+		fdLimit:     d("proxy_fd_limit", "The process's limit on open files (RLIMIT_NOFILE), as the userspace proxy found it.", nil),
+		fdReserve:   d("proxy_fd_reserve", "File descriptors the userspace proxy leaves to the rest of the process.", nil),
+		fdInUse:     d("proxy_fds", "File descriptors the userspace proxy holds: sockets, event loops and pipes.", nil),
+		refused:     d("proxy_refused_total", "Clients the userspace proxy refused because its file descriptor budget was full (TCP reset, UDP datagram dropped).", []string{"service"}),
 	}
 }
 
 // Describe sends every metric description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.svcConns, c.svcPktsIn, c.svcPktsOut, c.svcBytesIn, c.svcBytesOut, c.svcCPS,
-		c.dstConns, c.dstPktsIn, c.dstPktsOut, c.dstBytesIn, c.dstBytesOut, c.dstCPS, c.dstActive, c.dstInactive, c.dstPersist, c.dstWt} {
+		c.dstConns, c.dstPktsIn, c.dstPktsOut, c.dstBytesIn, c.dstBytesOut, c.dstCPS, c.dstActive, c.dstInactive, c.dstPersist, c.dstWt,
+		c.fdLimit, c.fdReserve, c.fdInUse, c.refused} {
 		ch <- d
 	}
 }
 
-// Collect dumps the table and sends its metrics. A failed dump is
-// reported as up 0 and an invalid metric carrying the error.
+// Collect dumps the table and sends its metrics, and for the userspace
+// backend its file descriptor budget. A failed dump is reported as up 0
+// and an invalid metric carrying the error.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if fb, ok := budgetOf(c.b); ok {
+		b := fb.FDBudget()
+		ch <- prometheus.MustNewConstMetric(c.fdLimit, prometheus.GaugeValue, float64(b.Limit))
+		ch <- prometheus.MustNewConstMetric(c.fdReserve, prometheus.GaugeValue, float64(b.Reserve))
+		ch <- prometheus.MustNewConstMetric(c.fdInUse, prometheus.GaugeValue, float64(b.InUse))
+		for k, n := range b.RefusedByService {
+			ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), k.String())
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	tab, err := c.b.Dump(ctx)

@@ -30,6 +30,27 @@ func (b statBackend) Dump(ctx context.Context) ([]Service, error) {
 	return tab, err
 }
 
+// gatherValues gathers reg and returns each counter's or gauge's value by
+// "name label=value ..." (labels in their sorted order).
+func gatherValues(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range mt.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
+		}
+	}
+	return got
+}
+
 func TestCollector(t *testing.T) {
 	m := NewMemory()
 	svc := Service{Protocol: TCP, Addr: netip.MustParseAddr("192.168.0.253"), Port: 80, Scheduler: "wrr", Destinations: []Destination{
@@ -43,21 +64,7 @@ func TestCollector(t *testing.T) {
 	if err := reg.Register(NewCollector(statBackend{Memory: m}, CollectorConfig{})); err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, mt := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range mt.GetLabel() {
-				key += " " + l.GetName() + "=" + l.GetValue()
-			}
-			v := mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
-			got[key] = v
-		}
-	}
+	got := gatherValues(t, reg)
 	want := map[string]float64{
 		"lvskit_ipvs_up": 1,
 		"lvskit_ipvs_service_connections_total scheduler=wrr service=TCP 192.168.0.253:80":                              7,

@@ -21,7 +21,8 @@
 //     namespace, with the sync daemon (DaemonController), timeouts, info,
 //     flush and zeroing of counters besides the table;
 //   - Userspace, a layer-4 proxy in this process for hosts without IPVS
-//     (NAT-like forwarding only);
+//     (NAT-like forwarding only), which keeps to a share of the process's
+//     open files and resets clients past it (UserspaceConfig.FDReserve);
 //   - Memory, a table in memory that fails like the kernel, for tests.
 //
 // Open picks one: the kernel where it has IPVS, else the userspace proxy,

@@ -273,8 +273,9 @@ type Destination struct {
 	TunnelPort  uint16     // GUE only
 	TunnelFlags TunnelFlags
 
-	// UpperThreshold (0 = none) stops new connections at this many active
-	// ones until the count drops below LowerThreshold (0 = 3/4 of upper).
+	// UpperThreshold (0 = none) stops new connections at this many
+	// connections (active and inactive, as the kernel counts them) until
+	// the count drops below LowerThreshold (0 = 3/4 of upper).
 	UpperThreshold uint32
 	LowerThreshold uint32
 

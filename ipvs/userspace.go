@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs/internal/proxy"
 	"github.com/lvskit/lvskit/ipvs/sched"
 )
@@ -40,8 +41,21 @@ type UserspaceConfig struct {
 	// ExpireQuiescentTemplate is the kernel's expire_quiescent_template:
 	// a persistent client whose server has weight 0 is scheduled anew.
 	ExpireQuiescentTemplate bool
-	// Now is the clock of persistence templates; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time of persistence templates, connection timeouts,
+	// drains and rate estimates; nil means the wall clock. Tests pass a
+	// fake one (clock/clocktest) and advance it to make connections time
+	// out.
+	Clock clock.Clock
+	// FDReserve is how many of the process's file descriptors
+	// (RLIMIT_NOFILE, whose soft limit NewUserspace raises to the hard
+	// limit) the proxy leaves to the rest of the process: health checks,
+	// netlink, VRRP sockets, the metrics server. The proxy counts the
+	// descriptors it holds (two per TCP connection, one per UDP flow,
+	// listeners, pipes) against the rest, and refuses a new client at
+	// once, with a reset, when its sockets would not fit: so at most
+	// (limit − reserve) / 2 TCP connections are open. Zero means 1024,
+	// or half the limit if that is less; negative means none.
+	FDReserve int
 	// Sched tunes the schedulers: the mh table size (default 4093, the
 	// kernel's) and the lblc/lblcr expiry (default 24 h). Zero values are
 	// the kernel's defaults.
@@ -69,6 +83,11 @@ type UserspaceConfig struct {
 //
 // Dump reports connections, bytes (payload bytes for TCP), for UDP
 // packets, and rates estimated every 2 s as the kernel does.
+//
+// The proxy keeps to a share of the process's file descriptors
+// (UserspaceConfig.FDReserve) and resets clients past it at once, so
+// idle clients cannot starve the process's health checks of sockets;
+// FDBudget reports it, and NewCollector exports it.
 type Userspace struct {
 	p             *proxy.Proxy
 	proxyProtocol bool
@@ -90,11 +109,54 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		TCPTimeout:              cfg.TCPTimeout,
 		FinTimeout:              cfg.FinTimeout,
 		ExpireQuiescentTemplate: cfg.ExpireQuiescentTemplate,
-		Now:                     cfg.Now,
+		Clock:                   cfg.Clock,
+		FDReserve:               cfg.FDReserve,
 		Sched:                   cfg.Sched,
 		BusyWait:                cfg.BusyWait,
 	})
 	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
+}
+
+// FDBudget is the userspace proxy's share of the process's file
+// descriptors and what it refused for want of them
+// (Userspace.FDBudget); UserspaceConfig.FDReserve explains it.
+type FDBudget struct {
+	// Limit is the process's RLIMIT_NOFILE (the soft limit, raised to the
+	// hard one); Reserve is what the proxy leaves to the rest of the
+	// process.
+	Limit, Reserve int
+	// InUse is the descriptors the proxy holds now: connection, flow and
+	// listening sockets, event loops, and Pipes pipes (two each).
+	InUse, Pipes int
+	// MaxConnections is the most TCP connections that fit while no pipe
+	// is held.
+	MaxConnections int
+	// Refused counts the TCP clients reset and UDP flows dropped because
+	// the budget was full, since the backend started; RefusedByService
+	// splits it by the services there are now.
+	Refused          uint64
+	RefusedByService map[ServiceKey]uint64
+}
+
+// FDBudget reports the proxy's share of the process's file descriptors.
+func (u *Userspace) FDBudget() FDBudget {
+	b := u.p.Budget()
+	out := FDBudget{
+		Limit: b.Limit, Reserve: b.Reserve, InUse: b.InUse, Pipes: b.Pipes,
+		MaxConnections: b.MaxConns, Refused: b.Refused,
+		RefusedByService: map[ServiceKey]uint64{},
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	refused := map[proxy.ServiceKey]uint64{}
+	for _, st := range u.p.Services() {
+		refused[st.Config.Key()] = st.Refused
+	}
+	for i := range u.services {
+		s := &u.services[i]
+		out.RefusedByService[s.Key()] = refused[proxy.ServiceKey{Protocol: proxy.Protocol(s.Protocol), Addr: netip.AddrPortFrom(s.Addr, s.Port)}]
+	}
+	return out
 }
 
 // Timeouts returns the connection timeouts in use, as Netlink.Timeouts

@@ -51,6 +51,10 @@ step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 5 -
 # before and after.
 step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/internal/proxy -args -proxy.leakconns=100000
 
+# BGP: how long after a speaker's death FRR's FIB drops its next hop, with
+# BFD at 100 ms x 3 and with BGP timers alone (5 runs each).
+step bgp-failover env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/bgp-failover.md" go test -count=1 -run 'TestIntegrationBenchFailover$' -v -timeout 10m ./bgp
+
 # Health checks: 10,000 HTTP targets every second, CPU and memory.
 step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30s -out "$out/healthcheck.md"
 

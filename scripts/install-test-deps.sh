@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
   iproute2 iputils-ping nftables procps # observers for netns tests
   keepalived                          # VRRP peer for interop tests
+  frr                                 # BGP + BFD router (bgpd, bfdd, zebra) for the bgp tests
   tshark                              # decodes what we put on the wire
   qemu-system-x86 busybox-static cpio xz-utils # the IPVS kernel VM
   ipvsadm                             # independent reader of the IPVS table (copied into the VM)
@@ -32,7 +33,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts some daemons on install; the tests run their own instances.
-for svc in keepalived haproxy prometheus prometheus-node-exporter; do
+for svc in keepalived frr haproxy prometheus prometheus-node-exporter; do
   systemctl stop "$svc" 2>/dev/null || service "$svc" stop 2>/dev/null || true
 done
 echo "install-test-deps: done"

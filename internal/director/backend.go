@@ -51,6 +51,10 @@ type countingBackend struct {
 	writes atomic.Uint64
 }
 
+// Unwrap returns the backend counted, so that ipvs.NewCollector finds what
+// the backend itself exports (the userspace proxy's descriptor budget).
+func (c *countingBackend) Unwrap() ipvs.Backend { return c.Backend }
+
 func (c *countingBackend) Apply(ctx context.Context, ops []ipvs.Op) error {
 	err := c.Backend.Apply(ctx, ops)
 	n := len(ops)

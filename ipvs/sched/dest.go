@@ -79,11 +79,13 @@ func (d *Dest) ActiveConns() int { return int(d.active.Load()) }
 func (d *Dest) InactiveConns() int { return int(d.inactive.Load()) }
 
 // Overloaded reports whether the upper threshold was reached and the count
-// has not yet fallen to the lower threshold.
+// has not yet fallen below the lower threshold.
 func (d *Dest) Overloaded() bool { return d.overloaded.Load() }
 
 // Bind counts a new connection to d, as active or inactive, and marks d
-// overloaded when its total reaches the upper threshold.
+// overloaded when its total (active + inactive, as the kernel's
+// ip_vs_dest_totalconns; templates do not count) reaches the upper
+// threshold.
 func (d *Dest) Bind(active bool) {
 	if active {
 		d.active.Add(1)
@@ -96,8 +98,10 @@ func (d *Dest) Bind(active bool) {
 }
 
 // Unbind removes a connection counted by Bind (with its current activity),
-// and clears the overloaded state by the kernel's rule: total <= lower
-// threshold, or total*4 <= upper*3 when there is no lower threshold.
+// and clears the overloaded state by the kernel's rule
+// (ip_vs_unbind_dest): once the total falls below the lower threshold,
+// or below 3/4 of the upper one when there is no lower threshold
+// (total*4 < upper*3).
 func (d *Dest) Unbind(active bool) {
 	if active {
 		d.active.Add(-1)
@@ -111,11 +115,11 @@ func (d *Dest) Unbind(active bool) {
 	l, u := d.lower.Load(), d.upper.Load()
 	switch {
 	case l != 0:
-		if total <= int64(l) {
+		if total < int64(l) {
 			d.overloaded.Store(false)
 		}
 	case u != 0:
-		if total*4 <= int64(u)*3 {
+		if total*4 < int64(u)*3 {
 			d.overloaded.Store(false)
 		}
 	default:

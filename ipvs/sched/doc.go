@@ -7,9 +7,11 @@
 // server a connection lands on:
 //
 //   - A destination with weight 0 never receives new connections.
-//   - A destination whose connection count reached its upper threshold is
-//     "overloaded" and skipped until the count falls to its lower threshold
-//     (or to 3/4 of the upper one when no lower threshold is set).
+//   - A destination whose connection count (active + inactive) reached its
+//     upper threshold is "overloaded" and skipped until the count falls
+//     below its lower threshold (or below 3/4 of the upper one when no
+//     lower threshold is set), as ip_vs_bind_dest and ip_vs_unbind_dest
+//     decide; persistence templates do not count.
 //   - lc and wlc measure load as active*256 + inactive connections; sed and
 //     nq as active+1; ovf and the locality schedulers' overload test use
 //     active connections only.

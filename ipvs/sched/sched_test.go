@@ -168,9 +168,14 @@ func TestThresholdHysteresis(t *testing.T) {
 		upper, lower uint32
 		clearsAt     int // total at which overload clears when unbinding
 	}{
-		{"lower set", 4, 2, 2},
-		{"no lower: 3/4 of upper", 4, 0, 3},
+		// The kernel clears below the lower threshold, or below 3/4 of
+		// the upper one (total*4 < upper*3), not at it.
+		{"lower set", 4, 2, 1},
+		{"no lower: 3/4 of upper", 4, 0, 2},
 		{"no lower: 3/4 of 10", 10, 0, 7},
+		{"no lower: 3/4 of 3", 3, 0, 2},
+		{"no lower: 3/4 of 2", 2, 0, 1},
+		{"lower above upper", 2, 5, 1}, // clears at once
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -405,11 +405,17 @@ func TestDialTimeout(t *testing.T) {
 				t.Cleanup(func() { c.Close() })
 			}
 		}
-		cfg.DialTimeout = 300 * time.Millisecond
+		clk := fakeClock()
+		cfg.Clock = clk
 		p := newProxy(t, cfg)
 		k := singleService(t, p, full)
 		c := dialRaw(t, k)
-		_, err = io.ReadAll(c)
+		readEnd := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(c)
+			readEnd <- err
+		}()
+		err = advanceUntilRecv(t, clk, time.Second, "the client is reset", readEnd)
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("client read while the server never answers: %v, want ECONNRESET after the dial timeout", err)
 		}
@@ -486,9 +492,10 @@ func TestUnspecifiedServiceAddress(t *testing.T) {
 }
 
 // idleTimeoutServer answers a connection by its first byte: 'i' sends
-// nothing and reports how the read ended; 't' trickles 25 bytes, one per
-// 100 ms, in one direction only, then "done" and its FIN.
-func idleTimeoutServer(t *testing.T, idleEnd chan<- error) netip.AddrPort {
+// nothing and reports how the read ended; 't' sends a '.' each time the
+// test ticks, in one direction only, then "done" and its FIN when ticks
+// is closed.
+func idleTimeoutServer(t *testing.T, idleEnd chan<- error, ticks <-chan struct{}) netip.AddrPort {
 	return rawServer(t, func(c *net.TCPConn) {
 		var b [1]byte
 		if _, err := io.ReadFull(c, b[:]); err != nil {
@@ -499,8 +506,7 @@ func idleTimeoutServer(t *testing.T, idleEnd chan<- error) netip.AddrPort {
 			_, err := c.Read(b[:])
 			idleEnd <- err
 		case 't':
-			for range 25 {
-				time.Sleep(100 * time.Millisecond)
+			for range ticks {
 				if _, err := c.Write([]byte{'.'}); err != nil {
 					return
 				}
@@ -511,14 +517,17 @@ func idleTimeoutServer(t *testing.T, idleEnd chan<- error) netip.AddrPort {
 }
 
 // TestTCPIdleTimeout: an established connection with no payload either
-// way for TCPTimeout is reset on both sides, as the kernel forgets it; one
-// that carries payload in one direction only lives on.
+// way for TCPTimeout (on the proxy's clock) is reset on both sides, as the
+// kernel forgets it; one that carries payload in one direction only lives
+// on.
 func TestTCPIdleTimeout(t *testing.T) {
 	forEachPath(t, func(t *testing.T, cfg Config) {
-		t.Parallel() // each path waits 2.5 s for the trickle
+		const timeout = 900 * time.Second
 		idleEnd := make(chan error, 1)
-		srv := idleTimeoutServer(t, idleEnd)
-		cfg.TCPTimeout = time.Second
+		ticks := make(chan struct{})
+		srv := idleTimeoutServer(t, idleEnd, ticks)
+		clk := fakeClock()
+		cfg.Clock = clk
 		p := newProxy(t, cfg)
 		k := singleService(t, p, srv)
 
@@ -526,18 +535,49 @@ func TestTCPIdleTimeout(t *testing.T) {
 		busy.Write([]byte("t"))
 		idle := dialRaw(t, k)
 		idle.Write([]byte("i"))
+		eventually(t, "both connections active", func() bool { return serviceStatus(t, p, k).Dests[0].ActiveConns == 2 })
 
-		var b [1]byte
-		_, err := idle.Read(b[:])
+		clientEnd := make(chan error, 1)
+		go func() {
+			var b [1]byte
+			_, err := idle.Read(b[:])
+			clientEnd <- err
+		}()
+		// Half the timeout at a time, with a byte from the server to
+		// the client in between: the busy connection is never idle for
+		// longer than half of it, the idle one soon is for all of it.
+		var got []byte
+		var err error
+		advanceUntil(t, clk, timeout/2, "the idle connection is reset", func() bool {
+			select {
+			case err = <-clientEnd:
+				return true
+			default:
+			}
+			select {
+			case ticks <- struct{}{}:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the trickling server is gone")
+			}
+			var b [1]byte
+			if _, err := io.ReadFull(busy, b[:]); err != nil {
+				t.Fatalf("one-way busy connection: %v after %q", err, got)
+			}
+			got = append(got, b[0])
+			return false
+		})
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("idle connection: client read ended with %v, want a reset", err)
 		}
 		if err := <-idleEnd; !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("idle connection: server read ended with %v, want a reset", err)
 		}
-		got, err := io.ReadAll(busy)
-		if want := strings.Repeat(".", 25) + "done"; err != nil || string(got) != want {
-			t.Errorf("one-way busy connection: read %q, %v; want %q and EOF", got, err, want)
+		// The busy connection lived on past the timeout.
+		close(ticks)
+		rest, err := io.ReadAll(busy)
+		got = append(got, rest...)
+		if want := strings.Repeat(".", len(got)-4) + "done"; err != nil || string(got) != want || len(got) < 6 {
+			t.Errorf("one-way busy connection: read %q, %v; want two or more dots, \"done\" and EOF", got, err)
 		}
 		busy.Close()
 		waitReleased(t, p, k)
@@ -545,11 +585,14 @@ func TestTCPIdleTimeout(t *testing.T) {
 }
 
 // TestSetTimeouts: a shorter TCP timeout applies to the connections that
-// are open, counted from their last payload.
+// are open, counted from their last payload: one idle for longer than it
+// ends at once.
 func TestSetTimeouts(t *testing.T) {
 	forEachPath(t, func(t *testing.T, cfg Config) {
 		idleEnd := make(chan error, 1)
-		srv := idleTimeoutServer(t, idleEnd)
+		srv := idleTimeoutServer(t, idleEnd, nil)
+		clk := fakeClock()
+		cfg.Clock = clk
 		p := newProxy(t, cfg)
 		if tcp, fin, udp := p.Timeouts(); tcp != 900*time.Second || fin != 120*time.Second || udp != 300*time.Second {
 			t.Errorf("default timeouts %v %v %v, want the kernel's 900s 120s 300s", tcp, fin, udp)
@@ -557,7 +600,12 @@ func TestSetTimeouts(t *testing.T) {
 		k := singleService(t, p, srv)
 		idle := dialRaw(t, k)
 		idle.Write([]byte("i"))
-		eventually(t, "connection active", func() bool { return serviceStatus(t, p, k).Dests[0].ActiveConns == 1 })
+		// The byte passed on is the connection's last activity.
+		eventually(t, "connection active, its byte passed on", func() bool {
+			s := serviceStatus(t, p, k)
+			return s.Dests[0].ActiveConns == 1 && s.Stats.BytesIn == 1
+		})
+		clk.Advance(time.Second)
 
 		p.SetTimeouts(500*time.Millisecond, 0, 0)
 		if tcp, fin, udp := p.Timeouts(); tcp != 500*time.Millisecond || fin != 120*time.Second || udp != 300*time.Second {

@@ -52,27 +52,62 @@
 // one read into the loop's 16 KiB buffer and one write, which for the
 // small messages of requests and answers costs less than splicing; the
 // first read that fills the buffer marks a bulk transfer, and from then
-// on the direction moves socket to pipe (pooled per loop) to socket with
-// splice(2), so bulk payload never passes through user memory, as in
-// HAProxy's splice-auto. What the receiver cannot take at once waits in
-// the direction's pipe either way. Readiness is level-triggered: a
-// readable socket costs one read (or splice) in and one write (or splice)
-// out, and no read that ends in EAGAIN. When the receiving socket's
+// on the direction moves socket to pipe to socket with splice(2), so bulk
+// payload never passes through user memory, as in HAProxy's splice-auto.
+// A direction holds a pipe only while bytes wait in it: it takes one from
+// its loop's pool when it splices and gives it back once the receiver has
+// taken everything, so an idle connection holds its two sockets and
+// nothing else. What the receiver cannot take at once waits in the pipe,
+// or for copied bytes in memory of the direction's own. Readiness is
+// level-triggered: a readable socket costs one read (or splice) in and
+// one write (or splice) out, and no read that ends in EAGAIN. When the receiving socket's
 // buffer is full the loop stops reading the sender and waits until the
 // receiver is writable (backpressure). Accepted and connected sockets have
 // TCP_NODELAY, as Go's own connections do.
 //
 // With Config.CopyGoroutines, or when the kernel refuses epoll or splice
-// (some sandboxes), each connection instead has two goroutines that copy
-// between *net.TCPConn with ReadFrom, which Go also implements with
-// splice(2).
+// (some sandboxes), each connection instead has two goroutines. Each
+// waits in Go's poller until its source is readable, holding no buffer and
+// no pipe, then copies what is there through a pooled buffer, or for a
+// bulk read splices it with ReadFrom (Go's splice(2), through a pipe it
+// takes from its own pool for the transfer).
+//
+// # File descriptors
+//
+// The proxy keeps to a share of the process's descriptors, so that idle
+// or hostile clients cannot starve what else runs in the process (a
+// director's health checks, netlink and VRRP sockets, metrics server) of
+// them. New raises the soft RLIMIT_NOFILE to the hard limit where it is
+// lower (Go already does at start) and leaves Config.FDReserve of it (1024
+// by default, at most half) to the rest of the process. Every descriptor
+// the proxy holds counts against what is left: two per TCP connection,
+// one per UDP flow, one per listener, two per event loop, two per pipe
+// in use or pooled. A client whose sockets would not fit is refused at
+// once (a TCP client is accepted and reset, so it does not wait in the
+// backlog; the datagram that would start a UDP flow is dropped), counted
+// in ServiceStatus.Refused and Budget.Refused, and logged at most once a
+// second with the count since the last line; the event loops then close
+// the pipes they keep for reuse. A direction that would splice but finds
+// no pipe in the budget copies instead. Budget reports the share, the
+// descriptors in use and the refusals. So at most (limit − reserve) / 2 TCP
+// connections are open at once, fewer while pipes are in use.
+//
+// # Time
+//
+// Timeouts (dial, idle, FIN, UDP), drains, persistence templates, rate
+// estimates and the refusal log run on Config.Clock, the wall clock
+// unless a test passes a fake one (package clock/clocktest): then nothing
+// times out until the test advances it. The event loops wait for their
+// next deadline in Go's poller on the wall clock, and on a timer of a fake
+// one.
 //
 // An established connection that carries no payload either way for
 // Config.TCPTimeout (the kernel's 900 s) is reset on both sides, as the
 // kernel forgets an idle connection; SetTimeouts changes the TCP, FIN and
 // UDP timeouts live, as ipvsadm --set does. The event loops keep their
-// sessions in lists ordered by last activity; the goroutine path asks the
-// kernel (TCP_INFO) when each socket last received data.
+// sessions in lists ordered by last activity; on the goroutine path each
+// connection, and each UDP flow, has a timer that compares its last
+// activity with its timeout.
 //
 // Both paths treat the end of a connection alike. A FIN in one direction
 // is passed on with shutdown(SHUT_WR) once everything before it has been

@@ -56,16 +56,20 @@ func (p *Proxy) estimateAll(period time.Duration) {
 	}
 }
 
+// runEstimator updates the rates every estimatorInterval of the proxy's
+// clock, and logs refusals that are not logged yet.
 func (p *Proxy) runEstimator() {
 	defer p.wg.Done()
-	t := time.NewTicker(estimatorInterval)
+	t := p.clk.NewTimer(estimatorInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 			p.estimateAll(estimatorInterval)
+			p.flushRefusals()
+			t.Reset(estimatorInterval)
 		}
 	}
 }

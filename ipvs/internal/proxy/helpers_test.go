@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvskit/lvskit/clock/clocktest"
 	"go.uber.org/goleak"
 )
 
@@ -225,6 +226,43 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// fakeClock returns a manual clock for a proxy's timeouts: nothing times
+// out until the test advances it.
+func fakeClock() *clocktest.Clock { return clocktest.New(time.Unix(1_000_000, 0)) }
+
+// advanceUntil advances clk by step until cond holds, for at most 10 s of
+// the wall clock (a bound on waiting, not a timing assertion). The proxy
+// arms a timer when a connection reaches a state, which the test may see
+// a moment before: advancing again reaches a timer armed after an
+// earlier step.
+func advanceUntil(t testing.TB, clk *clocktest.Clock, step time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out advancing the clock until %s", what)
+		}
+		clk.Advance(step)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// advanceUntilRecv advances clk by step until ch yields a value, as
+// advanceUntil does, and returns the value.
+func advanceUntilRecv[T any](t testing.TB, clk *clocktest.Clock, step time.Duration, what string, ch <-chan T) T {
+	t.Helper()
+	var v T
+	advanceUntil(t, clk, step, what, func() bool {
+		select {
+		case v = <-ch:
+			return true
+		default:
+			return false
+		}
+	})
+	return v
 }
 
 func destStatus(t testing.TB, p *Proxy, k ServiceKey, addr netip.AddrPort) DestStatus {

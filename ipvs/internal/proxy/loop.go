@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/lvskit/lvskit/clock"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,6 +69,8 @@ const (
 	opRemoveListener
 	opClose
 	opTimeouts
+	opTrimPipes
+	opWake // nothing to do: the loop expires what is due on its clock
 	opStop
 )
 
@@ -78,8 +81,10 @@ type loopOp struct {
 	done chan struct{}
 }
 
-// maxPooledPipes bounds the pipes a loop keeps for reuse.
-const maxPooledPipes = 256
+// maxPooledPipes bounds the pipes a loop keeps for reuse. A direction
+// holds a pipe only while bytes wait in it, so a loop needs about as many
+// as it has directions waiting for a slow receiver at once.
+const maxPooledPipes = 64
 
 type loop struct {
 	p     *Proxy
@@ -87,8 +92,11 @@ type loop struct {
 	file  *os.File        // epfd, in Go's poller
 	rc    syscall.RawConn // of file
 	wake  int             // eventfd
-	epoch time.Time
-	now   int64 // nanoseconds since epoch, read once per wake-up
+	clk   clock.Clock     // the proxy's
+	wall  bool            // clk is the wall clock: deadlines go to the poller
+	epoch time.Time       // on clk
+	now   int64           // nanoseconds since epoch, read once per wake-up
+	timer clock.Timer     // with a fake clock: wakes the loop at its next deadline
 
 	busyWaitMax time.Duration // Config.BusyWait; 0: never wait in the kernel
 
@@ -174,7 +182,11 @@ func newLoop(p *Proxy) (*loop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll nonblock: %w", err)
 	}
-	l := &loop{p: p, epfd: epfd, wake: wake, epoch: time.Now(), file: os.NewFile(uintptr(epfd), "epoll"), busyWaitMax: max(p.cfg.BusyWait, 0)}
+	p.budget.addFixed(2) // closeFDs gives them back
+	// The epoch is a nanosecond back, so no reading of the loop's clock
+	// is 0 (nowNanos), not even a fake clock's that has not moved.
+	l := &loop{p: p, epfd: epfd, wake: wake, clk: p.clk, wall: clock.IsWall(p.clk), epoch: p.clk.Now().Add(-time.Nanosecond),
+		file: os.NewFile(uintptr(epfd), "epoll"), busyWaitMax: max(p.cfg.BusyWait, 0)}
 	rc, err := l.file.SyscallConn()
 	if err != nil {
 		l.closeFDs()
@@ -194,6 +206,40 @@ func newLoop(p *Proxy) (*loop, error) {
 func (l *loop) closeFDs() {
 	unix.Close(l.wake)
 	l.file.Close() // the epoll descriptor
+	l.p.budget.addFixed(-2)
+}
+
+// clockNow is the loop's clock reading, in nanoseconds since its epoch.
+func (l *loop) clockNow() int64 {
+	if l.wall {
+		return int64(time.Since(l.epoch))
+	}
+	return int64(l.clk.Now().Sub(l.epoch))
+}
+
+// setDeadline makes the loop wake at next (nanoseconds since its epoch;
+// -1: no deadline) if nothing else wakes it before: through its epoll
+// file's read deadline in Go's poller on the wall clock, or a timer of a
+// fake one.
+func (l *loop) setDeadline(next int64) {
+	if l.wall {
+		t := time.Time{}
+		if next >= 0 {
+			t = l.epoch.Add(time.Duration(next))
+		}
+		l.file.SetReadDeadline(t)
+		return
+	}
+	switch {
+	case next < 0:
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+	case l.timer == nil:
+		l.timer = l.clk.AfterFunc(time.Duration(next-l.clockNow()), func() { l.post(loopOp{kind: opWake}) })
+	default:
+		l.timer.Reset(time.Duration(next - l.clockNow()))
+	}
 }
 
 // post queues an op for the loop; false if the loop has stopped.
@@ -230,6 +276,13 @@ func (ls *loopSet) removeListener(rl *rawListener) {
 	}
 	for _, d := range dones {
 		<-d
+	}
+}
+
+// trimPipes makes every loop close the pipes it keeps for reuse.
+func (ls *loopSet) trimPipes() {
+	for _, l := range ls.loops {
+		l.post(loopOp{kind: opTrimPipes})
 	}
 }
 
@@ -311,11 +364,7 @@ func (l *loop) run() {
 			// which watches the epoll descriptor, until something is or
 			// the next dial, idle or FIN deadline passes.
 			if next := l.nextDeadline(); next != deadline {
-				t := time.Time{}
-				if next >= 0 {
-					t = l.epoch.Add(time.Duration(next))
-				}
-				l.file.SetReadDeadline(t)
+				l.setDeadline(next)
 				deadline = next
 			}
 			if err := l.rc.Read(ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -325,7 +374,7 @@ func (l *loop) run() {
 			}
 			busy = n > 0 && l.busyWaitMax > 0
 		}
-		l.now = int64(time.Since(l.epoch))
+		l.now = l.clockNow()
 		for i := range n {
 			ev := &events[i]
 			e := l.entry(int(ev.Fd))
@@ -344,7 +393,7 @@ func (l *loop) run() {
 			}
 		}
 		l.expire()
-		if busy && l.now-lastYield >= int64(busyYield) {
+		if busy && (l.now-lastYield >= int64(busyYield) || !l.wall) {
 			// A loop that stays busy never parks: let the goroutines
 			// that wait for its P run.
 			lastYield = l.now
@@ -364,7 +413,7 @@ const busyYield = time.Millisecond
 func (l *loop) busyWait(events []unix.EpollEvent) int {
 	timeout := l.busyWaitMax
 	if next := l.nextDeadline(); next >= 0 {
-		timeout = max(0, min(timeout, time.Duration(next-int64(time.Since(l.epoch)))))
+		timeout = max(0, min(timeout, time.Duration(next-l.clockNow())))
 	}
 	ts := unix.NsecToTimespec(int64(timeout))
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(l.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
@@ -465,6 +514,9 @@ func (l *loop) handleOps(q []loopOp) {
 			l.finish(op.x, false)
 		case opTimeouts:
 			l.setTimeouts()
+		case opTrimPipes:
+			l.closePool()
+		case opWake:
 		case opStop:
 			l.stopping = true
 		}
@@ -487,23 +539,32 @@ func (l *loop) shutdown() {
 			l.finish(x, false)
 		}
 	}
-	for _, p := range l.pipes {
-		unix.Close(p[0])
-		unix.Close(p[1])
+	l.closePool()
+	if l.timer != nil {
+		l.timer.Stop()
 	}
-	l.pipes = nil
 	l.closeFDs()
 }
 
-func (l *loop) getPipe() ([2]int, error) {
+// getPipe returns a pipe from the loop's pool, or a new one if it fits in
+// the descriptor budget; false when none can be had.
+func (l *loop) getPipe() ([2]int, bool) {
 	if n := len(l.pipes); n > 0 {
 		p := l.pipes[n-1]
 		l.pipes = l.pipes[:n-1]
-		return p, nil
+		return p, true
 	}
 	var p [2]int
-	err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK)
-	return p, err
+	if !l.p.budget.take(2) {
+		return p, false
+	}
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		l.p.budget.give(2)
+		l.p.log.Debug("pipe failed: copying instead", "err", err)
+		return p, false
+	}
+	l.p.budget.pipes.Add(1)
+	return p, true
 }
 
 // putPipe keeps an empty pipe for reuse, or closes it.
@@ -515,8 +576,25 @@ func (l *loop) putPipe(p [2]int, empty bool) {
 		l.pipes = append(l.pipes, p)
 		return
 	}
+	l.closePipe(p)
+}
+
+func (l *loop) closePipe(p [2]int) {
 	rawClose(p[0])
 	rawClose(p[1])
+	l.p.budget.give(2)
+	l.p.budget.pipes.Add(-1)
+}
+
+// closePool closes the pipes kept for reuse; it reports whether there were
+// any.
+func (l *loop) closePool() bool {
+	for _, p := range l.pipes {
+		l.closePipe(p)
+	}
+	had := len(l.pipes) > 0
+	l.pipes = l.pipes[:0]
+	return had
 }
 
 // sessionList is an intrusive list of sessions ordered by the time each

@@ -69,10 +69,11 @@ func TestBusyWait(t *testing.T) {
 	}
 }
 
-// TestWriteCopiedKeepsTheRestInThePipe: when the receiver takes only part
-// of what a direction read, the rest waits in the direction's pipe, is
-// counted only once delivered, and arrives whole and in order.
-func TestWriteCopiedKeepsTheRestInThePipe(t *testing.T) {
+// TestWriteCopiedKeepsTheRest: when the receiver takes only part of what
+// a direction read, the rest waits in the direction's spill buffer (no
+// pipe is taken for it), is counted only once delivered, and arrives
+// whole and in order; then the direction holds no memory.
+func TestWriteCopiedKeepsTheRest(t *testing.T) {
 	p := New(Config{})
 	defer p.Close()
 	l, err := newLoop(p)
@@ -105,22 +106,21 @@ func TestWriteCopiedKeepsTheRestInThePipe(t *testing.T) {
 	if n, err := unix.Read(sv[1], buf[:1000]); err == nil {
 		got = append(got, buf[:n]...)
 	}
-	pipe, err := l.getPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	x := &spliceSession{l: l}
 	d := &x.dirs[0]
-	d.dst, d.pipe = sv[0], pipe
+	d.dst, d.pipe = sv[0], [2]int{-1, -1}
 	d.ctrDest, d.ctrSvc = new(atomic.Uint64), new(atomic.Uint64)
 	msg := bytes.Repeat([]byte("lvskit "), 1000)
 	if !l.writeCopied(x, d, msg) {
 		t.Fatal("writeCopied ended the session")
 	}
-	if d.pending == 0 || d.pending > len(msg) || int(d.ctrDest.Load()) != len(msg)-d.pending {
-		t.Fatalf("after a short write: %d bytes in the pipe, %d counted, of %d", d.pending, d.ctrDest.Load(), len(msg))
+	if d.pending == 0 || d.pending > len(msg) || d.pending != len(d.spill) || int(d.ctrDest.Load()) != len(msg)-d.pending {
+		t.Fatalf("after a short write: %d bytes pending, %d spilled, %d counted, of %d", d.pending, len(d.spill), d.ctrDest.Load(), len(msg))
 	}
-	// The receiver reads; the loop splices the rest on as it can.
+	if d.pipe[0] >= 0 {
+		t.Fatal("a copied direction took a pipe")
+	}
+	// The receiver reads; the loop writes the rest on as it can.
 	want := append(queued, msg...)
 	for tries := 0; len(got) < len(want) && tries < 100000; tries++ {
 		if n, err := unix.Read(sv[1], buf); err == nil {
@@ -133,7 +133,7 @@ func TestWriteCopiedKeepsTheRestInThePipe(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("receiver got %d bytes, want %d in order", len(got), len(want))
 	}
-	if d.pending != 0 || d.ctrDest.Load() != uint64(len(msg)) || d.ctrSvc.Load() != uint64(len(msg)) {
-		t.Errorf("after delivery: pending %d, counted %d/%d, want 0 and %d", d.pending, d.ctrDest.Load(), d.ctrSvc.Load(), len(msg))
+	if d.pending != 0 || d.spill != nil || d.ctrDest.Load() != uint64(len(msg)) || d.ctrSvc.Load() != uint64(len(msg)) {
+		t.Errorf("after delivery: pending %d, spill %d, counted %d/%d, want 0, nil and %d", d.pending, len(d.spill), d.ctrDest.Load(), d.ctrSvc.Load(), len(msg))
 	}
 }

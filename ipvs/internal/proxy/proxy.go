@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs/sched"
 )
 
@@ -67,8 +68,20 @@ type Config struct {
 	// sysctl does. False (the kernel's default) keeps sending a persistent
 	// client to its quiesced server.
 	ExpireQuiescentTemplate bool
-	// Now is the clock of persistence templates; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time of persistence templates, connection timeouts
+	// (dial, idle, FIN, UDP), drains, rate estimates and the refusal log;
+	// nil means the wall clock. With a fake clock (tests) nothing times
+	// out until the clock is advanced. (The pause after an accept that
+	// ran out of descriptors uses the wall clock.)
+	Clock clock.Clock
+	// FDReserve is how many of the process's file descriptors
+	// (RLIMIT_NOFILE, whose soft limit New raises to the hard limit) the
+	// proxy leaves to the rest of the process: health checks, netlink,
+	// VRRP sockets, the metrics server. The proxy counts every
+	// descriptor it holds against the rest and refuses new clients
+	// when their sockets would not fit. Zero means DefaultFDReserve
+	// (1024), or half the limit if that is less; negative means none.
+	FDReserve int
 	// Sched passes options to the schedulers (lblc expiry, mh table size).
 	Sched sched.Options
 	// Workers is the number of event loops that carry TCP connections.
@@ -104,9 +117,7 @@ func (c *Config) defaults() {
 	if c.FinTimeout <= 0 {
 		c.FinTimeout = 120 * time.Second
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -178,6 +189,9 @@ type ServiceStatus struct {
 	Config ServiceConfig
 	Stats  Stats
 	Dests  []DestStatus // in the order they were added
+	// Refused counts the TCP connections and UDP flows refused because
+	// the proxy's descriptor budget was full (see Budget).
+	Refused uint64
 }
 
 // DestStatus is a destination as Services reports it.
@@ -209,8 +223,14 @@ func (c *counters) snapshot() Stats {
 type Proxy struct {
 	cfg    Config
 	log    *slog.Logger
+	clk    clock.Clock
+	epoch  time.Time       // clk's time at New: since() counts from it
 	ctx    context.Context // canceled by Close; bounds dials
 	cancel context.CancelFunc
+
+	budget   *fdBudget
+	refused  atomic.Uint64 // clients refused for the budget
+	refusals rateLog       // of the refusal log line
 
 	mu       sync.Mutex
 	services map[ServiceKey]*service
@@ -238,9 +258,9 @@ func (p *Proxy) Timeouts() (tcp, fin, udp time.Duration) {
 
 // SetTimeouts changes the established TCP, TCP FIN and UDP timeouts, as
 // ipvsadm --set does for the kernel; a zero or negative one is left as it
-// is. As in the kernel, a TCP connection's new timeout counts from its
-// last activity: one idle for longer than the new timeout ends at once. A
-// UDP flow takes the new timeout at its next datagram or expiry check.
+// is. As in the kernel, the new timeouts apply to the connections and
+// flows that are open, counted from their last activity: one idle for
+// longer than its new timeout ends at once.
 func (p *Proxy) SetTimeouts(tcp, fin, udp time.Duration) {
 	for _, t := range []struct {
 		v *atomic.Int64
@@ -266,11 +286,58 @@ func (p *Proxy) SetTimeouts(tcp, fin, udp time.Duration) {
 	for _, s := range svcs {
 		s.mu.Lock()
 		for x := range s.sessions {
-			if t, ok := x.(*tcpSession); ok {
-				t.recheckIdle()
+			switch x := x.(type) {
+			case *tcpSession:
+				x.recheckIdle()
+			case *udpFlow:
+				x.recheck()
 			}
 		}
 		s.mu.Unlock()
+	}
+}
+
+// since is the proxy clock's time since New, for activity stamps.
+func (p *Proxy) since() int64 { return int64(p.clk.Now().Sub(p.epoch)) }
+
+// Budget reports the proxy's share of the process's file descriptors and
+// how many clients it refused for want of them.
+func (p *Proxy) Budget() Budget { return p.budget.status(p.refused.Load()) }
+
+// admit counts the sockets of a new TCP connection (n = 2) or UDP flow
+// (n = 1) against the budget and reports whether they fit.
+func (p *Proxy) admit(n int) bool { return p.budget.take(n) }
+
+// refuse counts a client of s refused for the budget and logs, at most
+// once a second, how many were since the last line. With each line the
+// event loops give back the pipes they keep for reuse.
+func (p *Proxy) refuse(s *service) {
+	s.refused.Add(1)
+	p.refused.Add(1)
+	if n, due := p.refusals.note(p.clk.Now()); due {
+		p.logRefusals(n, s)
+		p.mu.Lock()
+		ls := p.loops
+		p.mu.Unlock()
+		if ls != nil {
+			ls.trimPipes()
+		}
+	}
+}
+
+func (p *Proxy) logRefusals(n uint64, s *service) {
+	b := p.Budget()
+	args := []any{"refused", n, "total", b.Refused, "fds", b.InUse, "limit", b.Limit, "reserve", b.Reserve}
+	if s != nil {
+		args = append(args, "service", s.key)
+	}
+	p.log.Warn("refused new clients: the proxy's file descriptor budget is full", args...)
+}
+
+// flushRefusals logs the refusals not logged yet, when a line is due.
+func (p *Proxy) flushRefusals() {
+	if n, due := p.refusals.flush(p.clk.Now()); due {
+		p.logRefusals(n, nil)
 	}
 }
 
@@ -295,10 +362,17 @@ func New(cfg Config) *Proxy {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		cfg: cfg, log: cfg.Logger, clk: cfg.Clock, epoch: cfg.Clock.Now(), ctx: ctx, cancel: cancel,
+		refusals: rateLog{every: time.Second},
 		services: make(map[ServiceKey]*service),
 		draining: make(map[*service]struct{}),
 	}
+	b, err := newFDBudget(cfg.FDReserve)
+	if err != nil {
+		p.log.Warn("no descriptor budget: connections are not limited", "err", err)
+		b = &fdBudget{limit: -1, max: 1 << 62}
+	}
+	p.budget = b
 	p.tcpTO.Store(int64(cfg.TCPTimeout))
 	p.finTO.Store(int64(cfg.FinTimeout))
 	p.udpTO.Store(int64(cfg.UDPTimeout))

@@ -7,8 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +113,8 @@ func TestWeightZeroQuiesces(t *testing.T) {
 
 func TestRemoveDestDrains(t *testing.T) {
 	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
-	p := newProxy(t, Config{DrainTimeout: 300 * time.Millisecond})
+	clk := fakeClock()
+	p := newProxy(t, Config{Clock: clk, DrainTimeout: time.Minute})
 	k := addService(t, p, ServiceConfig{Scheduler: "rr"}, map[*backend]int{a: 1, b: 1}, b, a)
 	old := dialVia(t, k, "") // a: added last, first in the list
 	if old.name != "a" {
@@ -125,24 +126,26 @@ func TestRemoveDestDrains(t *testing.T) {
 	if err := p.RemoveDest(k, a.addr); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second removal: %v, want ErrNotFound", err)
 	}
-	old.echo(t, "draining") // still forwarded right after removal
+	old.echo(t, "draining") // still forwarded after removal
 	for range 4 {
 		if c := dialVia(t, k, ""); c.name != "b" {
 			t.Fatalf("new connection went to removed %s", c.name)
 		}
 	}
+	clk.Advance(time.Minute - time.Nanosecond)
+	old.echo(t, "still draining") // the drain timeout has not passed
 	// After the drain timeout the proxy closes it.
+	clk.Advance(time.Nanosecond)
 	old.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadAll(old.r); err != nil && !isReset(err) {
 		t.Fatalf("drained connection: %v", err)
 	}
-	if _, err := old.Write([]byte("x")); err == nil {
-		// A write may still be accepted by the kernel once; the next fails.
-		time.Sleep(50 * time.Millisecond)
-		if _, err := old.Write([]byte("x")); err == nil {
-			t.Error("connection to removed destination still open after drain timeout")
-		}
-	}
+	// A write may still be accepted by the kernel until the proxy's
+	// reset to the first one comes back.
+	eventually(t, "writes to the drained connection fail", func() bool {
+		_, err := old.Write([]byte("x"))
+		return err != nil
+	})
 }
 
 func isReset(err error) bool {
@@ -175,10 +178,8 @@ func TestRemoveServiceClosesListenerAndDrains(t *testing.T) {
 
 func TestPersistence(t *testing.T) {
 	a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
-	now := time.Unix(10000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	p := newProxy(t, Config{Now: clock})
+	clk := fakeClock()
+	p := newProxy(t, Config{Clock: clk})
 	k := addService(t, p, ServiceConfig{Scheduler: "rr", PersistenceTimeout: 300 * time.Second, PersistenceBits: 24},
 		map[*backend]int{a: 1, b: 1}, a, b)
 	first := dialVia(t, k, "127.0.0.1")
@@ -194,9 +195,7 @@ func TestPersistence(t *testing.T) {
 		d := destStatus(t, p, k, map[string]*backend{"a": a, "b": b}[first.name].addr)
 		return d.ActiveConns+d.InactiveConns == 0 && d.PersistConns == 1
 	})
-	mu.Lock()
-	now = now.Add(301 * time.Second) // template expires
-	mu.Unlock()
+	clk.Advance(301 * time.Second) // template expires
 	if c := dialVia(t, k, "127.0.0.1"); c.name == first.name {
 		t.Errorf("after expiry rr should pick the other server, got %s again", c.name)
 	}
@@ -229,6 +228,73 @@ func TestUpperThreshold(t *testing.T) {
 	})
 	if c := dialVia(t, k, ""); c.name != "a" {
 		t.Errorf("after a fell below its threshold: %s, want a", c.name)
+	}
+}
+
+// TestThresholdsKernelSemantics: a destination is overloaded once its
+// connections (active and inactive) reach the upper threshold, and takes
+// new ones again only when they fall below the lower threshold, or below
+// 3/4 of the upper one when there is none, as the kernel's
+// ip_vs_bind_dest and ip_vs_unbind_dest decide. fo sends every connection
+// to the heavier server a unless it is overloaded.
+func TestThresholdsKernelSemantics(t *testing.T) {
+	tests := []struct {
+		name         string
+		upper, lower uint32
+		stillOver    []int // a's connection counts, on the way down, that keep it overloaded
+		clearsAt     int
+	}{
+		{"lower 2", 4, 2, []int{3, 2}, 1},
+		{"no lower: 3/4 of 4", 4, 0, []int{3}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := startBackend(t, "a", modeEcho), startBackend(t, "b", modeEcho)
+			p := newProxy(t, Config{})
+			k := addService(t, p, ServiceConfig{Scheduler: "fo"}, nil)
+			if err := p.AddDest(k, DestConfig{Addr: b.addr, Weight: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AddDest(k, DestConfig{Addr: a.addr, Weight: 100, UpperThreshold: tc.upper, LowerThreshold: tc.lower}); err != nil {
+				t.Fatal(err)
+			}
+			var onA []*conn
+			for i := range int(tc.upper) {
+				c := dialVia(t, k, "")
+				if c.name != "a" {
+					t.Fatalf("connection %d went to %s below a's upper threshold", i, c.name)
+				}
+				onA = append(onA, c)
+			}
+			if c := dialVia(t, k, ""); c.name != "b" {
+				t.Fatalf("connection at a's upper threshold went to %s", c.name)
+			}
+			total := func() int {
+				d := destStatus(t, p, k, a.addr)
+				return d.ActiveConns + d.InactiveConns
+			}
+			closeOne := func() {
+				onA[len(onA)-1].Close()
+				onA = onA[:len(onA)-1]
+				eventually(t, fmt.Sprintf("a down to %d connections", len(onA)), func() bool { return total() == len(onA) })
+			}
+			for _, n := range tc.stillOver {
+				closeOne()
+				if len(onA) != n {
+					t.Fatalf("test table: a has %d connections, want %d", len(onA), n)
+				}
+				if c := dialVia(t, k, ""); c.name != "b" {
+					t.Errorf("with %d connections on a (upper %d, lower %d): new one went to %s, want b (still overloaded)", n, tc.upper, tc.lower, c.name)
+				}
+			}
+			closeOne()
+			if len(onA) != tc.clearsAt {
+				t.Fatalf("test table: a has %d connections, want %d", len(onA), tc.clearsAt)
+			}
+			if c := dialVia(t, k, ""); c.name != "a" {
+				t.Errorf("with %d connections on a (upper %d, lower %d): new one went to %s, want a (no longer overloaded)", tc.clearsAt, tc.upper, tc.lower, c.name)
+			}
+		})
 	}
 }
 
@@ -418,20 +484,34 @@ func TestRateEstimator(t *testing.T) {
 }
 
 // TestFinTimeout: after the client's FIN, a server that never answers nor
-// closes is cut off after FinTimeout of idleness.
+// closes is cut off after FinTimeout of idleness (on the proxy's clock).
 func TestFinTimeout(t *testing.T) {
-	a := startBackend(t, "a", modeHold)
-	p := newProxy(t, Config{FinTimeout: 200 * time.Millisecond})
-	k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
-	c := dialVia(t, k, "")
-	c.CloseWrite()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAll(c.r); err != nil && !isReset(err) {
-		t.Fatalf("half-closed connection: %v", err)
-	}
-	eventually(t, "released", func() bool {
-		d := destStatus(t, p, k, a.addr)
-		return d.ActiveConns+d.InactiveConns == 0
+	forEachPath(t, func(t *testing.T, cfg Config) {
+		a := startBackend(t, "a", modeHold)
+		clk := fakeClock()
+		cfg.Clock = clk
+		p := newProxy(t, cfg)
+		k := addService(t, p, ServiceConfig{}, map[*backend]int{a: 1}, a)
+		c := dialVia(t, k, "")
+		c.CloseWrite()
+		eventually(t, "inactive after the client's FIN", func() bool {
+			d := destStatus(t, p, k, a.addr)
+			return d.ActiveConns == 0 && d.InactiveConns == 1
+		})
+		clk.Advance(120*time.Second - time.Nanosecond)
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("half-closed connection before the FIN timeout: read %d, %v; want it open", n, err)
+		}
+		clk.Advance(time.Nanosecond)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadAll(c.r); err != nil && !isReset(err) {
+			t.Fatalf("half-closed connection: %v", err)
+		}
+		eventually(t, "released", func() bool {
+			d := destStatus(t, p, k, a.addr)
+			return d.ActiveConns+d.InactiveConns == 0
+		})
 	})
 }
 

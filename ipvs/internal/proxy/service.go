@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs/sched"
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +27,7 @@ type dest struct {
 	stats   counters
 	persist atomic.Int32 // templates pointing here
 	removed bool         // under service.mu
-	drain   *time.Timer  // under service.mu
+	drain   clock.Timer  // under service.mu
 }
 
 // template is a persistence template: the client network's server.
@@ -51,14 +52,17 @@ type service struct {
 	sessions  map[session]struct{}
 	flows     map[netip.AddrPort]*udpFlow // UDP only
 	removed   bool
-	drain     *time.Timer
-	timers    []*time.Timer // drains of removed destinations
+	drain     clock.Timer
+	timers    []clock.Timer // drains of removed destinations
 
-	stats  counters
-	ln     *net.TCPListener // goroutine data path
-	rl     *rawListener     // event-loop data path
-	rlOnce sync.Once
-	uc     *net.UDPConn
+	stats   counters
+	refused atomic.Uint64 // clients refused for the descriptor budget
+
+	ln      *net.TCPListener // goroutine data path
+	rl      *rawListener     // event-loop data path
+	uc      *net.UDPConn
+	lnOnce  sync.Once // closes whichever of the three it is
+	counted bool      // the listening socket is in the budget
 }
 
 func (p *Proxy) newService(c ServiceConfig) (*service, error) {
@@ -77,26 +81,30 @@ func (p *Proxy) newService(c ServiceConfig) (*service, error) {
 }
 
 func (s *service) listen() error {
-	var err error
-	if s.key.Protocol == TCP {
+	if s.key.Protocol == UDP {
+		uc, err := listenUDP(s.p.ctx, s.key.Addr)
+		if err != nil {
+			return err
+		}
+		s.uc = uc
+	} else {
 		ln, err := listenTCP(s.p.ctx, s.key.Addr)
 		if err != nil {
 			return err
 		}
 		if s.p.eventLoops() == nil {
 			s.ln = ln
-			return nil
+		} else {
+			fd, err := takeListener(ln)
+			if err != nil {
+				return err
+			}
+			s.rl = &rawListener{fd: fd, s: s, unspecified: s.key.Addr.Addr().IsUnspecified()}
 		}
-		fd, err := takeListener(ln)
-		if err != nil {
-			return err
-		}
-		s.rl = &rawListener{fd: fd, s: s, unspecified: s.key.Addr.Addr().IsUnspecified()}
-		return nil
-	} else {
-		s.uc, err = listenUDP(s.p.ctx, s.key.Addr)
 	}
-	return err
+	s.p.budget.addFixed(1)
+	s.counted = true
+	return nil
 }
 
 func (s *service) start() {
@@ -197,7 +205,7 @@ func (s *service) removeDest(a netip.AddrPort) error {
 		}
 	}
 	if s.hasSessions(d) {
-		d.drain = time.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(d) })
+		d.drain = s.p.clk.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(d) })
 		s.timers = append(s.timers, d.drain)
 	}
 	return nil
@@ -272,7 +280,7 @@ func (s *service) schedule(client, local netip.AddrPort, x session, bindTo **des
 	var d *dest
 	var t *template
 	if s.cfg.PersistenceTimeout > 0 {
-		now := s.p.cfg.Now()
+		now := s.p.clk.Now()
 		s.sweepTemplates(now)
 		key := maskAddr(client.Addr(), s.cfg.PersistenceBits)
 		if old := s.templates[key]; old != nil {
@@ -316,11 +324,11 @@ func (s *service) release(x session, d *dest, t *template, active bool) {
 	delete(s.sessions, x)
 	if t != nil {
 		t.controlled--
-		t.lastUsed = s.p.cfg.Now()
+		t.lastUsed = s.p.clk.Now()
 	}
 	if d.removed && d.drain != nil && !s.hasSessions(d) {
 		d.drain.Stop()
-		s.timers = slices.DeleteFunc(s.timers, func(x *time.Timer) bool { return x == d.drain })
+		s.timers = slices.DeleteFunc(s.timers, func(x clock.Timer) bool { return x == d.drain })
 		d.drain = nil
 	}
 	gone := s.removed && len(s.sessions) == 0
@@ -352,7 +360,7 @@ func (s *service) remove() {
 	s.mu.Lock()
 	s.removed = true
 	if s.key.Protocol == TCP && len(s.sessions) > 0 {
-		s.drain = time.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(nil) })
+		s.drain = s.p.clk.AfterFunc(s.p.cfg.DrainTimeout, func() { s.closeSessions(nil) })
 		s.mu.Unlock()
 		return
 	}
@@ -383,23 +391,26 @@ func (s *service) shutdown() {
 
 // closeListener closes the service's listening socket; idempotent.
 func (s *service) closeListener() {
-	switch {
-	case s.ln != nil:
-		s.ln.Close()
-	case s.rl != nil:
-		s.rlOnce.Do(func() {
+	s.lnOnce.Do(func() {
+		switch {
+		case s.ln != nil:
+			s.ln.Close()
+		case s.rl != nil:
 			s.p.loops.removeListener(s.rl)
 			unix.Close(s.rl.fd)
-		})
-	case s.uc != nil:
-		s.uc.Close()
-	}
+		case s.uc != nil:
+			s.uc.Close()
+		}
+		if s.counted {
+			s.p.budget.addFixed(-1)
+		}
+	})
 }
 
 func (s *service) status() ServiceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ServiceStatus{Config: s.cfg, Stats: s.stats.snapshot()}
+	st := ServiceStatus{Config: s.cfg, Stats: s.stats.snapshot(), Refused: s.refused.Load()}
 	for i := len(s.dests) - 1; i >= 0; i-- { // oldest first
 		d := s.dests[i]
 		st.Dests = append(st.Dests, DestStatus{

@@ -63,15 +63,19 @@ func takeListener(ln *net.TCPListener) (int, error) {
 	return fd, nil
 }
 
-// A direction of a session: bytes from src go through the pipe to dst.
+// A direction of a session: bytes from src go to dst, read into the
+// loop's buffer and written, or for a bulk direction spliced through a
+// pipe. What dst cannot take at once waits in the pipe (spliced) or in
+// spill (copied), and src is not read again until it is delivered.
 type direction struct {
 	src, dst int
-	pipe     [2]int // read end, write end; -1 when none
-	pending  int    // bytes in the pipe
+	pipe     [2]int // read end, write end; -1 when none: held only while pending
+	spill    []byte // copied bytes dst has not taken yet
+	pending  int    // bytes waiting for dst: in the pipe, or len(spill)
 	eof      bool   // src has reached EOF
 	done     bool   // EOF passed on: dst is shut down for writing
 	hup      bool   // src hung up while not being read; taken out of epoll
-	bulk     bool   // splice src to the pipe; until then, read and write
+	bulk     bool   // splice src to a pipe when one can be had; until then, read and write
 	ctrDest  *atomic.Uint64
 	ctrSvc   *atomic.Uint64
 }
@@ -180,6 +184,14 @@ func (l *loop) accept(rl *rawListener) {
 		return
 	}
 	s := rl.s
+	if !l.p.admit(fdsPerConn) && !(l.closePool() && l.p.admit(fdsPerConn)) {
+		// No descriptors to spare for the connection and its server:
+		// reset the client at once rather than let it wait.
+		setLingerZero(fd)
+		rawClose(fd)
+		l.p.refuse(s)
+		return
+	}
 	local := s.key.Addr
 	if rl.unspecified {
 		var rsa unix.RawSockaddrAny
@@ -195,6 +207,7 @@ func (l *loop) accept(rl *rawListener) {
 		// No server: the kernel drops the SYN; the client sees a reset.
 		setLingerZero(fd)
 		rawClose(fd)
+		l.p.budget.give(fdsPerConn)
 		return
 	}
 	l.setEntry(fd, fdEntry{kind: kindClient, x: x})
@@ -290,15 +303,6 @@ func (l *loop) established(x *spliceSession) {
 	x.d.sd.SetActive(true)
 	x.active = true
 	for i := range x.dirs {
-		p, err := l.getPipe()
-		if err != nil {
-			l.p.log.Error("pipe failed", "service", x.s.key, "err", err)
-			l.finish(x, true)
-			return
-		}
-		x.dirs[i].pipe = p
-	}
-	for i := range x.dirs {
 		x.dirs[i].src, x.dirs[i].dst = x.ends[i].fd, x.ends[1-i].fd
 	}
 	x.dirs[0].ctrDest, x.dirs[0].ctrSvc = &x.d.stats.bytesIn, &x.s.stats.bytesIn
@@ -372,13 +376,14 @@ func (l *loop) sessionEvent(x *spliceSession, client bool, events uint32) {
 }
 
 // pumpIn moves what src has on to dst: read into the loop's buffer and
-// written, or for a bulk direction spliced into the empty pipe and on.
-// It returns false when the session ended.
+// written, or for a bulk direction spliced into a pipe and on. It returns
+// false when the session ended.
 func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 	for {
+		splice := d.bulk && (d.pipe[0] >= 0 || l.takePipe(d))
 		var n int
 		var e syscall.Errno
-		if d.bulk {
+		if splice {
 			n, e = rawSplice(d.src, d.pipe[1], pipeCapacity)
 		} else {
 			n, e = rawRead(d.src, l.buf)
@@ -386,15 +391,15 @@ func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 		switch {
 		case e == 0 && n > 0:
 			l.touch(x)
-			if d.bulk {
+			if splice {
 				d.pending += n
 				if !l.pumpOut(x, d) {
 					return false
 				}
 			} else {
 				// A read that fills the buffer is a bulk transfer:
-				// splice from now on.
-				d.bulk = n == len(l.buf)
+				// splice from now on (when a pipe can be had).
+				d.bulk = d.bulk || n == len(l.buf)
 				if !l.writeCopied(x, d, l.buf[:n]) {
 					return false
 				}
@@ -405,11 +410,13 @@ func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 			return true
 		case e == 0:
 			d.eof = true
+			l.dropPipe(d)
 			if d.pending == 0 {
 				return l.finishDir(x, d)
 			}
 			return true
 		case e == unix.EAGAIN:
+			l.dropPipe(d)
 			return true
 		case e == unix.EINTR:
 			continue
@@ -420,9 +427,28 @@ func (l *loop) pumpIn(x *spliceSession, d *direction) bool {
 	}
 }
 
+// takePipe gives d a pipe to splice through; false when none can be had
+// (the descriptor budget is spent), and d copies instead.
+func (l *loop) takePipe(d *direction) bool {
+	p, ok := l.getPipe()
+	if ok {
+		d.pipe = p
+	}
+	return ok
+}
+
+// dropPipe gives d's pipe back to the loop once it is empty: an idle
+// direction holds none.
+func (l *loop) dropPipe(d *direction) {
+	if d.pipe[0] >= 0 && d.pending == 0 {
+		l.putPipe(d.pipe, true)
+		d.pipe = [2]int{-1, -1}
+	}
+}
+
 // writeCopied writes b, read from d's source, to its destination; what
-// the destination cannot take now goes into the (empty) pipe, to be
-// spliced on when it is writable. It returns false when the session ended.
+// the destination cannot take now waits in d.spill, to be written when it
+// is writable. It returns false when the session ended.
 func (l *loop) writeCopied(x *spliceSession, d *direction, b []byte) bool {
 	w, e := rawWrite(d.dst, b)
 	for e == unix.EINTR {
@@ -441,22 +467,23 @@ func (l *loop) writeCopied(x *spliceSession, d *direction, b []byte) bool {
 	if w == len(b) {
 		return true
 	}
-	// The pipe is empty and holds more than a buffer, so this write
-	// takes it all.
-	if p, e := rawWrite(d.pipe[1], b[w:]); e != 0 || p != len(b)-w {
-		l.finish(x, true)
-		return false
-	}
-	d.pending = len(b) - w
+	d.spill = append(d.spill[:0], b[w:]...)
+	d.pending = len(d.spill)
 	return true
 }
 
-// pumpOut splices from the pipe to dst once; a short write means dst's
-// buffer is full and the rest waits for EPOLLOUT. It returns false when
-// the session ended.
+// pumpOut writes what waits for dst (spilled bytes, or the pipe spliced)
+// once; a short write means dst's buffer is full and the rest waits for
+// EPOLLOUT. It returns false when the session ended.
 func (l *loop) pumpOut(x *spliceSession, d *direction) bool {
 	for d.pending > 0 {
-		n, e := rawSplice(d.pipe[0], d.dst, d.pending)
+		var n int
+		var e syscall.Errno
+		if len(d.spill) > 0 {
+			n, e = rawWrite(d.dst, d.spill)
+		} else {
+			n, e = rawSplice(d.pipe[0], d.dst, d.pending)
+		}
 		if e == unix.EINTR {
 			continue
 		}
@@ -468,6 +495,12 @@ func (l *loop) pumpOut(x *spliceSession, d *direction) bool {
 			return false
 		}
 		d.pending -= n
+		if len(d.spill) > 0 {
+			d.spill = d.spill[n:]
+			if len(d.spill) == 0 {
+				d.spill = nil // an idle direction keeps no memory either
+			}
+		}
 		d.ctrDest.Add(uint64(n))
 		d.ctrSvc.Add(uint64(n))
 		// Progress towards a slow reader keeps a connection alive
@@ -476,6 +509,7 @@ func (l *loop) pumpOut(x *spliceSession, d *direction) bool {
 		break
 	}
 	if d.pending == 0 {
+		l.dropPipe(d)
 		if d.eof {
 			return l.finishDir(x, d)
 		}
@@ -570,6 +604,8 @@ func (l *loop) finish(x *spliceSession, rst bool) {
 		d := &x.dirs[i]
 		l.putPipe(d.pipe, d.pending == 0)
 		d.pipe = [2]int{-1, -1}
+		d.spill = nil
 	}
+	l.p.budget.give(fdsPerConn)
 	x.s.release(x, x.d, x.t, wasActive)
 }

@@ -1,20 +1,33 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
+	"github.com/lvskit/lvskit/clock"
 	"golang.org/x/sys/unix"
 )
 
-// copyChunk bounds one splice run, so byte counters move during long
-// transfers.
+// The goroutine data path: two goroutines per TCP connection, one per
+// direction. A direction waits until its source is readable holding
+// nothing but its goroutine (no buffer, no pipe), then moves what is
+// there: less than copyBuffer through a pooled buffer, more with
+// ReadFrom, which Go implements with splice(2) through a pipe from a pool
+// of its own. A pipe is taken for a transfer and given back after it, so
+// an idle connection holds its two sockets and no pipe. A splice counts
+// a pipe against the descriptor budget while it runs; when none fits the
+// direction copies instead. (The pipes Go keeps for reuse between
+// transfers are not counted; its garbage collector closes them.)
+
+// copyChunk bounds one transfer, so byte counters move during long ones.
 const copyChunk = 256 << 10
 
 type tcpSession struct {
@@ -22,10 +35,11 @@ type tcpSession struct {
 	client  *net.TCPConn
 	backend *net.TCPConn
 	closed  bool
-	idle    *time.Timer // checks the TCP timeout; nil before established
+	timer   clock.Timer // the idle or FIN timeout; nil before established
 	d       *dest
 	halves  atomic.Int32 // directions that ended cleanly
 	active  atomic.Bool
+	last    atomic.Int64 // Proxy.since() of the last payload moved
 }
 
 func (t *tcpSession) destination() *dest { return t.d }
@@ -46,6 +60,9 @@ func (t *tcpSession) closeLocked() {
 	if t.backend != nil {
 		t.backend.Close()
 	}
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 }
 
 func (t *tcpSession) setBackend(b *net.TCPConn) bool {
@@ -58,67 +75,52 @@ func (t *tcpSession) setBackend(b *net.TCPConn) bool {
 	return true
 }
 
-// watchIdle resets the session once neither socket has received payload
-// for the TCP timeout, as the event loops do. The kernel keeps the time of
-// each socket's last received data (TCP_INFO), so the copying goroutines
-// keep no bookkeeping: a timer asks the kernel once per timeout.
+// watchIdle starts the session's timeout on the proxy's clock: while both
+// directions are open it resets the session once no payload has moved
+// either way for the TCP timeout, as the event loops do; once one has
+// ended, it closes the session after the FIN timeout without payload.
 func (s *service) watchIdle(x *tcpSession) {
-	check := func() {
-		if x.halves.Load() > 0 {
-			return // half-closed: FinTimeout applies, by read deadlines
-		}
-		x.mu.Lock()
-		defer x.mu.Unlock()
-		if x.closed {
-			return
-		}
-		idle := min(sinceLastData(x.client), sinceLastData(x.backend))
-		if limit := s.p.tcpTimeout(); idle < limit {
-			x.idle.Reset(limit - idle)
-			return
-		}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.last.Store(s.p.since())
+	if !x.closed {
+		x.timer = s.p.clk.AfterFunc(s.p.tcpTimeout(), func() { s.checkIdle(x) })
+	}
+}
+
+func (s *service) checkIdle(x *tcpSession) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return
+	}
+	fin := x.halves.Load() > 0
+	limit := s.p.tcpTimeout()
+	if fin {
+		limit = s.p.finTimeout()
+	}
+	if idle := time.Duration(s.p.since() - x.last.Load()); idle < limit {
+		x.timer.Reset(limit - idle)
+		return
+	}
+	if !fin {
+		// Idle for the TCP timeout: the kernel would forget the
+		// connection; reset both sides, so neither keeps a dead one.
 		s.p.log.Debug("idle connection timed out", "service", s.key, "dest", x.d.addr, "client", x.client.RemoteAddr())
 		x.client.SetLinger(0)
 		x.backend.SetLinger(0)
-		x.closeLocked()
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.idle = time.AfterFunc(s.p.tcpTimeout(), check)
+	x.closeLocked()
 }
 
-// recheckIdle makes the session compare its idle time with the TCP
-// timeout now (after SetTimeouts).
+// recheckIdle makes the session compare its idle time with its timeout
+// now (after SetTimeouts, or when a direction ends).
 func (x *tcpSession) recheckIdle() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.idle != nil {
-		x.idle.Reset(0)
+	if x.timer != nil && !x.closed {
+		x.timer.Reset(0)
 	}
-}
-
-func (x *tcpSession) stopIdle() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.idle != nil {
-		x.idle.Stop()
-	}
-}
-
-// sinceLastData is how long ago c last received payload, by the kernel's
-// count (milliseconds); 0 if it cannot tell.
-func sinceLastData(c *net.TCPConn) time.Duration {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	var ms uint32
-	rc.Control(func(fd uintptr) {
-		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			ms = info.Last_data_recv
-		}
-	})
-	return time.Duration(ms) * time.Millisecond
 }
 
 func (s *service) acceptLoop() {
@@ -137,6 +139,14 @@ func (s *service) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if !s.p.admit(fdsPerConn) {
+			// No descriptors to spare: reset the client at once rather
+			// than let it wait.
+			c.SetLinger(0)
+			c.Close()
+			s.p.refuse(s)
+			continue
+		}
 		s.p.wg.Add(1)
 		go s.serveTCP(c)
 	}
@@ -154,6 +164,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 func (s *service) serveTCP(c *net.TCPConn) {
 	defer s.p.wg.Done()
+	defer s.p.budget.give(fdsPerConn)
 	client, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
 	x := &tcpSession{client: c}
 	var t *template
@@ -169,8 +180,13 @@ func (s *service) serveTCP(c *net.TCPConn) {
 	s.mu.Lock()
 	pp := s.cfg.ProxyProtocol
 	s.mu.Unlock()
-	d := net.Dialer{Timeout: s.p.cfg.DialTimeout, KeepAlive: -1}
-	bc, err := d.DialContext(s.p.ctx, "tcp", x.d.addr.String())
+	// The dial timeout runs on the proxy's clock.
+	ctx, cancel := context.WithCancel(s.p.ctx)
+	dt := s.p.clk.AfterFunc(s.p.cfg.DialTimeout, cancel)
+	d := net.Dialer{KeepAlive: -1}
+	bc, err := d.DialContext(ctx, "tcp", x.d.addr.String())
+	dt.Stop()
+	cancel()
 	if err != nil {
 		s.p.log.Debug("connect to real server failed", "service", s.key, "dest", x.d.addr, "err", err)
 		c.SetLinger(0)
@@ -187,10 +203,9 @@ func (s *service) serveTCP(c *net.TCPConn) {
 			return
 		}
 	}
+	s.watchIdle(x)
 	x.d.sd.SetActive(true)
 	x.active.Store(true)
-	s.watchIdle(x)
-	defer x.stopIdle()
 
 	done := make(chan struct{})
 	go func() {
@@ -206,7 +221,7 @@ func (s *service) serveTCP(c *net.TCPConn) {
 func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) {
 	err := s.copyCounted(x, dst, src, ctr1, ctr2)
 	if err != nil {
-		if !isClosedErr(err) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if !isClosedErr(err) {
 			// A reset (or another error) on one side: reset the other
 			// too, as IPVS passes the RST on.
 			dst.SetLinger(0)
@@ -228,20 +243,52 @@ func (s *service) pipe(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.
 	}
 	// The other direction now has FinTimeout of idleness, as the kernel's
 	// FIN_WAIT / CLOSE_WAIT timers allow.
-	dst.SetReadDeadline(time.Now().Add(s.p.finTimeout()))
+	x.recheckIdle()
 }
 
-// copyCounted splices src to dst in chunks, counting bytes after each.
-// Once the session is half-closed, each chunk renews src's idle deadline.
+// copyBufs are the buffers of transfers that found no pipe in the budget.
+var copyBufs = sync.Pool{New: func() any { return new([copyBuffer]byte) }}
+
+// copyCounted moves src to dst until EOF, one transfer per readiness of
+// src, counting bytes and activity after each.
 func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *atomic.Uint64) error {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return err
+	}
 	lr := io.LimitedReader{R: src}
 	for {
-		if x.halves.Load() > 0 {
-			src.SetReadDeadline(time.Now().Add(s.p.finTimeout()))
+		avail, err := waitReadable(rc)
+		if err != nil {
+			return err
 		}
-		lr.N = copyChunk
-		n, err := dst.ReadFrom(&lr)
+		if avail == 0 {
+			return nil // EOF
+		}
+		// Payload arrived: the connection is active from now, before
+		// the payload can reach the other side.
+		x.last.Store(s.p.since())
+		var n int64
+		if avail >= copyBuffer && s.p.budget.take(2) {
+			// Bulk: splice, through a pipe that counts for the
+			// transfer. A small read is copied, as on the event loops.
+			lr.N = int64(min(avail, copyChunk))
+			n, err = dst.ReadFrom(&lr)
+			s.p.budget.give(2)
+		} else {
+			buf := copyBufs.Get().(*[copyBuffer]byte)
+			var m int
+			if m, err = src.Read(buf[:min(avail, copyBuffer)]); m > 0 {
+				var w int
+				w, err = dst.Write(buf[:m])
+				n = int64(w)
+			}
+			copyBufs.Put(buf)
+		}
 		if n > 0 {
+			// Delivered, maybe slowly: progress towards a slow
+			// reader keeps a connection alive too.
+			x.last.Store(s.p.since())
 			ctr1.Add(uint64(n))
 			ctr2.Add(uint64(n))
 		}
@@ -251,8 +298,44 @@ func (s *service) copyCounted(x *tcpSession, dst, src *net.TCPConn, ctr1, ctr2 *
 			}
 			return err
 		}
-		if lr.N > 0 { // ReadFrom stopped before the limit: EOF
-			return nil
-		}
 	}
+}
+
+// waitReadable waits until the socket has bytes to read, or has reached
+// EOF (0 bytes) or an error, in Go's poller. It returns how many bytes
+// are there.
+func waitReadable(rc syscall.RawConn) (int, error) {
+	var n int
+	var rerr error
+	err := rc.Read(func(fd uintptr) bool {
+		v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		if err != nil {
+			rerr = err
+			return true
+		}
+		if v > 0 {
+			n = v
+			return true
+		}
+		// Nothing queued: end of stream, an error, or nothing yet.
+		var b [1]byte
+		for {
+			r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait for readiness
+			case 0:
+				n = int(r) // 0: EOF; 1: data came meanwhile
+			default:
+				rerr = e
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
 }

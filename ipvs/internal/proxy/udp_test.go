@@ -49,7 +49,8 @@ func udpAsk(t testing.TB, c *net.UDPConn, msg string) (reply string, from netip.
 
 func TestUDPFlows(t *testing.T) {
 	a, b := startUDPBackend(t, "a"), startUDPBackend(t, "b")
-	p := newProxy(t, Config{UDPTimeout: 300 * time.Millisecond})
+	clk := fakeClock()
+	p := newProxy(t, Config{Clock: clk})
 	svc := ServiceConfig{Protocol: UDP, Addr: freePort(t, true), Scheduler: "rr"}
 	if err := p.AddService(svc); err != nil {
 		t.Fatal(err)
@@ -106,7 +107,13 @@ func TestUDPFlows(t *testing.T) {
 	if d := s.Dests[0]; d.ActiveConns != 0 || d.InactiveConns != 2 {
 		t.Errorf("dest counts active=%d inactive=%d, want 0 and 2", d.ActiveConns, d.InactiveConns)
 	}
-	// Idle flows expire.
+	// Idle flows expire after the UDP timeout (the kernel's 300 s) of
+	// the proxy's clock, not before.
+	clk.Advance(300*time.Second - time.Nanosecond)
+	if s := serviceStatus(t, p, k); s.Dests[0].InactiveConns+s.Dests[1].InactiveConns != 4 {
+		t.Errorf("flows before the UDP timeout: %d, want 4", s.Dests[0].InactiveConns+s.Dests[1].InactiveConns)
+	}
+	clk.Advance(time.Nanosecond)
 	eventually(t, "idle flows expire", func() bool {
 		s := serviceStatus(t, p, k)
 		return s.Dests[0].InactiveConns+s.Dests[1].InactiveConns == 0
@@ -147,7 +154,7 @@ func TestUDPRemoveService(t *testing.T) {
 
 func TestUDPPersistenceAcrossFlows(t *testing.T) {
 	a, b := startUDPBackend(t, "a"), startUDPBackend(t, "b")
-	p := newProxy(t, Config{UDPTimeout: 100 * time.Millisecond})
+	p := newProxy(t, Config{Clock: fakeClock()})
 	svc := ServiceConfig{Protocol: UDP, Addr: freePort(t, true), Scheduler: "rr", PersistenceTimeout: time.Hour}
 	if err := p.AddService(svc); err != nil {
 		t.Fatal(err)
