@@ -56,7 +56,8 @@ type Address struct {
 	Label string
 	// Scope defaults to global (zero).
 	Scope Scope
-	// Broadcast is the IPv4 broadcast address (`brd`); zero for none.
+	// Broadcast is the IPv4 broadcast address (`brd`); zero for none, as
+	// `ip addr add` without brd (and keepalived) set it.
 	Broadcast netip.Addr
 	// NoPrefixRoute keeps the kernel from adding the route of the
 	// address's prefix; Home, MngTmpAddr and AutoJoin are the IPv6 and
@@ -305,6 +306,8 @@ func toNetlinkAddr(a Address) *netlink.Addr {
 	}
 	if a.Broadcast.IsValid() {
 		na.Broadcast = a.Broadcast.AsSlice()
+	} else if ip.Is4() {
+		na.Broadcast = net.IPv4zero // none: the netlink library would make one up
 	}
 	for _, f := range []struct {
 		set  bool

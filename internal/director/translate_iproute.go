@@ -160,13 +160,13 @@ func (t *translator) ipRoute(kw string, r keepalived.Route) (netcfg.Route, bool)
 		if !r.Via.IsValid() {
 			return skip(`"or" without "via"`)
 		}
-		out.Nexthops = []netcfg.Nexthop{{Gateway: r.Via, Link: r.Dev, OnLink: r.OnLink}, {Gateway: r.Or, Link: r.Dev, OnLink: r.OnLink}}
+		out.Nexthops = []netcfg.Nexthop{{Gateway: r.Via, Link: r.Dev, Weight: 1, OnLink: r.OnLink}, {Gateway: r.Or, Link: r.Dev, Weight: 1, OnLink: r.OnLink}}
 	case len(r.Nexthops) > 0:
 		if r.Via.IsValid() {
 			return skip(`"via" and "nexthop" together`)
 		}
 		for _, nh := range r.Nexthops {
-			n := netcfg.Nexthop{Gateway: nh.Via, Link: nh.Dev, Weight: nh.Weight.V, OnLink: nh.OnLink}
+			n := netcfg.Nexthop{Gateway: nh.Via, Link: nh.Dev, Weight: nh.Weight.Or(1), OnLink: nh.OnLink}
 			if n.Link == "" {
 				n.Link = r.Dev
 			}

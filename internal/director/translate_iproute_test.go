@@ -82,13 +82,13 @@ vrrp_instance V {
 
 	wantRoutes := []netcfg.Route{
 		{Dst: pf("192.168.109.0/24"), Src: a("10.1.0.1"), Gateway: a("10.1.0.254"), Link: "eth0", Metric: 5, Table: 100, OnLink: true, Protocol: ka},
-		{Dst: pf("192.168.113.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0"}, {Gateway: a("10.1.0.253"), Link: "eth0"}}},
+		{Dst: pf("192.168.113.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0", Weight: 1}, {Gateway: a("10.1.0.253"), Link: "eth0", Weight: 1}}},
 		{Dst: pf("192.168.114.0/24"), Type: netcfg.RouteBlackhole, Protocol: ka},
 		{Dst: pf("192.168.115.0/24"), Type: netcfg.RouteUnreachable, Table: netcfg.TableMain, Protocol: ka},
 		{Dst: pf("192.168.117.0/24"), Link: "eth0", Scope: netcfg.ScopeHost, Protocol: ka, TOS: 0x10, Realm: 3<<16 | 4,
 			Metrics: netcfg.RouteMetrics{MTU: 1400, LockMTU: true, AdvMSS: 1300, Ssthresh: 7, Features: 1}},
 		{Dst: pf("192.168.118.0/24"), Link: "eth0", Protocol: 99},
-		{Dst: pf("192.168.119.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0", Weight: 2}, {Gateway: a("10.2.0.254"), OnLink: true}}},
+		{Dst: pf("192.168.119.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0", Weight: 2}, {Gateway: a("10.2.0.254"), Weight: 1, OnLink: true}}},
 		{Dst: pf("::/0"), Gateway: a("fd00::1"), Link: "eth0", Protocol: ka},
 	}
 	var gotRoutes []netcfg.Route

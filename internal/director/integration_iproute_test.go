@@ -1,0 +1,243 @@
+package director_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/director"
+	"github.com/lvskit/lvskit/internal/netnstest"
+)
+
+// ipState is what ip(8) shows of a namespace's addresses, routes (every
+// table, both families) and rules.
+func ipState(h *netnstest.Host) string {
+	return h.Run("ip", "-o", "addr", "show") + h.Run("ip", "route", "show", "table", "all") +
+		h.Run("ip", "-6", "route", "show", "table", "all") + h.Run("ip", "rule", "show") + h.Run("ip", "-6", "rule", "show")
+}
+
+// ipLines is ip(8)'s view with one line per route (a multipath route's
+// next hops joined to it) and whitespace squeezed.
+func ipLines(h *netnstest.Host) []string {
+	var lines []string
+	for _, l := range strings.Split(ipState(h), "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		f := strings.Join(strings.Fields(strings.ReplaceAll(l, "\\", " ")), " ")
+		if (strings.HasPrefix(l, "\t") || strings.HasPrefix(l, " ")) && len(lines) > 0 {
+			lines[len(lines)-1] += " " + f
+			continue
+		}
+		lines = append(lines, f)
+	}
+	return lines
+}
+
+// shown says whether one line of lines holds every part.
+func shown(lines []string, parts ...string) bool {
+	for _, l := range lines {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// monitor runs `ip -o monitor address route rule` in h until stop is
+// called, and returns what it printed.
+func monitor(t *testing.T, h *netnstest.Host) (stop func() string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := h.Command(ctx, "ip", "-o", "monitor", "address", "route", "rule")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cancel)
+	time.Sleep(300 * time.Millisecond) // let it subscribe
+	return func() string {
+		time.Sleep(300 * time.Millisecond) // let it print what it received
+		cancel()
+		_ = cmd.Wait()
+		return out.String()
+	}
+}
+
+const staticConf = `global_defs {
+    router_id st
+    default_interface eth1
+}
+static_ipaddress {
+    10.62.5.1/24 dev eth0 label eth0:5 brd +
+    10.62.6.1/32 scope host
+    {{ADDR}}
+}
+static_routes {
+    src 10.62.0.1 to 192.168.109.0/24 via 10.62.0.254 dev eth0
+    192.168.110.0/24 via 10.62.0.254 dev eth0 metric {{METRIC}}
+    192.168.113.0/24 via 10.62.0.254 or 10.62.0.253 dev eth0
+    blackhole 192.168.114.0/24
+    unreachable 192.168.115.0/24 table 100
+    prohibit 192.168.116.0/24 table 100
+    192.168.117.0/24 dev eth0 scope host metric 55 protocol 50 no_track mtu 1400 advmss 1300
+    192.168.118.0/24 via 10.9.9.9 dev eth0 onlink table 101
+    0.0.0.0/0 via 10.62.0.254 table 100
+    10.62.99.0/24 dev eth0 src 10.62.99.1
+}
+static_rules {
+    from 192.168.2.0/24 table 100 preference 100
+    to 192.168.3.0/24 table 101 preference 101
+    {{RULE}}
+    from 10.0.0.0/8 fwmark 0x10/0xff iif eth0 table 100 preference 103
+}
+`
+
+func writeStaticConf(t *testing.T, path, addr, metric, rule string) {
+	t.Helper()
+	s := strings.NewReplacer("{{ADDR}}", addr, "{{METRIC}}", metric, "{{RULE}}", rule).Replace(staticConf)
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// static_ipaddress, static_routes and static_rules are set when the
+// director starts (whatever VRRP does: there is no instance here), as
+// ip(8) reads them; a reload changes exactly the lines that changed (ip
+// monitor sees nothing else); SIGTERM removes exactly what the director
+// set, and an address and a route that were there before it stay.
+func TestIntegrationStaticIPRoute(t *testing.T) {
+	netnstest.RequireRoot(t)
+	bin := buildDirector(t)
+	lab := netnstest.New(t)
+	h, peerHost := lab.Host("st"), lab.Host("peer")
+	lab.Link(h, "eth0", "10.62.0.1/24", peerHost, "eth0", "10.62.0.2/24")
+	lab.Link(h, "eth1", "10.63.0.1/24", peerHost, "eth1", "10.63.0.2/24")
+	// Already there before the director: it must leave them as they are.
+	h.AddAddr("eth0", "10.62.99.1/24")
+	before := ipLines(h)
+
+	conf := filepath.Join(t.TempDir(), "st.conf")
+	writeStaticConf(t, conf, "10.62.7.1/24 dev eth0", "10", "from 192.168.4.0/24 table 100 preference 102")
+	p := startDirector(t, h, bin, "st", "-f", conf, "--metrics", ":9100")
+	want := [][]string{
+		{"inet 10.62.5.1/24 brd 10.62.5.255 scope global eth0:5"},
+		{"inet 10.62.6.1/32 scope host eth1"},
+		{"inet 10.62.7.1/24 scope global eth0"},
+		{"192.168.109.0/24 via 10.62.0.254 dev eth0 proto keepalived src 10.62.0.1"},
+		{"192.168.110.0/24 via 10.62.0.254 dev eth0 proto keepalived metric 10"},
+		{"192.168.113.0/24 proto keepalived nexthop via 10.62.0.254 dev eth0 weight 1 nexthop via 10.62.0.253 dev eth0 weight 1"},
+		{"blackhole 192.168.114.0/24 proto keepalived"},
+		{"unreachable 192.168.115.0/24 table 100 proto keepalived"},
+		{"prohibit 192.168.116.0/24 table 100 proto keepalived"},
+		{"192.168.117.0/24 dev eth0 proto 50 scope host metric 55", "mtu 1400", "advmss 1300"},
+		{"192.168.118.0/24 via 10.9.9.9 dev eth0 table 101 proto keepalived onlink"},
+		{"default via 10.62.0.254 dev eth0 table 100 proto keepalived"},
+		{"100: from 192.168.2.0/24 lookup 100 proto keepalived"},
+		{"101: from all to 192.168.3.0/24 lookup 101 proto keepalived"},
+		{"102: from 192.168.4.0/24 lookup 100 proto keepalived"},
+		{"103: from 10.0.0.0/8 fwmark 0x10/0xff iif eth0 lookup 100 proto keepalived"},
+	}
+	var lines []string
+	if !waitFor(20*time.Second, func() bool {
+		lines = ipLines(h)
+		for _, w := range want {
+			if !shown(lines, w...) {
+				return false
+			}
+		}
+		return true
+	}) {
+		for _, w := range want {
+			if !shown(lines, w...) {
+				t.Errorf("not set at start: %q", w)
+			}
+		}
+		t.Fatalf("ip(8) shows:\n%s\n%s", strings.Join(lines, "\n"), p.Output())
+	}
+	// The route to 10.62.99.0/24 was there (the kernel's, for the address
+	// made before): the director's line finds it and sets nothing.
+	if shown(lines, "10.62.99.0/24", "proto keepalived") {
+		t.Errorf("the director replaced the route that was there:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// Reload: one address, one route's metric and one rule change; the
+	// monitor sees exactly those.
+	stop := monitor(t, h)
+	writeStaticConf(t, conf, "10.62.8.1/24 dev eth0", "20", "")
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var st *director.Status
+	if !waitFor(15*time.Second, func() bool { st, _ = fetchStatus(h); return st != nil && st.ReloadsOK == 1 }) {
+		t.Fatalf("reload not applied: %+v\n%s", st, p.Output())
+	}
+	events := stop()
+	for _, w := range []string{"Deleted", "10.62.7.1/24", "10.62.8.1/24", "192.168.110.0/24 via 10.62.0.254 dev eth0 proto keepalived metric 10",
+		"192.168.110.0/24 via 10.62.0.254 dev eth0 proto keepalived metric 20", "102:"} {
+		if !strings.Contains(events, w) {
+			t.Errorf("ip monitor did not see %q during the reload:\n%s", w, events)
+		}
+	}
+	for _, unchanged := range []string{"10.62.5.1", "10.62.6.1", "192.168.109.0", "192.168.113.0", "192.168.114.0", "192.168.115.0",
+		"192.168.116.0", "192.168.117.0", "192.168.118.0", "default", "100:", "101:", "103:"} {
+		if strings.Contains(events, unchanged) {
+			t.Errorf("the reload touched %s, which did not change:\n%s", unchanged, events)
+		}
+	}
+	lines = ipLines(h)
+	if shown(lines, "10.62.7.1") || !shown(lines, "inet 10.62.8.1/24") || shown(lines, "102:") ||
+		!shown(lines, "192.168.110.0/24", "metric 20") || shown(lines, "192.168.110.0/24", "metric 10") {
+		t.Errorf("after the reload ip(8) shows:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// SIGTERM: everything the director set goes, what was there stays.
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the director did not stop on SIGTERM")
+	}
+	after := ipLines(h)
+	if diff := lineDiff(before, after); diff != "" {
+		t.Errorf("after SIGTERM the namespace differs from before the director (-before +after):\n%s\n%s", diff, p.Output())
+	}
+}
+
+// lineDiff lists the lines only in a (-) or only in b (+), leaving out
+// IPv6 link-local addresses and routes, which the kernel adds on its own
+// time once a new link's duplicate address detection ends.
+func lineDiff(a, b []string) string {
+	in := func(s []string, x string) bool {
+		for _, y := range s {
+			if y == x {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for _, x := range a {
+		if !in(b, x) && !strings.Contains(x, "fe80:") {
+			out = append(out, "-"+x)
+		}
+	}
+	for _, x := range b {
+		if !in(a, x) && !strings.Contains(x, "fe80:") {
+			out = append(out, "+"+x)
+		}
+	}
+	return strings.Join(out, "\n")
+}
