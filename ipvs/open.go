@@ -25,8 +25,8 @@ type OpenConfig struct {
 	// Its Logger defaults to Logger.
 	Netlink NetlinkConfig
 
-	// Userspace configures the userspace backend. Its Logger defaults to
-	// Logger.
+	// Userspace configures the userspace backend. Its Netns defaults to
+	// Netlink.Netns and its Logger to Logger.
 	Userspace UserspaceConfig
 
 	// Logger is told which backend was chosen and why. Nil discards.
@@ -57,6 +57,9 @@ func Open(ctx context.Context, cfg OpenConfig) (Backend, Choice, error) {
 	}
 	if cfg.Userspace.Logger == nil {
 		cfg.Userspace.Logger = log
+	}
+	if cfg.Userspace.Netns <= 0 {
+		cfg.Userspace.Netns = cfg.Netlink.Netns
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, Choice{}, fmt.Errorf("open ipvs backend: %w", err)
