@@ -6,6 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/lvskit/lvskit/internal/nsthread"
 )
 
 // Transition is one state change of an instance or a sync group.
@@ -42,6 +46,9 @@ type Notify struct {
 	FIFO string
 	// ScriptTimeout bounds each script; 0 means 10s.
 	ScriptTimeout time.Duration
+	// Netns is the network namespace the scripts run in (keepalived's
+	// net_namespace); zero or negative means the process's.
+	Netns netns.NsHandle
 }
 
 // notifier runs the notifications of one instance or group in order.
@@ -127,7 +134,9 @@ func (n *notifier) run1(argv []string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.WaitDelay = time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
+	var out []byte
+	err := nsthread.Run(n.cfg.Netns, func() (err error) { out, err = cmd.CombinedOutput(); return err })
+	if err != nil {
 		n.log("notify script failed", "script", argv[0], "err", err, "output", string(out))
 	}
 }

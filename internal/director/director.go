@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netns"
 
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/healthcheck"
@@ -62,6 +63,9 @@ type Director struct {
 	log   *slog.Logger
 	clock clock.Clock
 
+	// ns is net_namespace's namespace, netns.None() without one
+	// (netns.go); it does not change on a reload.
+	ns            netns.NsHandle
 	host          *netcfg.Host
 	network       vrrp.Network
 	transport     vrrp.Transport
@@ -104,7 +108,7 @@ func New(opts Options) (*Director, error) {
 	if opts.Hostname == "" {
 		opts.Hostname = shortHostname()
 	}
-	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}}
+	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, ns: netns.None()}
 	plan, warns, err := Load(opts.ConfigPath, opts.Hostname)
 	for _, w := range warns {
 		log.Warn("configuration: " + w.String())
@@ -114,6 +118,16 @@ func New(opts Options) (*Director, error) {
 			log.Error("configuration: " + dg.String())
 		}
 		return nil, err
+	}
+	if plan.NetNamespace != "" {
+		ns, err := openNetns(plan.NetNamespace)
+		if err != nil {
+			err = fmt.Errorf("%s: net_namespace: %w", plan.NetNamespacePos, err)
+			log.Error("configuration: " + err.Error())
+			return nil, err
+		}
+		d.ns = ns
+		log.Info("running in network namespace", "net_namespace", plan.NetNamespace)
 	}
 	if err := d.open(plan); err != nil {
 		d.closeResources()
@@ -151,7 +165,7 @@ func (d *Director) open(plan *Plan) error {
 	// Host network and VRRP transport.
 	d.network, d.transport = d.opts.Network, d.opts.Transport
 	if d.network == nil {
-		h, err := netcfg.Open(netcfg.Config{Logger: d.log})
+		h, err := netcfg.Open(netcfg.Config{Logger: d.log, NetNSHandle: d.ns})
 		if err != nil {
 			return fmt.Errorf("open host network: %w", err)
 		}
@@ -159,7 +173,7 @@ func (d *Director) open(plan *Plan) error {
 		d.network = vrrpnet.New(h)
 	}
 	if d.transport == nil {
-		d.raw = vrrp.NewRawTransport(vrrp.RawConfig{Logger: d.log})
+		d.raw = vrrp.NewRawTransport(vrrp.RawConfig{Logger: d.log, Netns: d.netnsPtr()})
 		d.transport = d.raw
 	}
 
@@ -308,6 +322,9 @@ func (d *Director) closeResources() {
 		if d.host != nil {
 			_ = d.host.Close()
 		}
+		if d.ns > 0 {
+			_ = d.ns.Close()
+		}
 	})
 	d.bg.Wait()
 }
@@ -345,6 +362,10 @@ func (d *Director) reload() error {
 	}
 	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
+	}
+	if plan.NetNamespace != d.plan.NetNamespace {
+		d.log.Warn("configuration: net_namespace cannot change on a reload (nor in keepalived): still running in the namespace it started in",
+			"at", plan.NetNamespacePos.String(), "running", d.plan.NetNamespace, "asked", plan.NetNamespace)
 	}
 	if err := d.apply(d.runCtx, d.plan, plan); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/internal/alert"
+	"github.com/lvskit/lvskit/internal/nsthread"
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/vrrp"
 )
@@ -147,7 +148,11 @@ func (d *Director) runScript(what string, argv []string) {
 	d.bg.Go(func() {
 		ctx, cancel := clock.WithTimeout(context.Background(), d.clock, scriptTimeout)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		var out []byte
+		err := nsthread.Run(d.ns, func() (err error) {
+			out, err = exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+			return err
+		})
 		if err != nil {
 			d.log.Warn(what+" script failed", "script", argv, "err", err, "output", string(out))
 			return

@@ -108,6 +108,7 @@ func posOf[T any](v keepalived.Value[T]) keepalived.Pos { return v.Pos }
 func (t *translator) global() {
 	g := &t.cfg.Global
 	t.plan.RouterID = g.RouterID.Or(t.hostname)
+	t.plan.NetNamespace, t.plan.NetNamespacePos = t.cfg.NetNamespace.V, t.cfg.NetNamespace.Pos
 	t.plan.NoEmailFaults = g.NoEmailFaults.V
 	if g.SMTPServer.Set() && len(g.NotificationEmail) > 0 {
 		a := &alert.Config{

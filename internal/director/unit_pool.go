@@ -67,6 +67,7 @@ func (s poolSpec) build(d *Director, prev unit) (unit, error) {
 	cfg.Clock = d.clock
 	cfg.Logger = d.log.With("component", "healthcheck")
 	cfg.Metrics = d.hcMetrics
+	cfg.Netns = d.ns
 	cfg.OnRealServer = d.onRealServer(vs, u.quiet.Load)
 	cfg.OnQuorum = d.onQuorum(vs, u.quiet.Load)
 	pool, err := healthcheck.NewPool(cfg)

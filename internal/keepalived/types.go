@@ -20,6 +20,7 @@ type Config struct {
 	StaticIPAddresses   []IPAddress          // static_ipaddress
 	StaticRoutes        []Route              // static_routes
 	StaticRules         []Rule               // static_rules
+	NetNamespace        Value[string]        // net_namespace (top level)
 	VirtualServerGroups []VirtualServerGroup // virtual_server_group
 	VirtualServers      []VirtualServer      // virtual_server
 }
