@@ -57,7 +57,19 @@
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
 //     configured through netcfg.Host, with trackers, notify scripts and
-//     FIFOs, and sync groups;
+//     FIFOs, and sync groups; their virtual_routes and virtual_rules, with
+//     the options of keepalived's iproute grammar (src, via/gw, "or" as a
+//     multipath route, nexthop groups, dev, onlink, table, metric, scope,
+//     protocol, the route types blackhole, unreachable, prohibit, throw and
+//     local, tos, realms, mtu, advmss and the other metrics; for rules
+//     not, from, to, fwmark, iif, oif, tos, ipproto, sport, dport,
+//     uidrange, realms, table, goto and the blackhole, unreachable,
+//     prohibit and nop actions), set while MASTER and removed otherwise
+//     (translate_iproute.go, vrrp.Config.MasterItems);
+//   - static_ipaddress, static_routes and static_rules, set when the
+//     director starts whatever the VRRP state and removed when it stops,
+//     one unit per line (unit_static.go);
+//   - net_namespace: everything above runs in that namespace (netns.go);
 //   - one healthcheck.Pool per virtual service, all writing through one
 //     healthcheck.Table into the IPVS backend: kernel IPVS over netlink
 //     where the kernel has it, else the userspace proxy (Options.Backend);
@@ -81,7 +93,8 @@
 // sends priority 0). Pools of unchanged virtual servers keep running;
 // changed ones are rebuilt, and real servers whose checks did not change
 // start in the health state they had, so the IPVS Sync that follows writes
-// only what differs (a weight change is one UpdateDestination).
+// only what differs (a weight change is one UpdateDestination). Of the
+// static_* lines, only those that changed are removed and added.
 //
 // When Run's context ends the director stops gracefully: VRRP masters send
 // priority 0 and remove their addresses, the IPVS services are removed, the
@@ -95,10 +108,27 @@
 //   - auth_type AH is refused (only PASS);
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;
-//   - static_ipaddress, static_routes, static_rules, virtual_rules,
-//     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
-//     custom multicast groups, script users and the LVS notify FIFOs are
+//   - virtual_ipaddress_excluded, vrrp_strict, custom multicast groups,
+//     script users, the LVS notify FIFOs and net_namespace_ipvs are ignored
+//     with a warning;
+//   - of the iproute lines, the route types broadcast, anycast, multicast
+//     and nat, the route options pref, vrf, expires, encap, ttl-propagate
+//     and append, a lock on a metric other than mtu, the rule options
+//     suppress_prefixlength, suppress_ifgroup, nat, tun_id and l3mdev, the
+//     static address options peer and preferred_lft, and track_group are
 //     ignored with a warning;
+//   - addresses, routes and rules are not tracked: one that someone else
+//     deletes is not put back, and does not take an instance out of
+//     MASTER (as if every line had no_track, except that no_track keeps a
+//     route's or rule's own protocol, as in keepalived);
+//   - a static line, when the director stops or a reload drops it, undoes
+//     what it set: an address, route or rule that was there before the
+//     director stays (keepalived deletes it);
+//   - "via A or B dev X" is set as a multipath route over A and B on X
+//     (keepalived 2.2.7 fails to set that line: the kernel answers EINVAL);
+//   - with net_namespace, the metrics server and e-mail alerts stay in the
+//     director's own namespace; a vrrp_script tracker in the namespace runs
+//     on the wall clock, not Options.Clock;
 //   - a vrrp_sync_group of fewer than two instances is an error;
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
