@@ -3,9 +3,7 @@ package ipvs
 import (
 	"bufio"
 	"context"
-	"log/slog"
 	"net"
-	"os"
 	"net/netip"
 	"strings"
 	"testing"
@@ -57,7 +55,7 @@ func TestIntegrationUserspaceNetns(t *testing.T) {
 		}
 	}()
 
-	u, err := NewUserspace(UserspaceConfig{Netns: x.NsHandle(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	u, err := NewUserspace(UserspaceConfig{Netns: x.NsHandle()})
 	if err != nil {
 		t.Fatal(err)
 	}
