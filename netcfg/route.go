@@ -30,11 +30,7 @@ const (
 	RouteOther // a type lvskit does not name; listing only
 )
 
-var routeTypes = []struct {
-	t    RouteType
-	rtn  int
-	name string
-}{
+var routeTypes = kernelNames[RouteType]{
 	{RouteUnicast, unix.RTN_UNICAST, "unicast"},
 	{RouteBlackhole, unix.RTN_BLACKHOLE, "blackhole"},
 	{RouteUnreachable, unix.RTN_UNREACHABLE, "unreachable"},
@@ -47,28 +43,17 @@ var routeTypes = []struct {
 }
 
 func (t RouteType) String() string {
-	for _, e := range routeTypes {
-		if e.t == t {
-			return e.name
-		}
+	if n, ok := routeTypes.name(t); ok {
+		return n
 	}
 	return "other"
 }
 
-func (t RouteType) rtn() int {
-	for _, e := range routeTypes {
-		if e.t == t {
-			return e.rtn
-		}
-	}
-	return unix.RTN_UNSPEC
-}
+func (t RouteType) rtn() int { return routeTypes.kernelOf(t) }
 
 func routeTypeOf(rtn int) RouteType {
-	for _, e := range routeTypes {
-		if e.rtn == rtn {
-			return e.t
-		}
+	if t, ok := routeTypes.of(rtn); ok {
+		return t
 	}
 	return RouteOther
 }

@@ -1,6 +1,7 @@
 package netcfg_test
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -94,25 +95,24 @@ func TestIntegrationRouteAndRuleOptions(t *testing.T) {
 	if got, err := h.Addresses("eth1"); err != nil || !slices.Contains(got, addr) {
 		t.Errorf("Addresses(eth1) = %v, %v; want it to hold %v", got, err, addr)
 	}
-	for _, tt := range routes {
-		c := must(t)(h.AddRoute(tt.r))
+	// once applies an addition twice: the first changes something, the
+	// second nothing.
+	once := func(what fmt.Stringer, add func() (*netcfg.Change, error)) {
+		t.Helper()
+		c := must(t)(add())
 		if c.Empty() {
-			t.Errorf("add route %v changed nothing", tt.r)
+			t.Errorf("add %v changed nothing", what)
 		}
 		changes = append(changes, c)
-		if again := must(t)(h.AddRoute(tt.r)); !again.Empty() {
-			t.Errorf("add route %v again: %s", tt.r, again)
+		if again := must(t)(add()); !again.Empty() {
+			t.Errorf("add %v again: %s", what, again)
 		}
 	}
+	for _, tt := range routes {
+		once(tt.r, func() (*netcfg.Change, error) { return h.AddRoute(tt.r) })
+	}
 	for _, tt := range rules {
-		c := must(t)(h.AddRule(tt.r))
-		if c.Empty() {
-			t.Errorf("add rule %v changed nothing", tt.r)
-		}
-		changes = append(changes, c)
-		if again := must(t)(h.AddRule(tt.r)); !again.Empty() {
-			t.Errorf("add rule %v again: %s", tt.r, again)
-		}
+		once(tt.r, func() (*netcfg.Change, error) { return h.AddRule(tt.r) })
 	}
 
 	shown := oneLinePerRoute(n.Run("ip", "route", "show", "table", "all") + n.Run("ip", "-6", "route", "show", "table", "all"))

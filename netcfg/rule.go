@@ -25,11 +25,7 @@ const (
 	RuleProhibit
 )
 
-var ruleActions = []struct {
-	a    RuleAction
-	fr   uint8
-	name string
-}{
+var ruleActions = kernelNames[RuleAction]{
 	{RuleLookup, unix.FR_ACT_TO_TBL, "lookup"},
 	{RuleGoto, unix.FR_ACT_GOTO, "goto"},
 	{RuleNop, unix.FR_ACT_NOP, "nop"},
@@ -39,31 +35,15 @@ var ruleActions = []struct {
 }
 
 func (a RuleAction) String() string {
-	for _, e := range ruleActions {
-		if e.a == a {
-			return e.name
-		}
+	if n, ok := ruleActions.name(a); ok {
+		return n
 	}
 	return fmt.Sprintf("action(%d)", uint8(a))
 }
 
-func (a RuleAction) fr() uint8 {
-	for _, e := range ruleActions {
-		if e.a == a {
-			return e.fr
-		}
-	}
-	return unix.FR_ACT_UNSPEC
-}
+func (a RuleAction) fr() uint8 { return uint8(ruleActions.kernelOf(a)) }
 
-func ruleActionOf(fr uint8) (RuleAction, bool) {
-	for _, e := range ruleActions {
-		if e.fr == fr {
-			return e.a, true
-		}
-	}
-	return 0, false
-}
+func ruleActionOf(fr uint8) (RuleAction, bool) { return ruleActions.of(int(fr)) }
 
 // PortRange is a range of ports, Start..End; the zero value matches any.
 type PortRange struct{ Start, End uint16 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 	"github.com/lvskit/lvskit/internal/peer"
 )
 
@@ -203,6 +204,16 @@ func TestIntegrationStaticIPRoute(t *testing.T) {
 	}
 
 	// SIGTERM: everything the director set goes, what was there stays.
+	stopDirector(t, p)
+	after := ipLines(h)
+	if diff := lineDiff(before, after); diff != "" {
+		t.Errorf("after SIGTERM the namespace differs from before the director (-before +after):\n%s\n%s", diff, p.Output())
+	}
+}
+
+// stopDirector sends p SIGTERM and waits (15 s at most) for it to end.
+func stopDirector(t *testing.T, p *nslab.Proc) {
+	t.Helper()
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -210,10 +221,6 @@ func TestIntegrationStaticIPRoute(t *testing.T) {
 	case <-p.Done():
 	case <-time.After(15 * time.Second):
 		t.Fatal("the director did not stop on SIGTERM")
-	}
-	after := ipLines(h)
-	if diff := lineDiff(before, after); diff != "" {
-		t.Errorf("after SIGTERM the namespace differs from before the director (-before +after):\n%s\n%s", diff, p.Output())
 	}
 }
 
@@ -370,14 +377,7 @@ func TestIntegrationVirtualRoutesFollowMaster(t *testing.T) {
 		report("MASTER again")
 	}
 
-	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("the director did not stop on SIGTERM")
-	}
+	stopDirector(t, p)
 	if diff := lineDiff(before, ipLines(dh)); diff != "" {
 		t.Errorf("after SIGTERM (-before +after):\n%s", diff)
 	}
@@ -528,14 +528,7 @@ func TestIntegrationNetNamespace(t *testing.T) {
 		t.Errorf("the namespace the director runs in changed (-before +after):\n%s", diff)
 	}
 
-	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.Done():
-	case <-time.After(15 * time.Second):
-		t.Fatal("the director did not stop on SIGTERM")
-	}
+	stopDirector(t, p)
 	lines = ipLines(x)
 	for _, gone := range []string{"10.68.0.100/24", "192.168.150.0/24", "192.168.151.0/24"} {
 		if shown(lines, gone) {

@@ -143,15 +143,11 @@ func (t *translator) ipRoute(kw string, r keepalived.Route) (netcfg.Route, bool)
 		out.Table = n
 	}
 	if r.Protocol != "" {
-		n, ok := t.names.lookup("rt_protos", r.Protocol)
-		if !ok || n > 255 {
-			return skip("unknown protocol %q", r.Protocol)
+		p, err := t.lineProtocol(kw, "route", r.Pos, r.Protocol, r.NoTrack)
+		if err != nil {
+			return skip("%v", err)
 		}
-		if r.NoTrack {
-			out.Protocol = uint8(n)
-		} else if uint8(n) != netcfg.ProtocolKeepalived {
-			t.warnf(r.Pos, kw, "%s: protocol %s replaced by keepalived (18), as keepalived does: only no_track routes keep their own", kw, r.Protocol)
-		}
+		out.Protocol = p
 	}
 	switch {
 	case r.Or.IsValid() && len(r.Nexthops) > 0:
@@ -179,18 +175,44 @@ func (t *translator) ipRoute(kw string, r keepalived.Route) (netcfg.Route, bool)
 	if out.Dst == netip.MustParsePrefix("0.0.0.0/0") && routeIsIPv6(r) {
 		out.Dst = netip.MustParsePrefix("::/0") // "default" with IPv6 gateways
 	}
-	for _, o := range r.Options {
-		if err := t.routeOption(kw, &out, o); err != nil {
-			return skip("%s %s: %v", o.Name, o.Value, err)
-		}
-	}
-	if r.TrackGroup != "" {
-		t.unimplemented(r.Pos, "track_group", "")
-	}
-	if err := out.Validate(); err != nil {
+	if err := t.lineEnd(r.Pos, r.TrackGroup, r.Options, func(o keepalived.IPOption) error { return t.routeOption(kw, &out, o) }, out); err != nil {
 		return skip("%v", err)
 	}
 	return out, true
+}
+
+// lineEnd is the common end of a route or rule line: its valued options
+// (apply), track_group (not implemented), and netcfg's verdict on what was
+// made.
+func (t *translator) lineEnd(pos keepalived.Pos, trackGroup string, opts []keepalived.IPOption,
+	apply func(keepalived.IPOption) error, out interface{ Validate() error }) error {
+	for _, o := range opts {
+		if err := apply(o); err != nil {
+			return fmt.Errorf("%s %s: %w", o.Name, o.Value, err)
+		}
+	}
+	if trackGroup != "" {
+		t.unimplemented(pos, "track_group", "")
+	}
+	return out.Validate()
+}
+
+// lineProtocol is the protocol of a route or rule line that names one
+// (name): keepalived's own (18) unless the line is no_track, as keepalived
+// does (it tracks its routes and rules by that protocol), with a warning
+// when the one named is replaced.
+func (t *translator) lineProtocol(kw, what string, pos keepalived.Pos, name string, noTrack bool) (uint8, error) {
+	n, ok := t.names.lookup("rt_protos", name)
+	if !ok || n > 255 {
+		return 0, fmt.Errorf("unknown protocol %q", name)
+	}
+	if noTrack {
+		return uint8(n), nil
+	}
+	if uint8(n) != netcfg.ProtocolKeepalived {
+		t.warnf(pos, kw, "%s: protocol %s replaced by keepalived (18), as keepalived does: only no_track %ss keep their own", kw, name, what)
+	}
+	return netcfg.ProtocolKeepalived, nil
 }
 
 func routeIsIPv6(r keepalived.Route) bool {
@@ -320,15 +342,7 @@ func (t *translator) ipRule(kw string, r keepalived.Rule) (netcfg.Rule, bool) {
 			out.FwMask = uint32(m)
 		}
 	}
-	for _, o := range r.Options {
-		if err := t.ruleOption(kw, r, &out, o); err != nil {
-			return skip("%s %s: %v", o.Name, o.Value, err)
-		}
-	}
-	if r.TrackGroup != "" {
-		t.unimplemented(r.Pos, "track_group", "")
-	}
-	if err := out.Validate(); err != nil {
+	if err := t.lineEnd(r.Pos, r.TrackGroup, r.Options, func(o keepalived.IPOption) error { return t.ruleOption(kw, r, &out, o) }, out); err != nil {
 		return skip("%v", err)
 	}
 	return out, true
@@ -380,15 +394,11 @@ func (t *translator) ruleOption(kw string, r keepalived.Rule, out *netcfg.Rule, 
 		}
 		out.UIDs = netcfg.UIDRange{Start: uint32(lo), End: uint32(hi)}
 	case "protocol":
-		n, ok := t.names.lookup("rt_protos", o.Value)
-		if !ok || n > 255 {
-			return fmt.Errorf("unknown protocol")
+		p, err := t.lineProtocol(kw, "rule", o.Pos, o.Value, r.NoTrack)
+		if err != nil {
+			return err
 		}
-		if r.NoTrack {
-			out.Protocol = uint8(n)
-		} else if uint8(n) != netcfg.ProtocolKeepalived {
-			t.warnf(o.Pos, kw, "%s: protocol %s replaced by keepalived (18), as keepalived does: only no_track rules keep their own", kw, o.Value)
-		}
+		out.Protocol = p
 	default:
 		return fmt.Errorf("unknown option")
 	}

@@ -72,10 +72,7 @@ vrrp_instance V {
 		{Link: "eth1", Prefix: pf("10.6.0.1/24"), Scope: netcfg.ScopeLink},
 		{Link: "eth1", Prefix: pf("10.7.0.1/24")},
 	}
-	var gotAddrs []netcfg.Address
-	for _, s := range p.Static.Addresses {
-		gotAddrs = append(gotAddrs, s.Address)
-	}
+	gotAddrs := each(p.Static.Addresses, func(s StaticAddress) netcfg.Address { return s.Address })
 	if diff := cmp.Diff(wantAddrs, gotAddrs, ignorePos); diff != "" {
 		t.Errorf("static addresses (-want +got):\n%s", diff)
 	}
@@ -91,10 +88,7 @@ vrrp_instance V {
 		{Dst: pf("192.168.119.0/24"), Protocol: ka, Nexthops: []netcfg.Nexthop{{Gateway: a("10.1.0.254"), Link: "eth0", Weight: 2}, {Gateway: a("10.2.0.254"), Weight: 1, OnLink: true}}},
 		{Dst: pf("::/0"), Gateway: a("fd00::1"), Link: "eth0", Protocol: ka},
 	}
-	var gotRoutes []netcfg.Route
-	for _, s := range p.Static.Routes {
-		gotRoutes = append(gotRoutes, s.Route)
-	}
+	gotRoutes := each(p.Static.Routes, func(s StaticRoute) netcfg.Route { return s.Route })
 	if diff := cmp.Diff(wantRoutes, gotRoutes, ignorePos); diff != "" {
 		t.Errorf("static routes (-want +got):\n%s", diff)
 	}
@@ -108,10 +102,7 @@ vrrp_instance V {
 		{Priority: rulePriorityDefault, To: pf("192.168.5.0/24"), Table: 101, Protocol: ka},
 		{Priority: 14, IPv6: true, Action: netcfg.RuleProhibit, Protocol: ka},
 	}
-	var gotRules []netcfg.Rule
-	for _, s := range p.Static.Rules {
-		gotRules = append(gotRules, s.Rule)
-	}
+	gotRules := each(p.Static.Rules, func(s StaticRule) netcfg.Rule { return s.Rule })
 	if diff := cmp.Diff(wantRules, gotRules, ignorePos); diff != "" {
 		t.Errorf("static rules (-want +got):\n%s", diff)
 	}
@@ -150,4 +141,13 @@ vrrp_instance V {
 	if len(got) != len(wantWarns) {
 		t.Errorf("%d warnings, want %d:\n%s", len(got), len(wantWarns), strings.Join(got, "\n"))
 	}
+}
+
+// each maps f over xs.
+func each[S, T any](xs []S, f func(S) T) []T {
+	out := make([]T, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
 }
