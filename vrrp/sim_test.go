@@ -358,8 +358,8 @@ func TestMetricsRegister(t *testing.T) {
 	im := m.instance("VI_1")
 	im.drop(ReasonTTL)
 	im.transition(StateBackup, StateMaster)
-	im.advertSent()
-	im.advertReceived()
+	im.advertSent(0)
+	im.advertReceived(100)
 	im.priority(100)
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -53,6 +53,17 @@
 // events.go turns transitions into logs, alerts and notify scripts;
 // status.go serves /status and /metrics.
 //
+// What an operator reads: status.go (the Status document: VRRP instances
+// with their counters and time in state, virtual servers with each real
+// server's health and table entry, the sync daemon), control.go (the
+// same on a Unix socket only root can open, Options.ControlSocket, which
+// `director status` reads; Started and Healthy, for a service manager's
+// READY and watchdog), dump.go and dump_format.go (keepalived's
+// keepalived.data, .stats and .json, written by DumpData, DumpStats and
+// DumpJSON as keepalived 2.2.7 writes them), compat.go (keepalived-exporter's
+// and node_exporter's metric names, Options.MetricsCompat) and scripts.go
+// (each vrrp_script's last result).
+//
 // # What runs
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
@@ -78,7 +89,8 @@
 //   - the kernel's connection sync daemon following the VRRP instance
 //     named by lvs_sync_daemon (master while MASTER, backup otherwise);
 //     a backend without it logs that it is not supported;
-//   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is set.
+//   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is
+//     set, and on the control socket when Options.ControlSocket is.
 //
 // The director owns the whole IPVS table of its namespace, as keepalived
 // with lvs_flush does: services it was not configured with are removed at

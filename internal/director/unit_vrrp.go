@@ -95,6 +95,7 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 			if d.ns > 0 {
 				tr = netnsTracker{Tracker: tr, ns: d.ns}
 			}
+			tr = d.recordScript(t.Name, tr)
 		case TrackFile:
 			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
 			tr = vrrp.TrackFunc(time.Second, fc.Check)
