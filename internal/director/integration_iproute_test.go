@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/nslab"
@@ -209,6 +211,28 @@ func TestIntegrationStaticIPRoute(t *testing.T) {
 	if diff := lineDiff(before, after); diff != "" {
 		t.Errorf("after SIGTERM the namespace differs from before the director (-before +after):\n%s\n%s", diff, p.Output())
 	}
+}
+
+// nftTableIn says whether h's namespace has an nftables table of that
+// name. (nft 1.0.6 aborts on the nftables backend's concatenated maps,
+// even listing tables, so netlink reads them.)
+func nftTableIn(t *testing.T, h *netnstest.Host, name string) bool {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(h.NsHandle())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseLasting()
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // stopDirector sends p SIGTERM and waits (15 s at most) for it to end.
@@ -458,11 +482,18 @@ func parentState(h *netnstest.Host) []string {
 // its adverts, the VIP and the virtual and static routes are there), a
 // vrrp_script and notify_master that see the namespace's interfaces, the
 // health check of a real server only reachable from there, and the IPVS
-// table (the userspace backend: this kernel has no IPVS) serving a client
-// through the VIP. The namespace it was started in stays as it was.
+// table (this kernel has no IPVS: the nftables backend, then the
+// userspace one) serving a client through the VIP. The namespace it was
+// started in stays as it was.
 func TestIntegrationNetNamespace(t *testing.T) {
 	netnstest.RequireRoot(t)
 	bin := buildDirector(t)
+	for _, backend := range []string{"nftables", "userspace"} {
+		t.Run(backend, func(t *testing.T) { testNetNamespace(t, bin, backend) })
+	}
+}
+
+func testNetNamespace(t *testing.T, bin, backend string) {
 	lab := netnstest.New(t)
 	parent, x := lab.Host("parent"), lab.Host("x")
 	ka, web, client := lab.Host("ka"), lab.Host("web"), lab.Host("client")
@@ -470,7 +501,12 @@ func TestIntegrationNetNamespace(t *testing.T) {
 	lan.Connect(x, "eth0", "10.68.0.1/24")
 	lan.Connect(ka, "eth0", "10.68.0.2/24")
 	lan.Connect(web, "eth0", "10.68.0.11/24")
-	lan.Connect(client, "eth0", "10.68.0.50/24")
+	// NAT: the client is on a network of its own behind the director, and
+	// the real server answers through the director.
+	lab.Link(x, "eth1", "10.70.0.1/24", client, "eth0", "10.70.0.50/24")
+	client.AddRoute("0.0.0.0/0", "10.70.0.1")
+	web.AddRoute("0.0.0.0/0", "10.68.0.1")
+	x.SetSysctl("net.ipv4.ip_forward", "1")
 	serveHTTP(t, web, "10.68.0.11:80", "web")
 	// The parent has a link of its own, so that anything set there by
 	// mistake (an address on eth0, a route) would have somewhere to go.
@@ -486,7 +522,7 @@ func TestIntegrationNetNamespace(t *testing.T) {
 	}
 	k := peer.StartKeepalived(t, ka, strings.NewReplacer("{{NAME}}", "ka", "{{PRIO}}", "100", "{{EXTRA}}", "").
 		Replace(strings.ReplaceAll(strings.ReplaceAll(virtualRoutesConf, "10.64.0.100", "10.68.0.100"), "virtual_router_id 64", "virtual_router_id 68")))
-	p := startDirector(t, parent, bin, "nsdir", "-f", conf, "--metrics", ":9100")
+	p := startDirector(t, parent, bin, "nsdir", "-f", conf, "--metrics", ":9100", "--backend", backend)
 
 	var st *director.Status
 	if !waitFor(30*time.Second, func() bool {
@@ -498,8 +534,8 @@ func TestIntegrationNetNamespace(t *testing.T) {
 	}) {
 		t.Fatalf("not MASTER with the real server healthy in the table: %+v\n%s\n%s", st, p.Output(), k.Log())
 	}
-	if st.Backend != "userspace" {
-		t.Errorf("backend %q, want userspace (this kernel has no IPVS)", st.Backend)
+	if st.Backend != backend {
+		t.Errorf("backend %q, want %s", st.Backend, backend)
 	}
 	lines := ipLines(x)
 	for _, w := range [][]string{{"10.68.0.100/24"}, {"192.168.150.0/24 via 10.68.0.254 dev eth0 proto keepalived"},
@@ -516,6 +552,9 @@ func TestIntegrationNetNamespace(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { b, _ := os.ReadFile(out); return strings.Contains(string(b), "10.68.0.1/24") }) {
 		b, _ := os.ReadFile(out)
 		t.Errorf("notify_master did not run in the namespace; it saw:\n%s", b)
+	}
+	if backend == "nftables" && !nftTableIn(t, x, "lvskit_ipvs") {
+		t.Error("no lvskit_ipvs nftables table in the namespace")
 	}
 
 	c := httpClient(client)
