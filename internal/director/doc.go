@@ -12,8 +12,8 @@
 //	  -> Plan.units              unit.go: the units the plan describes
 //	  -> apply                   apply.go: build every unit, then stop and start
 //	  -> units                   unit_vrrp.go, unit_pool.go, unit_syncd.go,
-//	                             unit_global.go
-//	  -> vrrp / healthcheck / ipvs
+//	                             unit_global.go, unit_static.go
+//	  -> vrrp / healthcheck / ipvs / netcfg
 //	  -> the IPVS backend        backend.go: ipvs.Open and its Capabilities
 //
 // Translate (translate.go) is a pure function of the parsed file: it
@@ -21,7 +21,9 @@
 // 100, delay_loop from the virtual server into each checker, global_defs
 // into instances, ...) and makes the libraries' own configurations:
 // vrrp.Config per vrrp_instance (translate_vrrp.go) with its trackers and
-// sync groups (translate_track.go), an ipvs.Service per virtual_server or
+// sync groups (translate_track.go) and virtual routes and rules
+// (translate_iproute.go, which also makes Plan.Static of the static_*
+// blocks), an ipvs.Service per virtual_server or
 // group address with a healthcheck.RealServer per real_server
 // (translate_lvs.go) and its checks (translate_check.go), and alert.Config
 // from global_defs. validate.go asks the libraries whether they take what
@@ -30,7 +32,9 @@
 // before anything runs. A keyword that lvskit parses but does not
 // implement gives a Warning at its position; an error rejects the whole
 // file with file:line:col diagnostics (errors.go). Nothing changes a Plan
-// once it is built.
+// once it is built. (The one thing Translate reads beyond the file is
+// /etc/iproute2's name files, for a table, protocol or realm name that is
+// not built in, as keepalived does.)
 //
 // A plan describes units (unit.go), each a small spec that is compared and
 // built: the alert notifier, the global settings (no_email_faults,

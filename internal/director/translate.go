@@ -31,7 +31,9 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 }
 
 // Translate turns a parsed configuration into a Plan, as Load does: a pure
-// function of the parsed file, the name of its source and the host name.
+// function of the parsed file, the name of its source and the host name
+// (and of /etc/iproute2's name files for a routing table, protocol or
+// realm name that is not built in, as keepalived reads them).
 // It applies keepalived's defaults and inheritance, and checks every
 // configuration it makes with the libraries' own Validate (validate.go),
 // so that what they would refuse is reported at its position now.

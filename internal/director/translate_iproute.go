@@ -53,9 +53,11 @@ func (t *translator) statics() {
 	}
 }
 
-// skipLine warns that the line at p is not set, and why.
+// skipLine warns that the line at p is not set, and why. keepalived, too,
+// logs a line it cannot set and runs on (seen for an unknown table name
+// and a prefix with host bits).
 func (t *translator) skipLine(p keepalived.Pos, kw, what, format string, args ...any) {
-	t.warnf(p, kw, "%s: %s; the %s is not set (keepalived logs the same failure and runs on)", kw, fmt.Sprintf(format, args...), what)
+	t.warnf(p, kw, "%s: %s; the %s is not set", kw, fmt.Sprintf(format, args...), what)
 }
 
 func scopeOf(s string) netcfg.Scope {
