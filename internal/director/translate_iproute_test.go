@@ -2,6 +2,8 @@ package director
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -150,4 +152,44 @@ func each[S, T any](xs []S, f func(S) T) []T {
 		out = append(out, f(x))
 	}
 	return out
+}
+
+// Names of tables, protocols and realms resolve as keepalived resolves
+// them: numbers as written (decimal or hex), the built-in names, then
+// iproute2's files and their .d folders.
+func TestIPRoute2Names(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rt_tables", "# reserved\n255\tlocal\n100 web\n")
+	write("rt_tables.d/more.conf", "0x65 api\n")
+	write("rt_protos", "77 myproto\n")
+	n := iproute2Names{dir: dir}
+	for _, tc := range []struct {
+		file, word string
+		want       int
+		ok         bool
+	}{
+		{"rt_tables", "main", 254, true},
+		{"rt_tables", "42", 42, true},
+		{"rt_tables", "0x10", 16, true},
+		{"rt_tables", "web", 100, true},
+		{"rt_tables", "api", 101, true},
+		{"rt_tables", "nosuch", 0, false},
+		{"rt_protos", "keepalived", 18, true},
+		{"rt_protos", "myproto", 77, true},
+		{"rt_realms", "nosuch", 0, false},
+	} {
+		got, ok := n.lookup(tc.file, tc.word)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("lookup(%s, %s) = %d, %v; want %d, %v", tc.file, tc.word, got, ok, tc.want, tc.ok)
+		}
+	}
 }
