@@ -465,10 +465,7 @@ virtual_server 10.68.0.100 80 {
 // addresses, routes, rules, nftables and sockets (the metrics listener,
 // the one thing the director keeps there, left out).
 func parentState(h *netnstest.Host) []string {
-	var out []string
-	for _, l := range ipLines(h) {
-		out = append(out, l)
-	}
+	out := ipLines(h)
 	for _, l := range strings.Split(h.Run("nft", "list", "ruleset")+h.Run("ss", "-Hlntu"), "\n") {
 		if l = strings.TrimSpace(l); l != "" && !strings.Contains(l, "127.0.0.1:9100") {
 			out = append(out, strings.Join(strings.Fields(l), " "))
