@@ -205,8 +205,32 @@ func TestUserspaceEndToEnd(t *testing.T) {
 	}
 	stopLoad := sync.OnceFunc(func() { close(stop); loadWG.Wait() })
 	defer stopLoad()
+	// runFor lets the load run until n requests that started after since
+	// have ended: a window counted in requests, not in wall time, so a
+	// busy machine makes it longer, never emptier.
+	runFor := func(what string, since time.Time, n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resMu.Lock()
+			k := 0
+			for _, r := range results {
+				if r.start.After(since) {
+					k++
+				}
+			}
+			resMu.Unlock()
+			if k >= n {
+				return
+			}
+			if time.Now().After(deadline) || total.Load() > 4000 {
+				t.Fatalf("load %s: %d requests ended, want %d", what, k, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 
-	time.Sleep(300 * time.Millisecond)
+	runFor("before the kill", time.Time{}, 30)
 	killed := time.Now()
 	backends[0].stop()
 	detected, ok := waitSync(rec, killed, func(ds []string) bool { return !hasDead(ds) })
@@ -214,7 +238,7 @@ func TestUserspaceEndToEnd(t *testing.T) {
 		t.Fatal("the killed server was never taken out of the table")
 	}
 	t.Logf("killed web0; out of the table %v later", detected.Sub(killed).Round(time.Millisecond))
-	time.Sleep(300 * time.Millisecond) // load runs without web0
+	runFor("without web0", detected, 30)
 
 	backends[0].checks.Store(0)
 	restarted := time.Now()
@@ -228,7 +252,7 @@ func TestUserspaceEndToEnd(t *testing.T) {
 	if checksBeforeReturn < rise {
 		t.Errorf("web0 returned after %d successful checks, want at least rise=%d", checksBeforeReturn, rise)
 	}
-	time.Sleep(300 * time.Millisecond) // load runs with web0 back
+	runFor("with web0 back", back, 30)
 	stopLoad()
 
 	resMu.Lock()

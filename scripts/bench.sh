@@ -35,7 +35,8 @@ step() {
   fi
 }
 
-# VRRP failover against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
+# VRRP failover (master killed) and graceful handover (master sends
+# priority 0) against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
 # and 1,000 instances in one process.
 step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
 
@@ -62,7 +63,8 @@ step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/inte
 # BFD at 100 ms x 3 and with BGP timers alone (5 runs each).
 step bgp-failover env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/bgp-failover.md" go test -count=1 -run 'TestIntegrationBenchFailover$' -v -timeout 10m ./bgp
 
-# Health checks: 10,000 HTTP targets every second, CPU and memory.
+# Health checks: 10,000 HTTP targets every second, CPU and memory; then
+# how long a killed server takes to be reported down (wall clock).
 step healthcheck go run ./healthcheck/internal/bench -targets 10000 -duration 30s -out "$out/healthcheck.md"
 
 # Micro-benchmarks: schedulers with 1,000 destinations, parser, netcfg

@@ -33,7 +33,9 @@
 // is a pure check (check.go) whose failures are counted by reason
 // (DropReason, the lvskit_vrrp_drops_total counter) and logged at debug.
 //
-// Instance is the shell: Run(ctx) owns an injected Clock, a Transport
+// Instance is the shell: Run(ctx) owns an injected Clock (Config.Clock,
+// which also runs the package's trackers and times the notify and
+// tracking scripts, so one fake clock drives an instance whole), a Transport
 // (NewRawTransport for IP protocol 112 with TTL/hop limit 255 sent and
 // checked through control messages, multicast 224.0.0.18 / ff02::12 or
 // unicast peers; MemNet for simulating many routers in one process) and a

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 )
 
 // SyncGroup makes instances move together, with the semantics of
@@ -35,7 +34,8 @@ import (
 //     non-owner changes nothing (keepalived 2.2.7, measured).
 //
 // The group's own state (State, and the group notifications) is the state
-// it last synced its members to.
+// it last synced its members to. Its notifications take their time from its
+// first member's clock (Config.Clock).
 type SyncGroup struct {
 	name     string
 	members  []*Instance
@@ -53,8 +53,8 @@ type SyncGroup struct {
 // NewSyncGroup ties instances (not yet running) into a group. notify hears
 // the group's transitions with Transition.Group set; logger nil discards.
 func NewSyncGroup(name string, notify Notify, logger *slog.Logger, members ...*Instance) (*SyncGroup, error) {
-	if len(members) < 2 {
-		return nil, errors.New("new sync group: needs at least two instances")
+	if len(members) == 0 {
+		return nil, errors.New("new sync group: needs at least one instance")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -90,9 +90,13 @@ func NewSyncGroup(name string, notify Notify, logger *slog.Logger, members ...*I
 		m.group = g
 		m.mu.Unlock()
 	}
-	g.notifier = newNotifier(notify, func(msg string, args ...any) { g.log.Warn(msg, args...) })
+	g.notifier = newNotifier(notify, g.clock(), func(msg string, args ...any) { g.log.Warn(msg, args...) })
 	return g, nil
 }
+
+// clock is the group's time source, for its notifications: its first
+// member's clock (members of a group run on one clock).
+func (g *SyncGroup) clock() Clock { return g.members[0].cfg.Clock }
 
 // Close stops the group's notifier after its queued notifications ran.
 func (g *SyncGroup) Close() { g.notifier.close() }
@@ -147,7 +151,7 @@ func (g *SyncGroup) setStateLocked(to State, by *Instance, what string) {
 	g.state = to
 	g.begun = true
 	g.log.Info(what, "from", from, "to", to, "by", by.Name())
-	g.notifier.send(Transition{Group: true, Name: g.name, From: from, To: to, Time: time.Now()})
+	g.notifier.send(Transition{Group: true, Name: g.name, From: from, To: to, Time: g.clock().Now()})
 }
 
 // forceLocked queues a transition of member o to state to, done on its own
@@ -221,7 +225,7 @@ func (g *SyncGroup) memberTransition(m *Instance, from, to State, forced bool) {
 		// vrrp_init_state: a group starting in BACKUP or FAULT notifies.
 		g.begun = true
 		g.log.Info("sync group: starting", "state", g.state)
-		g.notifier.send(Transition{Group: true, Name: g.name, From: StateInit, To: g.state, Time: time.Now()})
+		g.notifier.send(Transition{Group: true, Name: g.name, From: StateInit, To: g.state, Time: g.clock().Now()})
 	}
 	g.begun = true
 	if forced {

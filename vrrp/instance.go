@@ -59,6 +59,7 @@ func New(cfg Config) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new vrrp instance: %w", err)
 	}
+	r.Trackers = onInstanceClock(r.Trackers, r.Clock)
 	i := &Instance{
 		cfg:  r,
 		log:  r.Logger.With("instance", r.Name, "vrid", r.VRID),
@@ -136,7 +137,7 @@ func (i *Instance) Run(ctx context.Context) error {
 
 	r := i.cfg
 	rs := &runState{i: i, ctx: ctx}
-	rs.notifier = newNotifier(r.Notify, func(msg string, args ...any) { i.log.Warn(msg, args...) })
+	rs.notifier = newNotifier(r.Notify, r.Clock, func(msg string, args ...any) { i.log.Warn(msg, args...) })
 	defer rs.notifier.close()
 
 	if r.UseVMAC {
@@ -215,14 +216,18 @@ func (i *Instance) Run(ctx context.Context) error {
 	}
 	// Trackers start as up; give them a moment to report, so an instance
 	// does not start as master only to fall to FAULT at once.
-	deadline := time.After(2 * time.Second)
+	deadline := r.Clock.NewTimer(2 * time.Second)
+wait:
 	for range r.Trackers {
 		select {
 		case <-first:
-		case <-deadline:
+		case <-deadline.C():
+			break wait
 		case <-ctx.Done():
+			break wait
 		}
 	}
+	deadline.Stop()
 	rs.drainInbox()
 	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
 	rs.c.prio, rs.c.fault = prio, fault

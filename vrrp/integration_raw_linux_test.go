@@ -78,7 +78,7 @@ func TestIntegrationRawReceiveChecks(t *testing.T) {
 			// Resend until counted: the first packet after the instance
 			// starts may arrive before its socket has joined the group.
 			last := time.Time{}
-			waitUntil(t, "drop counted as "+string(tt.reason), 3*time.Second, func() bool {
+			waitUntil(t, "drop counted as "+string(tt.reason), 30*time.Second, func() bool {
 				if time.Since(last) > 250*time.Millisecond {
 					send(tt.a, tt.ttl, tt.mangle)
 					last = time.Now()
@@ -90,7 +90,7 @@ func TestIntegrationRawReceiveChecks(t *testing.T) {
 	// A good advert from a higher priority is accepted and keeps us backup.
 	before := value(m.received.WithLabelValues("g"))
 	send(good, 255, nil)
-	waitUntil(t, "good advert accepted", 3*time.Second, func() bool { return value(m.received.WithLabelValues("g")) > before })
+	waitUntil(t, "good advert accepted", 30*time.Second, func() bool { return value(m.received.WithLabelValues("g")) > before })
 	if s := inst.Status(); s.State != StateBackup || s.Master != src {
 		t.Errorf("status %+v, want BACKUP with master %v", s, src)
 	}
@@ -170,23 +170,16 @@ func TestIntegrationRawBatchedNoFalseTakeover(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	waitUntil(t, "backup under the sender", 3*time.Second, func() bool {
+	waitUntil(t, "backup under the sender", 30*time.Second, func() bool {
 		s := inst.Status()
 		return s.State == StateBackup && s.Master == src
 	})
-	// Many master-down intervals (0.36s), several batch intervals.
-	end := time.Now().Add(5 * time.Second)
-	for time.Now().Before(end) {
-		if s := inst.State(); s != StateBackup {
-			t.Fatalf("state %v under a live master, want BACKUP", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := value(m.received.WithLabelValues("g")); got < 30 {
-		t.Errorf("%v adverts received in 5s at 100ms, want many more", got)
-	}
+	// Fifty adverts received, many master-down intervals (3.6 adverts)
+	// and several batch intervals: it stays backup.
+	staysPut(t, "backup under a live master", func() float64 { return value(m.received.WithLabelValues("g")) }, 50,
+		func() bool { return inst.State() == StateBackup })
 	stopSending()
-	waitUntil(t, "takeover after the master fell silent", 5*time.Second, func() bool { return inst.State() == StateMaster })
+	waitUntil(t, "takeover after the master fell silent", 30*time.Second, func() bool { return inst.State() == StateMaster })
 }
 
 // rawLAN puts a sender host and a host under test on one LAN (subnet.1

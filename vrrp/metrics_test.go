@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -50,22 +51,24 @@ func TestMetricsStats(t *testing.T) {
 
 // A master that stops sends priority 0; the backup counts it received.
 func TestMetricsStatsPriorityZero(t *testing.T) {
-	mn := NewMemNet()
-	met := NewMetrics()
-	master := startSim(t, mn, "10.0.0.1", Config{Name: "M", Priority: 200, Metrics: met})
-	backup := startSim(t, mn, "10.0.0.2", Config{Name: "B", Priority: 100, Metrics: met})
-	master.run()
-	backup.run()
-	t.Cleanup(func() { master.stop(t); backup.stop(t) })
-	waitFor(t, "M master and B backup", 10*time.Second, func() bool {
-		return master.inst.State() == StateMaster && backup.inst.State() == StateBackup
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t)
+		met := NewMetrics()
+		master := s.start("10.0.0.1", Config{Name: "M", Priority: 200, Metrics: met})
+		backup := s.start("10.0.0.2", Config{Name: "B", Priority: 100, Metrics: met})
+		master.run()
+		backup.run()
+		t.Cleanup(func() { master.stop(t); backup.stop(t) })
+		s.waitFor("M master and B backup", 10*time.Second, func() bool {
+			return master.inst.State() == StateMaster && backup.inst.State() == StateBackup
+		})
+		master.stop(t)
+		s.waitFor("B to count the priority-0 advert", 10*time.Second, func() bool {
+			return met.Stats("B").PriorityZeroReceived >= 1
+		})
+		m := met.Stats("M")
+		if m.PriorityZeroSent < 1 || m.BecameMaster != 1 || m.LeftMaster != 0 || m.AdvertsSent <= m.PriorityZeroSent {
+			t.Errorf("M's stats after a graceful stop: %+v", m)
+		}
 	})
-	master.stop(t)
-	waitFor(t, "B to count the priority-0 advert", 10*time.Second, func() bool {
-		return met.Stats("B").PriorityZeroReceived >= 1
-	})
-	m := met.Stats("M")
-	if m.PriorityZeroSent < 1 || m.BecameMaster != 1 || m.LeftMaster != 0 || m.AdvertsSent <= m.PriorityZeroSent {
-		t.Errorf("M's stats after a graceful stop: %+v", m)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -44,7 +43,8 @@ type Notify struct {
 	// FIFO is a named pipe (vrrp_notify_fifo) receiving lines like
 	// `INSTANCE "VI_1" MASTER 100`.
 	FIFO string
-	// ScriptTimeout bounds each script; 0 means 10s.
+	// ScriptTimeout bounds each script, on the instance's clock (the
+	// first member's for a sync group); 0 means 10s.
 	ScriptTimeout time.Duration
 	// Netns is the network namespace the scripts run in (keepalived's
 	// net_namespace); zero or negative means the process's.
@@ -53,14 +53,15 @@ type Notify struct {
 
 // notifier runs the notifications of one instance or group in order.
 type notifier struct {
-	cfg  Notify
-	ch   chan Transition
-	done chan struct{}
-	log  func(msg string, args ...any)
+	cfg   Notify
+	clock Clock
+	ch    chan Transition
+	done  chan struct{}
+	log   func(msg string, args ...any)
 }
 
-func newNotifier(cfg Notify, log func(string, ...any)) *notifier {
-	n := &notifier{cfg: cfg, ch: make(chan Transition, 64), done: make(chan struct{}), log: log}
+func newNotifier(cfg Notify, clk Clock, log func(string, ...any)) *notifier {
+	n := &notifier{cfg: cfg, clock: clk, ch: make(chan Transition, 64), done: make(chan struct{}), log: log}
 	go n.run()
 	return n
 }
@@ -130,12 +131,11 @@ func (n *notifier) run1(argv []string) {
 	if to == 0 {
 		to = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), to)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
 	var out []byte
-	err := nsthread.Run(n.cfg.Netns, func() (err error) { out, err = cmd.CombinedOutput(); return err })
+	err := nsthread.Run(n.cfg.Netns, func() (err error) {
+		out, err = runProgram(context.Background(), n.clock, to, true, argv[0], argv[1:]...)
+		return err
+	})
 	if err != nil {
 		n.log("notify script failed", "script", argv[0], "err", err, "output", string(out))
 	}

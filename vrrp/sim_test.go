@@ -6,12 +6,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
+
+	"github.com/lvskit/lvskit/clock/clocktest"
 )
 
 // fakeNet records what an instance did to its host.
@@ -73,7 +76,29 @@ func (r *simRouter) stop(t *testing.T) {
 
 var simVIP = netip.MustParsePrefix("10.0.0.100/32")
 
-func startSim(t *testing.T, mn *MemNet, addr string, cfg Config) *simRouter {
+// sim is a simulated network of routers (MemNet) whose instances and
+// trackers all run on one fake clock. It lives in a testing/synctest
+// bubble: the clock moves from timer to timer, and only once every
+// goroutine of the simulation waits (synctest.Wait), so what happens
+// between two timers has happened in full before the test looks, however
+// busy the machine is.
+type sim struct {
+	t   *testing.T
+	net *MemNet
+	clk *clocktest.Clock
+}
+
+var simEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// newSim must be called inside a synctest bubble (synctest.Test).
+func newSim(t *testing.T) *sim {
+	return &sim{t: t, net: NewMemNet(), clk: clocktest.New(simEpoch)}
+}
+
+// start makes an instance at addr on the simulated network, on the
+// simulation's clock, with test defaults for what cfg leaves zero.
+func (s *sim) start(addr string, cfg Config) *simRouter {
+	t := s.t
 	t.Helper()
 	r := &simRouter{net: newFakeNet(), addr: netip.MustParseAddr(addr), done: make(chan error, 1)}
 	if cfg.Interface == "" {
@@ -92,7 +117,8 @@ func startSim(t *testing.T, mn *MemNet, addr string, cfg Config) *simRouter {
 		cfg.VIPs = []VIP{{Prefix: simVIP, Label: "lan:1"}}
 	}
 	cfg.Network = r.net
-	cfg.Transport = mn.Transport(r.addr)
+	cfg.Transport = s.net.Transport(r.addr)
+	cfg.Clock = s.clk
 	inst, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -107,17 +133,47 @@ func (r *simRouter) run() {
 	go func() { r.done <- r.inst.Run(ctx) }()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+// waitFor moves the fake clock from timer to timer until cond holds, and
+// fails the test when it does not within d of fake time.
+func (s *sim) waitFor(what string, d time.Duration, cond func() bool) {
+	s.t.Helper()
+	start := s.clk.Now()
+	end := start.Add(d)
+	for {
+		synctest.Wait()
 		if cond() {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		next, ok := s.clk.Next()
+		if !ok || next.After(end) {
+			s.t.Fatalf("%s: not within %v (fake time)", what, d)
+		}
+		s.clk.AdvanceToNext()
 	}
-	t.Fatalf("timed out waiting for %s", what)
+}
+
+// hold moves the fake clock through d, from timer to timer, and fails the
+// test at the first instant cond does not hold.
+func (s *sim) hold(what string, d time.Duration, cond func() bool) {
+	s.t.Helper()
+	start := s.clk.Now()
+	end := start.Add(d)
+	for {
+		synctest.Wait()
+		if !cond() {
+			s.t.Fatalf("%s stopped holding %v into %v (fake time)", what, s.clk.Now().Sub(start), d)
+		}
+		next, ok := s.clk.Next()
+		if !ok || next.After(end) {
+			s.clk.Advance(end.Sub(s.clk.Now()))
+			synctest.Wait()
+			if !cond() {
+				s.t.Fatalf("%s stopped holding at the end of %v (fake time)", what, d)
+			}
+			return
+		}
+		s.clk.AdvanceToNext()
+	}
 }
 
 func masters(rs ...*simRouter) []*simRouter {
@@ -143,138 +199,147 @@ func vipHolders(rs ...*simRouter) int {
 
 func TestSimElectionFailoverPartition(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	mn := NewMemNet()
-	m := NewMetrics()
-	r1 := startSim(t, mn, "10.0.0.1", Config{Priority: 100, Metrics: m, Name: "r1"})
-	r2 := startSim(t, mn, "10.0.0.2", Config{Priority: 150, Metrics: m, Name: "r2"})
-	r3 := startSim(t, mn, "10.0.0.3", Config{Priority: 200, Metrics: m, Name: "r3"})
-	all := []*simRouter{r1, r2, r3}
-	for _, r := range all {
-		r.run()
-		defer r.stop(t)
-	}
-	steady := func(want *simRouter) func() bool {
-		return func() bool {
-			ms := masters(all...)
-			return len(ms) == 1 && ms[0] == want && vipHolders(all...) == 1 && want.net.has(simVIP)
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t)
+		m := NewMetrics()
+		r1 := s.start("10.0.0.1", Config{Priority: 100, Metrics: m, Name: "r1"})
+		r2 := s.start("10.0.0.2", Config{Priority: 150, Metrics: m, Name: "r2"})
+		r3 := s.start("10.0.0.3", Config{Priority: 200, Metrics: m, Name: "r3"})
+		all := []*simRouter{r1, r2, r3}
+		for _, r := range all {
+			r.run()
+			defer r.stop(t)
 		}
-	}
-	waitFor(t, "r3 master", 3*time.Second, steady(r3))
-	if got := r3.net.announced; got == 0 {
-		t.Errorf("master sent no announcements")
-	}
-	waitFor(t, "r1 sees r3 as master", time.Second, func() bool {
-		s := r1.inst.Status()
-		return s.State == StateBackup && s.Master == r3.addr
-	})
+		steady := func(want *simRouter) func() bool {
+			return func() bool {
+				ms := masters(all...)
+				return len(ms) == 1 && ms[0] == want && vipHolders(all...) == 1 && want.net.has(simVIP)
+			}
+		}
+		s.waitFor("r3 master", 3*time.Second, steady(r3))
+		if got := r3.net.announced; got == 0 {
+			t.Errorf("master sent no announcements")
+		}
+		s.waitFor("r1 sees r3 as master", time.Second, func() bool {
+			st := r1.inst.Status()
+			return st.State == StateBackup && st.Master == r3.addr
+		})
 
-	// Partition r3 away: the rest elect r2; heal: r3 preempts again and
-	// r2 steps down, leaving one master.
-	mn.SetDown(r3.addr, true)
-	waitFor(t, "r2 master while r3 is cut off", 3*time.Second, func() bool { return r2.inst.State() == StateMaster })
-	mn.SetDown(r3.addr, false)
-	waitFor(t, "one master after heal", 3*time.Second, steady(r3))
+		// Partition r3 away: the rest elect r2; heal: r3 preempts again and
+		// r2 steps down, leaving one master.
+		s.net.SetDown(r3.addr, true)
+		s.waitFor("r2 master while r3 is cut off", 3*time.Second, func() bool { return r2.inst.State() == StateMaster })
+		s.net.SetDown(r3.addr, false)
+		s.waitFor("one master after heal", 3*time.Second, steady(r3))
 
-	// Graceful stop of r3: r2 takes over after its skew time.
-	r3.stop(t)
-	if r3.net.has(simVIP) {
-		t.Errorf("stopped master kept the VIP")
-	}
-	waitFor(t, "r2 master after r3 stopped", 3*time.Second, func() bool {
-		return r2.inst.State() == StateMaster && vipHolders(all...) == 1
+		// Graceful stop of r3: r2 takes over after its skew time.
+		r3.stop(t)
+		if r3.net.has(simVIP) {
+			t.Errorf("stopped master kept the VIP")
+		}
+		s.waitFor("r2 master after r3 stopped", 3*time.Second, func() bool {
+			return r2.inst.State() == StateMaster && vipHolders(all...) == 1
+		})
+		if got := value(m.received.WithLabelValues("r1")); got == 0 {
+			t.Errorf("r1 received no adverts")
+		}
+		if got := value(m.transitions.WithLabelValues("r3", "MASTER", "INIT")); got != 1 {
+			t.Errorf("r3 MASTER->INIT transitions = %v, want 1", got)
+		}
 	})
-	if got := value(m.received.WithLabelValues("r1")); got == 0 {
-		t.Errorf("r1 received no adverts")
-	}
-	if got := value(m.transitions.WithLabelValues("r3", "MASTER", "INIT")); got != 1 {
-		t.Errorf("r3 MASTER->INIT transitions = %v, want 1", got)
-	}
 }
 
 func TestSimDropsByReason(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	mn := NewMemNet()
-	mn.SetHopLimit(254)
-	m := NewMetrics()
-	r1 := startSim(t, mn, "10.0.0.1", Config{Priority: 100, Metrics: m, Name: "r1"})
-	r2 := startSim(t, mn, "10.0.0.2", Config{Priority: 200, Metrics: m, Name: "r2"})
-	r1.run()
-	defer r1.stop(t)
-	r2.run()
-	defer r2.stop(t)
-	// With every packet at hop limit 254 both become master and count drops.
-	waitFor(t, "ttl drops", 3*time.Second, func() bool {
-		return value(m.drops.WithLabelValues("r1", string(ReasonTTL))) > 0
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t)
+		s.net.SetHopLimit(254)
+		m := NewMetrics()
+		r1 := s.start("10.0.0.1", Config{Priority: 100, Metrics: m, Name: "r1"})
+		r2 := s.start("10.0.0.2", Config{Priority: 200, Metrics: m, Name: "r2"})
+		r1.run()
+		defer r1.stop(t)
+		r2.run()
+		defer r2.stop(t)
+		// With every packet at hop limit 254 both become master and count drops.
+		s.waitFor("ttl drops", 3*time.Second, func() bool {
+			return value(m.drops.WithLabelValues("r1", string(ReasonTTL))) > 0
+		})
+		s.waitFor("two masters when every advert is dropped", 3*time.Second, func() bool { return len(masters(r1, r2)) == 2 })
+		s.net.SetHopLimit(255)
+		s.waitFor("r2 sole master", 3*time.Second, func() bool { return len(masters(r1, r2)) == 1 && r2.inst.State() == StateMaster })
 	})
-	waitFor(t, "two masters when every advert is dropped", 3*time.Second, func() bool { return len(masters(r1, r2)) == 2 })
-	mn.SetHopLimit(255)
-	waitFor(t, "r2 sole master", 3*time.Second, func() bool { return len(masters(r1, r2)) == 1 && r2.inst.State() == StateMaster })
 }
 
 func TestSimVRIDMismatchAndAuth(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	mn := NewMemNet()
-	m := NewMetrics()
-	a := startSim(t, mn, "10.0.0.1", Config{Version: 2, AdvertInterval: time.Second, AuthPass: "right", Priority: 100, Metrics: m, Name: "a"})
-	b := startSim(t, mn, "10.0.0.2", Config{Version: 2, AdvertInterval: time.Second, AuthPass: "wrong", Priority: 255, Metrics: m, Name: "b"})
-	a.run()
-	defer a.stop(t)
-	b.run()
-	defer b.stop(t)
-	waitFor(t, "auth drops", 3*time.Second, func() bool {
-		return value(m.drops.WithLabelValues("a", string(ReasonAuth))) > 0
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t)
+		m := NewMetrics()
+		a := s.start("10.0.0.1", Config{Version: 2, AdvertInterval: time.Second, AuthPass: "right", Priority: 100, Metrics: m, Name: "a"})
+		b := s.start("10.0.0.2", Config{Version: 2, AdvertInterval: time.Second, AuthPass: "wrong", Priority: 255, Metrics: m, Name: "b"})
+		a.run()
+		defer a.stop(t)
+		b.run()
+		defer b.stop(t)
+		s.waitFor("auth drops", 3*time.Second, func() bool {
+			return value(m.drops.WithLabelValues("a", string(ReasonAuth))) > 0
+		})
 	})
 }
 
 func TestSimTrackersAndSyncGroup(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	mn := NewMemNet()
-	var healthy atomic.Bool
-	healthy.Store(true)
-	check := TrackFunc(20*time.Millisecond, func(context.Context) error {
-		if healthy.Load() {
-			return nil
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t)
+		var healthy atomic.Bool
+		healthy.Store(true)
+		// The tracker runs on the instance's clock (the simulation's).
+		check := TrackFunc(20*time.Millisecond, func(context.Context) error {
+			if healthy.Load() {
+				return nil
+			}
+			return context.DeadlineExceeded
+		})
+		transitions := make(chan Transition, 64)
+		a := s.start("10.0.0.1", Config{Name: "a", VRID: 1, Priority: 200,
+			Trackers: []Track{{Name: "svc", Tracker: check, Weight: 0}}})
+		b := s.start("10.0.0.1", Config{Name: "b", VRID: 2, Priority: 200, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/32")}}})
+		g, err := NewSyncGroup("G", Notify{Chan: transitions}, nil, a.inst, b.inst)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return context.DeadlineExceeded
-	})
-	transitions := make(chan Transition, 64)
-	a := startSim(t, mn, "10.0.0.1", Config{Name: "a", VRID: 1, Priority: 200,
-		Trackers: []Track{{Name: "svc", Tracker: check, Weight: 0}}})
-	b := startSim(t, mn, "10.0.0.1", Config{Name: "b", VRID: 2, Priority: 200, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/32")}}})
-	g, err := NewSyncGroup("G", Notify{Chan: transitions}, nil, a.inst, b.inst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	peerA := startSim(t, mn, "10.0.0.2", Config{Name: "pa", VRID: 1, Priority: 100})
-	peerB := startSim(t, mn, "10.0.0.2", Config{Name: "pb", VRID: 2, Priority: 100, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/32")}}})
-	for _, r := range []*simRouter{a, b, peerA, peerB} {
-		r.run()
-		defer r.stop(t)
-	}
-	waitFor(t, "a and b master", 3*time.Second, func() bool {
-		return a.inst.State() == StateMaster && b.inst.State() == StateMaster
-	})
-	healthy.Store(false)
-	waitFor(t, "both FAULT, peers master", 3*time.Second, func() bool {
-		return a.inst.State() == StateFault && b.inst.State() == StateFault &&
-			peerA.inst.State() == StateMaster && peerB.inst.State() == StateMaster
-	})
-	healthy.Store(true)
-	waitFor(t, "both master again", 3*time.Second, func() bool {
-		return a.inst.State() == StateMaster && b.inst.State() == StateMaster &&
-			peerA.inst.State() == StateBackup && peerB.inst.State() == StateBackup
-	})
-	var sawFault bool
-	for len(transitions) > 0 {
-		tr := <-transitions
-		if tr.Group && tr.To == StateFault {
-			sawFault = true
+		defer g.Close()
+		peerA := s.start("10.0.0.2", Config{Name: "pa", VRID: 1, Priority: 100})
+		peerB := s.start("10.0.0.2", Config{Name: "pb", VRID: 2, Priority: 100, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/32")}}})
+		for _, r := range []*simRouter{a, b, peerA, peerB} {
+			r.run()
+			defer r.stop(t)
 		}
-	}
-	if !sawFault {
-		t.Errorf("group notify did not report FAULT")
-	}
+		s.waitFor("a and b master", 3*time.Second, func() bool {
+			return a.inst.State() == StateMaster && b.inst.State() == StateMaster
+		})
+		healthy.Store(false)
+		s.waitFor("both FAULT, peers master", 3*time.Second, func() bool {
+			return a.inst.State() == StateFault && b.inst.State() == StateFault &&
+				peerA.inst.State() == StateMaster && peerB.inst.State() == StateMaster
+		})
+		healthy.Store(true)
+		s.waitFor("both master again", 3*time.Second, func() bool {
+			return a.inst.State() == StateMaster && b.inst.State() == StateMaster &&
+				peerA.inst.State() == StateBackup && peerB.inst.State() == StateBackup
+		})
+		var sawFault bool
+		for len(transitions) > 0 {
+			tr := <-transitions
+			if tr.Group && tr.To == StateFault {
+				sawFault = true
+			}
+		}
+		if !sawFault {
+			t.Errorf("group notify did not report FAULT")
+		}
+	})
 }
 
 func TestEffectivePriority(t *testing.T) {
@@ -310,7 +375,6 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no interface", func(c *Config) { c.Interface = "" }},
 		{"vrid 0", func(c *Config) { c.VRID = 0 }},
-		{"no vips", func(c *Config) { c.VIPs = nil }},
 		{"mixed families", func(c *Config) { c.VIPs = append(c.VIPs, VIP{Prefix: netip.MustParsePrefix("fd00::1/128")}) }},
 		{"v2 ipv6", func(c *Config) { c.Version = 2; c.VIPs = []VIP{{Prefix: netip.MustParsePrefix("fd00::1/128")}} }},
 		{"unicast without peers", func(c *Config) { c.Unicast = true }},
@@ -437,29 +501,32 @@ func (f *fullNet) UnblockAddresses(addrs []netip.Addr) error {
 
 func TestSimRoutesVMACNoAccept(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	fn := &fullNet{fakeNet: newFakeNet(), routes: map[netip.Prefix]bool{}, vmacs: map[string]string{},
-		blocked: map[netip.Addr]bool{}, links: map[netip.Prefix]string{}}
-	route := netip.MustParsePrefix("10.9.0.0/16")
-	inst, err := New(Config{Interface: "lan", VRID: 7, Version: 3, AdvertInterval: 20 * time.Millisecond,
-		VIPs: []VIP{{Prefix: simVIP}}, Routes: []Route{{Dst: route, Link: "lan"}}, UseVMAC: true, NoAccept: true,
-		Network: fn, Transport: NewMemNet().Transport(netip.MustParseAddr("10.0.0.1"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- inst.Run(ctx) }()
-	waitFor(t, "master", 3*time.Second, func() bool { return inst.State() == StateMaster })
-	fn.mu.Lock()
-	if fn.vmacs["vrrp.7"] != "00:00:5e:00:01:07" || fn.links[simVIP] != "vrrp.7" || !fn.routes[route] || !fn.blocked[simVIP.Addr()] {
-		t.Errorf("as master: vmacs %v, VIP link %q, routes %v, blocked %v", fn.vmacs, fn.links[simVIP], fn.routes, fn.blocked)
-	}
-	fn.mu.Unlock()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if len(fn.vmacs) != 0 || len(fn.routes) != 0 || len(fn.blocked) != 0 || fn.has(simVIP) {
-		t.Errorf("after stop: vmacs %v, routes %v, blocked %v, VIP held %v", fn.vmacs, fn.routes, fn.blocked, fn.has(simVIP))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t)
+		fn := &fullNet{fakeNet: newFakeNet(), routes: map[netip.Prefix]bool{}, vmacs: map[string]string{},
+			blocked: map[netip.Addr]bool{}, links: map[netip.Prefix]string{}}
+		route := netip.MustParsePrefix("10.9.0.0/16")
+		inst, err := New(Config{Interface: "lan", VRID: 7, Version: 3, AdvertInterval: 20 * time.Millisecond,
+			VIPs: []VIP{{Prefix: simVIP}}, Routes: []Route{{Dst: route, Link: "lan"}}, UseVMAC: true, NoAccept: true,
+			Network: fn, Transport: s.net.Transport(netip.MustParseAddr("10.0.0.1")), Clock: s.clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- inst.Run(ctx) }()
+		s.waitFor("master", 3*time.Second, func() bool { return inst.State() == StateMaster })
+		fn.mu.Lock()
+		if fn.vmacs["vrrp.7"] != "00:00:5e:00:01:07" || fn.links[simVIP] != "vrrp.7" || !fn.routes[route] || !fn.blocked[simVIP.Addr()] {
+			t.Errorf("as master: vmacs %v, VIP link %q, routes %v, blocked %v", fn.vmacs, fn.links[simVIP], fn.routes, fn.blocked)
+		}
+		fn.mu.Unlock()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(fn.vmacs) != 0 || len(fn.routes) != 0 || len(fn.blocked) != 0 || fn.has(simVIP) {
+			t.Errorf("after stop: vmacs %v, routes %v, blocked %v, VIP held %v", fn.vmacs, fn.routes, fn.blocked, fn.has(simVIP))
+		}
+	})
 }

@@ -2,9 +2,9 @@ package vrrp
 
 import (
 	"context"
-	"fmt"
-	"os/exec"
 	"time"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // Tracker watches something an instance depends on.
@@ -13,6 +13,29 @@ type Tracker interface {
 	// whenever it changes (it may also repeat itself). It returns nil when
 	// ctx ends.
 	Track(ctx context.Context, report func(up bool)) error
+}
+
+// clockedTracker is a Tracker of this package that waits on a clock. An
+// instance hands its own clock (Config.Clock) to those that were given
+// none, so that one fake clock drives an instance and its trackers.
+type clockedTracker interface {
+	Tracker
+	// onClock returns the tracker on c, or itself when it has a clock of
+	// its own.
+	onClock(c Clock) Tracker
+}
+
+// onInstanceClock returns tracks with the trackers of this package put on
+// the instance's clock c where they have none of their own.
+func onInstanceClock(tracks []Track, c Clock) []Track {
+	out := make([]Track, len(tracks))
+	for n, t := range tracks {
+		if ct, ok := t.Tracker.(clockedTracker); ok {
+			t.Tracker = ct.onClock(c)
+		}
+		out[n] = t
+	}
+	return out
 }
 
 // Track attaches a Tracker to an instance with keepalived's weight rules:
@@ -44,8 +67,11 @@ func effectivePriority(base int, tracks []Track, up []bool) (uint8, bool) {
 }
 
 // TrackFunc is a Tracker calling fn every interval (0 means 1s); nil is up.
+// The interval runs on the clock of the instance the tracker is attached
+// to (the system clock when Track is called outside an instance).
 func TrackFunc(interval time.Duration, fn func(ctx context.Context) error) Tracker {
-	return &pollTracker{interval: interval, rise: 1, fall: 1, probe: fn}
+	return &pollTracker{interval: interval, rise: 1, fall: 1,
+		probe: func(ctx context.Context, _ Clock) error { return fn(ctx) }}
 }
 
 // ScriptConfig is keepalived's vrrp_script: a program run without a shell.
@@ -63,6 +89,10 @@ type ScriptConfig struct {
 	Rise, Fall int
 	// InitFail starts the tracker down (init_fail); by default it starts up.
 	InitFail bool
+	// Clock measures Interval and Timeout; nil means the clock of the
+	// instance the tracker is attached to (Config.Clock), or the system
+	// clock when Track is called outside an instance.
+	Clock Clock
 }
 
 // TrackScript is a Tracker running a program: exit status 0 is success.
@@ -76,27 +106,35 @@ func TrackScript(c ScriptConfig) Tracker {
 	}
 	return &pollTracker{
 		interval: c.Interval, rise: max(c.Rise, 1), fall: max(c.Fall, 1), initDown: c.InitFail,
-		probe: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, c.Path, c.Args...)
-			cmd.WaitDelay = time.Second
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("run %s: %w", c.Path, err)
-			}
-			return nil
+		clock: c.Clock, ownClock: c.Clock != nil,
+		probe: func(ctx context.Context, clk Clock) error {
+			_, err := runProgram(ctx, clk, timeout, false, c.Path, c.Args...)
+			return err
 		},
 	}
 }
 
+// pollTracker runs a probe every interval with keepalived's rise and fall.
 type pollTracker struct {
 	interval   time.Duration
 	rise, fall int
 	initDown   bool
-	probe      func(ctx context.Context) error
+	clock      Clock // nil: the system clock
+	ownClock   bool  // the clock came with the tracker's config
+	probe      func(ctx context.Context, clk Clock) error
+}
+
+func (p *pollTracker) onClock(c Clock) Tracker {
+	if p.ownClock {
+		return p
+	}
+	q := *p
+	q.clock = c
+	return &q
 }
 
 func (p *pollTracker) Track(ctx context.Context, report func(up bool)) error {
+	clk := clock.Or(p.clock)
 	iv := p.interval
 	if iv <= 0 {
 		iv = time.Second
@@ -104,10 +142,14 @@ func (p *pollTracker) Track(ctx context.Context, report func(up bool)) error {
 	up := !p.initDown
 	report(up)
 	ok, bad := 0, 0
-	t := time.NewTicker(iv)
+	// A ticker's schedule: runs start every interval from the start; a run
+	// longer than the interval is followed by the next at once, and the
+	// ticks it overran are dropped.
+	next := clk.Now().Add(iv)
+	t := clk.NewTimer(iv)
 	defer t.Stop()
 	for {
-		err := p.probe(ctx)
+		err := p.probe(ctx, clk)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -127,7 +169,11 @@ func (p *pollTracker) Track(ctx context.Context, report func(up bool)) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
+		now := clk.Now()
+		for next = next.Add(iv); !next.After(now); next = next.Add(iv) {
+		}
+		t.Reset(next.Sub(now))
 	}
 }

@@ -6,20 +6,29 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lvskit/lvskit/clock"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
 // TrackInterface is keepalived's track_interface: up while the link is
 // administratively up and its carrier is not down. ns is the namespace
-// of the link; nil means the caller's.
+// of the link; nil means the caller's. A link that does not exist is
+// reported down after a second on the instance's clock.
 func TrackInterface(name string, ns *netns.NsHandle) Tracker {
 	return &linkTracker{name: name, ns: ns}
 }
 
 type linkTracker struct {
-	name string
-	ns   *netns.NsHandle
+	name  string
+	ns    *netns.NsHandle
+	clock Clock // nil: the system clock
+}
+
+func (l *linkTracker) onClock(c Clock) Tracker {
+	m := *l
+	m.clock = c
+	return &m
 }
 
 func linkUp(l netlink.Link) bool {
@@ -47,6 +56,10 @@ func (l *linkTracker) Track(ctx context.Context, report func(up bool)) error {
 	}
 	seen := false
 	var lastErr error
+	// The subscription lists the existing links first: one not among them
+	// after a second does not exist.
+	missing := clock.Or(l.clock).NewTimer(time.Second)
+	defer missing.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,7 +79,7 @@ func (l *linkTracker) Track(ctx context.Context, report func(up bool)) error {
 			}
 			seen = true
 			report(linkUp(u.Link) && u.Header.Type != 17 /* RTM_DELLINK */)
-		case <-time.After(time.Second):
+		case <-missing.C():
 			if !seen {
 				report(false) // the link does not exist
 				seen = true

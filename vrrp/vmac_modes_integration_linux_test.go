@@ -89,7 +89,9 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 		t.Helper()
 		cfg := vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
-			AdvertInterval: 100 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
+			// 300ms: a master-down interval of about a second, a margin
+			// that a busy machine does not eat (100ms, 0.36s, it did).
+			AdvertInterval: 300 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
 			VIPs: []vrrp.VIP{{Prefix: vip}},
 		}
 		if unicast {
@@ -113,15 +115,18 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 
 	n1 := start(h1, 200, addr1, addr2)
 	n2 := start(h2, 100, addr2, addr1)
-	waitFor(t, "m1 MASTER", 5*time.Second, func() bool { return n1.inst.State() == vrrp.StateMaster })
-	waitFor(t, "m2 BACKUP", 5*time.Second, func() bool { return n2.inst.State() == vrrp.StateBackup })
-	// Ten advert intervals: the backup stays backup, so it receives the
+	waitFor(t, "m1 MASTER", 30*time.Second, func() bool { return n1.inst.State() == vrrp.StateMaster })
+	// Both start as backups: m2 is settled once it follows a master (at
+	// startup it may time out first and advertise until it hears m1).
+	waitFor(t, "m2 BACKUP following m1", 30*time.Second, func() bool {
+		s := n2.inst.Status()
+		return s.State == vrrp.StateBackup && s.Master.IsValid()
+	})
+	// Ten adverts received: the backup stays backup, so it receives the
 	// master's adverts (on its macvlan for multicast, its parent for unicast).
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if n2.inst.State() != vrrp.StateBackup || n1.inst.State() != vrrp.StateMaster {
-			t.Fatalf("states m1 %v m2 %v, want MASTER and BACKUP", n1.inst.State(), n2.inst.State())
-		}
-	}
+	vrrp.StaysPut(t, "m1 MASTER, m2 BACKUP", n2.adverts, 10, func() bool {
+		return n2.inst.State() == vrrp.StateBackup && n1.inst.State() == vrrp.StateMaster
+	})
 	if !onLink(h1, vmacName, vip) || onLink(h1, "eth0", vip) {
 		t.Errorf("VIP %v: want it on m1's %s only", vip, vmacName)
 	}
@@ -173,7 +178,7 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 		ping = "ping6"
 	}
 	_ = obs.Command(context.Background(), ping, "-c", "1", "-W", "1", addr1.String()).Run()
-	waitFor(t, "observer's neighbour entry for the VIP", 5*time.Second, func() bool {
+	waitFor(t, "observer's neighbour entry for the VIP", 30*time.Second, func() bool {
 		_ = obs.Command(context.Background(), ping, "-c", "1", "-W", "1", vip.Addr().String()).Run()
 		neighs, err := obs.Netlink().NeighList(0, netlink.FAMILY_ALL)
 		if err != nil {
@@ -235,7 +240,7 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 	// The master stops: the backup takes over on its own macvlan, and the
 	// stopped one leaves no macvlan and its parent's settings restored.
 	n1.stop(t)
-	waitFor(t, "m2 MASTER with the VIP on its vmac", 5*time.Second, func() bool {
+	waitFor(t, "m2 MASTER with the VIP on its vmac", 30*time.Second, func() bool {
 		return n2.inst.State() == vrrp.StateMaster && onLink(h2, vmacName, vip)
 	})
 	if _, err := h1.Netlink().LinkByName(vmacName); err == nil {
@@ -276,7 +281,7 @@ func linkLocal(t *testing.T, h *netnstest.Host, link string) netip.Addr {
 // waitDAD waits until no IPv6 address of h is tentative.
 func waitDAD(t *testing.T, h *netnstest.Host) {
 	t.Helper()
-	waitFor(t, "DAD in "+h.Name(), 10*time.Second, func() bool {
+	waitFor(t, "DAD in "+h.Name(), 30*time.Second, func() bool {
 		addrs, err := h.Netlink().AddrList(nil, netlink.FAMILY_V6)
 		if err != nil {
 			t.Fatal(err)
@@ -371,22 +376,25 @@ func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
 	steady := func() bool {
 		return inst.State() == wantG && onVMAC(master) && !onVMAC(backup)
 	}
-	waitFor(t, "VIP on the master's VMAC ("+master.Name()+")", 15*time.Second, steady)
-	// Fifteen advert intervals: the backup keeps hearing the master.
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	waitFor(t, "VIP on the master's VMAC ("+master.Name()+")", 30*time.Second, steady)
+	// Fifteen adverts sent or received by lvskit: the backup keeps
+	// hearing the master.
+	vrrp.StaysPut(t, "roles", g.adverts, 15, func() bool {
 		if !steady() {
-			t.Fatalf("roles changed: lvskit %v, VIP on master %v, on backup %v", inst.State(), onVMAC(master), onVMAC(backup))
+			t.Errorf("roles changed: lvskit %v, VIP on master %v, on backup %v", inst.State(), onVMAC(master), onVMAC(backup))
+			return false
 		}
-	}
+		return true
+	})
 	if lvskitMaster {
 		g.stop(t)
-		waitFor(t, "keepalived takes the VIP onto its VMAC", 10*time.Second, func() bool { return onVMAC(kh) && !onVMAC(gh) })
+		waitFor(t, "keepalived takes the VIP onto its VMAC", 30*time.Second, func() bool { return onVMAC(kh) && !onVMAC(gh) })
 		if _, err := gh.Netlink().LinkByName(vmacName); err == nil {
 			t.Errorf("lvskit's %s still exists after it stopped", vmacName)
 		}
 	} else {
 		k.Kill()
-		waitFor(t, "lvskit takes the VIP onto its VMAC", 10*time.Second, func() bool {
+		waitFor(t, "lvskit takes the VIP onto its VMAC", 30*time.Second, func() bool {
 			return inst.State() == vrrp.StateMaster && onVMAC(gh)
 		})
 	}

@@ -29,10 +29,12 @@
 // from global_defs. validate.go asks the libraries whether they take what
 // was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
 // ipvs.Service.Validate), so that a refusal is reported at its position
-// before anything runs. A keyword that lvskit parses but does not
-// implement gives a Warning at its position; an error rejects the whole
-// file with file:line:col diagnostics (errors.go). Nothing changes a Plan
-// once it is built. (The one thing Translate reads beyond the file is
+// before anything runs. A value keepalived corrects, or a keyword that
+// lvskit parses but does not implement, gives a Warning at its position;
+// an error rejects the whole file with file:line:col diagnostics
+// (errors.go: Report lists both with their Severity, VerdictOf says what
+// they mean for running the file). Nothing changes a Plan once it is
+// built. (The one thing Translate reads beyond the file is
 // /etc/iproute2's name files, for a table, protocol or realm name that is
 // not built in, as keepalived does.)
 //
@@ -118,10 +120,26 @@
 //
 // # Differences from keepalived
 //
-// Every one of these is reported by Load as a warning or an error at its
-// position, never silently:
+// The rule: the director runs every file keepalived 2.2.7 runs, with
+// keepalived's effective values, and reports at file:line:col every value
+// it corrects or ignores, in words that say what keepalived does
+// ("auth_pass truncated to 8 characters, as keepalived does"), also where
+// keepalived itself says nothing (a prefix after unicast_src_ip, an
+// argument after nopreempt, words after a virtual_server's port). It
+// refuses a file only where keepalived stops too (a vrrp_instance without
+// virtual_router_id or interface; FILE_CHECK without track_file, on which
+// keepalived 2.2.7 crashes) or where running would be unsafe, and then
+// says why. Translate makes keepalived's corrections of virtual servers
+// (translate_corrections.go): no protocol is UDP, a virtual server
+// without real servers is dropped, quorum and hysteresis are bounded, a
+// duplicated real server goes. internal/compat compares all this with
+// keepalived itself (make compat).
 //
-//   - auth_type AH is refused (only PASS);
+// What still differs, each reported by Load as a warning or an error at
+// its position, never silently:
+//
+//   - auth_type AH is refused (vrrp implements PASS only, yet): running
+//     without it next to AH peers would make both sides MASTER;
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;
 //   - virtual_ipaddress_excluded, vrrp_strict, custom multicast groups,
@@ -145,7 +163,8 @@
 //   - with net_namespace, the metrics server and e-mail alerts stay in the
 //     director's own namespace; a vrrp_script tracker in the namespace runs
 //     on the wall clock, not Options.Clock;
-//   - a vrrp_sync_group of fewer than two instances is an error;
+//   - a notification_email that is not name@domain is left out (keepalived
+//     hands it to the SMTP server as written);
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
 //     fwmark, SCTP, ops and flag-3; lvs_sync_daemon on a backend without

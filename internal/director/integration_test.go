@@ -265,7 +265,7 @@ func TestIntegrationDirectors(t *testing.T) {
 
 	step("reloaded")
 	// A broken file changes nothing.
-	if err := os.WriteFile(conf1, []byte("vrrp_instance VI_1 {\n    priority banana\n}\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf1, []byte("vrrp_instance VI_1 {\n    interface eth0\n    priority banana\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := p1.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -281,7 +281,7 @@ func TestIntegrationDirectors(t *testing.T) {
 	if rs, _ := realServer(bad, "192.168.0.2:80"); rs.TableWeight != 2 {
 		t.Errorf("web2 after a rejected reload: %+v, want weight 2 kept", rs)
 	}
-	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":2:14") {
+	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":1:1") {
 		t.Errorf("the rejected reload's error with its position is not in the log:\n%s", p1.Output())
 	}
 	metrics := fetchMetrics(t, d1)

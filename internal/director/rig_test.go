@@ -98,6 +98,7 @@ vrrp_instance V {
     }
 }
 virtual_server 10.0.0.9 80 {
+    protocol TCP
     delay_loop 1
     warmup 0
     lb_algo wrr

@@ -1,7 +1,6 @@
 package director
 
 import (
-	"strings"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/keepalived"
@@ -35,16 +34,20 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		if c.Priority < 1 || c.Priority > 255 {
 			t.errorf(in.Priority.Pos, "priority: %d is out of range 1..255", c.Priority)
 		}
+		var authType string
 		if a := in.Authentication; a.Set() {
-			switch strings.ToUpper(a.V.Type) {
+			authType = a.V.Type
+			switch authType {
 			case "PASS":
 				c.AuthPass = a.V.Pass
 				if c.Version == 3 {
 					t.unimplemented(a.Pos, "authentication", "VRRP version 3 has no authentication")
-					c.AuthPass = ""
+					c.AuthPass, authType = "", ""
 				}
-			default:
-				t.errorf(a.Pos, "authentication: auth_type %s is not supported by lvskit (only PASS)", a.V.Type)
+			case "AH":
+				// Running without it is unsafe: AH peers drop our
+				// adverts and we theirs, and both become MASTER.
+				t.errorf(a.Pos, "authentication: auth_type AH is not implemented by lvskit yet; running without it would make both this director and its AH peers MASTER (each drops the other's adverts)")
 			}
 		}
 		for _, a := range in.VirtualIPAddresses {
@@ -52,7 +55,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 			t.vipOptions(a)
 		}
 		if len(in.VirtualIPAddresses) == 0 {
-			t.errorf(in.Pos, "vrrp_instance %q: no virtual_ipaddress", in.Name)
+			t.warnf(in.Pos, "virtual_ipaddress", "vrrp_instance %q: no virtual_ipaddress: keepalived warns \"No VIP specified\" and runs VRRP without addresses (for its notify scripts); so does the director", in.Name)
 		}
 		for _, a := range in.VirtualIPAddressesExcl {
 			t.unimplemented(a.Pos, "virtual_ipaddress_excluded", "")
@@ -122,8 +125,13 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		// MASTER makes an unset priority 255 and clears nopreempt and
 		// preempt_delay (with keepalived's warnings); a non-owner starts as
 		// BACKUP either way. vrrp.Config.InitialState does that.
-		if in.State.Set() {
-			switch in.State.V {
+		state := in.State
+		if state.V == keepalived.StateMaster && authType == "AH" {
+			t.warnf(state.Pos, "state", "state MASTER is incompatible with AH authentication: BACKUP, as keepalived does")
+			state.V = keepalived.StateBackup
+		}
+		if state.Set() {
+			switch state.V {
 			case keepalived.StateMaster:
 				c.InitialState = vrrp.StateMaster
 				if !in.Priority.Set() {
@@ -152,7 +160,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 			c.Notify.FIFO = f.V.Path
 		}
 
-		ip := InstancePlan{Pos: in.Pos, VRRP: c, SyncGroup: groups[in.Name].group,
+		ip := InstancePlan{Pos: in.Pos, VRRP: c, AuthType: authType, SyncGroup: groups[in.Name].group,
 			SMTPAlert: smtpDefault(in.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert)}
 		if !in.DontTrackPrimary.V && c.Interface != "" {
 			ip.Tracks = append(ip.Tracks, TrackPlan{Kind: TrackInterface, Name: c.Interface, Interface: c.Interface})

@@ -1,9 +1,10 @@
 package peer
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,10 +17,8 @@ import (
 )
 
 // Keepalived is a keepalived process (VRRP only, foreground, logging to
-// its stderr) running in a test host.
+// its stderr) running in a network namespace.
 type Keepalived struct {
-	t       testing.TB
-	host    *netnstest.Host
 	dir     string
 	pid     int
 	log     *nslab.Buffer
@@ -31,14 +30,39 @@ type Keepalived struct {
 // host h. It is stopped (SIGKILL, if still running) when the test ends.
 func StartKeepalived(t testing.TB, h *netnstest.Host, config string) *Keepalived {
 	t.Helper()
-	bin := need(t, "keepalived")
-	dir := t.TempDir()
+	need(t, "keepalived")
+	k, err := RunKeepalived(h.Host, t.TempDir(), config)
+	if err != nil {
+		t.Fatalf("peer: %v", err)
+	}
+	t.Cleanup(func() {
+		k.Kill()
+		if t.Failed() {
+			t.Logf("keepalived in %s logged:\n%s", h.Name(), k.Log())
+		}
+	})
+	return k
+}
+
+// RunKeepalived is StartKeepalived for programs (the benches): it writes
+// config into dir, starts keepalived on it in host h with its pid files in
+// dir, and returns an error rather than failing a test. The caller stops
+// it (Stop or Kill); h's lab kills it when it closes if it still runs.
+func RunKeepalived(h *nslab.Host, dir, config string) (*Keepalived, error) {
+	bin, err := exec.LookPath("keepalived")
+	if err != nil {
+		return nil, fmt.Errorf("start keepalived: %w (run scripts/install-test-deps.sh)", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("start keepalived: %w", err)
+	}
 	conf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
-		t.Fatalf("peer: write keepalived config: %v", err)
+		return nil, fmt.Errorf("write keepalived config: %w", err)
 	}
-	k := &Keepalived{t: t, host: h, dir: dir, log: new(nslab.Buffer), done: make(chan struct{})}
-	c := h.Command(context.Background(), bin,
+	k := &Keepalived{dir: dir, log: new(nslab.Buffer), done: make(chan struct{})}
+	// Through `ip netns exec`, which also gives it the namespace's /sys.
+	c := exec.Command("ip", "netns", "exec", h.Name(), bin,
 		"--dont-fork", "--log-console", "--log-detail", "--vrrp",
 		"--use-file", conf,
 		"--pid", filepath.Join(dir, "keepalived.pid"),
@@ -47,20 +71,15 @@ func StartKeepalived(t testing.TB, h *netnstest.Host, config string) *Keepalived
 	c.Stdout, c.Stderr = k.log, k.log
 	c.Dir = dir
 	if err := c.Start(); err != nil {
-		t.Fatalf("peer: start keepalived in %s: %v", h.Name(), err)
+		return nil, fmt.Errorf("start keepalived in %s: %w", h.Name(), err)
 	}
+	h.Track(c)
 	k.pid = c.Process.Pid
 	go func() {
 		_ = c.Wait()
 		close(k.done)
 	}()
-	t.Cleanup(func() {
-		k.Kill()
-		if t.Failed() {
-			t.Logf("keepalived in %s logged:\n%s", h.Name(), k.Log())
-		}
-	})
-	return k
+	return k, nil
 }
 
 // Log returns what keepalived has logged so far.
@@ -79,8 +98,9 @@ func (k *Keepalived) WaitLog(s string, timeout time.Duration) bool {
 	return strings.Contains(k.Log(), s)
 }
 
-// vrrpPID is the pid of keepalived's VRRP child process, or 0.
-func (k *Keepalived) vrrpPID() int {
+// VRRPPID is the pid of keepalived's VRRP child process (where the VRRP
+// work happens), or 0 before it wrote its pid file.
+func (k *Keepalived) VRRPPID() int {
 	b, err := os.ReadFile(filepath.Join(k.dir, "vrrp.pid"))
 	if err != nil {
 		return 0
@@ -119,7 +139,7 @@ func (k *Keepalived) Stop() error {
 // nothing more (the parent would otherwise tell it to stop gracefully).
 func (k *Keepalived) Kill() {
 	k.stopped = true
-	if pid := k.vrrpPID(); pid > 0 {
+	if pid := k.VRRPPID(); pid > 0 {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	_ = syscall.Kill(k.pid, syscall.SIGKILL)

@@ -42,7 +42,9 @@ func StartCapture(t testing.TB, h *netnstest.Host, iface, filter string) *Captur
 		close(c.done)
 	}()
 	t.Cleanup(c.Stop)
-	deadline := time.Now().Add(15 * time.Second)
+	// A bound for a broken tshark, not a timing: its start (dissectors,
+	// Lua) takes many seconds on a busy machine.
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(c.log.String(), "Capturing on") {
 		select {
 		case <-c.done:

@@ -9,7 +9,8 @@
 // (user and system, as a percentage of one core, and per probe), its
 // memory (RSS, peak RSS), the server's CPU, the whole machine's CPU and
 // the namespace's TCP counters; for lvskit also the Go heap and the time
-// probes took.
+// probes took. Last, on the wall clock, how long a killed server takes to
+// be reported down (-detect-runs).
 //
 //	go run ./healthcheck/internal/bench -targets 10000 -interval 1s -duration 30s -out bench.md
 //
@@ -43,6 +44,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvskit/lvskit/healthcheck"
+	"github.com/lvskit/lvskit/internal/procstat"
 )
 
 func main() {
@@ -59,6 +61,7 @@ func main() {
 	ownNetns := flag.Bool("netns", true, "as root, run in a network namespace of its own (no host conntrack or traffic in the way)")
 	inNetns := flag.Bool("in-netns", false, "internal: this process is already in its own namespace")
 	haproxy := flag.String("haproxy", defaultHAProxy(), "HAProxy binary to run as the anchor on the same targets (empty: none)")
+	detectRuns := flag.Int("detect-runs", 20, "runs of the detection measurement (a killed server reported down; 0: none)")
 	flag.Parse()
 	raiseNoFile()
 	if *serve == 0 && *ownNetns && !*inNetns && os.Geteuid() == 0 {
@@ -81,6 +84,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *detectRuns > 0 {
+		d, err := detection(*detectRuns)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: detection:", err)
+			os.Exit(1)
+		}
+		res += d
 	}
 	fmt.Print(res)
 	if *out != "" {
@@ -467,11 +478,11 @@ func counterDelta(a, b map[string]int64) string {
 func measure(srv *server, pid int, d time.Duration) (phase, error) {
 	n0 := tcpCounters()
 	m0 := machineCPU()
-	u0, s0, err := procCPU(pid)
+	cpu0, err := procstat.ReadCPU(pid)
 	if err != nil {
 		return phase{}, err
 	}
-	su0, ss0, err := procCPU(srv.cmd.Process.Pid)
+	srv0, err := procstat.ReadCPU(srv.cmd.Process.Pid)
 	if err != nil {
 		return phase{}, err
 	}
@@ -481,8 +492,8 @@ func measure(srv *server, pid int, d time.Duration) (phase, error) {
 	}
 	t0 := time.Now()
 	time.Sleep(d)
-	u1, s1, _ := procCPU(pid)
-	su1, ss1, _ := procCPU(srv.cmd.Process.Pid)
+	cpu1, _ := procstat.ReadCPU(pid)
+	srv1, _ := procstat.ReadCPU(srv.cmd.Process.Pid)
 	c1, err := srv.count()
 	if err != nil {
 		return phase{}, err
@@ -491,9 +502,9 @@ func measure(srv *server, pid int, d time.Duration) (phase, error) {
 	m1 := machineCPU()
 	machine := fmt.Sprintf("user %.0f %%, system %.0f %%, irq+softirq %.0f %%, idle %.0f %%, steal %.0f %% (of one core; %d cores)",
 		pct(m1[0]-m0[0], wall), pct(m1[1]-m0[1], wall), pct(m1[2]-m0[2], wall), pct(m1[3]-m0[3], wall), pct(m1[4]-m0[4], wall), runtime.NumCPU())
-	rss, hwm := memory(pid)
-	return phase{wall: wall, served: c1 - c0, user: u1 - u0, sys: s1 - s0, rss: rss, hwm: hwm,
-		srvUser: su1 - su0, srvSys: ss1 - ss0, counters: counterDelta(n0, tcpCounters()), machine: machine}, nil
+	mem, _ := procstat.ReadMemory(pid)
+	return phase{wall: wall, served: c1 - c0, user: cpu1.User - cpu0.User, sys: cpu1.System - cpu0.System, rss: mem.RSS, hwm: mem.HWM,
+		srvUser: srv1.User - srv0.User, srvSys: srv1.System - srv0.System, counters: counterDelta(n0, tcpCounters()), machine: machine}, nil
 }
 
 func runLvskit(srv *server, kind string, interval, duration time.Duration, cpuprofile, memprofile, tracefile string) (phase, string, error) {
@@ -676,7 +687,7 @@ func runHAProxy(srv *server, bin string, interval, duration time.Duration) (phas
 		p.note = fmt.Sprintf("%s; stats: %v", version, err)
 	} else {
 		p.failed = "–"
-		p.note = fmt.Sprintf("%s; %d servers UP, %d not UP at the end; threads %d", version, up, down, threads(cmd.Process.Pid))
+		p.note = fmt.Sprintf("%s; %d servers UP, %d not UP at the end; threads %d", version, up, down, procstat.Threads(cmd.Process.Pid))
 	}
 	return p, nil
 }
@@ -707,54 +718,4 @@ func haproxyStates(sock string) (up, other int, err error) {
 		}
 	}
 	return up, other, nil
-}
-
-func threads(pid int) int {
-	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	return len(ents)
-}
-
-// procCPU returns the user and system time of process pid (all threads).
-func procCPU(pid int) (user, sys time.Duration, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	// Fields after the command name in parentheses; utime and stime are
-	// the 14th and 15th fields, in clock ticks.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
-}
-
-// memory returns VmRSS and VmHWM of process pid in bytes.
-func memory(pid int) (rss, hwm int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch f[0] {
-		case "VmRSS:":
-			rss = v << 10
-		case "VmHWM:":
-			hwm = v << 10
-		}
-	}
-	return rss, hwm
 }

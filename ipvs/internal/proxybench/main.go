@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lvskit/lvskit/internal/procstat"
 	"github.com/lvskit/lvskit/ipvs/internal/proxy"
 )
 
@@ -212,28 +213,12 @@ func waitListening(addr string) error {
 	}
 }
 
-// cpuTicks returns utime+stime of a process in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[i+2:])
-	// Fields after the command: state is field 3, utime 14, stime 15.
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("malformed stat times")
-	}
-	return ut + st, nil
+// cpuTime is the CPU time (user + system) of process pid; zero when it
+// cannot be read.
+func cpuTime(pid int) time.Duration {
+	c, _ := procstat.ReadCPU(pid)
+	return c.Total()
 }
-
-const clockTick = 10 * time.Millisecond // USER_HZ = 100 on Linux
 
 // Result is one wrk run.
 type Result struct {
@@ -278,13 +263,12 @@ func runWrk(ns, target, mode, url string, d time.Duration, conns, threads, pid i
 		args = append(args, "-H", "Connection: close")
 	}
 	args = append(args, url)
-	var before, peersBefore int64
+	var before, peersBefore time.Duration
 	if pid > 0 {
-		before, _ = cpuTicks(pid)
+		before = cpuTime(pid)
 	}
 	for _, p := range peers {
-		t, _ := cpuTicks(p)
-		peersBefore += t
+		peersBefore += cpuTime(p)
 	}
 	wrk := exec.Command("wrk", args...)
 	if ns != "" {
@@ -296,10 +280,9 @@ func runWrk(ns, target, mode, url string, d time.Duration, conns, threads, pid i
 	}
 	var peersCPU time.Duration
 	for _, p := range peers {
-		t, _ := cpuTicks(p)
-		peersCPU += time.Duration(t) * clockTick
+		peersCPU += cpuTime(p)
 	}
-	peersCPU -= time.Duration(peersBefore) * clockTick
+	peersCPU -= peersBefore
 	if ru, ok := wrk.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		peersCPU += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
@@ -334,9 +317,9 @@ func runWrk(ns, target, mode, url string, d time.Duration, conns, threads, pid i
 		r.Errors += n
 	}
 	if pid > 0 {
-		after, err := cpuTicks(pid)
+		after, err := procstat.ReadCPU(pid)
 		if err == nil && r.Requests > 0 {
-			cpu := time.Duration(after-before) * clockTick
+			cpu := after.Total() - before
 			r.ProxyCPU = cpu.Seconds()
 			r.CPUPerReqUs = float64(cpu.Microseconds()) / float64(r.Requests)
 		}

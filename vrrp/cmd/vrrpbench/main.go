@@ -7,6 +7,13 @@
 //     backup's interface) to the new master's first advert, its first
 //     gratuitous ARP, and the VIP appearing in the backup's namespace. The
 //     RFC's master-down interval is printed next to the results.
+//   - handover: the same, but the keepalived master stops gracefully
+//     (SIGTERM: it sends priority 0), so the backup takes over after its
+//     skew time rather than the master-down interval; times from the
+//     master's priority-0 advert. The RFC's skew and master-down interval
+//     are printed next to the results. (This is the timing the VRRP
+//     integration tests used to assert; they now check only who holds the
+//     VIP.)
 //   - scale: 1,000 instances (VRIDs 1..250 on 4 interfaces) in this process
 //     at advert_int 1s, as backups of a keepalived with 1,000 masters and as
 //     masters over a keepalived with 1,000 backups; CPU of both processes.
@@ -32,6 +39,8 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/internal/nslab"
+	"github.com/lvskit/lvskit/internal/peer"
+	"github.com/lvskit/lvskit/internal/procstat"
 	"github.com/lvskit/lvskit/netcfg"
 	"github.com/lvskit/lvskit/netcfg/vrrpnet"
 	"github.com/lvskit/lvskit/vrrp"
@@ -42,7 +51,7 @@ import (
 func main() {
 	out := flag.String("out", "vrrpbench.md", "file to write results to")
 	runs := flag.Int("runs", 20, "failover runs per case and implementation")
-	what := flag.String("bench", "failover,scale", "comma-separated: failover, scale")
+	what := flag.String("bench", "failover,handover,scale", "comma-separated: failover, handover, scale")
 	instances := flag.Int("instances", 1000, "instances for the scale bench")
 	versions = flag.String("versions", "2,3", "failover cases to run: VRRP versions 2 (advert_int 1s) and 3 (100ms)")
 	verbose = flag.Bool("v", false, "log the lvskit instance under test (failover) to stderr")
@@ -61,7 +70,9 @@ func main() {
 		var err error
 		switch strings.TrimSpace(b) {
 		case "failover":
-			err = benchFailover(&report, *runs)
+			err = benchFailover(&report, *runs, false)
+		case "handover":
+			err = benchFailover(&report, *runs, true)
 		case "scale":
 			err = benchScale(&report, *instances, *measure)
 		default:
@@ -122,23 +133,39 @@ func kaConf(c fcase, state string, prio int, vrid int, iface, vip string) string
 `, vrid, state, iface, vrid, prio, c.interval.Seconds(), c.version, vip, iface)
 }
 
-func benchFailover(w *strings.Builder, runs int) error {
+// skew is the RFC's skew time of a backup of priority prio.
+func skew(c fcase, prio int) time.Duration {
+	if c.version == 3 {
+		return time.Duration(256-prio) * c.interval / 256
+	}
+	return time.Duration(256-prio) * time.Second / 256
+}
+
+// benchFailover measures takeovers after the master is killed, or with
+// graceful after it stops and sends priority 0.
+func benchFailover(w *strings.Builder, runs int, graceful bool) error {
 	var cases []fcase
 	for _, c := range []fcase{{"v2, advert_int 1s", 2, time.Second}, {"v3, advert_int 100ms", 3, 100 * time.Millisecond}} {
 		if strings.Contains(*versions, fmt.Sprint(c.version)) {
 			cases = append(cases, c)
 		}
 	}
-	fmt.Fprintf(w, "## Failover (%d runs per row; backup priority 100; times from the dead master's last advert on the wire)\n\n", runs)
-	fmt.Fprintf(w, "| case | backup | RFC master-down | first advert median | p99 | p99 − master-down | first GARP median | p99 | VIP present median | p99 |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
+	if graceful {
+		fmt.Fprintf(w, "## Graceful handover (%d runs per row; backup priority 100; the master stops with SIGTERM and sends priority 0; times from that advert on the wire)\n\n", runs)
+		fmt.Fprintf(w, "| case | backup | RFC skew | RFC master-down | first advert median | p99 | p99 − skew | first GARP median | p99 | VIP present median | p99 |\n")
+		fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	} else {
+		fmt.Fprintf(w, "## Failover (%d runs per row; backup priority 100; times from the dead master's last advert on the wire)\n\n", runs)
+		fmt.Fprintf(w, "| case | backup | RFC master-down | first advert median | p99 | p99 − master-down | first GARP median | p99 | VIP present median | p99 |\n")
+		fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
+	}
 	for _, c := range cases {
 		for _, impl := range []string{"lvskit", "keepalived"} {
 			if !strings.Contains(*impls, impl) {
 				continue
 			}
 			log.Printf("failover %s, backup %s", c.name, impl)
-			ss, err := failoverRuns(c, impl, runs)
+			ss, err := failoverRuns(c, impl, runs, graceful)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", c.name, impl, err)
 			}
@@ -154,6 +181,11 @@ func benchFailover(w *strings.Builder, runs int) error {
 			am, ap := col(func(s sample) time.Duration { return s.advert })
 			gm, gp := col(func(s sample) time.Duration { return s.garp })
 			vm, vp := col(func(s sample) time.Duration { return s.vip })
+			if graceful {
+				sk := skew(c, 100)
+				fmt.Fprintf(w, "| %s | %s | %v | %v | %v | %v | %+v | %v | %v | %v | %v |\n", c.name, impl, ms(sk), ms(md), ms(am), ms(ap), ms(ap-sk), ms(gm), ms(gp), ms(vm), ms(vp))
+				continue
+			}
 			fmt.Fprintf(w, "| %s | %s | %v | %v | %v | %+v | %v | %v | %v | %v |\n", c.name, impl, ms(md), ms(am), ms(ap), ms(ap-md), ms(gm), ms(gp), ms(vm), ms(vp))
 		}
 	}
@@ -171,7 +203,7 @@ func logger() *slog.Logger {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 
-func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
+func failoverRuns(c fcase, impl string, runs int, graceful bool) (_ []sample, err error) {
 	lab := newLab()
 	defer lab.Close()
 	lan, err := lab.LAN("lan")
@@ -258,11 +290,11 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 		go func() { done <- inst.Run(ctx) }()
 		stopBackup = func() { cancel(); <-done }
 	case "keepalived":
-		k, err := startKeepalived(b, filepath.Join(tmp, "backup"), kaConf(c, "BACKUP", 100, 51, "eth0", vip.String()))
+		k, err := peer.RunKeepalived(b, filepath.Join(tmp, "backup"), kaConf(c, "BACKUP", 100, 51, "eth0", vip.String()))
 		if err != nil {
 			return nil, err
 		}
-		stopBackup = k.stop
+		stopBackup = func() { k.Stop() }
 	}
 	defer stopBackup()
 
@@ -273,7 +305,7 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 		for len(vipAdded) > 0 {
 			<-vipAdded
 		}
-		master, err := startKeepalived(m, filepath.Join(tmp, fmt.Sprint("m", run)), kaConf(c, "MASTER", 200, 51, "eth0", vip.String()))
+		master, err := peer.RunKeepalived(m, filepath.Join(tmp, fmt.Sprint("m", run)), kaConf(c, "MASTER", 200, 51, "eth0", vip.String()))
 		if err != nil {
 			return nil, err
 		}
@@ -290,7 +322,7 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 				break
 			}
 			if time.Now().After(deadline) {
-				master.kill()
+				master.Kill()
 				return nil, fmt.Errorf("run %d: no steady state (master log:\n%s)", run, master.Log())
 			}
 			time.Sleep(c.interval / 4)
@@ -299,7 +331,12 @@ func failoverRuns(c fcase, impl string, runs int) (_ []sample, err error) {
 		for len(vipAdded) > 0 {
 			<-vipAdded
 		}
-		master.kill()
+		if graceful {
+			// Stop waits for the process: the takeover is measured meanwhile.
+			go master.Stop()
+		} else {
+			master.Kill()
+		}
 		m.Netlink() // the dead master's VIP stays in m; it does not matter to b
 		// Wait for the backup's advert, GARP and VIP.
 		deadline = time.Now().Add(md + 5*time.Second)
@@ -420,11 +457,11 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	k, err := startKeepalived(a, tmp, conf.String())
+	k, err := peer.RunKeepalived(a, tmp, conf.String())
 	if err != nil {
 		return "", err
 	}
-	defer k.stop()
+	defer k.Stop()
 	if !lvsMaster {
 		// keepalived first, so that lvskit's instances start as backups of
 		// working masters (a keepalived backup flooded with lower-priority
@@ -483,8 +520,8 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(7 * time.Second) // warm up past garp_master_delay (5s): steady state only
-	kpid := k.vrrpPID()
-	self0, k0 := selfCPU(), must(cpuTime(kpid))
+	kpid := k.VRRPPID()
+	self0, k0 := selfCPU(), keepalivedCPU(kpid)
 	t0 := time.Now()
 	log.Printf("measuring CPU for %v (pid %d, keepalived pid %d)", window, os.Getpid(), kpid)
 	if *cpuprofile != "" {
@@ -499,7 +536,7 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 		pprof.StopCPUProfile()
 	}
 	wall := time.Since(t0)
-	self1, k1 := selfCPU(), must(cpuTime(kpid))
+	self1, k1 := selfCPU(), keepalivedCPU(kpid)
 	pct := func(d time.Duration) string { return fmt.Sprintf("%.2f%%", 100*float64(d)/float64(wall)) }
 	name := fmt.Sprintf("lvskit %d backups ← keepalived %d masters", n, n)
 	if lvsMaster {
@@ -520,11 +557,13 @@ func scaleRun(n int, window time.Duration, lvsMaster bool) (string, error) {
 	return fmt.Sprintf("| %s | %s | %s | %d/%d |", name, pct(self1-self0), pct(k1-k0), count(), n), nil
 }
 
-func must(d time.Duration, err error) time.Duration {
+// keepalivedCPU is the CPU time of keepalived's VRRP process.
+func keepalivedCPU(pid int) time.Duration {
+	c, err := procstat.ReadCPU(pid)
 	if err != nil {
-		log.Printf("cpu time: %v", err)
+		log.Printf("keepalived cpu time: %v", err)
 	}
-	return d
+	return c.Total()
 }
 
 func selfCPU() time.Duration {
