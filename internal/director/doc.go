@@ -161,8 +161,7 @@
 //   - "via A or B dev X" is set as a multipath route over A and B on X
 //     (keepalived 2.2.7 fails to set that line: the kernel answers EINVAL);
 //   - with net_namespace, the metrics server and e-mail alerts stay in the
-//     director's own namespace; a vrrp_script tracker in the namespace runs
-//     on the wall clock, not Options.Clock;
+//     director's own namespace;
 //   - a notification_email that is not name@domain is left out (keepalived
 //     hands it to the SMTP server as written);
 //   - a setting the backend cannot carry is an error at its line

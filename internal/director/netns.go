@@ -47,6 +47,18 @@ func (d *Director) netnsPtr() *netns.NsHandle {
 	return &d.ns
 }
 
+// scriptTracker is the tracker of a vrrp_script: in the director's
+// namespace when it has one, always on the director's clock.
+func (d *Director) scriptTracker(sc vrrp.ScriptConfig) vrrp.Tracker {
+	if d.ns <= 0 {
+		return vrrp.TrackScript(sc) // the instance puts it on its clock
+	}
+	// The wrapper hides the tracker from the instance, which would put it
+	// on the instance's clock: give it that clock here.
+	sc.Clock = d.clock
+	return netnsTracker{Tracker: vrrp.TrackScript(sc), ns: d.ns}
+}
+
 // netnsTracker runs a tracker (a vrrp_script) inside the director's
 // namespace: its whole Track loop stays on one thread there, so each run
 // of the script is forked inside.

@@ -91,10 +91,7 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 		case TrackInterface:
 			tr = vrrp.TrackInterface(t.Interface, d.netnsPtr())
 		case TrackScript:
-			tr = vrrp.TrackScript(t.Script)
-			if d.ns > 0 {
-				tr = netnsTracker{Tracker: tr, ns: d.ns}
-			}
+			tr = d.scriptTracker(t.Script)
 			tr = d.recordScript(t.Name, tr)
 		case TrackFile:
 			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
