@@ -154,12 +154,15 @@
 //   - addresses, routes and rules are not tracked: one that someone else
 //     deletes is not put back, and does not take an instance out of
 //     MASTER (as if every line had no_track, except that no_track keeps a
-//     route's or rule's own protocol, as in keepalived);
+//     route's or rule's own protocol, as in keepalived); Load warns only
+//     about a route without an interface, as keepalived does (it cannot
+//     track that one either);
 //   - a static line, when the director stops or a reload drops it, undoes
 //     what it set: an address, route or rule that was there before the
-//     director stays (keepalived deletes it);
-//   - "via A or B dev X" is set as a multipath route over A and B on X
-//     (keepalived 2.2.7 fails to set that line: the kernel answers EINVAL);
+//     director stays (keepalived deletes it; no warning);
+//   - "via A or B dev X" is set as a multipath route over A and B on X,
+//     with keepalived's warning that "or" is deprecated (keepalived 2.2.7
+//     fails to set that line: the kernel answers EINVAL);
 //   - with net_namespace, the metrics server and e-mail alerts stay in the
 //     director's own namespace;
 //   - a notification_email that is not name@domain is left out (keepalived

@@ -137,6 +137,9 @@ func (t *translator) ipRoute(kw string, r keepalived.Route) (netcfg.Route, bool)
 		return out, false
 	}
 	out.Type = typ
+	if r.Dev == "" && !r.NoTrack {
+		t.warnf(r.Pos, kw, "%s: route %s has no interface (dev): keepalived warns that it cannot track it and does not; the director tracks no route", kw, r.Dst)
+	}
 	if r.Table != "" {
 		n, ok := t.names.lookup("rt_tables", r.Table)
 		if !ok {

@@ -120,6 +120,12 @@ vrrp_instance V {
 
 	wantWarns := []string{
 		`:7:5: static_ipaddress: option "peer" is not implemented`,
+		`:11:37: static_routes: "or" is deprecated in keepalived 2.2.7`,
+		`:12:5: static_routes: route 192.168.114.0/24 has no interface (dev): keepalived warns that it cannot track it`,
+		`:13:5: static_routes: route 192.168.115.0/24 has no interface (dev)`,
+		`:16:5: static_routes: route 192.168.119.0/24 has no interface (dev)`,
+		`:36:9: virtual_routes: route 192.168.130.0/24 has no interface (dev)`,
+		`:37:9: virtual_routes: route 192.168.131.0/24 has no interface (dev)`,
 		`:14:5: static_routes: protocol bird replaced by keepalived (18), as keepalived does`,
 		`:14:82: static_routes: ssthresh lock: the lock is not implemented`,
 		`:18:5: static_routes: route 10.0.0.1/8: bad prefix: host bits set (did you mean 10.0.0.0/8?); the route is not set`,

@@ -165,8 +165,11 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 		ok := true
 		switch o.Text {
 		case "via", "gw", "or", "src":
-			if o.Text == "gw" {
+			switch o.Text {
+			case "gw":
 				d.warnf(o.Pos, kw, "%s: \"gw\" is deprecated in keepalived 2.2.7 (it says: please use \"via\"); read as via, as keepalived does", kw)
+			case "or":
+				d.warnf(o.Pos, kw, "%s: \"or\" is deprecated in keepalived 2.2.7 (it says: please use \"nexthop\"); the route is set with both gateways as next hops", kw)
 			}
 			var t token
 			if t, ok = opts.value(); !ok {

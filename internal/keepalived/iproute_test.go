@@ -1,14 +1,18 @@
 package keepalived
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 // The route and rule lines of keepalived.conf(5)'s static_routes and
 // static_rules examples parse without a warning for what lvskit
-// implements: next hops, metrics, tos, realms, rule actions and selectors.
+// implements (next hops, metrics, tos, realms, rule actions and
+// selectors), but for keepalived's own about "or".
 func TestIPRouteOptions(t *testing.T) {
 	conf := `static_routes {
   192.168.100.0/24 table 6909 nexthop via 192.168.101.1 dev wlan0 onlink weight 1 nexthop via 192.168.101.2 dev wlan0 onlink weight 2
@@ -21,7 +25,14 @@ static_rules {
   from 192.168.30.0/24 ipproto tcp sport 10-20 dport 20-30 protocol 12 blackhole
 }
 `
-	cfg := mustParse(t, conf, Options{})
+	cfg, warns, err := Parse(strings.NewReader(conf), "t.conf", Options{FS: fstest.MapFS{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The one warning is keepalived's own: "or" is deprecated.
+	if len(warns) != 1 || !strings.HasPrefix(fmt.Sprint(warns[0]), `t.conf:4:40: static_routes: "or" is deprecated`) {
+		t.Errorf("warnings: %v", warns)
+	}
 	p := func(line, col int) Pos { return Pos{File: "t.conf", Line: line, Col: col} }
 	r0, r1, r2 := cfg.StaticRoutes[0], cfg.StaticRoutes[1], cfg.StaticRoutes[2]
 	wantNH := []Nexthop{
