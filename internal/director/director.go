@@ -41,6 +41,11 @@ type Options struct {
 	// `director status` reads; empty means none. The command's default is
 	// DefaultControlSocket.
 	ControlSocket string
+	// ControlSocketOptional runs the director without a control socket,
+	// with a warning, when another director holds ControlSocket (two
+	// directors of one host in different network namespaces, say); when
+	// false that is an error (ErrControlSocketTaken) and Run fails.
+	ControlSocketOptional bool
 	// MetricsCompat also exports the metrics under other exporters' names:
 	// "keepalived" adds keepalived-exporter's keepalived_* VRRP series and
 	// node_exporter's node_ipvs_* IPVS series (compat.go). Empty adds
@@ -81,6 +86,7 @@ type Director struct {
 	// (netns.go); it does not change on a reload.
 	ns            netns.NsHandle
 	host          *netcfg.Host
+	statics       staticHost // host, where static lines are set; nil without one
 	network       vrrp.Network
 	transport     vrrp.Transport
 	raw           *vrrp.RawTransport
@@ -116,27 +122,27 @@ type Director struct {
 	started   chan struct{} // closed when Run has applied the plan
 	closeOnce sync.Once
 	bg        sync.WaitGroup
+
+	// wrapSpecs, set by tests only, wraps the units of every plan
+	// applied: how a test injects a failure or a panic into a unit's
+	// build or start (apply.go).
+	wrapSpecs func([]unitSpec) []unitSpec
 }
 
 // New loads the configuration and opens what the director needs (the host
 // network, the IPVS backend, metrics). Nothing runs until Run.
 func New(opts Options) (*Director, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Hostname == "" {
-		opts.Hostname = shortHostname()
-	}
-	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{}),
-		ns: netns.None()}
-	plan, warns, err := Load(opts.ConfigPath, opts.Hostname)
+	d := newDirector(opts)
+	plan, warns, err := Load(d.opts.ConfigPath, d.opts.Hostname)
 	for _, w := range warns {
-		log.Warn("configuration: " + w.String())
+		d.log.Warn("configuration: " + w.String())
+	}
+	if plan != nil {
+		logNotices(d.log, plan)
 	}
 	if err != nil {
 		for _, dg := range Diagnostics(err) {
-			log.Error("configuration: " + dg.String())
+			d.log.Error("configuration: " + dg.String())
 		}
 		return nil, err
 	}
@@ -144,11 +150,11 @@ func New(opts Options) (*Director, error) {
 		ns, err := openNetns(plan.NetNamespace)
 		if err != nil {
 			err = fmt.Errorf("%s: net_namespace: %w", plan.NetNamespacePos, err)
-			log.Error("configuration: " + err.Error())
+			d.log.Error("configuration: " + err.Error())
 			return nil, err
 		}
 		d.ns = ns
-		log.Info("running in network namespace", "net_namespace", plan.NetNamespace)
+		d.log.Info("running in network namespace", "net_namespace", plan.NetNamespace)
 	}
 	if err := d.open(plan); err != nil {
 		d.closeResources()
@@ -156,6 +162,20 @@ func New(opts Options) (*Director, error) {
 	}
 	d.plan = plan
 	return d, nil
+}
+
+// newDirector is a Director with the defaults of opts applied and nothing
+// opened.
+func newDirector(opts Options) *Director {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = shortHostname()
+	}
+	return &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{}),
+		ns: netns.None()}
 }
 
 // DefaultHostname is the config-id used when Options.Hostname is empty:
@@ -190,7 +210,7 @@ func (d *Director) open(plan *Plan) error {
 		if err != nil {
 			return fmt.Errorf("open host network: %w", err)
 		}
-		d.host = h
+		d.host, d.statics = h, h
 		d.network = vrrpnet.New(h)
 	}
 	if d.transport == nil {
@@ -396,6 +416,7 @@ func (d *Director) reload() error {
 	if err != nil {
 		return err
 	}
+	logNotices(d.log, plan)
 	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ virtual_server 10.0.0.9 80 {
 		}
 	}
 	want := []kw{
-		{2, 5, "vrrp_strict"}, {3, 5, "script_user"}, {8, 5, "mcast_dst_ip"}, {9, 5, "promote_secondaries"},
+		{2, 5, "vrrp_strict"}, {8, 5, "mcast_dst_ip"}, {9, 5, "promote_secondaries"},
 		{11, 9, "virtual_ipaddress"}, {21, 5, "ha_suspend"}, {24, 13, "log_all_failures"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -47,25 +47,44 @@ func (p *Plan) staticUnits() []unitSpec {
 
 func (s staticSpec) key() unitKey { return unitKey{kind: s.Kind, name: s.Item.String()} }
 
-// build checks that there is a host network to set the line on; it
-// changes nothing.
+// staticHost is what static lines are set on: netcfg.Host once New has
+// opened it, a stand-in in Check.
+type staticHost interface {
+	AddAddress(netcfg.Address) (*netcfg.Change, error)
+	AddRoute(netcfg.Route) (*netcfg.Change, error)
+	AddRule(netcfg.Rule) (*netcfg.Change, error)
+}
+
+// build checks that there is a host network to set the line on (there is
+// none when Options.Network replaces it); it changes nothing.
 func (s staticSpec) build(d *Director, _ unit) (unit, error) {
-	if d.host == nil {
+	h := d.statics
+	if h == nil {
 		return nil, fmt.Errorf("%s: %s: the director has no host network to set it on", s.Pos, s.Kind)
 	}
 	u := &staticUnit{d: d, s: s}
 	switch it := s.Item.(type) {
 	case netcfg.Address:
-		u.set = func() (*netcfg.Change, error) { return d.host.AddAddress(it) }
+		u.set = func() (*netcfg.Change, error) { return h.AddAddress(it) }
 	case netcfg.Route:
-		u.set = func() (*netcfg.Change, error) { return d.host.AddRoute(it) }
+		u.set = func() (*netcfg.Change, error) { return h.AddRoute(it) }
 	case netcfg.Rule:
-		u.set = func() (*netcfg.Change, error) { return d.host.AddRule(it) }
+		u.set = func() (*netcfg.Change, error) { return h.AddRule(it) }
 	default:
 		return nil, fmt.Errorf("%s: %s: cannot set a %T", s.Pos, s.Kind, s.Item)
 	}
 	return u, nil
 }
+
+// uncheckedHost stands in for the host network in Check, which opens
+// nothing and starts no unit: nothing is ever set on it.
+type uncheckedHost struct{}
+
+var errCheckOnly = errors.New("set: the host network is not opened by Check")
+
+func (uncheckedHost) AddAddress(netcfg.Address) (*netcfg.Change, error) { return nil, errCheckOnly }
+func (uncheckedHost) AddRoute(netcfg.Route) (*netcfg.Change, error)     { return nil, errCheckOnly }
+func (uncheckedHost) AddRule(netcfg.Rule) (*netcfg.Change, error)       { return nil, errCheckOnly }
 
 // staticUnit sets one static line when it starts and undoes exactly what
 // it set when it stops: an address, route or rule that was already there
