@@ -410,6 +410,7 @@ func TestIntegrationVirtualRoutesFollowMaster(t *testing.T) {
 const netnsConf = `net_namespace {{NS}}
 global_defs {
     router_id nsdir
+    script_user root
     enable_script_security
 }
 vrrp_script in_ns {
