@@ -9,8 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/internal/names"
+	"github.com/lvskit/lvskit/internal/nsthread"
 )
 
 // Event reports a change of a monitored target: its up/down state, or the
@@ -49,6 +52,10 @@ type MonitorConfig struct {
 	// Metrics, when set, counts probes and records their latency and the
 	// target's state.
 	Metrics *Metrics
+	// Netns is the network namespace the probes run in: their sockets,
+	// and MISC_CHECK's program, are made on a thread that entered it
+	// (keepalived's net_namespace). Zero or negative means the process's.
+	Netns netns.NsHandle
 }
 
 // Monitor runs one checker on keepalived's policy and reports transitions.
@@ -262,10 +269,15 @@ func (m *Monitor) probe(ctx context.Context) (Weight, error) {
 		m.runMu.Unlock()
 		cancel()
 	}()
-	if wc, ok := m.cfg.Checker.(WeightChecker); ok {
-		return wc.CheckWeight(pctx)
-	}
-	return Weight{}, m.cfg.Checker.Check(pctx)
+	var w Weight
+	err := nsthread.Run(m.cfg.Netns, func() (err error) {
+		if wc, ok := m.cfg.Checker.(WeightChecker); ok {
+			w, err = wc.CheckWeight(pctx)
+			return err
+		}
+		return m.cfg.Checker.Check(pctx)
+	})
+	return w, err
 }
 
 // record feeds one result to the state machine, reports what changed and

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/internal/names"
 	"github.com/lvskit/lvskit/ipvs"
@@ -106,6 +108,9 @@ type PoolConfig struct {
 	Rand    func(n time.Duration) time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Netns is the network namespace the checks run in (see
+	// MonitorConfig.Netns); zero or negative means the process's.
+	Netns netns.NsHandle
 }
 
 // Pool runs the checkers of a virtual service's real servers and keeps the
@@ -201,7 +206,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 			m, err := NewMonitor(MonitorConfig{
 				Name:    fmt.Sprintf("%s %s %s", p.name, k, KindOf(c.Checker)),
 				Checker: c.Checker, Policy: c.Policy,
-				Clock: cfg.Clock, Rand: cfg.Rand, Logger: cfg.Logger, Metrics: cfg.Metrics,
+				Clock: cfg.Clock, Rand: cfg.Rand, Logger: cfg.Logger, Metrics: cfg.Metrics, Netns: cfg.Netns,
 				OnEvent: func(e Event) { p.onEvent(i, j, e) },
 			})
 			if err != nil {

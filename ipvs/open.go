@@ -31,8 +31,8 @@ type OpenConfig struct {
 	// Netlink.Netns and its Logger to Logger.
 	NFTables NFTablesConfig
 
-	// Userspace configures the userspace backend. Its Logger defaults to
-	// Logger.
+	// Userspace configures the userspace backend. Its Netns defaults to
+	// Netlink.Netns and its Logger to Logger.
 	Userspace UserspaceConfig
 
 	// Logger is told which backend was chosen and why. Nil discards.
@@ -65,6 +65,9 @@ func Open(ctx context.Context, cfg OpenConfig) (Backend, Choice, error) {
 	}
 	if cfg.Userspace.Logger == nil {
 		cfg.Userspace.Logger = log
+	}
+	if cfg.Userspace.Netns <= 0 {
+		cfg.Userspace.Netns = cfg.Netlink.Netns
 	}
 	if cfg.NFTables.Logger == nil {
 		cfg.NFTables.Logger = log

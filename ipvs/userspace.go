@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs/internal/proxy"
 	"github.com/lvskit/lvskit/ipvs/sched"
@@ -68,6 +70,12 @@ type UserspaceConfig struct {
 	// rare stalls of tens to hundreds of milliseconds (BENCHMARKS.md).
 	// Zero means 100 µs; negative never waits in the kernel.
 	BusyWait time.Duration
+	// Netns is the network namespace the proxy listens in and dials real
+	// servers from; zero or negative means the process's. ipvs.Open
+	// defaults it to Netlink.Netns. The backend does not close it. (Each
+	// connection to a real server then costs an OS thread that enters
+	// the namespace to make its socket.)
+	Netns netns.NsHandle
 }
 
 // Userspace is a Backend served by a layer-4 proxy in this process, for
@@ -113,6 +121,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		FDReserve:               cfg.FDReserve,
 		Sched:                   cfg.Sched,
 		BusyWait:                cfg.BusyWait,
+		Netns:                   cfg.Netns,
 	})
 	return &Userspace{p: p, proxyProtocol: cfg.ProxyProtocol}, nil
 }

@@ -56,6 +56,14 @@ type Address struct {
 	Label string
 	// Scope defaults to global (zero).
 	Scope Scope
+	// Broadcast is the IPv4 broadcast address (`brd`); zero for none, as
+	// `ip addr add` without brd (and keepalived) set it.
+	Broadcast netip.Addr
+	// NoPrefixRoute keeps the kernel from adding the route of the
+	// address's prefix; Home, MngTmpAddr and AutoJoin are the IPv6 and
+	// multicast flags of ip-address(8) of the same names. They are flags
+	// of the address as set, not part of its identity.
+	NoPrefixRoute, Home, MngTmpAddr, AutoJoin bool
 }
 
 func (a Address) String() string {
@@ -66,8 +74,23 @@ func (a Address) String() string {
 	if a.Scope != ScopeUniverse {
 		s += " scope " + a.Scope.String()
 	}
+	if a.Broadcast.IsValid() {
+		s += " brd " + a.Broadcast.String()
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{a.NoPrefixRoute, "noprefixroute"}, {a.Home, "home"}, {a.MngTmpAddr, "mngtmpaddr"}, {a.AutoJoin, "autojoin"}} {
+		if f.set {
+			s += " " + f.name
+		}
+	}
 	return s
 }
+
+// Validate reports what AddAddress would refuse in a without asking the
+// kernel (the interface is not looked up).
+func (a Address) Validate() error { return a.validate() }
 
 func (a Address) validate() error {
 	if !a.Prefix.IsValid() {
@@ -95,6 +118,12 @@ func (a Address) validate() error {
 		if len(a.Label) > 15 {
 			return fmt.Errorf("address %v: label %q is longer than 15 bytes", a.Prefix, a.Label)
 		}
+	}
+	if a.Broadcast.IsValid() && (ip.Is6() || !a.Broadcast.Is4()) {
+		return fmt.Errorf("address %v: broadcast %v: only IPv4 addresses have one", a.Prefix, a.Broadcast)
+	}
+	if (a.Home || a.MngTmpAddr) && !ip.Is6() {
+		return fmt.Errorf("address %v: home and mngtmpaddr are IPv6 flags", a.Prefix)
 	}
 	return nil
 }
@@ -275,6 +304,19 @@ func toNetlinkAddr(a Address) *netlink.Addr {
 	if ip.Is6() {
 		na.Flags = unix.IFA_F_NODAD
 	}
+	if a.Broadcast.IsValid() {
+		na.Broadcast = a.Broadcast.AsSlice()
+	} else if ip.Is4() {
+		na.Broadcast = net.IPv4zero // none: the netlink library would make one up
+	}
+	for _, f := range []struct {
+		set  bool
+		flag int
+	}{{a.NoPrefixRoute, unix.IFA_F_NOPREFIXROUTE}, {a.Home, unix.IFA_F_HOMEADDRESS}, {a.MngTmpAddr, unix.IFA_F_MANAGETEMPADDR}, {a.AutoJoin, unix.IFA_F_MCAUTOJOIN}} {
+		if f.set {
+			na.Flags |= f.flag
+		}
+	}
 	return na
 }
 
@@ -295,5 +337,11 @@ func fromNetlinkAddr(na netlink.Addr, linkName string) (Address, bool) {
 	if label == linkName {
 		label = "" // the kernel reports the interface name when there is no label
 	}
-	return Address{Link: linkName, Prefix: netip.PrefixFrom(ip, bits), Label: label, Scope: Scope(na.Scope)}, true
+	a := Address{Link: linkName, Prefix: netip.PrefixFrom(ip, bits), Label: label, Scope: Scope(na.Scope),
+		NoPrefixRoute: na.Flags&unix.IFA_F_NOPREFIXROUTE != 0, Home: na.Flags&unix.IFA_F_HOMEADDRESS != 0,
+		MngTmpAddr: na.Flags&unix.IFA_F_MANAGETEMPADDR != 0, AutoJoin: na.Flags&unix.IFA_F_MCAUTOJOIN != 0}
+	if b, ok := netip.AddrFromSlice(na.Broadcast); ok && b.Unmap().Is4() && !b.IsUnspecified() {
+		a.Broadcast = b.Unmap()
+	}
+	return a, true
 }

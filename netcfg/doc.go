@@ -46,6 +46,20 @@
 // VRRP instance uses AddAddress/RemoveAddress, Announce, AddRoute and
 // AddVMAC; Block/Unblock implement VRRP's non-accept mode.
 //
+// # Routes and rules
+//
+// A Route carries what `ip route add` can say and keepalived's
+// static_routes / virtual_routes use: type (unicast, blackhole,
+// unreachable, prohibit, throw, local), gateway or next hops (a multipath
+// route, Nexthops), interface, source, metric, table, scope, protocol,
+// TOS, realms, onlink, and the metrics (mtu with its lock, advmss,
+// hoplimit, initcwnd, ...). A Rule carries `ip rule add`'s selectors
+// (from, to, tos, fwmark, iif, oif, ipproto, sport, dport, uidrange, not)
+// and its actions (look up a table, goto, nop, blackhole, unreachable,
+// prohibit), with priority, realms and protocol. Route.Validate and
+// Rule.Validate check one without the kernel. Rules are listed from the
+// kernel's own dump, so a rule's action is never taken for another's.
+//
 // # NAT
 //
 // Rules live in an nftables table of netcfg's own, "inet lvskit", each

@@ -42,7 +42,7 @@ func TestIntegrationOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !containsAddr(addrs, netcfg.Address{Link: "eth0", Prefix: netip.MustParsePrefix("10.99.0.1/24")}) {
+			if !containsAddr(addrs, netcfg.Address{Link: "eth0", Prefix: netip.MustParsePrefix("10.99.0.1/24"), Broadcast: netip.MustParseAddr("10.99.0.255")}) {
 				t.Errorf("Addresses(eth0) = %v: not the namespace's", addrs)
 			}
 			c, err := h.SetRPFilter("eth0", 2)

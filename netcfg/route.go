@@ -30,11 +30,7 @@ const (
 	RouteOther // a type lvskit does not name; listing only
 )
 
-var routeTypes = []struct {
-	t    RouteType
-	rtn  int
-	name string
-}{
+var routeTypes = kernelNames[RouteType]{
 	{RouteUnicast, unix.RTN_UNICAST, "unicast"},
 	{RouteBlackhole, unix.RTN_BLACKHOLE, "blackhole"},
 	{RouteUnreachable, unix.RTN_UNREACHABLE, "unreachable"},
@@ -47,28 +43,17 @@ var routeTypes = []struct {
 }
 
 func (t RouteType) String() string {
-	for _, e := range routeTypes {
-		if e.t == t {
-			return e.name
-		}
+	if n, ok := routeTypes.name(t); ok {
+		return n
 	}
 	return "other"
 }
 
-func (t RouteType) rtn() int {
-	for _, e := range routeTypes {
-		if e.t == t {
-			return e.rtn
-		}
-	}
-	return unix.RTN_UNSPEC
-}
+func (t RouteType) rtn() int { return routeTypes.kernelOf(t) }
 
 func routeTypeOf(rtn int) RouteType {
-	for _, e := range routeTypes {
-		if e.rtn == rtn {
-			return e.t
-		}
+	if t, ok := routeTypes.of(rtn); ok {
+		return t
 	}
 	return RouteOther
 }
@@ -80,7 +65,8 @@ const (
 )
 
 // Route is one route, as `ip route add TYPE DST via GW dev LINK src SRC
-// metric METRIC table TABLE scope SCOPE [onlink]` sets it.
+// metric METRIC table TABLE scope SCOPE proto PROTO tos TOS [onlink]
+// [nexthop ...] [mtu ...]` sets it.
 type Route struct {
 	// Dst is the destination prefix; 0.0.0.0/0 or ::/0 for a default
 	// route. Required; host bits must be zero.
@@ -105,10 +91,24 @@ type Route struct {
 	// OnLink says the gateway is on the link even if no prefix says so.
 	OnLink bool
 	// Protocol is the routing protocol that installed the route (RTPROT_*:
-	// 2 kernel, 3 boot, 4 static; keepalived uses its own). Zero sends
-	// none. Listings report it, so a removed kernel route comes back as
-	// one on undo. It does not take part in matching.
+	// 2 kernel, 3 boot, 4 static, 18 keepalived). Zero sends none (the
+	// kernel records boot). Listings report it, so a removed kernel route
+	// comes back as one on undo. It does not take part in matching.
 	Protocol uint8
+	// TOS is the type of service the route is for; part of its identity,
+	// like Dst and Metric. Zero matches any.
+	TOS uint8
+	// Nexthops make a multipath route (`nexthop via A dev X weight 1
+	// nexthop via B ...`, keepalived's "via A or B"): traffic is spread
+	// over them. Gateway, Link and OnLink must then be unset: each next
+	// hop has its own.
+	Nexthops []Nexthop
+	// Realm is the route's realm (RTA_FLOW; `realms FROM/TO` is
+	// FROM<<16|TO). Zero means none.
+	Realm uint32
+	// Metrics are the route's path and TCP settings (mtu, advmss, ...).
+	// Matching compares those set here.
+	Metrics RouteMetrics
 }
 
 func (r Route) String() string {
@@ -117,6 +117,9 @@ func (r Route) String() string {
 		s = r.Type.String() + " "
 	}
 	s += r.Dst.String()
+	if r.TOS != 0 {
+		s += fmt.Sprintf(" tos %#x", r.TOS)
+	}
 	if r.Gateway.IsValid() {
 		s += " via " + r.Gateway.String()
 	}
@@ -132,10 +135,32 @@ func (r Route) String() string {
 	if r.Table != 0 && r.Table != TableMain {
 		s += fmt.Sprintf(" table %d", r.Table)
 	}
+	if r.Scope != 0 {
+		s += " scope " + r.Scope.String()
+	}
+	if r.Protocol != 0 {
+		s += fmt.Sprintf(" proto %d", r.Protocol)
+	}
+	if r.Realm != 0 {
+		s += fmt.Sprintf(" realms %d/%d", r.Realm>>16, r.Realm&0xffff)
+	}
 	if r.OnLink {
 		s += " onlink"
 	}
+	if m := r.Metrics.String(); m != "" {
+		s += " " + m
+	}
+	for _, n := range r.Nexthops {
+		s += " " + n.String()
+	}
 	return s
+}
+
+// Validate reports what AddRoute would refuse in r without asking the
+// kernel (interfaces are not looked up).
+func (r Route) Validate() error {
+	_, err := r.normalize()
+	return err
 }
 
 // normalize validates r and fills in the defaults the kernel would, so
@@ -162,9 +187,28 @@ func (r Route) normalize() (Route, error) {
 			return r, fmt.Errorf("route %v: %w", r.Dst, err)
 		}
 	}
+	if err := r.Metrics.validate(); err != nil {
+		return r, fmt.Errorf("route %v: %w", r.Dst, err)
+	}
+	if len(r.Nexthops) > 0 {
+		if r.Type != RouteUnicast {
+			return r, fmt.Errorf("route %v: a %s route has no next hops", r.Dst, r.Type)
+		}
+		if r.Gateway.IsValid() || r.Link != "" || r.OnLink {
+			return r, fmt.Errorf("route %v: a multipath route takes its gateways and interfaces from its next hops", r.Dst)
+		}
+		nhs := make([]Nexthop, len(r.Nexthops))
+		for i, n := range r.Nexthops {
+			var err error
+			if nhs[i], err = n.normalize(r.Dst); err != nil {
+				return r, fmt.Errorf("route %v: %w", r.Dst, err)
+			}
+		}
+		r.Nexthops = nhs
+	}
 	switch r.Type {
 	case RouteUnicast:
-		if !r.Gateway.IsValid() && r.Link == "" {
+		if !r.Gateway.IsValid() && r.Link == "" && len(r.Nexthops) == 0 {
 			return r, fmt.Errorf("route %v: needs a gateway or an interface", r.Dst)
 		}
 	case RouteBlackhole, RouteUnreachable, RouteProhibit, RouteThrow:
@@ -194,7 +238,7 @@ func (r Route) normalize() (Route, error) {
 		switch {
 		case r.Type == RouteLocal:
 			r.Scope = ScopeHost
-		case r.Type == RouteUnicast && !r.Gateway.IsValid():
+		case r.Type == RouteUnicast && !r.Gateway.IsValid() && len(r.Nexthops) == 0:
 			r.Scope = ScopeLink
 		}
 	}
@@ -248,7 +292,7 @@ func (h *Host) AddRoute(r Route) (*Change, error) {
 			return nil, fmt.Errorf("add route %v: another route to %v with metric %d is in table %d: %w", r, r.Dst, r.Metric, r.Table, err)
 		}
 		if errors.Is(err, syscall.ENETUNREACH) {
-			return nil, fmt.Errorf("add route %v: gateway %v is not on a connected network: %w", r, r.Gateway, err)
+			return nil, fmt.Errorf("add route %v: a gateway is not on a connected network: %w", r, err)
 		}
 		return nil, withPrivilegeHint(fmt.Errorf("add route %v: %w", r, err))
 	}
@@ -332,6 +376,15 @@ func routeMatches(want, have Route) bool {
 	if want.Dst != have.Dst || want.Table != have.Table || want.Metric != have.Metric || want.Type != have.Type {
 		return false
 	}
+	if want.TOS != 0 && want.TOS != have.TOS {
+		return false
+	}
+	if !nexthopsMatch(want.Nexthops, have.Nexthops) || !want.Metrics.covers(have.Metrics) {
+		return false
+	}
+	if want.Realm != 0 && want.Realm != have.Realm {
+		return false
+	}
 	if want.Gateway.IsValid() && want.Gateway != have.Gateway {
 		return false
 	}
@@ -357,6 +410,16 @@ func (h *Host) toNetlinkRoute(r Route) (*netlink.Route, error) {
 		Type:     r.Type.rtn(),
 		Family:   netlink.FAMILY_V4,
 		Protocol: netlink.RouteProtocol(r.Protocol),
+		Tos:      int(r.TOS),
+		Realm:    int(r.Realm),
+	}
+	r.Metrics.toNetlink(nr)
+	if len(r.Nexthops) > 0 {
+		nhs, err := h.toNetlinkNexthops(r.Nexthops)
+		if err != nil {
+			return nil, err
+		}
+		nr.MultiPath = nhs
 	}
 	if ip.Is6() {
 		nr.Family = netlink.FAMILY_V6
@@ -405,6 +468,10 @@ func (h *Host) fromNetlinkRoute(nr netlink.Route, names map[int]string) (Route, 
 		Type:     routeTypeOf(nr.Type),
 		OnLink:   nr.Flags&int(netlink.FLAG_ONLINK) != 0,
 		Protocol: uint8(nr.Protocol),
+		TOS:      uint8(nr.Tos),
+		Realm:    uint32(nr.Realm),
+		Metrics:  metricsFromNetlink(nr),
+		Nexthops: h.fromNetlinkNexthops(nr.MultiPath, names),
 	}
 	if nr.Gw != nil {
 		r.Gateway, _ = ipFromSlice(nr.Gw)
@@ -414,14 +481,7 @@ func (h *Host) fromNetlinkRoute(nr netlink.Route, names map[int]string) (Route, 
 	}
 	if nr.LinkIndex > 0 && (r.Type == RouteUnicast || r.Type == RouteLocal || r.Type == RouteBroadcast || r.Type == RouteAnycast || r.Type == RouteMulticast) {
 		// (the kernel reports IPv6 blackhole-like routes on lo; they take no interface)
-		name, ok := names[nr.LinkIndex]
-		if !ok {
-			if l, err := h.nl.LinkByIndex(nr.LinkIndex); err == nil {
-				name = l.Attrs().Name
-			}
-			names[nr.LinkIndex] = name
-		}
-		r.Link = name
+		r.Link = h.linkName(nr.LinkIndex, names)
 	}
 	return r, true
 }

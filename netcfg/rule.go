@@ -11,17 +11,65 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Rule is a policy routing rule of the "look up table T" kind, as `ip rule
-// add from FROM to TO fwmark MARK/MASK iif IIF oif OIF priority PRIO table
-// T` sets it (keepalived's virtual_rules / static_rules).
+// RuleAction is what a rule does with a packet it matches (the fib
+// rule's action, FR_ACT_*); the zero value looks up Rule.Table.
+type RuleAction uint8
+
+// Rule actions, as ip-rule(8) names them.
+const (
+	RuleLookup RuleAction = iota
+	RuleGoto
+	RuleNop
+	RuleBlackhole
+	RuleUnreachable
+	RuleProhibit
+)
+
+var ruleActions = kernelNames[RuleAction]{
+	{RuleLookup, unix.FR_ACT_TO_TBL, "lookup"},
+	{RuleGoto, unix.FR_ACT_GOTO, "goto"},
+	{RuleNop, unix.FR_ACT_NOP, "nop"},
+	{RuleBlackhole, unix.FR_ACT_BLACKHOLE, "blackhole"},
+	{RuleUnreachable, unix.FR_ACT_UNREACHABLE, "unreachable"},
+	{RuleProhibit, unix.FR_ACT_PROHIBIT, "prohibit"},
+}
+
+func (a RuleAction) String() string {
+	if n, ok := ruleActions.name(a); ok {
+		return n
+	}
+	return fmt.Sprintf("action(%d)", uint8(a))
+}
+
+func (a RuleAction) fr() uint8 { return uint8(ruleActions.kernelOf(a)) }
+
+func ruleActionOf(fr uint8) (RuleAction, bool) { return ruleActions.of(int(fr)) }
+
+// PortRange is a range of ports, Start..End; the zero value matches any.
+type PortRange struct{ Start, End uint16 }
+
+// UIDRange is a range of user ids, Start..End; the zero value matches any.
+type UIDRange struct{ Start, End uint32 }
+
+// Rule is a policy routing rule, as `ip rule add [not] from FROM to TO
+// tos TOS fwmark MARK/MASK iif IIF oif OIF ipproto P sport S dport D
+// uidrange U priority PRIO protocol PROTO realms R ACTION` sets it
+// (keepalived's virtual_rules / static_rules), the action being `table
+// T` (the default), `goto PRIO`, `nop`, `blackhole`, `unreachable` or
+// `prohibit`.
 type Rule struct {
 	// Priority orders rules; zero lets the kernel pick one when adding,
 	// and matches any priority when removing.
 	Priority int
 	// From and To are source and destination prefixes; zero means any.
 	From, To netip.Prefix
-	// Table is the table to look up; required.
+	// Action is what the rule does; the zero value looks up Table.
+	Action RuleAction
+	// Table is the table to look up; required for RuleLookup, unset for
+	// the other actions.
 	Table int
+	// Goto is the priority a RuleGoto rule jumps to.
+	Goto int
 	// FwMark and FwMask match the packet mark; FwMask zero with a non-zero
 	// FwMark means all bits.
 	FwMark, FwMask uint32
@@ -31,6 +79,19 @@ type Rule struct {
 	Invert bool
 	// IPv6 selects the family when neither From nor To is given.
 	IPv6 bool
+	// TOS matches the type of service; zero matches any.
+	TOS uint8
+	// IPProto matches the IP protocol (6 tcp, 17 udp); zero matches any.
+	IPProto uint8
+	// SrcPorts and DstPorts match transport ports (sport, dport).
+	SrcPorts, DstPorts PortRange
+	// UIDs matches the user of a locally generated packet (uidrange).
+	UIDs UIDRange
+	// Realm is the rule's realms (FRA_FLOW: FROM<<16|TO); zero is none.
+	Realm uint32
+	// Protocol is who installed the rule (RTPROT_*, 18 for keepalived);
+	// zero sends none (the kernel records boot) and matches any.
+	Protocol uint8
 }
 
 func (r Rule) String() string {
@@ -49,6 +110,9 @@ func (r Rule) String() string {
 	if r.To.IsValid() {
 		s += "to " + r.To.String() + " "
 	}
+	if r.TOS != 0 {
+		s += fmt.Sprintf("tos %#x ", r.TOS)
+	}
 	if r.FwMark != 0 || r.FwMask != 0 {
 		s += fmt.Sprintf("fwmark %#x/%#x ", r.FwMark, r.FwMask)
 	}
@@ -58,10 +122,41 @@ func (r Rule) String() string {
 	if r.OIF != "" {
 		s += "oif " + r.OIF + " "
 	}
+	if r.IPProto != 0 {
+		s += fmt.Sprintf("ipproto %d ", r.IPProto)
+	}
+	if r.SrcPorts != (PortRange{}) {
+		s += fmt.Sprintf("sport %d-%d ", r.SrcPorts.Start, r.SrcPorts.End)
+	}
+	if r.DstPorts != (PortRange{}) {
+		s += fmt.Sprintf("dport %d-%d ", r.DstPorts.Start, r.DstPorts.End)
+	}
+	if r.UIDs != (UIDRange{}) {
+		s += fmt.Sprintf("uidrange %d-%d ", r.UIDs.Start, r.UIDs.End)
+	}
+	if r.Realm != 0 {
+		s += fmt.Sprintf("realms %d/%d ", r.Realm>>16, r.Realm&0xffff)
+	}
+	if r.Protocol != 0 {
+		s += fmt.Sprintf("proto %d ", r.Protocol)
+	}
 	if r.IPv6 {
 		s += "(ipv6) "
 	}
-	return s + fmt.Sprintf("lookup %d", r.Table)
+	switch r.Action {
+	case RuleLookup:
+		return s + fmt.Sprintf("lookup %d", r.Table)
+	case RuleGoto:
+		return s + fmt.Sprintf("goto %d", r.Goto)
+	}
+	return s + r.Action.String()
+}
+
+// Validate reports what AddRule would refuse in r without asking the
+// kernel (interfaces are not looked up).
+func (r Rule) Validate() error {
+	_, err := r.normalize()
+	return err
 }
 
 func (r Rule) normalize() (Rule, error) {
@@ -76,14 +171,41 @@ func (r Rule) normalize() (Rule, error) {
 			r.IPv6 = p.Addr().Is6()
 		}
 	}
-	if r.Table <= 0 {
-		return r, fmt.Errorf("rule %v: needs a table", r)
+	switch r.Action {
+	case RuleLookup:
+		if r.Table <= 0 {
+			return r, fmt.Errorf("rule %v: needs a table", r)
+		}
+	case RuleGoto:
+		if r.Goto <= 0 {
+			return r, fmt.Errorf("rule %v: needs a priority to go to", r)
+		}
+		if r.Table != 0 {
+			return r, fmt.Errorf("rule %v: a goto rule takes no table", r)
+		}
+	case RuleNop, RuleBlackhole, RuleUnreachable, RuleProhibit:
+		if r.Table != 0 || r.Goto != 0 {
+			return r, fmt.Errorf("rule %v: a %s rule takes no table", r, r.Action)
+		}
+	default:
+		return r, fmt.Errorf("rule %v: unknown action", r)
+	}
+	if r.Action != RuleGoto && r.Goto != 0 {
+		return r, fmt.Errorf("rule %v: goto without the goto action", r)
 	}
 	if r.Priority < 0 {
 		return r, fmt.Errorf("rule %v: bad priority", r)
 	}
 	if r.FwMark != 0 && r.FwMask == 0 {
 		r.FwMask = 0xffffffff
+	}
+	for _, pr := range []PortRange{r.SrcPorts, r.DstPorts} {
+		if pr != (PortRange{}) && (pr.Start == 0 || pr.End < pr.Start) {
+			return r, fmt.Errorf("rule %v: bad port range %d-%d", r, pr.Start, pr.End)
+		}
+	}
+	if r.UIDs.End < r.UIDs.Start {
+		return r, fmt.Errorf("rule %v: bad uid range %d-%d", r, r.UIDs.Start, r.UIDs.End)
 	}
 	for _, n := range []string{r.IIF, r.OIF} {
 		if n != "" {
@@ -170,63 +292,29 @@ func (h *Host) RemoveRule(r Rule) (*Change, error) {
 	return c, nil
 }
 
-// Rules lists the "look up a table" rules of one family, in priority order.
-func (h *Host) Rules(ipv6 bool) ([]Rule, error) {
-	fam := netlink.FAMILY_V4
-	if ipv6 {
-		fam = netlink.FAMILY_V6
-	}
-	list, err := h.nl.RuleList(fam)
-	if err != nil {
-		return nil, withPrivilegeHint(fmt.Errorf("list rules: %w", err))
-	}
-	out := make([]Rule, 0, len(list))
-	for _, nr := range list {
-		if nr.Type != 0 && nr.Type != unix.FR_ACT_TO_TBL {
-			continue
-		}
-		r := Rule{
-			Priority: nr.Priority,
-			Table:    nr.Table,
-			FwMark:   nr.Mark,
-			IIF:      nr.IifName,
-			OIF:      nr.OifName,
-			Invert:   nr.Invert,
-			IPv6:     ipv6,
-		}
-		if nr.Mask != nil {
-			r.FwMask = *nr.Mask
-		}
-		if r.FwMark == 0 && r.FwMask == 0xffffffff {
-			r.FwMask = 0
-		}
-		if nr.Src != nil {
-			r.From = prefixFromIPNet(nr.Src)
-		}
-		if nr.Dst != nil {
-			r.To = prefixFromIPNet(nr.Dst)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
 func (h *Host) findRule(want Rule) (Rule, bool, error) {
 	have, err := h.Rules(want.IPv6)
 	if err != nil {
 		return Rule{}, false, err
 	}
 	for _, r := range have {
-		p := r.Priority
-		if want.Priority == 0 {
-			r.Priority = 0
-		}
-		if r == want {
-			r.Priority = p
+		if ruleMatches(want, r) {
 			return r, true, nil
 		}
 	}
 	return Rule{}, false, nil
+}
+
+// ruleMatches says whether have is the rule want asks for: equal in
+// everything but the priority and protocol, which want may leave open.
+func ruleMatches(want, have Rule) bool {
+	if want.Priority == 0 {
+		have.Priority = 0
+	}
+	if want.Protocol == 0 {
+		have.Protocol = 0
+	}
+	return want == have
 }
 
 func toNetlinkRule(r Rule) *netlink.Rule {
@@ -253,18 +341,31 @@ func toNetlinkRule(r Rule) *netlink.Rule {
 	nr.IifName = r.IIF
 	nr.OifName = r.OIF
 	nr.Invert = r.Invert
+	nr.Tos = uint(r.TOS)
+	nr.IPProto = int(r.IPProto)
+	if r.SrcPorts != (PortRange{}) {
+		nr.Sport = netlink.NewRulePortRange(r.SrcPorts.Start, r.SrcPorts.End)
+	}
+	if r.DstPorts != (PortRange{}) {
+		nr.Dport = netlink.NewRulePortRange(r.DstPorts.Start, r.DstPorts.End)
+	}
+	if r.UIDs != (UIDRange{}) {
+		nr.UIDRange = netlink.NewRuleUIDRange(r.UIDs.Start, r.UIDs.End)
+	}
+	if r.Realm != 0 {
+		nr.Flow = int(r.Realm)
+	}
+	nr.Protocol = r.Protocol
+	switch r.Action {
+	case RuleLookup:
+	case RuleGoto:
+		nr.Goto = r.Goto
+	default:
+		nr.Type = r.Action.fr()
+	}
 	return nr
 }
 
 func ipNetFromPrefix(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
-func prefixFromIPNet(n *net.IPNet) netip.Prefix {
-	a, ok := ipFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}
-	}
-	bits, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, bits)
 }

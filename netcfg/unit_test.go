@@ -174,6 +174,12 @@ func TestRouteNormalize(t *testing.T) {
 		{"nowhere to go", Route{Dst: p("10.0.0.0/8")}, Route{}, "needs a gateway or an interface"},
 		{"blackhole with gateway", Route{Dst: p("10.0.0.0/8"), Type: RouteBlackhole, Gateway: a("10.1.1.1")}, Route{}, "takes no gateway"},
 		{"negative metric", Route{Dst: p("10.0.0.0/8"), Link: "eth0", Metric: -1}, Route{}, "bad metric"},
+		{"multipath: weights default to 1, scope stays global",
+			Route{Dst: p("10.0.0.0/8"), Nexthops: []Nexthop{{Gateway: a("192.168.0.1")}, {Link: "eth1", Weight: 2}}},
+			Route{Dst: p("10.0.0.0/8"), Table: TableMain, Nexthops: []Nexthop{{Gateway: a("192.168.0.1"), Weight: 1}, {Link: "eth1", Weight: 2}}}, ""},
+		{"multipath with a route link", Route{Dst: p("10.0.0.0/8"), Link: "eth0", Nexthops: []Nexthop{{Gateway: a("192.168.0.1")}}}, Route{}, "from its next hops"},
+		{"unreachable with next hops", Route{Dst: p("10.0.0.0/8"), Type: RouteUnreachable, Nexthops: []Nexthop{{Gateway: a("192.168.0.1")}}}, Route{}, "has no next hops"},
+		{"mtu lock without mtu", Route{Dst: p("10.0.0.0/8"), Link: "eth0", Metrics: RouteMetrics{LockMTU: true}}, Route{}, "mtu lock without an mtu"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +207,11 @@ func TestRuleNormalize(t *testing.T) {
 		{"no table", Rule{From: p("10.0.0.0/8")}, Rule{}, "needs a table"},
 		{"host bits", Rule{From: p("10.0.0.1/8"), Table: 1}, Rule{}, "host bits set"},
 		{"mixed families", Rule{From: p("10.0.0.0/8"), To: p("2001:db8::/32"), Table: 1}, Rule{}, "different address families"},
+		{"blackhole needs no table", Rule{From: p("10.0.0.0/8"), Action: RuleBlackhole}, Rule{From: p("10.0.0.0/8"), Action: RuleBlackhole}, ""},
+		{"prohibit with a table", Rule{Action: RuleProhibit, Table: 5}, Rule{}, "takes no table"},
+		{"goto without a target", Rule{Action: RuleGoto}, Rule{}, "needs a priority to go to"},
+		{"goto target without goto", Rule{Table: 5, Goto: 7}, Rule{}, "goto without the goto action"},
+		{"port range upside down", Rule{Table: 5, SrcPorts: PortRange{Start: 9, End: 8}}, Rule{}, "bad port range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

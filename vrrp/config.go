@@ -49,6 +49,12 @@ type Config struct {
 	// Routes are virtual_routes, added with the addresses (needs a
 	// Network that is also a RouteNetwork).
 	Routes []Route
+	// MasterItems are more host settings that follow the MASTER state:
+	// added after the addresses and Routes, in order, and removed before
+	// them, in reverse order (needs a Network that is also a
+	// MasterItemNetwork). The director puts its virtual_routes and
+	// virtual_rules here, with all their options.
+	MasterItems []MasterItem
 	// Source is the primary address adverts are sent from (unicast_src_ip);
 	// zero means the interface's first IPv4 address or its IPv6 link-local.
 	Source netip.Addr
@@ -191,6 +197,11 @@ func (c Config) resolve() (*resolved, error) {
 	if len(r.Routes) > 0 {
 		if _, ok := r.Network.(RouteNetwork); !ok {
 			return nil, errors.New("config: Routes need a Network that can add routes")
+		}
+	}
+	if len(r.MasterItems) > 0 {
+		if _, ok := r.Network.(MasterItemNetwork); !ok {
+			return nil, errors.New("config: MasterItems need a Network that can add them")
 		}
 	}
 	if r.UseVMAC {

@@ -567,6 +567,13 @@ func (rs *runState) addVIPs() {
 			}
 		}
 	}
+	if mn, ok := r.Network.(MasterItemNetwork); ok {
+		for _, it := range r.MasterItems {
+			if err := mn.AddMasterItem(rs.ctx, it); err != nil {
+				i.log.Error("add virtual setting", "item", it.String(), "err", err)
+			}
+		}
+	}
 	if r.NoAccept && r.Priority != PriorityOwner {
 		if err := r.Network.(AcceptNetwork).BlockAddresses(r.addrs); err != nil {
 			i.log.Error("block virtual addresses (no_accept)", "err", err)
@@ -580,6 +587,14 @@ func (rs *runState) removeVIPs() {
 	if r.NoAccept && r.Priority != PriorityOwner {
 		if err := r.Network.(AcceptNetwork).UnblockAddresses(r.addrs); err != nil {
 			i.log.Error("unblock virtual addresses", "err", err)
+		}
+	}
+	if mn, ok := r.Network.(MasterItemNetwork); ok {
+		for k := len(r.MasterItems) - 1; k >= 0; k-- {
+			it := r.MasterItems[k]
+			if err := mn.DeleteMasterItem(rs.ctx, it); err != nil {
+				i.log.Error("delete virtual setting", "item", it.String(), "err", err)
+			}
 		}
 	}
 	if rn, ok := r.Network.(RouteNetwork); ok {

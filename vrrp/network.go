@@ -29,6 +29,23 @@ type RouteNetwork interface {
 	DeleteRoute(ctx context.Context, r Route) error
 }
 
+// MasterItem is a piece of host configuration that follows the MASTER
+// state like the addresses (Config.MasterItems): a virtual route or rule
+// with every option keepalived's virtual_routes and virtual_rules take,
+// in the Network's own terms (netcfg/vrrpnet takes netcfg.Route and
+// netcfg.Rule values). vrrp does not look inside it; String names it in
+// the instance's logs.
+type MasterItem interface {
+	String() string
+}
+
+// MasterItemNetwork is also needed when Config.MasterItems is set: it sets
+// and removes them. Both are idempotent, like the address methods.
+type MasterItemNetwork interface {
+	AddMasterItem(ctx context.Context, it MasterItem) error
+	DeleteMasterItem(ctx context.Context, it MasterItem) error
+}
+
 // VMACNetwork is also needed with Config.UseVMAC: a macvlan (mode private
 // in keepalived, "bridge" is fine) on the interface with the virtual MAC
 // 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6), which then

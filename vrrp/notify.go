@@ -6,6 +6,10 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/lvskit/lvskit/internal/nsthread"
 )
 
 // Transition is one state change of an instance or a sync group.
@@ -50,6 +54,9 @@ type Notify struct {
 	// first member's for a sync group): then its process group gets
 	// SIGTERM, and SIGKILL 2 s later; 0 means 10s.
 	ScriptTimeout time.Duration
+	// Netns is the network namespace the scripts run in (keepalived's
+	// net_namespace); zero or negative means the process's.
+	Netns netns.NsHandle
 }
 
 // notifier runs the notifications of one instance or group in order.
@@ -133,7 +140,12 @@ func (n *notifier) run1(argv []string, cred *syscall.Credential) {
 	if to == 0 {
 		to = 10 * time.Second
 	}
-	if out, err := runProgram(context.Background(), n.clock, to, true, cred, argv); err != nil {
+	var out []byte
+	err := nsthread.Run(n.cfg.Netns, func() (err error) {
+		out, err = runProgram(context.Background(), n.clock, to, true, cred, argv)
+		return err
+	})
+	if err != nil {
 		n.log("notify script failed", "script", argv[0], "err", err, "output", string(out))
 	}
 }

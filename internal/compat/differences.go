@@ -9,34 +9,29 @@ const (
 	bareRecipient = "notification_email acassen is not an e-mail address: keepalived hands it to the SMTP server as written, the director's mailer (internal/alert) needs name@domain and leaves it out, with a warning"
 	// AH is issue 17's vrrpfeat work.
 	ahPending = "auth_type AH is not implemented in vrrp yet (issue 17's vrrpfeat branch); the director refuses it rather than run without authentication next to AH peers (both sides would be MASTER). The parser and translator carry it (InstancePlan.AuthType)"
-	// keepalived tracks the interface of a virtual or static route.
-	routeTracking = "keepalived tracks each route's interface (FAULT when it goes down) and says when a route has none to track; the director does not track routes at all (virtual_routes and static_routes are issue 17's netstatic work)"
 )
 
 // Differences names, per case, why the director differs from keepalived
 // there. TestIntegrationCompat fails on a difference not named here, and
 // on a name here whose case no longer differs.
 var Differences = map[string]string{
-	"auth_ah":                               ahPending,
-	"keepalived.conf.SSL_GET":               ahPending,
-	"nopreempt_arg":                         silentInKeepalived,
-	"unicast_prefix":                        silentInKeepalived,
-	"vs_dev":                                silentInKeepalived,
-	"keepalived.conf.HTTP_GET.port":         bareRecipient,
-	"keepalived.conf.PING_CHECK":            bareRecipient,
-	"keepalived.conf.SMTP_CHECK":            bareRecipient,
-	"keepalived.conf.UDP_CHECK":             bareRecipient,
-	"keepalived.conf.inhibit":               bareRecipient,
-	"keepalived.conf.misc_check":            bareRecipient,
-	"keepalived.conf.misc_check_arg":        bareRecipient,
-	"keepalived.conf.sample":                bareRecipient,
-	"keepalived.conf.status_code":           bareRecipient,
-	"keepalived.conf.virtual_server_group":  bareRecipient,
-	"keepalived.conf.virtualhost":           bareRecipient,
-	"keepalived.conf.vrrp":                  bareRecipient,
-	"keepalived.conf.track_interface":       routeTracking,
-	"keepalived.conf.vrrp.routes":           routeTracking,
-	"keepalived.conf.vrrp.static_ipaddress": routeTracking,
+	"auth_ah":                              ahPending,
+	"keepalived.conf.SSL_GET":              ahPending,
+	"nopreempt_arg":                        silentInKeepalived,
+	"unicast_prefix":                       silentInKeepalived,
+	"vs_dev":                               silentInKeepalived,
+	"keepalived.conf.HTTP_GET.port":        bareRecipient,
+	"keepalived.conf.PING_CHECK":           bareRecipient,
+	"keepalived.conf.SMTP_CHECK":           bareRecipient,
+	"keepalived.conf.UDP_CHECK":            bareRecipient,
+	"keepalived.conf.inhibit":              bareRecipient,
+	"keepalived.conf.misc_check":           bareRecipient,
+	"keepalived.conf.misc_check_arg":       bareRecipient,
+	"keepalived.conf.sample":               bareRecipient,
+	"keepalived.conf.status_code":          bareRecipient,
+	"keepalived.conf.virtual_server_group": bareRecipient,
+	"keepalived.conf.virtualhost":          bareRecipient,
+	"keepalived.conf.vrrp":                 bareRecipient,
 }
 
 // LVSDifferences names, per case, why the director runs its virtual

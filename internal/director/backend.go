@@ -23,7 +23,8 @@ func (d *Director) openIPVS(plan *Plan) error {
 		}
 	} else {
 		var err error
-		b, choice, err = ipvs.Open(context.Background(), ipvs.OpenConfig{Kind: d.opts.Backend, Logger: d.log})
+		b, choice, err = ipvs.Open(context.Background(), ipvs.OpenConfig{Kind: d.opts.Backend, Logger: d.log,
+			Netlink: ipvs.NetlinkConfig{Netns: d.ns}})
 		if err != nil {
 			return err
 		}

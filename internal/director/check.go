@@ -12,7 +12,8 @@ import (
 // every unit of the plan with the code Run starts them with (buildUnits),
 // and discards them. Building has no side effects, so Check opens
 // nothing: the units are built on stand-ins of the same kinds as what New
-// opens (the host's network as vrrpnet.Network, raw VRRP sockets that
+// opens (the host's network as vrrpnet.Network and, for static lines, a
+// stand-in for netcfg.Host that is never called, raw VRRP sockets that
 // open nothing before Run, metrics in no registry, an IPVS table in
 // memory), or on opts.Network and opts.Transport when set. A file Check
 // accepts therefore cannot fail to build at start for a reason that lies
@@ -46,6 +47,7 @@ func (d *Director) check(plan *Plan) error {
 	d.network, d.transport = d.opts.Network, d.opts.Transport
 	if d.network == nil {
 		d.network = vrrpnet.New(nil) // what open makes, without the host
+		d.statics = uncheckedHost{}
 	}
 	if d.transport == nil {
 		d.transport = vrrp.NewRawTransport(vrrp.RawConfig{Logger: d.log})

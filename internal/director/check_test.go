@@ -28,7 +28,7 @@ func TestCheckBuildsEveryUnit(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	_, _, err := Check(Options{ConfigPath: path, Hostname: "h", Network: &fakeNetwork{}})
-	want := path + ":1:1: vrrp_instance V: new vrrp instance: config: Routes need a Network that can add routes"
+	want := path + ":1:1: vrrp_instance V: new vrrp instance: config: MasterItems need a Network that can add them"
 	if ds := Diagnostics(err); len(ds) != 1 || ds[0].String() != want {
 		t.Errorf("Check = %v, want the one error %q", err, want)
 	}

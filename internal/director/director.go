@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netns"
 
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/healthcheck"
@@ -81,7 +82,11 @@ type Director struct {
 	log   *slog.Logger
 	clock clock.Clock
 
+	// ns is net_namespace's namespace, netns.None() without one
+	// (netns.go); it does not change on a reload.
+	ns            netns.NsHandle
 	host          *netcfg.Host
+	statics       staticHost // host, where static lines are set; nil without one
 	network       vrrp.Network
 	transport     vrrp.Transport
 	raw           *vrrp.RawTransport
@@ -145,6 +150,16 @@ func New(opts Options) (*Director, error) {
 		}
 		return nil, err
 	}
+	if plan.NetNamespace != "" {
+		ns, err := openNetns(plan.NetNamespace)
+		if err != nil {
+			err = fmt.Errorf("%s: net_namespace: %w", plan.NetNamespacePos, err)
+			d.log.Error("configuration: " + err.Error())
+			return nil, err
+		}
+		d.ns = ns
+		d.log.Info("running in network namespace", "net_namespace", plan.NetNamespace)
+	}
 	if err := d.open(plan); err != nil {
 		d.closeResources()
 		return nil, err
@@ -163,7 +178,8 @@ func newDirector(opts Options) *Director {
 	if opts.Hostname == "" {
 		opts.Hostname = shortHostname()
 	}
-	return &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{})}
+	return &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{}),
+		ns: netns.None()}
 }
 
 // DefaultHostname is the config-id used when Options.Hostname is empty:
@@ -194,15 +210,15 @@ func (d *Director) open(plan *Plan) error {
 	// Host network and VRRP transport.
 	d.network, d.transport = d.opts.Network, d.opts.Transport
 	if d.network == nil {
-		h, err := netcfg.Open(netcfg.Config{Logger: d.log})
+		h, err := netcfg.Open(netcfg.Config{Logger: d.log, NetNSHandle: d.ns})
 		if err != nil {
 			return fmt.Errorf("open host network: %w", err)
 		}
-		d.host = h
+		d.host, d.statics = h, h
 		d.network = vrrpnet.New(h)
 	}
 	if d.transport == nil {
-		d.raw = vrrp.NewRawTransport(vrrp.RawConfig{Logger: d.log})
+		d.raw = vrrp.NewRawTransport(vrrp.RawConfig{Logger: d.log, Netns: d.netnsPtr()})
 		d.transport = d.raw
 	}
 
@@ -369,6 +385,9 @@ func (d *Director) closeResources() {
 		if d.host != nil {
 			_ = d.host.Close()
 		}
+		if d.ns > 0 {
+			_ = d.ns.Close()
+		}
 	})
 	d.bg.Wait()
 }
@@ -407,6 +426,10 @@ func (d *Director) reload() error {
 	logNotices(d.log, plan)
 	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
+	}
+	if plan.NetNamespace != d.plan.NetNamespace {
+		d.log.Warn("configuration: net_namespace cannot change on a reload (nor in keepalived): still running in the namespace it started in",
+			"at", plan.NetNamespacePos.String(), "running", d.plan.NetNamespace, "asked", plan.NetNamespace)
 	}
 	if err := d.apply(d.runCtx, d.plan, plan); err != nil {
 		return err

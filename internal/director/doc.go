@@ -12,8 +12,8 @@
 //	  -> Plan.units              unit.go: the units the plan describes
 //	  -> apply                   apply.go: build every unit, then stop and start
 //	  -> units                   unit_vrrp.go, unit_pool.go, unit_syncd.go,
-//	                             unit_global.go
-//	  -> vrrp / healthcheck / ipvs
+//	                             unit_global.go, unit_static.go
+//	  -> vrrp / healthcheck / ipvs / netcfg
 //	  -> the IPVS backend        backend.go: ipvs.Open and its Capabilities
 //
 // Translate (translate.go) is a pure function of the parsed file: it
@@ -21,20 +21,25 @@
 // 100, delay_loop from the virtual server into each checker, global_defs
 // into instances, ...) and makes the libraries' own configurations:
 // vrrp.Config per vrrp_instance (translate_vrrp.go) with its trackers and
-// sync groups (translate_track.go), an ipvs.Service per virtual_server or
+// sync groups (translate_track.go) and virtual routes and rules
+// (translate_iproute.go, which also makes Plan.Static of the static_*
+// blocks), an ipvs.Service per virtual_server or
 // group address with a healthcheck.RealServer per real_server
 // (translate_lvs.go) and its checks (translate_check.go), and alert.Config
 // from global_defs. Every script is given its user and checked as
 // keepalived checks it at load (translate_script.go, with
 // internal/script): what runs is the resolved path, as that user.
-// validate.go asks the libraries whether they take what was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
+// validate.go asks the libraries whether they take what was made
+// (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
 // ipvs.Service.Validate), so that a refusal is reported at its position
 // before anything runs. A value keepalived corrects, or a keyword that
 // lvskit parses but does not implement, gives a Warning at its position;
 // an error rejects the whole file with file:line:col diagnostics
 // (errors.go: Report lists both with their Severity, VerdictOf says what
 // they mean for running the file). Nothing changes a Plan once it is
-// built.
+// built. (The one thing Translate reads beyond the file is
+// /etc/iproute2's name files, for a table, protocol or realm name that is
+// not built in, as keepalived does.)
 //
 // A plan describes units (unit.go), each a small spec that is compared and
 // built: the alert notifier, the global settings (no_email_faults,
@@ -83,7 +88,19 @@
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
 //     configured through netcfg.Host, with trackers, notify scripts and
-//     FIFOs, and sync groups;
+//     FIFOs, and sync groups; their virtual_routes and virtual_rules, with
+//     the options of keepalived's iproute grammar (src, via/gw, "or" as a
+//     multipath route, nexthop groups, dev, onlink, table, metric, scope,
+//     protocol, the route types blackhole, unreachable, prohibit, throw and
+//     local, tos, realms, mtu, advmss and the other metrics; for rules
+//     not, from, to, fwmark, iif, oif, tos, ipproto, sport, dport,
+//     uidrange, realms, table, goto and the blackhole, unreachable,
+//     prohibit and nop actions), set while MASTER and removed otherwise
+//     (translate_iproute.go, vrrp.Config.MasterItems);
+//   - static_ipaddress, static_routes and static_rules, set when the
+//     director starts whatever the VRRP state and removed when it stops,
+//     one unit per line (unit_static.go);
+//   - net_namespace: everything above runs in that namespace (netns.go);
 //   - one healthcheck.Pool per virtual service, all writing through one
 //     healthcheck.Table into the IPVS backend: kernel IPVS over netlink
 //     where the kernel has it, else the userspace proxy (Options.Backend);
@@ -221,7 +238,8 @@
 // sends priority 0). Pools of unchanged virtual servers keep running;
 // changed ones are rebuilt, and real servers whose checks did not change
 // start in the health state they had, so the IPVS Sync that follows writes
-// only what differs (a weight change is one UpdateDestination).
+// only what differs (a weight change is one UpdateDestination). Of the
+// static_* lines, only those that changed are removed and added.
 //
 // When Run's context ends the director stops gracefully: the BGP routes
 // are withdrawn and the services drained (above), VRRP masters send
@@ -252,10 +270,31 @@
 //     without it next to AH peers would make both sides MASTER;
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;
-//   - static_ipaddress, static_routes, static_rules, virtual_rules,
-//     virtual_ipaddress_excluded, route types other than unicast, route
-//     tracking, vrrp_strict, custom multicast groups and the LVS notify
-//     FIFOs are ignored with a warning;
+//   - virtual_ipaddress_excluded, vrrp_strict, custom multicast groups,
+//     the LVS notify FIFOs and net_namespace_ipvs are ignored with a
+//     warning;
+//   - of the iproute lines, the route types broadcast, anycast, multicast
+//     and nat, the route options pref, vrf, expires, encap, ttl-propagate
+//     and append, a lock on a metric other than mtu, the rule options
+//     suppress_prefixlength, suppress_ifgroup, nat, tun_id and l3mdev, the
+//     static address options peer and preferred_lft, and track_group are
+//     ignored with a warning;
+//   - addresses, routes and rules are not tracked: one that someone else
+//     deletes is not put back, and does not take an instance out of
+//     MASTER (as if every line had no_track, except that no_track keeps a
+//     route's or rule's own protocol, as in keepalived); Load warns only
+//     about a route without an interface, as keepalived does (it cannot
+//     track that one either);
+//   - a static line, when the director stops or a reload drops it, undoes
+//     what it set: an address, route or rule that was there before the
+//     director stays (keepalived deletes it; no warning);
+//   - "via A or B dev X" is set as a multipath route over A and B on X,
+//     with keepalived's warning that "or" is deprecated (keepalived 2.2.7
+//     fails to set that line: the kernel answers EINVAL);
+//   - with net_namespace, the metrics server and e-mail alerts stay in the
+//     director's own namespace, and a bgp block is an error (GoBGP opens
+//     its sockets from goroutines of its own: run the director inside the
+//     namespace instead);
 //   - under enable_script_security a script that runs as root and that
 //     another user could change is an error at its position (keepalived
 //     disables it and logs); a script keepalived disables for another

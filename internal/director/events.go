@@ -9,6 +9,7 @@ import (
 
 	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/internal/alert"
+	"github.com/lvskit/lvskit/internal/nsthread"
 	"github.com/lvskit/lvskit/internal/script"
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/vrrp"
@@ -145,8 +146,12 @@ func (d *Director) runScript(what string, prog Program) {
 		return
 	}
 	d.bg.Go(func() {
-		res, err := script.Run(context.Background(), script.Cmd{Argv: prog.Argv, Credential: prog.Credential,
-			Timeout: scriptTimeout, Clock: d.clock, Output: true})
+		var res script.Result
+		err := nsthread.Run(d.ns, func() (err error) {
+			res, err = script.Run(context.Background(), script.Cmd{Argv: prog.Argv, Credential: prog.Credential,
+				Timeout: scriptTimeout, Clock: d.clock, Output: true})
+			return err
+		})
 		if err != nil {
 			d.log.Warn(what+" script failed", "script", prog.Argv, "err", err, "output", string(res.Output))
 			return

@@ -5,6 +5,7 @@ import (
 	"github.com/lvskit/lvskit/internal/alert"
 	"github.com/lvskit/lvskit/internal/keepalived"
 	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/netcfg"
 	"github.com/lvskit/lvskit/vrrp"
 )
 
@@ -41,12 +42,49 @@ type Plan struct {
 	// BGP is the bgp block (translate_bgp.go); nil when absent.
 	BGP *BGPPlan
 
+	// Static is static_ipaddress, static_routes and static_rules: set when
+	// the director starts, whatever the VRRP state, and removed when it
+	// stops.
+	Static StaticPlan
+
+	// NetNamespace is net_namespace: the network namespace the director
+	// runs in (its host network, VRRP sockets, IPVS table, health checks
+	// and scripts); empty for the director's own. NetNamespacePos is where
+	// it was written.
+	NetNamespace    string
+	NetNamespacePos keepalived.Pos
+
 	// Notices are what keepalived logs about this host, rather than
 	// reports about the file, when it loads the file: a script disabled
 	// for want of its user or program, the default script user missing,
 	// an unsafe script run (translate_script.go). The director logs them
 	// when it applies the plan; Load does not return them.
 	Notices []Warning
+}
+
+// StaticPlan holds the static_* blocks, each line with its position.
+type StaticPlan struct {
+	Addresses []StaticAddress
+	Routes    []StaticRoute
+	Rules     []StaticRule
+}
+
+// StaticAddress is a line of static_ipaddress.
+type StaticAddress struct {
+	Pos keepalived.Pos
+	netcfg.Address
+}
+
+// StaticRoute is a line of static_routes.
+type StaticRoute struct {
+	Pos keepalived.Pos
+	netcfg.Route
+}
+
+// StaticRule is a line of static_rules.
+type StaticRule struct {
+	Pos keepalived.Pos
+	netcfg.Rule
 }
 
 // InstancePlan is one vrrp_instance.

@@ -33,11 +33,13 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 
 // Translate turns a parsed configuration into a Plan, as Load does: a
 // function of the parsed file, the name of its source and the host name,
-// and of the host's users and script files, which it checks as keepalived
-// does when it loads a file (translate_script.go). It applies keepalived's
-// defaults and inheritance, and checks every configuration it makes with
-// the libraries' own Validate (validate.go), so that what they would
-// refuse is reported at its position now.
+// of the host's users and script files, which it checks as keepalived
+// does when it loads a file (translate_script.go), and of /etc/iproute2's
+// name files for a routing table, protocol or realm name that is not
+// built in, as keepalived reads them (translate_iproute.go). It applies
+// keepalived's defaults and inheritance, and checks every configuration
+// it makes with the libraries' own Validate (validate.go), so that what
+// they would refuse is reported at its position now.
 func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warning, error) {
 	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname,
 		scripts: byName(cfg.Scripts, func(s *keepalived.VRRPScript) string { return s.Name }),
@@ -72,6 +74,9 @@ type translator struct {
 	plan  *Plan
 	warns []Warning
 	errs  []Diagnostic
+	// names resolves the table, protocol and realm names of route and
+	// rule lines (translate_iproute.go).
+	names iproute2Names
 	// scr is what was found about scripts (translate_script.go).
 	scr scriptState
 }
@@ -111,6 +116,7 @@ func posOf[T any](v keepalived.Value[T]) keepalived.Pos { return v.Pos }
 func (t *translator) global() {
 	g := &t.cfg.Global
 	t.plan.RouterID = g.RouterID.Or(t.hostname)
+	t.plan.NetNamespace, t.plan.NetNamespacePos = t.cfg.NetNamespace.V, t.cfg.NetNamespace.Pos
 	t.plan.NoEmailFaults = g.NoEmailFaults.V
 	// keepalived hands the addresses to the SMTP server as written; the
 	// director's mailer needs addresses it can parse, and drops the rest.
@@ -207,16 +213,4 @@ func firstSet[T any](vs ...keepalived.Value[T]) keepalived.Value[T] {
 		}
 	}
 	return keepalived.Value[T]{}
-}
-
-func (t *translator) statics() {
-	for _, a := range t.cfg.StaticIPAddresses {
-		t.unimplemented(a.Pos, "static_ipaddress", "")
-	}
-	for _, r := range t.cfg.StaticRoutes {
-		t.unimplemented(r.Pos, "static_routes", "")
-	}
-	for _, r := range t.cfg.StaticRules {
-		t.unimplemented(r.Pos, "static_rules", "")
-	}
 }

@@ -47,6 +47,11 @@ func (t *translator) bgp() {
 	if b == nil {
 		return
 	}
+	if ns := t.cfg.NetNamespace; ns.V != "" {
+		// GoBGP opens its sockets from goroutines of its own, which a
+		// thread that entered the namespace does not reach (bgp/doc.go).
+		t.errorf(b.Pos, "bgp: not with net_namespace (at %s): the speaker listens and connects in the director's own network namespace; run the director inside %s instead", ns.Pos, ns.V)
+	}
 	p := &BGPPlan{Pos: b.Pos, DrainTimeout: b.DrainTimeout.Or(defaultDrainTimeout)}
 	c := &p.Speaker
 	c.ASN = b.LocalAS.V

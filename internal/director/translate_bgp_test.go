@@ -119,6 +119,8 @@ func TestTranslateBGPErrors(t *testing.T) {
 			[]string{`:9:9: local_address: fd00::1 is not of the family of neighbor 10.0.0.253`}},
 		{"listen port zero", bgpConf("listen_port 0"),
 			[]string{`:7:5: listen_port: 0 is not a port (use no_listen to accept no session)`}},
+		{"with net_namespace", "net_namespace blue\n" + bgpConf("announce 10.0.0.9"),
+			[]string{`:2:1: bgp: not with net_namespace (at `}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTemp(t, tc.text)

@@ -22,8 +22,6 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`:3:9: weight: 70000 is out of range [0, 65535]`}},
 		{"IPv6 VIP in version 2", "vrrp_instance V {\n    interface eth0\n    virtual_router_id 9\n    version 2\n    virtual_ipaddress {\n        fd00::9\n    }\n}\n",
 			[]string{`:1:1: vrrp_instance "V": config: version 2 carries IPv4 only; use version 3 for IPv6`}},
-		{"route table name", inst + "    virtual_routes {\n        10.1.0.0/16 via 10.0.0.1 table web\n    }\n}\n",
-			[]string{`:8:9: virtual_routes: table "web": only numeric tables and main are supported`}},
 		{"two errors", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 70000\n    }\n    real_server 10.0.0.2 80 {\n        weight 70001\n    }\n}\n",
 			[]string{`:3:9: weight: 70000`, `:6:9: weight: 70001`}},
 	} {
@@ -47,7 +45,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 // Keywords the director parses but does not implement each give a warning
-// naming them, at their position.
+// naming them, at their position (and static_ipaddress, implemented, none).
 func TestLoadWarnings(t *testing.T) {
 	path := writeTemp(t, `global_defs {
     vrrp_strict
@@ -91,7 +89,7 @@ virtual_server 10.0.0.9 80 {
 	}
 	want := []kw{
 		{2, 5, "vrrp_strict"}, {8, 5, "mcast_dst_ip"}, {9, 5, "promote_secondaries"},
-		{11, 9, "virtual_ipaddress"}, {15, 5, "static_ipaddress"}, {21, 5, "ha_suspend"}, {24, 13, "log_all_failures"},
+		{11, 9, "virtual_ipaddress"}, {21, 5, "ha_suspend"}, {24, 13, "log_all_failures"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)

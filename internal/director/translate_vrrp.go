@@ -1,7 +1,6 @@
 package director
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/keepalived"
@@ -62,12 +61,14 @@ func (t *translator) instances(groups map[string]groupMembership) {
 			t.unimplemented(a.Pos, "virtual_ipaddress_excluded", "")
 		}
 		for _, r := range in.VirtualRoutes {
-			if vr, ok := t.route(r); ok {
-				c.Routes = append(c.Routes, vr)
+			if vr, ok := t.ipRoute("virtual_routes", r); ok {
+				c.MasterItems = append(c.MasterItems, vr)
 			}
 		}
 		for _, r := range in.VirtualRules {
-			t.unimplemented(r.Pos, "virtual_rules", "")
+			if vr, ok := t.ipRule("virtual_rules", r); ok {
+				c.MasterItems = append(c.MasterItems, vr)
+			}
 		}
 		if in.UnicastSrcIP.Set() {
 			c.Source = in.UnicastSrcIP.V
@@ -205,35 +206,4 @@ func (t *translator) vipOptions(a keepalived.IPAddress) {
 	opt(a.UseVMAC, "use_vmac")
 	opt(a.PreferredLft != "", "preferred_lft")
 	opt(a.TrackGroup != "", "track_group")
-}
-
-func (t *translator) route(r keepalived.Route) (vrrp.Route, bool) {
-	out := vrrp.Route{Dst: r.Dst, Gateway: r.Via, Link: r.Dev, Metric: r.Metric.V}
-	switch r.Table {
-	case "", "main":
-	default:
-		n, err := strconv.Atoi(r.Table)
-		if err != nil || n < 0 {
-			t.errorf(r.Pos, "virtual_routes: table %q: only numeric tables and main are supported", r.Table)
-			return out, false
-		}
-		out.Table = n
-	}
-	if r.Type != "" {
-		t.warnf(r.Pos, "virtual_routes", "virtual_routes: route type %q is not implemented by the lvskit director; the route is ignored", r.Type)
-		return out, false
-	}
-	opt := func(set bool, name string) {
-		if set {
-			t.warnf(r.Pos, "virtual_routes", "virtual_routes: option %q is not implemented by the lvskit director and is ignored", name)
-		}
-	}
-	opt(r.Src.IsValid(), "src")
-	opt(r.Or.IsValid(), "or")
-	opt(r.Scope != "", "scope")
-	opt(r.Protocol != "", "protocol")
-	opt(r.OnLink, "onlink")
-	opt(r.NoTrack, "no_track")
-	opt(r.TrackGroup != "", "track_group")
-	return out, true
 }

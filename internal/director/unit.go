@@ -7,9 +7,9 @@ import (
 )
 
 // A unit is one part of a running configuration that starts and stops as
-// a whole: the alert notifier, the global settings, the connection sync
-// daemon, the pool of one virtual server, one VRRP instance or one sync
-// group with its members. A Plan describes its units (Plan.units); apply
+// a whole: the alert notifier, the global settings, one static_* line, the
+// connection sync daemon, the pool of one virtual server, one VRRP
+// instance or one sync group with its members. A Plan describes its units (Plan.units); apply
 // (apply.go) compares two plans unit by unit (changes) and builds, starts
 // and stops units through these two small interfaces.
 
@@ -42,7 +42,8 @@ type unit interface {
 
 // unitKind orders units: apply starts them in this order and stops them in
 // the reverse one. Alerts come first, so that what the others do is
-// mailed; the sync daemon before the VRRP instance it follows; pools
+// mailed; static addresses, routes and rules next, before anything that
+// may need them; the sync daemon before the VRRP instance it follows; pools
 // before VRRP, so that a VIP arrives with its services, and VRRP stops
 // first, so that a backup takes over at once. BGP comes last: it announces
 // what the pools run, and on a graceful stop it withdraws and drains
@@ -52,6 +53,9 @@ type unitKind int
 const (
 	kindAlerts unitKind = iota
 	kindGlobals
+	kindStaticAddress // unit_static.go: one per static_* line
+	kindStaticRoute
+	kindStaticRule
 	kindSyncDaemon
 	kindPool
 	kindVRRP
@@ -60,7 +64,7 @@ const (
 )
 
 func (k unitKind) String() string {
-	return [...]string{"alerts", "globals", "sync_daemon", "pool", "vrrp", "bgp"}[k]
+	return [...]string{"alerts", "globals", "static_ipaddress", "static_routes", "static_rules", "sync_daemon", "pool", "vrrp", "bgp"}[k]
 }
 
 // unitKey names a unit across plans: a unit of the old plan and one of the
@@ -87,6 +91,7 @@ func (p *Plan) units() []unitSpec {
 		out = append(out, alertSpec{Config: *p.Alert})
 	}
 	out = append(out, globalSpec{NoEmailFaults: p.NoEmailFaults, LVSTimeouts: p.LVSTimeouts})
+	out = append(out, p.staticUnits()...)
 	if p.SyncDaemon != nil {
 		out = append(out, syncDaemonSpec{Plan: *p.SyncDaemon})
 	}

@@ -66,6 +66,7 @@ func (s poolSpec) build(d *Director, prev unit) (unit, error) {
 	cfg.Clock = d.clock
 	cfg.Logger = d.log.With("component", "healthcheck")
 	cfg.Metrics = d.hcMetrics
+	cfg.Netns = d.ns
 	cfg.OnRealServer = d.onRealServer(vs, u.quiet.Load)
 	onQuorum := d.onQuorum(vs, u.quiet.Load)
 	cfg.OnQuorum = func(ev healthcheck.QuorumEvent) {

@@ -61,6 +61,7 @@ func (s vrrpSpec) build(d *Director, _ unit) (unit, error) {
 	if g := s.Group; g != nil {
 		notify := g.Notify
 		notify.Func = d.onGroup(g.SMTPAlert)
+		notify.Netns = d.ns
 		sg, err := vrrp.NewSyncGroup(g.Name, notify, d.log.With("sync_group", g.Name), u.instances...)
 		if err != nil {
 			return nil, errorAt(g.Pos, "vrrp_sync_group %s: %v", g.Name, err)
@@ -81,14 +82,16 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 	c.Logger = d.log.With("component", "vrrp")
 	c.Metrics = d.vrrpMetrics
 	c.Notify.Func = d.onVRRP(p.SMTPAlert)
+	c.Notify.Netns = d.ns
 	c.Trackers = nil
 	for _, t := range p.Tracks {
 		var tr vrrp.Tracker
 		switch t.Kind {
 		case TrackInterface:
-			tr = vrrp.TrackInterface(t.Interface, nil)
+			tr = vrrp.TrackInterface(t.Interface, d.netnsPtr())
 		case TrackScript:
-			tr = d.recordScript(t.Name, vrrp.TrackScript(t.Script))
+			tr = d.scriptTracker(t.Script)
+			tr = d.recordScript(t.Name, tr)
 		case TrackFile:
 			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
 			tr = vrrp.TrackFunc(time.Second, fc.Check)

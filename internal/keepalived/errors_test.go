@@ -166,6 +166,9 @@ func TestCorrections(t *testing.T) {
 		{"gw", inst("virtual_routes {", " 10.9.0.0/16 gw 10.0.0.1", "}"), []string{
 			`bad.conf:5:15: virtual_routes: "gw" is deprecated in keepalived 2.2.7 (it says: please use "via"); read as via, as keepalived does`,
 		}},
+		{"or", inst("virtual_routes {", " 10.9.0.0/16 via 10.0.0.1 or 10.0.0.2 dev eth0", "}"), []string{
+			`bad.conf:5:28: virtual_routes: "or" is deprecated in keepalived 2.2.7 (it says: please use "nexthop"); the route is set with both gateways as next hops`,
+		}},
 		{"bad vsg range", "virtual_server_group G {\n 10.0.0.10-5 80\n}\n", []string{`bad.conf:2:2: virtual_server_group: range "10.0.0.10-5" ends before it starts: ignored, as keepalived does`}},
 		{"every warning is reported", inst("priority 0", "advert_int x", "state y", "bogus") + "virtual_server 10.0.0.1 80 {\n lb_algo zz\n}\n", []string{
 			`bad.conf:4:11: priority: 0 is out of range [1, 255]: ignored, as keepalived does`,

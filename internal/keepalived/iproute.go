@@ -113,12 +113,15 @@ func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 
 func (d *decoder) routes(dst *[]Route) kwFunc { return lineBlock(d, dst, d.route) }
 
+// routeOptions are the ip route options with a value that lvskit
+// implements: kept in Route.Options. The metrics among them take "lock".
+var routeOptions = set("mtu", "advmss", "rtt", "rttvar", "reordering", "window",
+	"cwnd", "ssthresh", "realms", "rto_min", "initcwnd", "initrwnd", "features",
+	"quickack", "congctl", "fastopen_no_cookie", "hoplimit", "tos", "dsfield")
+
 // routeValueOptions are ip route options that take a value and that lvskit
 // keeps only in Route.Extra.
-var routeValueOptions = set("mtu", "advmss", "rtt", "rttvar", "reordering", "window",
-	"cwnd", "ssthresh", "realms", "rto_min", "initcwnd", "initrwnd", "features",
-	"quickack", "congctl", "pref", "fastopen_no_cookie", "hoplimit", "tos", "vrf",
-	"expires", "nexthop", "weight", "encap", "ttl-propagate")
+var routeValueOptions = set("pref", "vrf", "expires", "weight", "encap", "ttl-propagate")
 
 func (d *decoder) route(kw string, toks []token) (Route, bool) {
 	r := Route{Pos: toks[0].Pos}
@@ -162,8 +165,11 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 		ok := true
 		switch o.Text {
 		case "via", "gw", "or", "src":
-			if o.Text == "gw" {
+			switch o.Text {
+			case "gw":
 				d.warnf(o.Pos, kw, "%s: \"gw\" is deprecated in keepalived 2.2.7 (it says: please use \"via\"); read as via, as keepalived does", kw)
+			case "or":
+				d.warnf(o.Pos, kw, "%s: \"or\" is deprecated in keepalived 2.2.7 (it says: please use \"nexthop\"); the route is set with both gateways as next hops", kw)
 			}
 			var t token
 			if t, ok = opts.value(); !ok {
@@ -204,7 +210,16 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 			r.NoTrack = true
 		case "inet6", "inet":
 			// the family follows from the addresses
+		case "nexthop":
+			var nh Nexthop
+			if nh, ok = opts.nexthop(); ok {
+				r.Nexthops = append(r.Nexthops, nh)
+			}
 		default:
+			if routeOptions[o.Text] {
+				ok = opts.option(&r.Options)
+				break
+			}
 			if !routeValueOptions[o.Text] && !isRouteFlag(o.Text) {
 				d.errorf(o.Pos, "%s: unknown option %q", kw, o.Text)
 				return r, false
@@ -237,9 +252,14 @@ func (d *diags) notImplementedOpt(p Pos, kw, opt string) {
 
 func (d *decoder) rules(dst *[]Rule) kwFunc { return lineBlock(d, dst, d.rule) }
 
-var ruleValueOptions = set("tos", "dsfield", "realms", "goto", "uidrange", "ipproto",
-	"ip_proto", "sport", "dport", "suppress_prefixlength", "suppress_ifgroup", "nat",
-	"protocol", "tun_id")
+// ruleOptions are the ip rule options with a value that lvskit
+// implements: kept in Rule.Options.
+var ruleOptions = set("tos", "dsfield", "realms", "uidrange", "ipproto", "ip_proto",
+	"sport", "dport", "protocol")
+
+// ruleValueOptions are ip rule options that take a value and that lvskit
+// keeps only in Rule.Extra.
+var ruleValueOptions = set("suppress_prefixlength", "suppress_ifgroup", "nat", "tun_id")
 
 func (d *decoder) rule(kw string, toks []token) (Rule, bool) {
 	r := Rule{Pos: toks[0].Pos}
@@ -280,8 +300,18 @@ func (d *decoder) rule(kw string, toks []token) (Rule, bool) {
 			r.NoTrack = true
 		case "inet6":
 			r.Family = "inet6"
+		case "not":
+			r.Not = true
+		case "blackhole", "unreachable", "prohibit", "nop":
+			r.Action = Value[string]{V: o.Text, Pos: o.Pos}
+		case "goto":
+			ok = opts.number(&r.Goto)
 		default:
-			if !ruleValueOptions[o.Text] && o.Text != "not" && o.Text != "l3mdev" && o.Text != "prohibit" && o.Text != "blackhole" && o.Text != "unreachable" {
+			if ruleOptions[o.Text] {
+				ok = opts.option(&r.Options)
+				break
+			}
+			if !ruleValueOptions[o.Text] && o.Text != "l3mdev" {
 				d.errorf(o.Pos, "%s: unknown option %q", kw, o.Text)
 				return r, false
 			}
@@ -338,6 +368,62 @@ func (o *ipOptions) number(dst *Value[int]) bool {
 		*dst = Value[int]{V: int(v), Pos: opt.Pos}
 	}
 	return ok
+}
+
+// option keeps the option and its value ("mtu lock 1400" too) in dst.
+func (o *ipOptions) option(dst *[]IPOption) bool {
+	opt := o.toks[o.i]
+	t, ok := o.value()
+	if !ok {
+		return false
+	}
+	io := IPOption{Pos: opt.Pos, Name: opt.Text, Value: t.Text}
+	if t.Text == "lock" {
+		if t, ok = o.value(); !ok {
+			return false
+		}
+		io.Value, io.Lock = t.Text, true
+	}
+	*dst = append(*dst, io)
+	return true
+}
+
+// nexthop reads the group after "nexthop": via, dev, weight and onlink,
+// up to the next word that is none of them.
+func (o *ipOptions) nexthop() (Nexthop, bool) {
+	nh := Nexthop{Pos: o.toks[o.i].Pos}
+	for o.i+1 < len(o.toks) {
+		switch o.toks[o.i+1].Text {
+		case "via":
+			o.i++
+			t, ok := o.value()
+			if ok && (t.Text == "inet" || t.Text == "inet6") {
+				t, ok = o.value()
+			}
+			if !ok {
+				return nh, false
+			}
+			if nh.Via, ok = o.d.parseAddr(o.kw+" nexthop via", t); !ok {
+				return nh, false
+			}
+		case "dev":
+			o.i++
+			if !o.text(&nh.Dev) {
+				return nh, false
+			}
+		case "weight":
+			o.i++
+			if !o.number(&nh.Weight) {
+				return nh, false
+			}
+		case "onlink":
+			o.i++
+			nh.OnLink = true
+		default:
+			return nh, true
+		}
+	}
+	return nh, true
 }
 
 // unimplemented keeps an option lvskit parses but does not implement in

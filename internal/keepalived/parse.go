@@ -115,7 +115,7 @@ func parse(src *source, data []byte, name, dir string, opts Options) (*Config, [
 // Top-level blocks lvskit recognises but does not implement.
 var topIgnored = set("bfd_instance", "vrrp_track_process", "garp_group",
 	"linkbeat_interfaces", "track_group", "interface_up_down_delays", "SSL",
-	"net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "instance",
+	"net_namespace_ipvs", "namespace_with_ipsets", "instance",
 	"use_pid_dir", "linkbeat_use_polling", "child_wait_time")
 
 func (d *decoder) top(root *node) {
@@ -129,6 +129,7 @@ func (d *decoder) top(root *node) {
 		"static_ipaddress":     d.ipAddresses(&d.cfg.StaticIPAddresses),
 		"static_routes":        d.routes(&d.cfg.StaticRoutes),
 		"static_rules":         d.rules(&d.cfg.StaticRules),
+		"net_namespace":        d.str(&d.cfg.NetNamespace),
 		"virtual_server_group": d.virtualServerGroup,
 		"virtual_server":       d.virtualServer,
 		"bgp":                  d.bgp,

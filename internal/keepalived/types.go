@@ -20,6 +20,7 @@ type Config struct {
 	StaticIPAddresses   []IPAddress          // static_ipaddress
 	StaticRoutes        []Route              // static_routes
 	StaticRules         []Rule               // static_rules
+	NetNamespace        Value[string]        // net_namespace (top level)
 	VirtualServerGroups []VirtualServerGroup // virtual_server_group
 	VirtualServers      []VirtualServer      // virtual_server
 	BGP                 *BGP                 // bgp (lvskit's own, bgp.go); nil when absent
@@ -240,6 +241,30 @@ type Route struct {
 	NoTrack    bool
 	TrackGroup string
 	Extra      []string
+	// Nexthops are the "nexthop via A dev X weight W onlink" groups of a
+	// multipath route.
+	Nexthops []Nexthop
+	// Options are the valued options beyond the ones above (mtu, advmss,
+	// tos, realms, ...), as written, for the director to translate.
+	Options []IPOption
+}
+
+// Nexthop is one "nexthop" group of a route line.
+type Nexthop struct {
+	Pos    Pos
+	Via    netip.Addr
+	Dev    string
+	Weight Value[int]
+	OnLink bool
+}
+
+// IPOption is an option of a route or rule line and its value as written
+// ("mtu lock 1400": Name mtu, Value 1400, Lock).
+type IPOption struct {
+	Pos   Pos
+	Name  string
+	Value string
+	Lock  bool
 }
 
 // Rule is a line of virtual_rules or static_rules (ip rule syntax).
@@ -256,6 +281,16 @@ type Rule struct {
 	NoTrack    bool
 	TrackGroup string
 	Extra      []string
+	// Not is "not": the selector is inverted.
+	Not bool
+	// Action is blackhole, unreachable, prohibit or nop with its
+	// position; unset means a table lookup (or goto, when Goto is set).
+	Action Value[string]
+	// Goto is "goto PRIORITY".
+	Goto Value[int]
+	// Options are the valued options beyond the ones above (tos, realms,
+	// ipproto, sport, dport, uidrange, protocol), as written.
+	Options []IPOption
 }
 
 // VRRPInstance is a vrrp_instance block.

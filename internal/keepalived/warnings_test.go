@@ -24,7 +24,7 @@ func TestWarnings(t *testing.T) {
 		{Pos: at(9, 1), Keyword: "bfd_instance", Msg: msg("bfd_instance")},
 		{Pos: at(16, 5), Keyword: "debug", Msg: msg("debug")},
 		{Pos: at(17, 5), Keyword: "track_process", Msg: msg("track_process")},
-		{Pos: at(21, 37), Keyword: "virtual_routes", Msg: `virtual_routes: option "mtu" is not implemented by lvskit and is ignored`},
+		{Pos: at(21, 37), Keyword: "virtual_routes", Msg: `virtual_routes: option "pref" is not implemented by lvskit and is ignored`},
 		{Pos: at(26, 5), Keyword: "persistence_engine", Msg: msg("persistence_engine")},
 		{Pos: at(31, 17), Keyword: "regex", Msg: msg("regex")},
 	}
@@ -32,7 +32,7 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 	// The rest of the file is still parsed.
-	if got := cfg.Instances[0].VirtualRoutes[0].Extra; !cmp.Equal(got, []string{"mtu", "1400", "advmss", "1360"}) {
+	if got := cfg.Instances[0].VirtualRoutes[0].Extra; !cmp.Equal(got, []string{"pref", "medium", "expires", "60"}) {
 		t.Errorf("route Extra = %q", got)
 	}
 	if cfg.Global.RouterID.V != "warn-test" || len(cfg.VirtualServers[0].RealServers) != 1 {

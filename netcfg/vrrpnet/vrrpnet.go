@@ -1,7 +1,9 @@
 // Package vrrpnet lets a netcfg.Host configure the network for a VRRP
 // instance: it adapts the Host to the small interfaces the vrrp package
-// declares (vrrp.Network, vrrp.RouteNetwork, vrrp.VMACNetwork,
-// vrrp.AcceptNetwork), so that neither vrrp nor netcfg imports the other.
+// declares (vrrp.Network, vrrp.RouteNetwork, vrrp.MasterItemNetwork,
+// vrrp.VMACNetwork, vrrp.AcceptNetwork), so that neither vrrp nor netcfg
+// imports the other. Master items are netcfg.Route and netcfg.Rule values:
+// virtual routes and rules with every option netcfg carries.
 //
 //	host, err := netcfg.Open(netcfg.Config{})
 //	...
@@ -24,10 +26,11 @@ type Network struct {
 }
 
 var (
-	_ vrrp.Network       = Network{}
-	_ vrrp.RouteNetwork  = Network{}
-	_ vrrp.VMACNetwork   = Network{}
-	_ vrrp.AcceptNetwork = Network{}
+	_ vrrp.Network           = Network{}
+	_ vrrp.RouteNetwork      = Network{}
+	_ vrrp.MasterItemNetwork = Network{}
+	_ vrrp.VMACNetwork       = Network{}
+	_ vrrp.AcceptNetwork     = Network{}
 )
 
 // New returns h as a VRRP instance's network.
@@ -65,6 +68,35 @@ func (n Network) AddRoute(_ context.Context, r vrrp.Route) error {
 // DeleteRoute removes a virtual route.
 func (n Network) DeleteRoute(_ context.Context, r vrrp.Route) error {
 	_, err := n.h.RemoveRoute(route(r))
+	return err
+}
+
+// AddMasterItem adds a netcfg.Route or netcfg.Rule (a virtual route or
+// rule with all its options); one already there is fine.
+func (n Network) AddMasterItem(_ context.Context, it vrrp.MasterItem) error {
+	var err error
+	switch v := it.(type) {
+	case netcfg.Route:
+		_, err = n.h.AddRoute(v)
+	case netcfg.Rule:
+		_, err = n.h.AddRule(v)
+	default:
+		err = fmt.Errorf("add %s: a %T is not a netcfg.Route or netcfg.Rule", it, it)
+	}
+	return err
+}
+
+// DeleteMasterItem removes it; an absent one is fine.
+func (n Network) DeleteMasterItem(_ context.Context, it vrrp.MasterItem) error {
+	var err error
+	switch v := it.(type) {
+	case netcfg.Route:
+		_, err = n.h.RemoveRoute(v)
+	case netcfg.Rule:
+		_, err = n.h.RemoveRule(v)
+	default:
+		err = fmt.Errorf("delete %s: a %T is not a netcfg.Route or netcfg.Rule", it, it)
+	}
 	return err
 }
 

@@ -87,16 +87,17 @@ type loopOp struct {
 const maxPooledPipes = 64
 
 type loop struct {
-	p     *Proxy
-	epfd  int
-	file  *os.File        // epfd, in Go's poller
-	rc    syscall.RawConn // of file
-	wake  int             // eventfd
-	clk   clock.Clock     // the proxy's
-	wall  bool            // clk is the wall clock: deadlines go to the poller
-	epoch time.Time       // on clk
-	now   int64           // nanoseconds since epoch, read once per wake-up
-	timer clock.Timer     // with a fake clock: wakes the loop at its next deadline
+	p        *Proxy
+	netnsErr error // the loop could not enter the proxy's namespace (enterNetns)
+	epfd     int
+	file     *os.File        // epfd, in Go's poller
+	rc       syscall.RawConn // of file
+	wake     int             // eventfd
+	clk      clock.Clock     // the proxy's
+	wall     bool            // clk is the wall clock: deadlines go to the poller
+	epoch    time.Time       // on clk
+	now      int64           // nanoseconds since epoch, read once per wake-up
+	timer    clock.Timer     // with a fake clock: wakes the loop at its next deadline
 
 	busyWaitMax time.Duration // Config.BusyWait; 0: never wait in the kernel
 
@@ -344,6 +345,7 @@ func epollReady(epfd int, events []unix.EpollEvent) int {
 
 func (l *loop) run() {
 	defer l.p.wg.Done()
+	l.enterNetns()
 	events := make([]unix.EpollEvent, 256)
 	var n int
 	ready := func(uintptr) bool {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/ipvs/sched"
 )
@@ -96,6 +98,10 @@ type Config struct {
 	// for more in the kernel, keeping its P, before it parks in Go's
 	// poller. Zero means 100 µs; negative never waits in the kernel.
 	BusyWait time.Duration
+	// Netns is the network namespace the proxy listens and dials in
+	// (inNetns); zero or negative means the process's. The proxy does not
+	// close it.
+	Netns netns.NsHandle
 }
 
 func (c *Config) defaults() {

@@ -82,13 +82,15 @@ func (p *Proxy) newService(c ServiceConfig) (*service, error) {
 
 func (s *service) listen() error {
 	if s.key.Protocol == UDP {
-		uc, err := listenUDP(s.p.ctx, s.key.Addr)
+		var uc *net.UDPConn
+		err := s.p.inNetns(func() (err error) { uc, err = listenUDP(s.p.ctx, s.key.Addr); return err })
 		if err != nil {
 			return err
 		}
 		s.uc = uc
 	} else {
-		ln, err := listenTCP(s.p.ctx, s.key.Addr)
+		var ln *net.TCPListener
+		err := s.p.inNetns(func() (err error) { ln, err = listenTCP(s.p.ctx, s.key.Addr); return err })
 		if err != nil {
 			return err
 		}

@@ -215,6 +215,10 @@ func (l *loop) accept(rl *rawListener) {
 }
 
 func (l *loop) connect(x *spliceSession) {
+	if l.netnsErr != nil { // logged by enterNetns
+		l.finish(x, true)
+		return
+	}
 	family := unix.AF_INET6
 	if x.d.addr.Addr().Is4() {
 		family = unix.AF_INET

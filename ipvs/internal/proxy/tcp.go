@@ -184,7 +184,8 @@ func (s *service) serveTCP(c *net.TCPConn) {
 	ctx, cancel := context.WithCancel(s.p.ctx)
 	dt := s.p.clk.AfterFunc(s.p.cfg.DialTimeout, cancel)
 	d := net.Dialer{KeepAlive: -1}
-	bc, err := d.DialContext(ctx, "tcp", x.d.addr.String())
+	var bc net.Conn
+	err := s.p.inNetns(func() (err error) { bc, err = d.DialContext(ctx, "tcp", x.d.addr.String()); return err })
 	dt.Stop()
 	cancel()
 	if err != nil {

@@ -133,7 +133,8 @@ func (s *service) flow(client, local netip.AddrPort) *udpFlow {
 		s.p.budget.give(1)
 		return nil
 	}
-	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(f.d.addr))
+	var up *net.UDPConn
+	err := s.p.inNetns(func() (err error) { up, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(f.d.addr)); return err })
 	if err != nil {
 		s.p.log.Debug("udp socket to real server failed", "service", s.key, "dest", f.d.addr, "err", err)
 		s.release(f, f.d, f.t, false)
