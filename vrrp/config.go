@@ -57,9 +57,15 @@ type Config struct {
 	UnicastPeers []netip.Addr
 	// CheckUnicastSource drops unicast adverts whose source is not a peer.
 	CheckUnicastSource bool
-	// AuthPass enables version 2 simple password authentication
-	// (auth_type PASS) with up to 8 bytes; empty means none.
+	// AuthPass enables version 2 authentication with up to 8 bytes: a
+	// simple password (auth_type PASS) or the key of an AH header
+	// (AuthType AuthAH); empty means none.
 	AuthPass string
+	// AuthType is AuthSimple (auth_type PASS) or AuthAH (auth_type AH:
+	// keepalived's IPsec AH header, IP protocol 51, with an HMAC-MD5-96
+	// keyed by AuthPass and anti-replay sequence numbers; IPv4 only). Zero
+	// means AuthSimple when AuthPass is set.
+	AuthType uint8
 	// NoPreempt is keepalived's nopreempt: a backup with a higher priority
 	// does not take over from a working lower-priority master.
 	NoPreempt bool
@@ -158,6 +164,7 @@ type resolved struct {
 	addrs    []netip.Addr // sorted VIP addresses, for adverts and checks
 	authData [authDataLen]byte
 	authType uint8
+	ahKey    AHKey
 	peers    []netip.Addr
 }
 
@@ -278,15 +285,27 @@ func (c Config) settle() (*resolved, error) {
 	if r.Version == 3 && (r.AdvertInterval%(10*time.Millisecond) != 0 || r.AdvertInterval > maxAdvertV3 || r.AdvertInterval < 0) {
 		return nil, fmt.Errorf("config: version 3 advert interval %v must be centiseconds up to 40.95s", r.AdvertInterval)
 	}
-	if r.AuthPass != "" {
+	switch {
+	case r.AuthPass == "" && r.AuthType != AuthNone:
+		return nil, fmt.Errorf("config: auth type %d needs AuthPass", r.AuthType)
+	case r.AuthPass != "":
 		if r.Version != 2 {
 			return nil, errors.New("config: authentication exists in version 2 only")
 		}
 		if len(r.AuthPass) > authDataLen {
 			return nil, fmt.Errorf("config: auth pass is %d bytes, at most %d", len(r.AuthPass), authDataLen)
 		}
-		r.authType = AuthSimple
-		copy(r.authData[:], r.AuthPass)
+		switch r.AuthType {
+		case AuthNone, AuthSimple:
+			r.authType = AuthSimple
+			copy(r.authData[:], r.AuthPass)
+		case AuthAH:
+			// The VRRP message's authentication data stays zero.
+			r.authType = AuthAH
+			copy(r.ahKey[:], r.AuthPass)
+		default:
+			return nil, fmt.Errorf("config: auth type %d, want %d (PASS) or %d (AH)", r.AuthType, AuthSimple, AuthAH)
+		}
 	}
 	if len(r.UnicastPeers) > 0 {
 		r.Unicast = true

@@ -110,6 +110,8 @@ type runState struct {
 	notifier *notifier
 	bg       sync.WaitGroup
 	buf      []byte
+	msg      []byte   // the VRRP message of an AH datagram being built
+	ah       *ahState // with AuthAH: the AH sequence number and IP ID
 	// timer is the loop's timer with the system clock, which deliver moves
 	// with a backup's deadline (under the run lock).
 	timer Timer
@@ -158,7 +160,8 @@ func (i *Instance) Run(ctx context.Context) error {
 		}()
 	}
 
-	ecfg := EndpointConfig{Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast}
+	ecfg := EndpointConfig{Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast,
+		AH: r.authType == AuthAH}
 	if r.vmacDevice() {
 		// keepalived: adverts leave from the VMAC, so their source MAC is
 		// the virtual MAC, and are received there too — a macvlan (mode
@@ -177,6 +180,10 @@ func (i *Instance) Run(ctx context.Context) error {
 		version: r.Version, vrid: r.VRID, ipv6: r.ipv6, owner: r.Priority == PriorityOwner,
 		authType: r.authType, authData: r.authData, interval: r.AdvertInterval,
 		addrs: r.addrs, checkAddrs: !r.SkipCheckAdvAddr, self: rs.primary, peers: r.peers,
+	}
+	if r.authType == AuthAH {
+		rs.ah = &ahState{}
+		rs.rules.ah, rs.rules.ahKey, rs.rules.ahUnicast = rs.ah, r.ahKey, r.Unicast
 	}
 	if r.Unicast {
 		rs.dsts = r.UnicastPeers
@@ -287,6 +294,7 @@ func (i *Instance) deliver(p Packet) {
 		i.run.Unlock()
 	}
 	p.Data = slices.Clone(p.Data) // the transport reuses its buffer
+	p.IPHeader = slices.Clone(p.IPHeader)
 	select {
 	case i.rx <- p:
 	default:
@@ -429,6 +437,12 @@ func (rs *runState) receive(p Packet) {
 	if clock.IsWall(i.cfg.Clock) && !p.Received.IsZero() && p.Received.Before(now) {
 		now = p.Received
 	}
+	if rs.ah != nil && rs.c.state == StateMaster && a.Priority != PriorityStop &&
+		(a.Priority < rs.c.prio || a.Priority == rs.c.prio && p.Src.Compare(rs.primary) < 0) {
+		// keepalived, as master hearing a lower advert: go on from its
+		// sequence number, so that our answer is not a replay there.
+		rs.ah.lowerAdvert(rs.rules.ahSeq)
+	}
 	rs.exec(rs.c.advert(now, received{Priority: a.Priority, Interval: a.Interval, Src: p.Src}))
 	i.setStatus(rs)
 }
@@ -476,6 +490,13 @@ func (i *Instance) setStatus(rs *runState) {
 func (rs *runState) exec(acts []action) {
 	i := rs.i
 	r := i.cfg
+	if rs.ah != nil {
+		for _, a := range acts {
+			if a.Kind == actTransition && a.To == StateMaster {
+				rs.ah.becomingMaster()
+			}
+		}
+	}
 	for _, a := range acts {
 		switch a.Kind {
 		case actSendAdvert:
@@ -504,13 +525,29 @@ func (rs *runState) sendAdvert(prio uint8) {
 	r := i.cfg
 	adv := Advert{Version: r.Version, VRID: r.VRID, Priority: prio, Interval: r.AdvertInterval,
 		AuthType: r.authType, AuthData: r.authData, Addrs: r.addrs}
+	var d AHDatagram
+	if rs.ah != nil {
+		// keepalived counts once per advert, whatever the number of peers.
+		d = AHDatagram{Src: rs.primary, Seq: rs.ah.next(), ID: rs.ah.nextID(), Unicast: r.Unicast}
+	}
 	for _, dst := range rs.dsts {
-		b, err := adv.AppendMarshal(rs.buf[:0], rs.primary, dst)
+		var b []byte
+		var err error
+		if rs.ah == nil {
+			b, err = adv.AppendMarshal(rs.buf[:0], rs.primary, dst)
+			rs.buf = b
+		} else {
+			d.Dst = dst
+			rs.msg, err = adv.AppendMarshal(rs.msg[:0], rs.primary, dst)
+			if err == nil {
+				b, err = AppendAH(rs.buf[:0], rs.msg, d, r.ahKey)
+				rs.buf = b
+			}
+		}
 		if err != nil {
 			i.log.Error("encode advert", "err", err)
 			return
 		}
-		rs.buf = b
 		if err := rs.ep.Send(b, dst); err != nil {
 			i.log.Warn("send advert", "err", err)
 			continue

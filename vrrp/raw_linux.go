@@ -72,6 +72,7 @@ type RawTransport struct {
 type sockKey struct {
 	ifname string
 	ipv6   bool
+	ah     bool // IP protocol 51 (AH), sending whole datagrams (IP_HDRINCL)
 }
 
 var _ Transport = (*RawTransport)(nil)
@@ -128,7 +129,10 @@ func (t *RawTransport) inNetns(f func() error) error {
 func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := sockKey{cfg.Interface, cfg.IPv6}
+	if cfg.AH && cfg.IPv6 {
+		return nil, errors.New("open vrrp endpoint: AH authentication is IPv4 only")
+	}
+	key := sockKey{cfg.Interface, cfg.IPv6, cfg.AH}
 	if cfg.Device != "" {
 		key.ifname = cfg.Device
 	}

@@ -69,7 +69,13 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 	}
 	// Not a net.PacketConn: the runtime's poller would wake up for every
 	// packet. The pump waits on the socket through its own epoll instance.
-	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, IPProtocol)
+	proto := IPProtocol
+	if key.ah {
+		// keepalived's AH: its own raw socket for protocol 51, on which
+		// VRRP travels behind the AH header.
+		proto = IPProtocolAH
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return nil, fmt.Errorf("open raw vrrp socket: %w", err)
 	}
@@ -108,6 +114,11 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 			opt(unix.IPPROTO_IP, unix.IP_TTL, 255),
 			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0),
 		)
+		if key.ah {
+			// The AH ICV covers the IP header, identification included,
+			// so the sender writes it: the datagram goes out whole.
+			err = errors.Join(err, opt(unix.IPPROTO_IP, unix.IP_HDRINCL, 1))
+		}
 	}
 	// The kernel's receive time of each packet: timers run from it even
 	// when the packet is read later (batching).

@@ -36,6 +36,11 @@ type EndpointConfig struct {
 	Source netip.Addr
 	// Multicast joins 224.0.0.18 / ff02::12; false means unicast only.
 	Multicast bool
+	// AH is for an instance with AH authentication (IPv4 only): the
+	// endpoint speaks IP protocol 51, Send takes whole IPv4 datagrams
+	// (AppendAH; their ICV covers the IP header) and the packets it
+	// delivers carry Packet.IPHeader.
+	AH bool
 	// Device, when set, is the link the endpoint sends and receives on
 	// instead of Interface — keepalived's use_vmac macvlan, so adverts
 	// leave with the virtual MAC — while the default source address is
@@ -140,6 +145,14 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 		return nil // the wire is cut: the packet is lost
 	}
 	hl := n.hopLimit
+	var hdr []byte
+	if e.cfg.AH {
+		var err error
+		if hdr, msg, err = SplitAH(msg); err != nil {
+			n.mu.Unlock()
+			return fmt.Errorf("send ah datagram: %w", err)
+		}
+	}
 	vrid := uint8(0)
 	if len(msg) > 1 {
 		vrid = msg[1]
@@ -148,6 +161,9 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 	for _, o := range n.eps {
 		if o == e || o.local == e.local || o.cfg.Interface != e.cfg.Interface || o.cfg.IPv6 != e.cfg.IPv6 || n.down[o.local] {
 			continue
+		}
+		if o.cfg.AH != e.cfg.AH {
+			continue // another IP protocol
 		}
 		if dst.IsMulticast() && !o.cfg.Multicast || !dst.IsMulticast() && o.local != dst {
 			continue
@@ -162,7 +178,7 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 		targets = all
 	}
 	for _, o := range targets {
-		o.deliver(Packet{Src: e.local, Dst: dst, HopLimit: hl, Data: slices.Clone(msg)})
+		o.deliver(Packet{Src: e.local, Dst: dst, HopLimit: hl, Data: slices.Clone(msg), IPHeader: slices.Clone(hdr)})
 	}
 	return nil
 }
