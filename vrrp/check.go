@@ -66,9 +66,9 @@ type rxRules struct {
 	self       netip.Addr
 	peers      []netip.Addr // non-nil: accept unicast only from these
 	ahKey      AHKey
-	ahUnicast  bool     // the TTL is left out of the ICV
-	ah         *ahState // the instance's AH sequence numbers (with AuthAH)
-	ahSeq      uint32   // the sequence number of the last AH packet accepted
+	ahUnicast  bool         // the TTL is left out of the ICV
+	ah         *ahState     // the instance's AH sequence numbers (with AuthAH)
+	ahSeq      uint32       // the sequence number of the last AH packet accepted
 	scratch    []netip.Addr // the addresses of the packet being checked
 }
 
