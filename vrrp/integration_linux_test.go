@@ -21,6 +21,8 @@ import (
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/peer"
 	"github.com/lvskit/lvskit/netcfg"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/vishvananda/netlink"
 )
 
@@ -46,6 +48,7 @@ type childSpec struct {
 	Priority   int
 	VIP        string
 	Pass       string
+	AH         bool // auth_type AH with Pass as the key
 	Peers      []string
 	Source     string
 }
@@ -87,6 +90,7 @@ func runChild(specJSON string) int {
 		AdvertInterval: time.Duration(s.IntervalMS) * time.Millisecond,
 		VIPs:           []VIP{{Prefix: netip.MustParsePrefix(s.VIP)}},
 		AuthPass:       s.Pass,
+		AuthType:       authType(s.AH),
 		Network:        netcfgNetwork{host},
 		Transport:      tr,
 		Metrics:        m,
@@ -109,14 +113,22 @@ func runChild(specJSON string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	// Report the advert counters (sent + received) as they change: the
-	// test counts its "stays put" windows in adverts.
+	// test counts its "stays put" windows in adverts. And the drops, by
+	// reason.
 	go func() {
 		name := inst.Name()
 		last := -1.0
+		lastDrops := map[string]float64{}
 		for ctx.Err() == nil {
 			if n := value(m.sent.WithLabelValues(name)) + value(m.received.WithLabelValues(name)); n != last {
 				fmt.Printf("ADVERTS %d\n", int(n))
 				last = n
+			}
+			for reason, n := range dropCounts(m) {
+				if n != lastDrops[reason] {
+					fmt.Printf("DROPS %s %d\n", reason, int(n))
+					lastDrops[reason] = n
+				}
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -128,12 +140,39 @@ func runChild(specJSON string) int {
 	return 0
 }
 
+func authType(ah bool) uint8 {
+	if ah {
+		return AuthAH
+	}
+	return AuthNone
+}
+
+// dropCounts reads the drop counters of m by reason (one instance).
+func dropCounts(m *Metrics) map[string]float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.drops.Collect(ch); close(ch) }()
+	out := map[string]float64{}
+	for c := range ch {
+		var d dto.Metric
+		if c.Write(&d) != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "reason" {
+				out[l.GetValue()] += d.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
 // lvsChild is an lvskit VRRP instance running in a child process.
 type lvsChild struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	last    string
+	drops   map[string]int // by reason, as the child reports them
 	adverts float64 // sent + received, as the child reports them
 	log     strings.Builder
 	done    chan struct{}
@@ -166,6 +205,15 @@ func startChild(t *testing.T, h *netnstest.Host, s childSpec) *lvsChild {
 			if len(f) >= 2 && f[0] == "STATE" {
 				c.mu.Lock()
 				c.last = f[1]
+				c.mu.Unlock()
+			}
+			if len(f) == 3 && f[0] == "DROPS" {
+				n, _ := strconv.Atoi(f[2])
+				c.mu.Lock()
+				if c.drops == nil {
+					c.drops = map[string]int{}
+				}
+				c.drops[f[1]] = n
 				c.mu.Unlock()
 			}
 			if len(f) == 2 && f[0] == "ADVERTS" {
@@ -201,6 +249,13 @@ func (c *lvsChild) state() string {
 	return c.last
 }
 
+// dropped is how many packets the child has dropped for reason.
+func (c *lvsChild) dropped(reason DropReason) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.drops[string(reason)]
+}
+
 // advertCount is how many adverts the child has sent and received.
 func (c *lvsChild) advertCount() float64 {
 	c.mu.Lock()
@@ -234,6 +289,7 @@ type interopMode struct {
 	ipv6     bool
 	unicast  bool
 	pass     string
+	ah       bool // auth_type AH, keyed by pass
 }
 
 func (m interopMode) vip() netip.Prefix {
@@ -249,7 +305,11 @@ func keepalivedConf(m interopMode, prio int, self, peerAddr string) string {
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n", prio)
 	fmt.Fprintf(&b, "  advert_int %g\n  version %d\n", m.interval.Seconds(), m.version)
 	if m.pass != "" {
-		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", m.pass)
+		typ := "PASS"
+		if m.ah {
+			typ = "AH"
+		}
+		fmt.Fprintf(&b, "  authentication {\n    auth_type %s\n    auth_pass %s\n  }\n", typ, m.pass)
 	}
 	if m.unicast {
 		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", self, peerAddr)
@@ -337,6 +397,10 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 	netnstest.RequireRoot(t)
 	modes := []interopMode{
 		{name: "v2_pass", version: 2, interval: time.Second, pass: "secret1"},
+		// keepalived's AH: IP protocol 51, the ICV over the IP header
+		// (TTL included for multicast, left out for unicast peers).
+		{name: "v2_ah", version: 2, interval: time.Second, pass: "secret1", ah: true},
+		{name: "v2_ah_unicast", version: 2, interval: time.Second, pass: "secret1", ah: true, unicast: true},
 		// Version 3 at 500ms (centiseconds on the wire, as any sub-second
 		// interval): a master-down interval near 1.5s, a margin a busy
 		// machine does not eat (at 200ms, 0.6s, keepalived timed out while
@@ -384,12 +448,12 @@ func interopScenario(t *testing.T, m interopMode) {
 	// `make bench` (vrrpbench), not asserted here.
 	bound := downOf(m, 1) + 30*time.Second
 
-	capture := peer.StartCapture(t, gh, "eth0", "proto 112 or arp or icmp6")
+	capture := peer.StartCapture(t, gh, "eth0", "proto 112 or proto 51 or arp or icmp6")
 	gMAC := gh.HardwareAddr("eth0")
 
 	spec := func(prio int) childSpec {
 		s := childSpec{Iface: "eth0", VRID: 51, Version: m.version, IntervalMS: int(iv / time.Millisecond),
-			Priority: prio, VIP: vip.String(), Pass: m.pass}
+			Priority: prio, VIP: vip.String(), Pass: m.pass, AH: m.ah}
 		if m.unicast {
 			s.Peers, s.Source = []string{"10.99.0.1"}, "10.99.0.2"
 		}
@@ -472,8 +536,8 @@ func interopScenario(t *testing.T, m interopMode) {
 	gh.Run("nft", "add table inet part")
 	gh.Run("nft", "add chain inet part in { type filter hook input priority 0 ; }")
 	gh.Run("nft", "add chain inet part out { type filter hook output priority 0 ; }")
-	gh.Run("nft", "add rule inet part in meta l4proto 112 drop")
-	gh.Run("nft", "add rule inet part out meta l4proto 112 drop")
+	gh.Run("nft", "add rule inet part in meta l4proto { 51, 112 } drop")
+	gh.Run("nft", "add rule inet part out meta l4proto { 51, 112 } drop")
 	waitUntil(t, "two masters during the partition", bound, func() bool { return holders() == "both" && g.state() == "MASTER" })
 	gh.Run("nft", "delete table inet part")
 	d = waitUntil(t, "one master after the partition heals", bound, onlyOn("g", "MASTER", g))
@@ -523,6 +587,21 @@ func interopScenario(t *testing.T, m interopMode) {
 		}
 	}
 	t.Logf("%s: tshark decoded (version/priority: count) %v", m.name, seen)
+	if m.ah {
+		// Every VRRP packet came behind an AH header whose SPI is its
+		// sender's address, and tshark took the AH header apart.
+		rows := capture.Fields("vrrp", "ip.src", "ip.proto", "ah.spi", "ah.sequence", "vrrp.auth_type")
+		for _, r := range rows {
+			if len(r) != 5 || r[1] != "51" || r[4] != "2" {
+				t.Errorf("tshark: VRRP packet %q, want IP protocol 51 and auth type 2", r)
+				continue
+			}
+			if spi := ipToSPI(r[0]); !strings.EqualFold(r[2], spi) {
+				t.Errorf("tshark: AH SPI %s from %s, want %s", r[2], r[0], spi)
+			}
+		}
+		t.Logf("%s: %d adverts behind AH headers", m.name, len(rows))
+	}
 	// lvskit announced the VIP from its own MAC: gratuitous ARP or
 	// unsolicited neighbour advertisement.
 	announce := fmt.Sprintf("arp.src.proto_ipv4 == %s && arp.dst.proto_ipv4 == %s && eth.src == %s", vip.Addr(), vip.Addr(), gMAC)
@@ -535,4 +614,41 @@ func interopScenario(t *testing.T, m interopMode) {
 		t.Logf("%s: %d announcements of the VIP from lvskit", m.name, n)
 	}
 	k.Stop()
+}
+
+// ipToSPI is how tshark prints an AH SPI holding the IPv4 address ip.
+func ipToSPI(ip string) string {
+	a := netip.MustParseAddr(ip).As4()
+	return fmt.Sprintf("0x%02x%02x%02x%02x", a[0], a[1], a[2], a[3])
+}
+
+// TestIntegrationKeepalivedAHWrongKey: keepalived and lvskit with AH and
+// different keys drop each other's adverts — lvskit counts them under
+// reason "auth", keepalived logs its "invalid IPSEC HMAC-MD5" — so both
+// are master.
+func TestIntegrationKeepalivedAHWrongKey(t *testing.T) {
+	netnstest.RequireRoot(t)
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	kh := lab.Host("k")
+	gh := lab.Host("g")
+	lan.Connect(kh, "eth0", "10.99.0.1/24")
+	lan.Connect(gh, "eth0", "10.99.0.2/24")
+	m := interopMode{version: 2, interval: time.Second, pass: "right", ah: true}
+	k := peer.StartKeepalived(t, kh, keepalivedConf(m, 150, "", ""))
+	g := startChild(t, gh, childSpec{Iface: "eth0", VRID: 51, Version: 2, IntervalMS: 1000, Priority: 100,
+		VIP: m.vip().String(), Pass: "wrong", AH: true})
+	bound := downOf(m, 100) + 30*time.Second
+	waitUntil(t, "lvskit counts keepalived's adverts as auth drops", bound, func() bool { return g.dropped(ReasonAuth) >= 3 })
+	waitUntil(t, "lvskit master, not hearing keepalived", bound, func() bool { return g.state() == "MASTER" })
+	if !k.WaitLog("invalid IPSEC HMAC-MD5", bound) {
+		t.Errorf("keepalived took lvskit's adverts with another key")
+	}
+	if !hasAddr(t, kh, m.vip()) {
+		t.Errorf("keepalived, hearing no valid advert, does not hold the VIP")
+	}
+	if n := g.dropped(ReasonAHReplay) + g.dropped(ReasonAHSPI); n != 0 {
+		t.Errorf("%d drops for another reason than the key", n)
+	}
+	g.stop()
 }
