@@ -19,8 +19,11 @@
 // preferring BACKUP, and FAULT or a step down moves them all), "state
 // MASTER" (Config.InitialState), use_vmac with keepalived's VMAC setup
 // (Config.UseVMAC), notifications (a Go func or channel, keepalived-style
-// scripts, a FIFO), PASS authentication in version 2, accept mode by
-// default, and a master answering a lower-priority advert with its own.
+// scripts, a FIFO), PASS authentication in version 2 and keepalived's
+// IPsec AH authentication (Config.AuthType AuthAH: IP protocol 51, an
+// HMAC-MD5-96 over the datagram keyed by the password, keepalived's SPI and
+// sequence-number rules; ah.go), accept mode by default, and a master
+// answering a lower-priority advert with its own.
 //
 // # How it is built
 //

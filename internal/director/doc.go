@@ -92,7 +92,6 @@
 // Every one of these is reported by Load as a warning or an error at its
 // position, never silently:
 //
-//   - auth_type AH is refused (only PASS);
 //   - track_file works with weight 0 only (a non-zero value means FAULT),
 //     read every second instead of through inotify;
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,

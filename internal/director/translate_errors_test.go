@@ -18,8 +18,6 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`:8:9: track_script: no vrrp_script named "nope"`}},
 		{"missing group", "virtual_server group NOPE {\n    real_server 10.0.0.1 80 {\n    }\n}\n",
 			[]string{`:1:1: virtual_server: no virtual_server_group named "NOPE"`}},
-		{"AH authentication", inst + "    authentication {\n        auth_type AH\n        auth_pass x\n    }\n}\n",
-			[]string{`:7:5: authentication: auth_type AH is not supported by lvskit (only PASS)`}},
 		{"weight over the kernel's", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 70000\n    }\n}\n",
 			[]string{`:3:9: weight: 70000 is out of range [0, 65535]`}},
 		{"IPv6 VIP in version 2", "vrrp_instance V {\n    interface eth0\n    virtual_router_id 9\n    version 2\n    virtual_ipaddress {\n        fd00::9\n    }\n}\n",

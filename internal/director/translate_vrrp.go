@@ -37,16 +37,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 			t.errorf(in.Priority.Pos, "priority: %d is out of range 1..255", c.Priority)
 		}
 		if a := in.Authentication; a.Set() {
-			switch strings.ToUpper(a.V.Type) {
-			case "PASS":
-				c.AuthPass = a.V.Pass
-				if c.Version == 3 {
-					t.unimplemented(a.Pos, "authentication", "VRRP version 3 has no authentication")
-					c.AuthPass = ""
-				}
-			default:
-				t.errorf(a.Pos, "authentication: auth_type %s is not supported by lvskit (only PASS)", a.V.Type)
-			}
+			t.authentication(&c, a, in)
 		}
 		for _, a := range in.VirtualIPAddresses {
 			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Link: a.Dev, Label: a.Label})
@@ -166,6 +157,29 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		ip.Tracks = append(ip.Tracks, t.trackFiles(in.TrackFiles, true)...)
 		ip.Tracks = append(ip.Tracks, groups[in.Name].tracks...)
 		t.plan.Instances = append(t.plan.Instances, ip)
+	}
+}
+
+// authentication sets c's authentication (PASS, or keepalived's IPsec AH),
+// ignoring it where keepalived 2.2.7 does, with its warnings
+// (vrrp_complete_instance): in version 3, without a password, and AH with
+// IPv6.
+func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalived.Auth], in *keepalived.VRRPInstance) {
+	ipv6 := len(in.VirtualIPAddresses) > 0 && in.VirtualIPAddresses[0].Prefix.Addr().Is6()
+	switch typ := strings.ToUpper(a.V.Type); {
+	case c.Version == 3 || c.Version == 0 && ipv6: // IPv6 defaults to version 3
+		t.warnf(a.Pos, "authentication", "VRRP version 3 does not support authentication; ignored, as keepalived does")
+	case a.V.Pass == "":
+		t.warnf(a.Pos, "authentication", "authentication specified but no password given; ignored, as keepalived does")
+	case typ == "AH" && ipv6:
+		t.warnf(a.Pos, "authentication", "cannot use AH authentication with IPv6; ignored, as keepalived does")
+	case typ == "PASS":
+		c.AuthPass = a.V.Pass
+	case typ == "AH":
+		c.AuthPass = a.V.Pass
+		c.AuthType = vrrp.AuthAH
+	default:
+		t.errorf(a.Pos, "authentication: unknown auth_type %s", a.V.Type)
 	}
 }
 
