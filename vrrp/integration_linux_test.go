@@ -173,7 +173,7 @@ type lvsChild struct {
 	mu      sync.Mutex
 	last    string
 	drops   map[string]int // by reason, as the child reports them
-	adverts float64 // sent + received, as the child reports them
+	adverts float64        // sent + received, as the child reports them
 	log     strings.Builder
 	done    chan struct{}
 }
