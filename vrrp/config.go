@@ -55,6 +55,11 @@ type Config struct {
 	// A non-empty UnicastPeers implies Unicast.
 	Unicast      bool
 	UnicastPeers []netip.Addr
+	// Group is the multicast group adverts are sent to and received on:
+	// keepalived's vrrp_mcast_group4 / vrrp_mcast_group6 (global_defs) or
+	// mcast_dst_ip (an instance's). Zero means 224.0.0.18 / ff02::12. Not
+	// used with unicast peers.
+	Group netip.Addr
 	// CheckUnicastSource drops unicast adverts whose source is not a peer.
 	CheckUnicastSource bool
 	// AuthPass enables version 2 authentication with up to 8 bytes: a
@@ -322,6 +327,12 @@ func (c Config) settle() (*resolved, error) {
 		if r.CheckUnicastSource {
 			r.peers = r.UnicastPeers
 		}
+	}
+	if r.Group.IsValid() {
+		if !r.Group.IsMulticast() || r.Group.Is6() != r.ipv6 || r.Group.Is4In6() {
+			return nil, fmt.Errorf("config: group %v is not a multicast address of the VIPs' family", r.Group)
+		}
+		r.Group = r.Group.WithZone("")
 	}
 	if r.Source.IsValid() && r.Source.Is6() != r.ipv6 {
 		return nil, fmt.Errorf("config: source %v is not of the VIPs' family", r.Source)

@@ -161,7 +161,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	}
 
 	ecfg := EndpointConfig{Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast,
-		AH: r.authType == AuthAH}
+		Group: r.Group, AH: r.authType == AuthAH}
 	if r.vmacDevice() {
 		// keepalived: adverts leave from the VMAC, so their source MAC is
 		// the virtual MAC, and are received there too — a macvlan (mode
@@ -187,10 +187,8 @@ func (i *Instance) Run(ctx context.Context) error {
 	}
 	if r.Unicast {
 		rs.dsts = r.UnicastPeers
-	} else if r.ipv6 {
-		rs.dsts = []netip.Addr{GroupIPv6}
 	} else {
-		rs.dsts = []netip.Addr{GroupIPv4}
+		rs.dsts = []netip.Addr{ecfg.group()}
 	}
 	rs.trackUp = make([]bool, len(r.Trackers))
 	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp)

@@ -48,7 +48,8 @@ type childSpec struct {
 	Priority   int
 	VIP        string
 	Pass       string
-	AH         bool // auth_type AH with Pass as the key
+	AH         bool   // auth_type AH with Pass as the key
+	Group      string // multicast group, empty for the default
 	Peers      []string
 	Source     string
 }
@@ -104,6 +105,9 @@ func runChild(specJSON string) int {
 	}
 	if s.Source != "" {
 		cfg.Source = netip.MustParseAddr(s.Source)
+	}
+	if s.Group != "" {
+		cfg.Group = netip.MustParseAddr(s.Group)
 	}
 	inst, err := New(cfg)
 	if err != nil {
@@ -289,7 +293,8 @@ type interopMode struct {
 	ipv6     bool
 	unicast  bool
 	pass     string
-	ah       bool // auth_type AH, keyed by pass
+	ah       bool   // auth_type AH, keyed by pass
+	group    string // vrrp_mcast_group4 / vrrp_mcast_group6
 }
 
 func (m interopMode) vip() netip.Prefix {
@@ -301,7 +306,15 @@ func (m interopMode) vip() netip.Prefix {
 
 func keepalivedConf(m interopMode, prio int, self, peerAddr string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n  router_id k%d\n}\n", prio)
+	fmt.Fprintf(&b, "global_defs {\n  router_id k%d\n", prio)
+	if m.group != "" {
+		fam := "4"
+		if m.ipv6 {
+			fam = "6"
+		}
+		fmt.Fprintf(&b, "  vrrp_mcast_group%s %s\n", fam, m.group)
+	}
+	fmt.Fprintf(&b, "}\n")
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n", prio)
 	fmt.Fprintf(&b, "  advert_int %g\n  version %d\n", m.interval.Seconds(), m.version)
 	if m.pass != "" {
@@ -408,6 +421,10 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 		{name: "v3_ipv4", version: 3, interval: 500 * time.Millisecond},
 		{name: "v3_ipv6", version: 3, interval: 500 * time.Millisecond, ipv6: true},
 		{name: "v3_unicast", version: 3, interval: 500 * time.Millisecond, unicast: true},
+		// vrrp_mcast_group4 / vrrp_mcast_group6: both sides send to and
+		// join another group.
+		{name: "v2_group4", version: 2, interval: time.Second, group: "224.0.0.119"},
+		{name: "v3_ipv6_group6", version: 3, interval: 500 * time.Millisecond, ipv6: true, group: "ff02::119"},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -453,7 +470,7 @@ func interopScenario(t *testing.T, m interopMode) {
 
 	spec := func(prio int) childSpec {
 		s := childSpec{Iface: "eth0", VRID: 51, Version: m.version, IntervalMS: int(iv / time.Millisecond),
-			Priority: prio, VIP: vip.String(), Pass: m.pass, AH: m.ah}
+			Priority: prio, VIP: vip.String(), Pass: m.pass, AH: m.ah, Group: m.group}
 		if m.unicast {
 			s.Peers, s.Source = []string{"10.99.0.1"}, "10.99.0.2"
 		}
@@ -587,6 +604,27 @@ func interopScenario(t *testing.T, m interopMode) {
 		}
 	}
 	t.Logf("%s: tshark decoded (version/priority: count) %v", m.name, seen)
+	if !m.unicast {
+		// Every advert, ours and keepalived's, went to the group.
+		group := m.group
+		dstField := "ip.dst"
+		if group == "" {
+			group = GroupIPv4.String()
+			if m.ipv6 {
+				group = GroupIPv6.String()
+			}
+		}
+		if m.ipv6 {
+			dstField = "ipv6.dst"
+		}
+		dsts := map[string]int{}
+		for _, r := range capture.Fields("vrrp", dstField) {
+			dsts[strings.Join(r, " ")]++
+		}
+		if len(dsts) != 1 || dsts[group] == 0 {
+			t.Errorf("adverts went to %v, want all to %s", dsts, group)
+		}
+	}
 	if m.ah {
 		// Every VRRP packet came behind an AH header whose SPI is its
 		// sender's address, and tshark took the AH header apart.

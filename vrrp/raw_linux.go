@@ -189,18 +189,22 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 	} else {
 		ep.oob = (&ipv4.ControlMessage{IfIndex: s.ifindex, Src: ep.local.AsSlice()}).Marshal()
 	}
+	group := cfg.group()
 	s.mu.Lock()
 	s.eps[ep] = true
 	s.reindex()
-	join := cfg.Multicast && !s.groups
+	join := cfg.Multicast && !s.groups[group]
 	if join {
-		s.groups = true
+		s.groups[group] = true
 	}
 	s.mu.Unlock()
 	if join {
-		if err := s.joinGroup(); err != nil {
+		if err := s.joinGroup(group); err != nil {
+			s.mu.Lock()
+			delete(s.groups, group)
+			s.mu.Unlock()
 			ep.once.Do(func() { t.detach(ep) })
-			return nil, fmt.Errorf("join vrrp group on %s: %w", cfg.Interface, err)
+			return nil, fmt.Errorf("join vrrp group %v on %s: %w", group, cfg.Interface, err)
 		}
 	}
 	return ep, nil

@@ -34,8 +34,11 @@ type EndpointConfig struct {
 	// Source is the address adverts are sent from; zero means the
 	// interface's first IPv4 address, or its IPv6 link-local address.
 	Source netip.Addr
-	// Multicast joins 224.0.0.18 / ff02::12; false means unicast only.
+	// Multicast joins Group; false means unicast only.
 	Multicast bool
+	// Group is the multicast group; zero means 224.0.0.18 / ff02::12.
+	// The endpoint receives multicast adverts sent to its group only.
+	Group netip.Addr
 	// AH is for an instance with AH authentication (IPv4 only): the
 	// endpoint speaks IP protocol 51, Send takes whole IPv4 datagrams
 	// (AppendAH; their ICV covers the IP header) and the packets it
@@ -46,6 +49,17 @@ type EndpointConfig struct {
 	// leave with the virtual MAC — while the default source address is
 	// still Interface's.
 	Device string
+}
+
+// group is the multicast group of the endpoint.
+func (c EndpointConfig) group() netip.Addr {
+	switch {
+	case c.Group.IsValid():
+		return c.Group
+	case c.IPv6:
+		return GroupIPv6
+	}
+	return GroupIPv4
 }
 
 // Endpoint is one instance's attachment to a Transport.
@@ -165,7 +179,7 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 		if o.cfg.AH != e.cfg.AH {
 			continue // another IP protocol
 		}
-		if dst.IsMulticast() && !o.cfg.Multicast || !dst.IsMulticast() && o.local != dst {
+		if dst.IsMulticast() && (!o.cfg.Multicast || o.cfg.group() != dst) || !dst.IsMulticast() && o.local != dst {
 			continue
 		}
 		all = append(all, o)

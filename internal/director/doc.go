@@ -96,7 +96,7 @@
 //     read every second instead of through inotify;
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
 //     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
-//     custom multicast groups, script users and the LVS notify FIFOs are
+//     script users and the LVS notify FIFOs are
 //     ignored with a warning;
 //   - a vrrp_sync_group of fewer than two instances is an error;
 //   - a setting the backend cannot carry is an error at its line

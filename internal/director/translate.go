@@ -145,8 +145,6 @@ func (t *translator) global() {
 	t.unimplemented(posOf(g.CheckerLogAllFailures), "checker_log_all_failures", "")
 	t.unimplemented(posOf(g.RSInitNotifies), "rs_init_notifies", "")
 	t.unimplemented(posOf(g.LVSFlushOnStop), "lvs_flush_onstop", "the director always removes its services on stop")
-	t.unimplemented(posOf(g.VRRPMcastGroup4), "vrrp_mcast_group4", "adverts go to 224.0.0.18")
-	t.unimplemented(posOf(g.VRRPMcastGroup6), "vrrp_mcast_group6", "adverts go to ff02::12")
 	t.unimplemented(posOf(g.VRRPMinGarp), "vrrp_min_garp", "")
 	t.unimplemented(posOf(g.VRRPHigherPrioSendAdvert), "vrrp_higher_prio_send_advert", "")
 	t.unimplemented(posOf(g.VRRPStrict), "vrrp_strict", "")

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		} else if in.McastSrcIP.Set() {
 			c.Source = in.McastSrcIP.V
 		}
-		t.unimplemented(posOf(in.McastDstIP), "mcast_dst_ip", "adverts go to the VRRP group")
+		c.Group = t.mcastGroup(in)
 		if in.UnicastPeerBlock.IsValid() {
 			c.Unicast = true
 			for _, p := range in.UnicastPeers {
@@ -181,6 +182,41 @@ func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalive
 	default:
 		t.errorf(a.Pos, "authentication: unknown auth_type %s", a.V.Type)
 	}
+}
+
+// mcastGroup is the group an instance's adverts go to: mcast_dst_ip, else
+// global_defs' vrrp_mcast_group4 / vrrp_mcast_group6 for the VIPs'
+// family; zero for the default groups, and with unicast peers (where
+// keepalived ignores mcast_dst_ip with a warning).
+func (t *translator) mcastGroup(in *keepalived.VRRPInstance) netip.Addr {
+	g := &t.cfg.Global
+	if in.UnicastPeerBlock.IsValid() {
+		if in.McastDstIP.Set() {
+			t.warnf(in.McastDstIP.Pos, "mcast_dst_ip", "multicast destination specified with unicast - ignoring (as keepalived does)")
+		}
+		return netip.Addr{}
+	}
+	ipv6 := len(in.VirtualIPAddresses) > 0 && in.VirtualIPAddresses[0].Prefix.Addr().Is6()
+	switch {
+	case in.McastDstIP.Set():
+		// vrrp_mcast_dst_ip_handler: a wrong address is skipped.
+		a := in.McastDstIP.V
+		switch {
+		case a.Is6() != ipv6:
+			t.warnf(in.McastDstIP.Pos, "mcast_dst_ip", "mcast dest address %v MUST match VRRP instance family. Skipping... (as keepalived does)", a)
+		case !ipv6 && !a.IsMulticast(), ipv6 && !a.IsLinkLocalMulticast():
+			t.warnf(in.McastDstIP.Pos, "mcast_dst_ip", "mcast_dst_ip %v not%s multicast. Skipping... (as keepalived does)", a, map[bool]string{true: " link-local"}[ipv6])
+		default:
+			return a
+		}
+		if ipv6 {
+			return g.VRRPMcastGroup6.V
+		}
+		return g.VRRPMcastGroup4.V
+	case ipv6:
+		return g.VRRPMcastGroup6.V
+	}
+	return g.VRRPMcastGroup4.V
 }
 
 // garpDelay maps keepalived's delay (0 = none) onto vrrp's (0 = default,
