@@ -362,6 +362,12 @@ func (c Config) settle() (*resolved, error) {
 		if t.Weight < -253 || t.Weight > 253 {
 			return nil, fmt.Errorf("config: tracker %q weight %d, want -253..253", t.Name, t.Weight)
 		}
+		if _, ok := t.Tracker.(levelTracker); ok && t.Weight != 0 {
+			return nil, fmt.Errorf("config: tracker %q sets the priority change itself; attach it with weight 0", t.Name)
+		}
+		if f, ok := t.Tracker.(*fileTracker); ok && (f.cfg.Weight < -254 || f.cfg.Weight > 254) {
+			return nil, fmt.Errorf("config: track file %q weight %d, want -254..254", t.Name, f.cfg.Weight)
+		}
 	}
 	return r, nil
 }

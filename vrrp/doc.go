@@ -14,7 +14,8 @@
 // Where the RFCs are silent the package does what keepalived does:
 // preemption on by default (Config.NoPreempt, Config.PreemptDelay),
 // garp_master_* announcement timing, trackers with weights and the
-// effective priority clamped to 1..254 (weight 0 means FAULT), sync groups
+// effective priority clamped to 1..254 (weight 0 means FAULT; TrackFile
+// follows a file's number times its weight through inotify), sync groups
 // with keepalived's rules (SyncGroup: members become master only together,
 // preferring BACKUP, and FAULT or a step down moves them all), "state
 // MASTER" (Config.InitialState), use_vmac with keepalived's VMAC setup

@@ -105,6 +105,7 @@ type runState struct {
 	dsts     []netip.Addr
 	primary  netip.Addr
 	trackUp  []bool
+	trackPri []int // the priority change trackers report themselves
 	ownFault bool
 	forced   bool // transitions now are caused by the sync group
 	notifier *notifier
@@ -191,7 +192,8 @@ func (i *Instance) Run(ctx context.Context) error {
 		rs.dsts = []netip.Addr{ecfg.group()}
 	}
 	rs.trackUp = make([]bool, len(r.Trackers))
-	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	rs.trackPri = make([]int, len(r.Trackers))
+	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp, rs.trackPri)
 	rs.c = newCore(r.coreConfig(rs.primary), prio)
 	if g := i.groupOf(); g != nil {
 		rs.c.sync = gate{g: g, m: i}
@@ -206,16 +208,27 @@ func (i *Instance) Run(ctx context.Context) error {
 		go func() {
 			defer twg.Done()
 			reported := false
-			err := t.Tracker.Track(tctx, func(up bool) {
-				i.post(func(rs *runState) { rs.trackerChanged(n, up) })
+			level := func(delta int, fault bool) {
+				i.post(func(rs *runState) { rs.trackerChanged(n, !fault, delta) })
 				if !reported {
 					reported = true
 					first <- n
 				}
-			})
-			if err != nil {
+			}
+			var err error
+			if lt, ok := t.Tracker.(levelTracker); ok {
+				err = lt.trackLevel(tctx, level)
+			} else {
+				err = t.Tracker.Track(tctx, func(up bool) { level(0, !up) })
+			}
+			switch {
+			case errors.Is(err, errTrackerDropped):
+				// keepalived drops such a tracker at startup.
+				i.log.Warn("tracker dropped", "tracker", t.Name, "err", err)
+				i.post(func(rs *runState) { rs.trackerChanged(n, true, 0) })
+			case err != nil:
 				i.log.Warn("tracker stopped", "tracker", t.Name, "err", err)
-				i.post(func(rs *runState) { rs.trackerChanged(n, false) })
+				i.post(func(rs *runState) { rs.trackerChanged(n, false, 0) })
 			}
 		}()
 	}
@@ -234,7 +247,7 @@ wait:
 	}
 	deadline.Stop()
 	rs.drainInbox()
-	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp, rs.trackPri)
 	rs.c.prio, rs.c.fault = prio, fault
 	rs.ownFault = fault
 	i.met.priority(prio)
@@ -445,17 +458,17 @@ func (rs *runState) receive(p Packet) {
 	i.setStatus(rs)
 }
 
-func (rs *runState) trackerChanged(n int, up bool) {
-	if rs.trackUp[n] == up && rs.c.state != StateInit {
+func (rs *runState) trackerChanged(n int, up bool, delta int) {
+	if rs.trackUp[n] == up && rs.trackPri[n] == delta && rs.c.state != StateInit {
 		return
 	}
-	rs.trackUp[n] = up
+	rs.trackUp[n], rs.trackPri[n] = up, delta
 	r := rs.i.cfg
 	if rs.c.state == StateInit {
 		return // applied at start
 	}
-	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
-	rs.i.log.Info("tracker changed", "tracker", r.Trackers[n].Name, "up", up, "priority", prio, "fault", fault)
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp, rs.trackPri)
+	rs.i.log.Info("tracker changed", "tracker", r.Trackers[n].Name, "up", up, "change", delta, "priority", prio, "fault", fault)
 	rs.i.met.priority(prio)
 	if fault != rs.ownFault {
 		rs.ownFault = fault

@@ -92,8 +92,6 @@
 // Every one of these is reported by Load as a warning or an error at its
 // position, never silently:
 //
-//   - track_file works with weight 0 only (a non-zero value means FAULT),
-//     read every second instead of through inotify;
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
 //     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
 //     script users and the LVS notify FIFOs are

@@ -64,7 +64,8 @@ const (
 	TrackInterface TrackKind = iota + 1
 	// TrackScript runs a vrrp_script (track_script).
 	TrackScript
-	// TrackFile reads a track_file every second (weight 0 only).
+	// TrackFile follows the number in a track_file through inotify,
+	// with keepalived's value × weight (vrrp.TrackFile).
 	TrackFile
 )
 
@@ -77,10 +78,9 @@ type TrackPlan struct {
 	Interface string
 	// Script is the program of a TrackScript.
 	Script vrrp.ScriptConfig
-	// File and Reverse are a TrackFile's: down while the file holds a
-	// non-zero number (zero with Reverse).
-	File    string
-	Reverse bool
+	// File is a TrackFile's file, weight, reverse and init_file (its
+	// Weight above stays 0: the file's own weight applies).
+	File vrrp.FileConfig
 }
 
 // SyncGroupPlan is one vrrp_sync_group.

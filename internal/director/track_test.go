@@ -64,7 +64,7 @@ vrrp_instance B {
 		{Kind: TrackInterface, Name: "eth0", Interface: "eth0"},
 		{Kind: TrackInterface, Name: "eth9", Interface: "eth9"},
 		{Kind: TrackScript, Name: "chk", Script: vrrp.ScriptConfig{Path: "/bin/true", Args: []string{"-x"}, Interval: 1e9}},
-		{Kind: TrackFile, Name: "maint", File: "/run/maint"},
+		{Kind: TrackFile, Name: "maint", File: vrrp.FileConfig{Path: "/run/maint"}},
 	}
 	if diff := cmp.Diff(want, p.Instances[0].Tracks); diff != "" {
 		t.Errorf("tracks of A (-want +got):\n%s", diff)
@@ -124,4 +124,79 @@ vrrp_instance A {
 		t.Fatal(err)
 	}
 	waitTrue(t, "MASTER again", state("MASTER"))
+}
+
+// track_file with a weight: the priority moves by the file's number times
+// the weight (reverse: the other way), a change of -254 or less is FAULT,
+// and a file renamed into place or removed counts, through inotify.
+func TestTrackFileWeight(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "prio")
+	path := filepath.Join(dir, "keepalived.conf")
+	conf := strings.ReplaceAll(`global_defs {
+    vrrp_version 3
+}
+track_file prio {
+    file FLAG
+    weight 10
+    init_file 2
+}
+vrrp_instance A {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 1
+    advert_int 0.1
+    track_file {
+        prio
+    }
+    virtual_ipaddress {
+        10.0.0.1/24
+    }
+}
+vrrp_instance B {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 2
+    advert_int 0.1
+    track_file {
+        prio weight 3 reverse
+    }
+    virtual_ipaddress {
+        10.0.0.2/24
+    }
+}
+`, "FLAG", flag)
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	net := &fakeNetwork{}
+	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
+		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	is := func(wantA, wantB int, state string) func() bool {
+		return func() bool {
+			st := d.Status(context.Background()).VRRP
+			return len(st) == 2 && st[0].EffectivePriority == wantA && st[1].EffectivePriority == wantB && st[0].State == state
+		}
+	}
+	// init_file wrote 2 into the missing file.
+	waitTrue(t, "init_file's 2: 120 and 94", is(120, 94, "MASTER"))
+	tmp := filepath.Join(dir, "prio.new")
+	if err := os.WriteFile(tmp, []byte("7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, flag); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, "7 renamed into place: 170 and 79", is(170, 79, "MASTER"))
+	if err := os.WriteFile(flag, []byte("-26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, "-26: FAULT for A (-260), 178 for B", func() bool {
+		st := d.Status(context.Background()).VRRP
+		return st[0].State == "FAULT" && st[1].EffectivePriority == 178
+	})
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, "file removed: 0, back to 100", is(100, 100, "MASTER"))
 }

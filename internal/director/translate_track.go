@@ -38,9 +38,11 @@ func (t *translator) trackScripts(refs []keepalived.TrackRef, weights bool) []Tr
 	return out
 }
 
-// trackFiles resolves track_file entries. keepalived adds the file's value
-// times the weight to the priority; lvskit's trackers are up or down, so
-// only weight 0 (a non-zero value means FAULT) is implemented.
+// trackFiles resolves track_file entries as keepalived's
+// vrrp_alloc_track_file: the block's weight (default 1) and reverse,
+// which a reference's "weight W [reverse]" overrides; without weights (a
+// sync group's tracking without sync_group_tracking_weight) weight 0.
+// The priority changes by the file's number times the weight.
 func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []TrackPlan {
 	var out []TrackPlan
 	for _, r := range refs {
@@ -49,22 +51,24 @@ func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []Trac
 			continue
 		}
 		w := f.Weight.Or(1)
+		reverse := f.Reverse.V
 		if r.Weight.Set() {
 			w = r.Weight.V
+			reverse = reverse || r.Reverse
 		}
 		if !weights {
 			w = 0
-		}
-		if w != 0 {
-			t.warnf(r.Pos, "track_file", "track_file %q: weight %d is not implemented by the lvskit director (only weight 0: a non-zero value means FAULT); the tracker is ignored", r.Name, w)
-			continue
 		}
 		if !f.File.Set() {
 			t.errorf(f.Pos, "track_file %q: missing file", f.Name)
 			continue
 		}
-		t.unimplemented(posOf(f.InitFile), "init_file", "")
-		out = append(out, TrackPlan{Kind: TrackFile, Name: r.Name, File: f.File.V, Reverse: f.Reverse.V != r.Reverse})
+		fc := vrrp.FileConfig{Path: f.File.V, Weight: w, Reverse: reverse}
+		if in := f.InitFile; in.Set() {
+			v := in.V.Value
+			fc.Init, fc.InitOverwrite = &v, in.V.Overwrite
+		}
+		out = append(out, TrackPlan{Kind: TrackFile, Name: r.Name, File: fc})
 	}
 	return out
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
-	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/vrrp"
 )
 
@@ -91,8 +89,7 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 		case TrackScript:
 			tr = vrrp.TrackScript(t.Script)
 		case TrackFile:
-			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
-			tr = vrrp.TrackFunc(time.Second, fc.Check)
+			tr = vrrp.TrackFile(t.File)
 		default:
 			return nil, fmt.Errorf("%s: vrrp_instance %s: tracker %q of unknown kind %d", p.Pos, p.VRRP.Name, t.Name, t.Kind)
 		}
