@@ -155,8 +155,10 @@ type VIP struct {
 	Label string
 }
 
-// AcceptNetwork is needed with Config.NoAccept: it blocks traffic to
-// the addresses while they are held without accept mode.
+// AcceptNetwork is needed with Config.NoAccept: it blocks traffic to and
+// from the addresses while they are held without accept mode (netcfg does
+// it in nftables as keepalived does). An IPv6 link-local address comes
+// with its link as zone.
 type AcceptNetwork interface {
 	BlockAddresses(addrs []netip.Addr) error
 	UnblockAddresses(addrs []netip.Addr) error

@@ -600,17 +600,31 @@ func (rs *runState) addVIPs() {
 		}
 	}
 	if r.NoAccept && r.Priority != PriorityOwner {
-		if err := r.Network.(AcceptNetwork).BlockAddresses(r.addrs); err != nil {
+		if err := r.Network.(AcceptNetwork).BlockAddresses(rs.blockAddrs()); err != nil {
 			i.log.Error("block virtual addresses (no_accept)", "err", err)
 		}
 	}
+}
+
+// blockAddrs are the addresses to block without accept mode: an IPv6
+// link-local one with its link as zone.
+func (rs *runState) blockAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, v := range rs.i.cfg.VIPs {
+		a := v.Prefix.Addr()
+		if a.Is6() && a.IsLinkLocalUnicast() {
+			a = a.WithZone(rs.vipLink(v))
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func (rs *runState) removeVIPs() {
 	i := rs.i
 	r := i.cfg
 	if r.NoAccept && r.Priority != PriorityOwner {
-		if err := r.Network.(AcceptNetwork).UnblockAddresses(r.addrs); err != nil {
+		if err := r.Network.(AcceptNetwork).UnblockAddresses(rs.blockAddrs()); err != nil {
 			i.log.Error("unblock virtual addresses", "err", err)
 		}
 	}

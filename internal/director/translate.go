@@ -147,7 +147,6 @@ func (t *translator) global() {
 	t.unimplemented(posOf(g.LVSFlushOnStop), "lvs_flush_onstop", "the director always removes its services on stop")
 	t.unimplemented(posOf(g.VRRPMinGarp), "vrrp_min_garp", "")
 	t.unimplemented(posOf(g.VRRPHigherPrioSendAdvert), "vrrp_higher_prio_send_advert", "")
-	t.unimplemented(posOf(g.VRRPStrict), "vrrp_strict", "")
 	t.unimplemented(posOf(g.VRRPDownTimerAdverts), "vrrp_down_timer_adverts", "the master-down interval is 3 adverts")
 	t.unimplemented(posOf(g.VRRPStartupDelay), "vrrp_startup_delay", "")
 	t.unimplemented(posOf(g.VRRPNotifyPriorityChanges), "vrrp_notify_priority_changes", "")

@@ -77,9 +77,6 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		}
 		t.unimplemented(posOf(in.UnicastTTL), "unicast_ttl", "")
 		c.CheckUnicastSource = in.CheckUnicastSrc.Or(g.VRRPCheckUnicastSrc.V)
-		if in.Accept.Set() && !in.Accept.V {
-			t.unimplemented(in.Accept.Pos, "no_accept", "the director runs in accept mode")
-		}
 		c.LowerPrioNoAdvert = in.LowerPrioNoAdvert.Or(g.VRRPLowerPrioNoAdvert.V)
 		c.SkipCheckAdvAddr = in.SkipCheckAdvAddr.Or(g.VRRPSkipCheckAdvAddr.V)
 		c.GARPMasterDelay = garpDelay(in.GarpMasterDelay, g.VRRPGarpMasterDelay)
@@ -101,7 +98,6 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		t.unimplemented(posOf(in.NativeIPv6), "native_ipv6", "")
 		t.unimplemented(posOf(in.DownTimerAdverts), "down_timer_adverts", "")
 		t.unimplemented(posOf(in.HigherPrioSendAdvert), "higher_prio_send_advert", "")
-		t.unimplemented(posOf(in.StrictMode), "strict_mode", "")
 		t.unimplemented(posOf(in.PromoteSecondaries), "promote_secondaries", "")
 		t.unimplemented(posOf(in.TrackSrcIP), "track_src_ip", "")
 		t.unimplemented(posOf(in.NotifyDeleted), "notify_deleted", "")
@@ -113,9 +109,13 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		// MASTER makes an unset priority 255 and clears nopreempt and
 		// preempt_delay (with keepalived's warnings); a non-owner starts as
 		// BACKUP either way. vrrp.Config.InitialState does that.
+		// In strict mode state MASTER is for an owner only: acceptStrict
+		// resets it first, as keepalived does.
+		strictNotOwner := t.strictMode(in) && in.Priority.Set() && in.Priority.V != vrrp.PriorityOwner
 		if in.State.Set() {
-			switch in.State.V {
-			case keepalived.StateMaster:
+			switch {
+			case in.State.V == keepalived.StateMaster && strictNotOwner:
+			case in.State.V == keepalived.StateMaster:
 				c.InitialState = vrrp.StateMaster
 				if !in.Priority.Set() {
 					c.Priority = vrrp.PriorityOwner
@@ -126,10 +126,11 @@ func (t *translator) instances(groups map[string]groupMembership) {
 				if c.PreemptDelay > 0 {
 					t.warnf(in.PreemptDelay.Pos, "preempt_delay", "preempt delay will not work with initial state MASTER - clearing (as keepalived does)")
 				}
-			case keepalived.StateBackup:
+			case in.State.V == keepalived.StateBackup:
 				c.InitialState = vrrp.StateBackup
 			}
 		}
+		t.acceptStrict(in, &c)
 		c.Notify = vrrp.Notify{
 			Script: scriptArgv(in.Notify),
 			Master: scriptArgv(in.NotifyMaster),
@@ -163,11 +164,13 @@ func (t *translator) instances(groups map[string]groupMembership) {
 
 // authentication sets c's authentication (PASS, or keepalived's IPsec AH),
 // ignoring it where keepalived 2.2.7 does, with its warnings
-// (vrrp_complete_instance): in version 3, without a password, and AH with
-// IPv6.
+// (vrrp_complete_instance): in strict mode, in version 3, without a
+// password, and AH with IPv6.
 func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalived.Auth], in *keepalived.VRRPInstance) {
 	ipv6 := len(in.VirtualIPAddresses) > 0 && in.VirtualIPAddresses[0].Prefix.Addr().Is6()
 	switch typ := strings.ToUpper(a.V.Type); {
+	case t.strictMode(in):
+		t.warnf(a.Pos, "authentication", "Strict mode does not support authentication. Ignoring. (as keepalived does)")
 	case c.Version == 3 || c.Version == 0 && ipv6: // IPv6 defaults to version 3
 		t.warnf(a.Pos, "authentication", "VRRP version 3 does not support authentication; ignored, as keepalived does")
 	case a.V.Pass == "":
