@@ -50,6 +50,7 @@ type childSpec struct {
 	Pass       string
 	AH         bool   // auth_type AH with Pass as the key
 	Group      string // multicast group, empty for the default
+	Strict     bool   // vrrp_strict as the director translates it
 	Peers      []string
 	Source     string
 }
@@ -65,6 +66,24 @@ func (n netcfgNetwork) AddAddress(_ context.Context, a Address) error {
 func (n netcfgNetwork) DeleteAddress(_ context.Context, a Address) error {
 	_, err := n.h.RemoveAddress(netcfg.Address{Link: a.Link, Prefix: a.Prefix, Label: a.Label})
 	return err
+}
+
+func (n netcfgNetwork) BlockAddresses(addrs []netip.Addr) error {
+	for _, a := range addrs {
+		if _, err := n.h.Block(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n netcfgNetwork) UnblockAddresses(addrs []netip.Addr) error {
+	for _, a := range addrs {
+		if _, err := n.h.Unblock(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n netcfgNetwork) Announce(ctx context.Context, a Announcement) error {
@@ -108,6 +127,10 @@ func runChild(specJSON string) int {
 	}
 	if s.Group != "" {
 		cfg.Group = netip.MustParseAddr(s.Group)
+	}
+	if s.Strict {
+		cfg.NoAccept, cfg.LowerPrioNoAdvert = true, true
+		cfg.GARPLowerPrioRepeat, cfg.GARPLowerPrioDelay = -1, -1
 	}
 	inst, err := New(cfg)
 	if err != nil {
@@ -689,4 +712,51 @@ func TestIntegrationKeepalivedAHWrongKey(t *testing.T) {
 		t.Errorf("%d drops for another reason than the key", n)
 	}
 	g.stop()
+}
+
+// TestIntegrationKeepalivedStrict: keepalived and lvskit both in strict
+// mode (no accept mode): whichever is master holds the VIP and drops
+// traffic to it in nftables, in the same tables (ip keepalived, set vips);
+// the backup has no such table, and a graceful stop removes it.
+func TestIntegrationKeepalivedStrict(t *testing.T) {
+	netnstest.RequireRoot(t)
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	kh := lab.Host("k")
+	gh := lab.Host("g")
+	lan.Connect(kh, "eth0", "10.99.0.1/24")
+	lan.Connect(gh, "eth0", "10.99.0.2/24")
+	m := interopMode{version: 2, interval: time.Second}
+	vip := m.vip()
+	conf := strings.Replace(keepalivedConf(m, 150, "", ""), "global_defs {\n", "global_defs {\n  vrrp_strict\n", 1)
+	bound := downOf(m, 100) + 30*time.Second
+	filtered := func(h *netnstest.Host) bool {
+		out, err := h.Command(context.Background(), "nft", "list", "set", "ip", "keepalived", "vips").CombinedOutput()
+		return err == nil && strings.Contains(string(out), vip.Addr().String())
+	}
+	k := peer.StartKeepalived(t, kh, conf)
+	g := startChild(t, gh, childSpec{Iface: "eth0", VRID: 51, Version: 2, IntervalMS: 1000, Priority: 100, VIP: vip.String(), Strict: true})
+	waitUntil(t, "keepalived master filtering its VIP, lvskit backup", bound, func() bool {
+		return g.state() == "BACKUP" && hasAddr(t, kh, vip) && filtered(kh)
+	})
+	if filtered(gh) {
+		t.Error("lvskit filters the VIP as backup")
+	}
+	k.Kill()
+	kh.Run("ip", "addr", "del", vip.String(), "dev", "eth0")
+	waitUntil(t, "lvskit master filtering its VIP", bound, func() bool {
+		return g.state() == "MASTER" && hasAddr(t, gh, vip) && filtered(gh)
+	})
+	// Without accept mode the master does not answer at the VIP, but
+	// does at its own address.
+	if err := kh.Command(context.Background(), "ping", "-c", "1", "-W", "1", vip.Addr().String()).Run(); err == nil {
+		t.Error("lvskit's VIP answers a ping without accept mode")
+	}
+	if err := kh.Command(context.Background(), "ping", "-c", "1", "-W", "5", "10.99.0.2").Run(); err != nil {
+		t.Errorf("lvskit's own address does not answer a ping: %v", err)
+	}
+	g.stop()
+	if out := gh.Run("nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+		t.Errorf("lvskit left nftables rules after a graceful stop:\n%s", out)
+	}
 }
