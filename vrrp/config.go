@@ -370,6 +370,17 @@ func (c Config) settle() (*resolved, error) {
 		if f, ok := t.Tracker.(*fileTracker); ok && (f.cfg.Weight < -254 || f.cfg.Weight > 254) {
 			return nil, fmt.Errorf("config: track file %q weight %d, want -254..254", t.Name, f.cfg.Weight)
 		}
+		if p, ok := t.Tracker.(*procTracker); ok {
+			c := p.cfg
+			switch {
+			case c.Name == "":
+				return nil, fmt.Errorf("config: track process %q has no process name", t.Name)
+			case c.Weight < -254 || c.Weight > 254:
+				return nil, fmt.Errorf("config: track process %q weight %d, want -254..254", t.Name, c.Weight)
+			case c.QuorumMax > 0 && max(c.Quorum, 1) > c.QuorumMax:
+				return nil, fmt.Errorf("config: track process %q quorum %d above quorum_max %d", t.Name, c.Quorum, c.QuorumMax)
+			}
+		}
 	}
 	return r, nil
 }

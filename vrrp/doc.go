@@ -15,7 +15,8 @@
 // preemption on by default (Config.NoPreempt, Config.PreemptDelay),
 // garp_master_* announcement timing, trackers with weights and the
 // effective priority clamped to 1..254 (weight 0 means FAULT; TrackFile
-// follows a file's number times its weight through inotify), sync groups
+// follows a file's number times its weight through inotify, TrackProcess
+// counts processes against a quorum by scanning /proc), sync groups
 // with keepalived's rules (SyncGroup: members become master only together,
 // preferring BACKUP, and FAULT or a step down moves them all), "state
 // MASTER" (Config.InitialState), use_vmac with keepalived's VMAC setup

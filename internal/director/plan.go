@@ -67,6 +67,8 @@ const (
 	// TrackFile follows the number in a track_file through inotify,
 	// with keepalived's value × weight (vrrp.TrackFile).
 	TrackFile
+	// TrackProcess counts processes (track_process, vrrp.TrackProcess).
+	TrackProcess
 )
 
 // TrackPlan is one tracker of an instance.
@@ -81,6 +83,9 @@ type TrackPlan struct {
 	// File is a TrackFile's file, weight, reverse and init_file (its
 	// Weight above stays 0: the file's own weight applies).
 	File vrrp.FileConfig
+	// Process is a TrackProcess's (its Weight above stays 0: the
+	// process tracker's own weight applies).
+	Process vrrp.ProcessConfig
 }
 
 // SyncGroupPlan is one vrrp_sync_group.

@@ -2,8 +2,10 @@ package director
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -199,4 +201,103 @@ vrrp_instance B {
 		t.Fatal(err)
 	}
 	waitTrue(t, "file removed: 0, back to 100", is(100, 100, "MASTER"))
+}
+
+// vrrp_track_process and track_process as keepalived reads them: process
+// name and parameters, param_match, quorum and quorum_max (0: no process
+// may run), delays, and the weight a reference overrides.
+func TestLoadTrackProcess(t *testing.T) {
+	path := writeTemp(t, `vrrp_track_process nginx {
+    process /usr/sbin/nginx -c /etc/nginx.conf
+    param_match partial
+    quorum 2
+    quorum_max 4
+    delay 2
+    fork_delay 3
+    weight 20
+}
+vrrp_track_process nothing {
+    process backup-job
+    quorum_max 0
+}
+vrrp_instance A {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 1
+    track_process {
+        nginx
+        nothing weight -10 reverse
+    }
+    virtual_ipaddress {
+        10.0.0.1
+    }
+}
+`)
+	p, warns := mustLoad(t, path, "")
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	want := []TrackPlan{
+		{Kind: TrackProcess, Name: "nginx", Process: vrrp.ProcessConfig{Name: "/usr/sbin/nginx", Params: []string{"-c", "/etc/nginx.conf"},
+			ParamMatch: vrrp.ParamMatchPartial, Quorum: 2, QuorumMax: 4, Weight: 20, ForkDelay: 3e9, TerminateDelay: 2e9}},
+		{Kind: TrackProcess, Name: "nothing", Process: vrrp.ProcessConfig{Name: "backup-job", Quorum: 1, Absent: true,
+			Weight: -10, Reverse: true}},
+	}
+	if diff := cmp.Diff(want, p.Instances[0].Tracks); diff != "" {
+		t.Errorf("tracks (-want +got):\n%s", diff)
+	}
+}
+
+// track_process with a weight, on processes the test starts: the
+// priority follows the quorum of real processes, counted in /proc.
+func TestTrackProcessWeight(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program")
+	}
+	dir := t.TempDir()
+	name := fmt.Sprintf("lvsd%d", os.Getpid()%1000000)
+	link := filepath.Join(dir, name)
+	if err := os.Symlink(sleep, link); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "keepalived.conf")
+	conf := strings.ReplaceAll(`global_defs {
+    vrrp_version 3
+}
+vrrp_track_process web {
+    process NAME
+    weight 30
+}
+vrrp_instance A {
+    interface eth0
+    dont_track_primary
+    virtual_router_id 1
+    advert_int 0.1
+    track_process {
+        web
+    }
+    virtual_ipaddress {
+        10.0.0.1/24
+    }
+}
+`, "NAME", name)
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: &fakeNetwork{},
+		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	prio := func(want int) func() bool {
+		return func() bool { return d.Status(context.Background()).VRRP[0].EffectivePriority == want }
+	}
+	waitTrue(t, "no process: 100", prio(100))
+	c := exec.Command(link, "300")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	waitTrue(t, "process running: 130", prio(130))
+	c.Process.Kill()
+	c.Wait()
+	waitTrue(t, "process gone: 100", prio(100))
 }

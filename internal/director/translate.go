@@ -38,7 +38,8 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warning, error) {
 	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname,
 		scripts: byName(cfg.Scripts, func(s *keepalived.VRRPScript) string { return s.Name }),
-		files:   byName(cfg.TrackFiles, func(f *keepalived.TrackFile) string { return f.Name })}
+		files:   byName(cfg.TrackFiles, func(f *keepalived.TrackFile) string { return f.Name }),
+		procs:   byName(cfg.TrackProcesses, func(p *keepalived.TrackProcess) string { return p.Name })}
 	t.global()
 	t.instances(t.syncGroups())
 	t.syncDaemon()
@@ -64,6 +65,7 @@ type translator struct {
 	// scripts and files are the vrrp_script and track_file blocks by name.
 	scripts map[string]*keepalived.VRRPScript
 	files   map[string]*keepalived.TrackFile
+	procs   map[string]*keepalived.TrackProcess
 
 	plan  *Plan
 	warns []Warning

@@ -157,6 +157,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		}
 		ip.Tracks = append(ip.Tracks, t.trackScripts(in.TrackScripts, true)...)
 		ip.Tracks = append(ip.Tracks, t.trackFiles(in.TrackFiles, true)...)
+		ip.Tracks = append(ip.Tracks, t.trackProcesses(in.TrackProcesses, true)...)
 		ip.Tracks = append(ip.Tracks, groups[in.Name].tracks...)
 		t.plan.Instances = append(t.plan.Instances, ip)
 	}

@@ -90,6 +90,8 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 			tr = vrrp.TrackScript(t.Script)
 		case TrackFile:
 			tr = vrrp.TrackFile(t.File)
+		case TrackProcess:
+			tr = vrrp.TrackProcess(t.Process)
 		default:
 			return nil, fmt.Errorf("%s: vrrp_instance %s: tracker %q of unknown kind %d", p.Pos, p.VRRP.Name, t.Name, t.Kind)
 		}

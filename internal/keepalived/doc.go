@@ -32,7 +32,7 @@
 // every problem as "file:line:col: message", and a configuration with any
 // error is rejected as a whole (the returned *Config is nil). An unknown
 // keyword is an error naming it. A keyword that keepalived knows but lvskit
-// does not implement (SNMP, BFD, nftables, track_process, ...) is accepted
+// does not implement (SNMP, BFD, nftables, ...) is accepted
 // and reported as a Warning with its position, never silently dropped.
 //
 // # Use

@@ -18,6 +18,13 @@ func (d *decoder) validate() {
 		}
 		files[f.Name] = true
 	}
+	processes := map[string]bool{}
+	for _, p := range c.TrackProcesses {
+		if processes[p.Name] {
+			d.errorf(p.Pos, "vrrp_track_process %q is defined twice", p.Name)
+		}
+		processes[p.Name] = true
+	}
 	checkRefs := func(kind string, refs []TrackRef, known map[string]bool, what string) {
 		for _, r := range refs {
 			if !known[r.Name] {
@@ -48,6 +55,7 @@ func (d *decoder) validate() {
 		}
 		checkRefs("track_script", in.TrackScripts, scripts, "vrrp_script")
 		checkRefs("track_file", in.TrackFiles, files, "track_file")
+		checkRefs("track_process", in.TrackProcesses, processes, "vrrp_track_process")
 	}
 	member := map[string]string{}
 	for _, g := range c.SyncGroups {
@@ -64,6 +72,7 @@ func (d *decoder) validate() {
 		}
 		checkRefs("track_script", g.TrackScripts, scripts, "vrrp_script")
 		checkRefs("track_file", g.TrackFiles, files, "track_file")
+		checkRefs("track_process", g.TrackProcesses, processes, "vrrp_track_process")
 	}
 	if s := c.Global.LVSSyncDaemon; s.Set() && s.V.Instance != "" && instances[s.V.Instance] == nil {
 		d.errorf(s.Pos, "lvs_sync_daemon: no vrrp_instance named %q", s.V.Instance)
