@@ -18,14 +18,14 @@ func TestCheckFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := filepath.Join(t.TempDir(), "good.conf")
-	if err := os.WriteFile(good, append([]byte("global_defs {\n    vrrp_strict\n}\n"), book...), 0o644); err != nil {
+	if err := os.WriteFile(good, append([]byte("global_defs {\n    enable_snmp_vrrp\n}\n"), book...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	if code := run([]string{"-t", "-f", good}, &out); code != 0 {
 		t.Fatalf("director -t %s = %d, want 0\n%s", good, code, out.String())
 	}
-	if !strings.Contains(out.String(), "configuration OK") || !strings.Contains(out.String(), `warning: `+good+`:2:5: keyword "vrrp_strict"`) {
+	if !strings.Contains(out.String(), "configuration OK") || !strings.Contains(out.String(), `warning: `+good+`:2:5: keyword "enable_snmp_vrrp"`) {
 		t.Errorf("output:\n%s", out.String())
 	}
 

@@ -56,8 +56,12 @@
 // # What runs
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
-//     configured through netcfg.Host, with trackers, notify scripts and
-//     FIFOs, and sync groups;
+//     configured through netcfg.Host, with trackers (track_interface,
+//     track_script, track_file through inotify, track_process), notify
+//     scripts and FIFOs, and sync groups; PASS and AH authentication,
+//     custom multicast groups, no_accept and vrrp_strict (translate_strict.go:
+//     keepalived's corrections, and the VIPs filtered in nftables as
+//     keepalived filters them);
 //   - one healthcheck.Pool per virtual service, all writing through one
 //     healthcheck.Table into the IPVS backend: kernel IPVS over netlink
 //     where the kernel has it, else the userspace proxy (Options.Backend);
@@ -93,9 +97,12 @@
 // position, never silently:
 //
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
-//     virtual_ipaddress_excluded, route types other than unicast, vrrp_strict,
+//     virtual_ipaddress_excluded, route types other than unicast,
 //     script users and the LVS notify FIFOs are
 //     ignored with a warning;
+//   - track_process scans /proc every second instead of following the
+//     kernel's process events (which exist only in the initial network
+//     namespace);
 //   - a vrrp_sync_group of fewer than two instances is an error;
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
