@@ -68,18 +68,15 @@ func (n netcfgNetwork) DeleteAddress(_ context.Context, a Address) error {
 	return err
 }
 
-func (n netcfgNetwork) BlockAddresses(addrs []netip.Addr) error {
-	for _, a := range addrs {
-		if _, err := n.h.Block(a); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (n netcfgNetwork) BlockAddresses(addrs []netip.Addr) error { return eachAddr(addrs, n.h.Block) }
 
 func (n netcfgNetwork) UnblockAddresses(addrs []netip.Addr) error {
+	return eachAddr(addrs, n.h.Unblock)
+}
+
+func eachAddr(addrs []netip.Addr, f func(netip.Addr) (*netcfg.Change, error)) error {
 	for _, a := range addrs {
-		if _, err := n.h.Unblock(a); err != nil {
+		if _, err := f(a); err != nil {
 			return err
 		}
 	}

@@ -105,12 +105,7 @@ vrrp_instance A {
     }
 }
 `, "FLAG", flag)
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	net := &fakeNetwork{}
-	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
-		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	d, net := startTrackDirector(t, path, conf)
 	state := func(want string) func() bool {
 		return func() bool { return d.Status(context.Background()).VRRP[0].State == want }
 	}
@@ -168,12 +163,7 @@ vrrp_instance B {
     }
 }
 `, "FLAG", flag)
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	net := &fakeNetwork{}
-	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
-		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	d, _ := startTrackDirector(t, path, conf)
 	is := func(wantA, wantB int, state string) func() bool {
 		return func() bool {
 			st := d.Status(context.Background()).VRRP
@@ -282,11 +272,7 @@ vrrp_instance A {
     }
 }
 `, "NAME", name)
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: &fakeNetwork{},
-		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	d, _ := startTrackDirector(t, path, conf)
 	prio := func(want int) func() bool {
 		return func() bool { return d.Status(context.Background()).VRRP[0].EffectivePriority == want }
 	}
@@ -300,4 +286,17 @@ vrrp_instance A {
 	c.Process.Kill()
 	c.Wait()
 	waitTrue(t, "process gone: 100", prio(100))
+}
+
+// startTrackDirector writes conf to path and runs a director on it, alone
+// on an in-memory VRRP network with a fake host network.
+func startTrackDirector(t *testing.T, path, conf string) (*Director, *fakeNetwork) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	net := &fakeNetwork{}
+	d := startDirector(t, Options{ConfigPath: path, IPVS: ipvs.NewMemory(), Network: net,
+		Transport: vrrp.NewMemNet().Transport(netip.MustParseAddr("10.0.0.2"))})
+	return d, net
 }
