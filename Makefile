@@ -1,6 +1,10 @@
 # lvskit — the two commands a newcomer runs (as root, on Debian 12):
 #   make demo   builds the book's cluster in network namespaces and drives it
 #   make test   installs what the tests need, then runs every tier
+# and the one an operator runs:
+#   make install   the director, router and realserver binaries in
+#                  $(PREFIX)/sbin and the director's systemd unit in
+#                  $(PREFIX)/lib/systemd/system (DESTDIR prefixes both)
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
@@ -11,16 +15,30 @@ BENCHDIR  ?= bench-results
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 20s
 
-.PHONY: all build demo test test-deps test-unit test-netns test-kernel bench fuzz lint clean
+BIN       ?= bin
+PREFIX    ?= /usr/local
+SBINDIR   ?= $(PREFIX)/sbin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+DESTDIR   ?=
+
+.PHONY: all build install demo test test-deps test-unit test-netns test-kernel bench compat fuzz lint clean
 
 all: build
 
 build:
-	@mkdir -p bin
-	$(GO) build -o bin/ ./examples/...
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./examples/...
+
+# The unit names the director by its path: the copy installed says
+# $(SBINDIR)/director.
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BIN)/director $(BIN)/router $(BIN)/realserver $(DESTDIR)$(SBINDIR)/
+	sed 's|/usr/local/sbin/director|$(SBINDIR)/director|' examples/systemd/lvskit-director.service > $(DESTDIR)$(UNITDIR)/lvskit-director.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/lvskit-director.service
 
 demo: build
-	./bin/cluster
+	$(BIN)/cluster
 
 test-deps:
 	bash scripts/install-test-deps.sh
@@ -50,6 +68,12 @@ test: test-deps
 bench: test-deps
 	bash scripts/bench.sh $(BENCHDIR)
 
+# The director next to keepalived 2.2.7 on the fidelity suite and Debian's
+# keepalived samples (root): prints the table README.md quotes; exit 1 on a
+# difference internal/compat does not name.
+compat: test-deps
+	$(GO) run ./internal/compat/cmd/compat
+
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
@@ -58,4 +82,4 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
 clean:
-	rm -rf bin $(BENCHDIR)
+	rm -rf $(BIN) $(BENCHDIR)

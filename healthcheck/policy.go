@@ -150,6 +150,16 @@ func (p Policy) resolve(k kind) resolved {
 	return r
 }
 
+// Effective is p as a monitor of checker c runs it, every default filled
+// in for c's kind (keepalived's defaults): DelayLoop, ConnectTimeout,
+// Retry, DelayBeforeRetry, Warmup and Bootstrap as they apply, and Rise at
+// least 1. In the result Retry 0 and Warmup 0 mean none, not the default.
+func (p Policy) Effective(c Checker) Policy {
+	r := p.resolve(kindOf(c))
+	return Policy{DelayLoop: r.delayLoop, ConnectTimeout: r.timeout, Retry: r.retry,
+		DelayBeforeRetry: r.delayBeforeRetry, Warmup: r.warmup, Bootstrap: r.bootstrap, Alpha: r.alpha, Rise: r.rise}
+}
+
 // machine is keepalived's per-checker state: is_up, has_run, retry_it. It
 // is pure: the Monitor feeds it probe results and schedules what it says.
 type machine struct {

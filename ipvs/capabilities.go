@@ -27,6 +27,10 @@ type Capabilities struct {
 	Persistence bool // PersistenceTimeout
 	Thresholds  bool // UpperThreshold / LowerThreshold
 	SyncDaemon  bool // the connection sync daemon (DaemonController)
+	// MixedForwards: the destinations of one service may use different
+	// forwarding methods (NAT and DR side by side). Without it, all of a
+	// service's destinations use one.
+	MixedForwards bool
 }
 
 // Feature is one thing a service or a destination may ask of a backend;
@@ -66,6 +70,14 @@ type Refusal struct {
 func (c Capabilities) Check(s *Service) error {
 	if r := c.Refusals(s); len(r) > 0 {
 		return fmt.Errorf("service %s: %w", s.Key(), r[0].Err)
+	}
+	if !c.MixedForwards {
+		for _, d := range s.Destinations[min(1, len(s.Destinations)):] {
+			if d.Forward != s.Destinations[0].Forward {
+				return fmt.Errorf("service %s: destinations forwarding by %s and %s: one method per service: %w",
+					s.Key(), s.Destinations[0].Forward, d.Forward, ErrNotSupported)
+			}
+		}
 	}
 	return nil
 }
@@ -156,5 +168,6 @@ func KernelCapabilities() Capabilities {
 		Persistence:        true,
 		Thresholds:         true,
 		SyncDaemon:         true,
+		MixedForwards:      true,
 	}
 }

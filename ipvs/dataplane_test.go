@@ -5,6 +5,7 @@ package ipvs
 // real servers in the wrr weight ratio, in NAT and in DR mode.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -17,7 +18,9 @@ import (
 	"github.com/lvskit/lvskit/internal/vmtest"
 )
 
-// serveName answers every TCP connection on ln with name, until t ends.
+// serveName answers every TCP connection on ln with name and a newline,
+// then echoes what it reads until the peer closes, until t ends. The
+// kernel (VM) and nftables (namespace) data-plane tests share it.
 func serveName(t *testing.T, ln net.Listener, name string) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -26,9 +29,12 @@ func serveName(t *testing.T, ln net.Listener, name string) {
 			if err != nil {
 				return
 			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(c, name)
-			c.Close()
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				io.WriteString(c, name+"\n")
+				io.Copy(c, c)
+			}()
 		}
 	}()
 }
@@ -46,13 +52,13 @@ func connect(t *testing.T, c *gHost, addr string, n int) map[string]int {
 			t.Fatalf("connection %d to %s: %v", i, addr, err)
 		}
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		b, err := io.ReadAll(conn)
+		name, err := bufio.NewReader(conn).ReadString('\n')
 		conn.Close()
 		cancel()
 		if err != nil {
 			t.Fatalf("connection %d to %s: read: %v", i, addr, err)
 		}
-		got[string(b)]++
+		got[strings.TrimSuffix(name, "\n")]++
 	}
 	return got
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,7 +15,8 @@ import (
 
 // TestOpenWithoutIPVS runs on hosts whose kernel has no IPVS (the
 // development machines): netlink must refuse with ErrNotSupported and no
-// handle, and auto must fall back to userspace and say why.
+// handle, and auto must go on to nftables (which these kernels have) and
+// say why.
 func TestOpenWithoutIPVS(t *testing.T) {
 	n, err := OpenNetlink(NetlinkConfig{})
 	if err == nil {
@@ -31,20 +33,23 @@ func TestOpenWithoutIPVS(t *testing.T) {
 	if b, _, err := Open(ctx, OpenConfig{Kind: KindNetlink}); !errors.Is(err, ErrNotSupported) || b != nil {
 		t.Errorf("Open(netlink) = %v, %v; want nil, ErrNotSupported", b, err)
 	}
+	if os.Geteuid() != 0 {
+		t.Skip("auto goes on to nftables, which needs CAP_NET_ADMIN")
+	}
 	var logs bytes.Buffer
 	b, choice, err := Open(ctx, OpenConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("Open(auto) = %v", err)
 	}
 	defer b.Close()
-	if _, ok := b.(*Userspace); !ok || choice.Kind != KindUserspace {
-		t.Errorf("Open(auto) = %T, %+v; want *Userspace", b, choice)
+	if _, ok := b.(*NFTables); !ok || choice.Kind != KindNFTables {
+		t.Errorf("Open(auto) = %T, %+v; want *NFTables (this kernel has nf_tables)", b, choice)
 	}
-	if !strings.Contains(choice.Reason, "kernel has no IPVS") {
+	if !strings.Contains(choice.Reason, "kernel has no IPVS") || !strings.Contains(choice.Reason, "nf_tables") {
 		t.Errorf("Open(auto) reason = %q, want the kernel's answer", choice.Reason)
 	}
-	if !strings.Contains(logs.String(), "kernel has no IPVS") || !strings.Contains(logs.String(), "backend=userspace") {
-		t.Errorf("Open(auto) logged %q, want the fallback and its reason", logs.String())
+	if !strings.Contains(logs.String(), "kernel has no IPVS") || !strings.Contains(logs.String(), "backend=nftables") {
+		t.Errorf("Open(auto) logged %q, want the choice and its reason", logs.String())
 	}
 	if _, ok := b.(DaemonController); ok {
 		t.Errorf("the userspace backend claims to control sync daemons")

@@ -5,6 +5,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -133,3 +134,60 @@ func describe(t []Service) string {
 var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+// fitCapabilities rewrites a random table into what a backend with
+// capabilities c carries: services it cannot carry are dropped, a
+// scheduler it lacks is replaced by one it has, flags, persistence
+// engines, thresholds and tunnel options it lacks are cleared, a
+// forwarding method it lacks becomes its first, destinations of another
+// family (tunnels) are dropped, and without MixedForwards all of a
+// service's destinations forward like its first.
+func fitCapabilities(c Capabilities, in []Service) []Service {
+	var out []Service
+	for _, s := range in {
+		if s.FWMark != 0 && !c.FWMark || s.FWMark == 0 && !slices.Contains(c.Protocols, s.Protocol) {
+			continue
+		}
+		if s.FWMark == 0 && s.Port == 0 && !c.PortZero {
+			continue
+		}
+		if name := s.SchedulerName(); !slices.Contains(c.Schedulers, name) {
+			s.Scheduler = c.Schedulers[len(name)%len(c.Schedulers)]
+		}
+		if !c.OnePacket {
+			s.Flags &^= OnePacket
+		}
+		if !slices.Contains(c.PersistenceEngines, s.PEName) {
+			s.PEName = ""
+		}
+		if !c.Persistence {
+			s.PersistenceTimeout, s.PersistenceBits = 0, 0
+		}
+		var ds []Destination
+		seen := map[DestinationKey]bool{}
+		for _, d := range s.Destinations {
+			if FamilyOf(d.Addr) != s.Key().Family {
+				continue
+			}
+			if !slices.Contains(c.Forwards, d.Forward) {
+				d.Forward = c.Forwards[0]
+			}
+			if !c.MixedForwards && len(ds) > 0 {
+				d.Forward = ds[0].Forward
+			}
+			if d.Forward != Tunnel {
+				d.TunnelType, d.TunnelPort, d.TunnelFlags = 0, 0, 0
+			}
+			if !c.Thresholds {
+				d.UpperThreshold, d.LowerThreshold = 0, 0
+			}
+			if k := s.destKey(&d); !seen[k] {
+				seen[k] = true
+				ds = append(ds, d)
+			}
+		}
+		s.Destinations = ds
+		out = append(out, s)
+	}
+	return out
+}

@@ -281,29 +281,11 @@ func (l *loopbackTables) addr(k ServiceKey) netip.AddrPort {
 }
 
 func (l *loopbackTables) convert(in []Service) []Service {
-	var out []Service
-	for _, s := range in {
-		if s.FWMark != 0 || s.Protocol == SCTP {
-			continue
-		}
-		a := l.addr(s.Key())
-		s.Addr, s.Port = a.Addr(), a.Port()
-		s.Flags &^= OnePacket | Sched3
-		s.PEName = ""
-		var ds []Destination
-		seen := map[DestinationKey]bool{}
-		for _, d := range s.Destinations {
-			if FamilyOf(d.Addr) != FamilyOf(s.Addr) {
-				continue
-			}
-			d.Forward, d.TunnelType, d.TunnelPort, d.TunnelFlags = Masquerade, 0, 0, 0
-			if k := s.destKey(&d); !seen[k] {
-				seen[k] = true
-				ds = append(ds, d)
-			}
-		}
-		s.Destinations = ds
-		out = append(out, s)
+	out := fitCapabilities(userspaceCapabilities(), in)
+	for i := range out {
+		a := l.addr(out[i].Key())
+		out[i].Addr, out[i].Port = a.Addr(), a.Port()
+		out[i].Flags &^= Sched3 // the proxy refuses the unused third flag
 	}
 	return out
 }

@@ -48,6 +48,13 @@ step ipvs-kernel env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/ipvs-kernel.txt" go t
 step userspace-proxy go run ./ipvs/internal/proxybench -duration 10s -rounds 5 -also-poller -also-goroutines -strace 4s \
   -out "$out/userspace-proxy.md" -json "$out/userspace-proxy.json"
 
+# The nftables backend between namespaces: NAT and DR next to a direct
+# connection, the userspace proxy and HAProxy (wrk from a client
+# namespace), and programming 1,000 services x 10 destinations next to
+# `nft -f` of a table of the same shape, with a no-op Sync.
+step nftables go run ./ipvs/internal/proxybench -netns -duration 10s -rounds 3 -program-rounds 5 \
+  -out "$out/nftables.md" -json "$out/nftables.json"
+
 # 100,000 connections through the proxy: file descriptors and goroutines
 # before and after.
 step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/internal/proxy -args -proxy.leakconns=100000

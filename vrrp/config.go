@@ -41,7 +41,8 @@ type Config struct {
 	// AdvertInterval is advert_int: 0 means 1s. Version 2 takes whole
 	// seconds (1..255), version 3 centiseconds (10ms..40.95s).
 	AdvertInterval time.Duration
-	// VIPs are the virtual addresses (virtual_ipaddress), all of one family.
+	// VIPs are the virtual addresses (virtual_ipaddress), all of one
+	// family. None is valid: the instance runs for its notifications.
 	// Their family chooses IPv4 or IPv6. At least one is required.
 	VIPs []VIP
 	// Routes are virtual_routes, added with the addresses (needs a
@@ -235,10 +236,17 @@ func (c Config) settle() (*resolved, error) {
 	if r.Name == "" {
 		r.Name = fmt.Sprintf("VI_%d", c.VRID)
 	}
-	if len(c.VIPs) == 0 {
-		return nil, errors.New("config: at least one VIP is required")
+	// No VIPs is valid, as in keepalived ("No VIP specified"): the
+	// instance runs for its notifications. Its family is then that of
+	// its source or first unicast peer, else IPv4.
+	switch {
+	case len(c.VIPs) > 0:
+		r.ipv6 = c.VIPs[0].Prefix.Addr().Is6()
+	case c.Source.IsValid():
+		r.ipv6 = c.Source.Is6() && !c.Source.Is4In6()
+	case len(c.UnicastPeers) > 0:
+		r.ipv6 = c.UnicastPeers[0].Is6() && !c.UnicastPeers[0].Is4In6()
 	}
-	r.ipv6 = c.VIPs[0].Prefix.Addr().Is6()
 	for i, v := range c.VIPs {
 		if !v.Prefix.IsValid() {
 			return nil, fmt.Errorf("config: VIP %d is not a valid prefix", i)

@@ -53,8 +53,8 @@ type SyncGroup struct {
 // NewSyncGroup ties instances (not yet running) into a group. notify hears
 // the group's transitions with Transition.Group set; logger nil discards.
 func NewSyncGroup(name string, notify Notify, logger *slog.Logger, members ...*Instance) (*SyncGroup, error) {
-	if len(members) < 2 {
-		return nil, errors.New("new sync group: needs at least two instances")
+	if len(members) == 0 {
+		return nil, errors.New("new sync group: needs at least one instance")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -443,7 +443,7 @@ func (rs *runState) receive(p Packet) {
 		i.log.Debug("vrrp packet dropped", "reason", reason, "detail", detail, "src", p.Src)
 		return
 	}
-	i.met.advertReceived()
+	i.met.advertReceived(a.Priority)
 	now := i.cfg.Clock.Now()
 	if clock.IsWall(i.cfg.Clock) && !p.Received.IsZero() && p.Received.Before(now) {
 		now = p.Received
@@ -563,7 +563,7 @@ func (rs *runState) sendAdvert(prio uint8) {
 			i.log.Warn("send advert", "err", err)
 			continue
 		}
-		i.met.advertSent()
+		i.met.advertSent(prio)
 	}
 }
 

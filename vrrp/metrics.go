@@ -1,6 +1,10 @@
 package vrrp
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics collects the counters of any number of instances. Register it
 // with a prometheus.Registerer and pass it in Config.Metrics.
@@ -11,6 +15,9 @@ import "github.com/prometheus/client_golang/prometheus"
 //	lvskit_vrrp_adverts_sent_total{instance}
 //	lvskit_vrrp_adverts_received_total{instance}   adverts that passed every check
 //	lvskit_vrrp_drops_total{instance,reason}       see DropReason
+//
+// Stats returns the same counts per instance as plain numbers, the way
+// keepalived keeps them (its dumps and exporters read those).
 type Metrics struct {
 	state       *prometheus.GaugeVec
 	prio        *prometheus.GaugeVec
@@ -18,6 +25,63 @@ type Metrics struct {
 	sent        *prometheus.CounterVec
 	received    *prometheus.CounterVec
 	drops       *prometheus.CounterVec
+
+	mu    sync.Mutex
+	stats map[string]*Stats
+}
+
+// Stats are one instance's counters since the Metrics were made; like the
+// Prometheus series they outlive a restart of the instance. They are what
+// keepalived counts per instance (vrrp_stats).
+type Stats struct {
+	AdvertsSent     uint64
+	AdvertsReceived uint64 // adverts that passed every check
+	// PriorityZeroSent and PriorityZeroReceived count adverts of priority 0
+	// (a master stopping or leaving), among the adverts sent and received.
+	PriorityZeroSent     uint64
+	PriorityZeroReceived uint64
+	// BecameMaster counts transitions to MASTER, LeftMaster those from
+	// MASTER to BACKUP or FAULT (a stop is neither, as in keepalived).
+	BecameMaster uint64
+	LeftMaster   uint64
+	Transitions  uint64
+	// Drops counts received packets dropped, by the rule they broke.
+	Drops map[DropReason]uint64
+}
+
+// Stats returns the counters of the instance named name (zero if it has
+// none yet).
+func (m *Metrics) Stats(name string) Stats {
+	if m == nil {
+		return Stats{}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.stats[name]
+	if !ok {
+		return Stats{}
+	}
+	out := *s
+	out.Drops = make(map[DropReason]uint64, len(s.Drops))
+	for r, n := range s.Drops {
+		out.Drops[r] = n
+	}
+	return out
+}
+
+// count changes the instance's Stats under the lock.
+func (im *instMetrics) count(f func(*Stats)) {
+	im.m.mu.Lock()
+	defer im.m.mu.Unlock()
+	if im.m.stats == nil {
+		im.m.stats = map[string]*Stats{}
+	}
+	s := im.m.stats[im.name]
+	if s == nil {
+		s = &Stats{Drops: map[DropReason]uint64{}}
+		im.m.stats[im.name] = s
+	}
+	f(s)
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -79,6 +143,7 @@ func (m *Metrics) instance(name string) *instMetrics {
 func (im *instMetrics) drop(r DropReason) {
 	if im != nil {
 		im.m.drops.WithLabelValues(im.name, string(r)).Inc()
+		im.count(func(s *Stats) { s.Drops[r]++ })
 	}
 }
 
@@ -86,18 +151,39 @@ func (im *instMetrics) transition(from, to State) {
 	if im != nil {
 		im.m.transitions.WithLabelValues(im.name, from.String(), to.String()).Inc()
 		im.state.Set(float64(to))
+		im.count(func(s *Stats) {
+			s.Transitions++
+			if to == StateMaster {
+				s.BecameMaster++
+			}
+			if from == StateMaster && (to == StateBackup || to == StateFault) {
+				s.LeftMaster++
+			}
+		})
 	}
 }
 
-func (im *instMetrics) advertSent() {
+func (im *instMetrics) advertSent(prio uint8) {
 	if im != nil {
 		im.sent.Inc()
+		im.count(func(s *Stats) {
+			s.AdvertsSent++
+			if prio == 0 {
+				s.PriorityZeroSent++
+			}
+		})
 	}
 }
 
-func (im *instMetrics) advertReceived() {
+func (im *instMetrics) advertReceived(prio uint8) {
 	if im != nil {
 		im.received.Inc()
+		im.count(func(s *Stats) {
+			s.AdvertsReceived++
+			if prio == 0 {
+				s.PriorityZeroReceived++
+			}
+		})
 	}
 }
 

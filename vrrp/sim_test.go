@@ -375,7 +375,6 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no interface", func(c *Config) { c.Interface = "" }},
 		{"vrid 0", func(c *Config) { c.VRID = 0 }},
-		{"no vips", func(c *Config) { c.VIPs = nil }},
 		{"mixed families", func(c *Config) { c.VIPs = append(c.VIPs, VIP{Prefix: netip.MustParsePrefix("fd00::1/128")}) }},
 		{"v2 ipv6", func(c *Config) { c.Version = 2; c.VIPs = []VIP{{Prefix: netip.MustParsePrefix("fd00::1/128")}} }},
 		{"unicast without peers", func(c *Config) { c.Unicast = true }},
@@ -427,8 +426,8 @@ func TestMetricsRegister(t *testing.T) {
 	im := m.instance("VI_1")
 	im.drop(ReasonTTL)
 	im.transition(StateBackup, StateMaster)
-	im.advertSent()
-	im.advertReceived()
+	im.advertSent(0)
+	im.advertReceived(100)
 	im.priority(100)
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -21,6 +21,11 @@ var (
 	syncNetVIP2 = netip.MustParsePrefix("10.92.0.100/32")
 )
 
+// syncAdvertInterval is every router's advert interval in these tests:
+// a master-down interval near 1.5s, a margin a busy machine does not eat
+// (at 200ms, 0.6s, a starved backup took over once in twenty runs).
+const syncAdvertInterval = 500 * time.Millisecond
+
 func keepalivedSyncConf(prio int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id ksync%d\n}\n", prio)
@@ -28,7 +33,7 @@ func keepalivedSyncConf(prio int) string {
 	for i, vip := range []netip.Prefix{syncNetVIP1, syncNetVIP2} {
 		n := i + 1
 		fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  state BACKUP\n  interface eth%d\n  virtual_router_id %d\n  priority %d\n", n, n, 50+n, prio)
-		fmt.Fprintf(&b, "  advert_int 0.2\n  version 3\n  virtual_ipaddress {\n    %s dev eth%d\n  }\n}\n", vip, n)
+		fmt.Fprintf(&b, "  advert_int 0.5\n  version 3\n  virtual_ipaddress {\n    %s dev eth%d\n  }\n}\n", vip, n)
 	}
 	return b.String()
 }
@@ -52,7 +57,7 @@ func startLvskitSync(t *testing.T, h *netnstest.Host, prio int) (*SyncGroup, [2]
 	for i, vip := range []netip.Prefix{syncNetVIP1, syncNetVIP2} {
 		ifname := fmt.Sprintf("eth%d", i+1)
 		inst, err := New(Config{Name: fmt.Sprintf("VI_%d", i+1), Interface: ifname, VRID: uint8(51 + i),
-			Version: 3, AdvertInterval: 200 * time.Millisecond, Priority: prio,
+			Version: 3, AdvertInterval: syncAdvertInterval, Priority: prio,
 			VIPs:     []VIP{{Prefix: vip}},
 			Trackers: []Track{{Name: ifname, Tracker: TrackInterface(ifname, &ns)}},
 			Network:  netcfgNetwork{host}, Transport: tr, Logger: logger, Metrics: m})
@@ -257,7 +262,7 @@ func syncStepDown(t *testing.T, lvskitMaster bool) {
 	defer xhost.Close()
 	xtr := NewRawTransport(RawConfig{Netns: &ns})
 	defer xtr.Close()
-	x, err := New(Config{Name: "X", Interface: "eth2", VRID: 52, Version: 3, AdvertInterval: 200 * time.Millisecond,
+	x, err := New(Config{Name: "X", Interface: "eth2", VRID: 52, Version: 3, AdvertInterval: syncAdvertInterval,
 		Priority: 250, VIPs: []VIP{{Prefix: syncNetVIP2}}, Network: netcfgNetwork{xhost}, Transport: xtr})
 	if err != nil {
 		t.Fatal(err)

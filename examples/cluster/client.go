@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -21,6 +22,21 @@ func httpFrom(h *nslab.Host, timeout time.Duration) *http.Client {
 			DisableKeepAlives: true,
 		},
 	}
+}
+
+// probeFrom is httpFrom for probes that time an outage: a connection not
+// established within 900 ms is given up, below TCP's first SYN
+// retransmission (1 s), so that no probe started during the outage is
+// carried across it by a retransmitted SYN and counted as served from its
+// start.
+func probeFrom(h *nslab.Host, timeout time.Duration) *http.Client {
+	c := httpFrom(h, timeout)
+	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
+		defer cancel()
+		return h.DialContext(ctx, network, addr)
+	}
+	return c
 }
 
 // servedBy fetches the page once and returns which real server answered.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -62,7 +63,8 @@ func (d *demo) run(ctx context.Context) error {
 
 // chooseBackend asks ipvs.Open, in a director's namespace, which backend
 // the directors will get: kernel IPVS (DR) where the kernel has it, else
-// the userspace proxy, which forwards like NAT.
+// nftables (DR too: the book's figure 8-5 as the book runs it), else the
+// userspace proxy, which forwards like NAT.
 func (d *demo) chooseBackend(ctx context.Context) error {
 	h := d.c.directors[directors[0].name]
 	b, choice, err := ipvs.Open(ctx, ipvs.OpenConfig{Kind: d.opts.backend, Netlink: ipvs.NetlinkConfig{Netns: h.NsHandle()}})
@@ -103,7 +105,7 @@ func (d *demo) startRoles() error {
 		}
 		d.logf("starting director %s (priority %d) on %s", dr.name, dr.priority, conf)
 		p, err := d.start(d.c.directors[dr.name], dr.name, "director",
-			"-f", conf, "--backend", d.rep.Backend, "--metrics", statusAddr)
+			"-f", conf, "--backend", d.rep.Backend, "--metrics", statusAddr, "--socket", filepath.Join(d.dir, dr.name+".sock"))
 		if err != nil {
 			return err
 		}
@@ -217,7 +219,7 @@ func (d *demo) failover(ctx context.Context) error {
 	// RFC 3768: 3 x advert_int + (256 - priority)/256 s, for the backup.
 	f.MasterDownInterval = jsonDuration(3*time.Second + time.Duration(256-directors[1].priority)*time.Second/256)
 
-	c := httpFrom(d.c.client, 2*time.Second)
+	c := probeFrom(d.c.client, 2*time.Second)
 	if _, err := servedBy(ctx, c, pageURL); err != nil {
 		return fmt.Errorf("the page failed just before the failover: %w", err)
 	}
@@ -254,10 +256,11 @@ func (d *demo) failover(ctx context.Context) error {
 				d.logf("SIGKILL of the master director %s", master)
 				killed = time.Now()
 				d.lvs[master].Kill()
-				if d.rep.Backend == "netlink" {
-					// The kernel's IPVS table and the VIP outlive the
-					// director process; a dead machine takes them along.
-					d.logf("kernel IPVS forwards on without the director process: taking %s's link down, as if the machine died", master)
+				if d.rep.Backend != ipvs.KindUserspace {
+					// The kernel's table (IPVS or nftables) and the VIP
+					// outlive the director process; a dead machine takes
+					// them along.
+					d.logf("the kernel (%s) forwards on without the director process: taking %s's link down, as if the machine died", d.rep.Backend, master)
 					f.LinkDown = true
 					if err := d.linkDown(master); err != nil {
 						return err

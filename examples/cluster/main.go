@@ -28,7 +28,7 @@ func main() {
 	var opts options
 	flag.BoolVar(&opts.json, "json", false, "print the report as JSON")
 	flag.IntVar(&opts.requests, "requests", 400, "requests sent to measure the distribution")
-	flag.StringVar(&opts.backend, "backend", "auto", "IPVS backend of the directors: auto, netlink or userspace")
+	flag.StringVar(&opts.backend, "backend", "auto", "IPVS backend of the directors: auto (kernel IPVS, else nftables, else userspace), netlink, nftables or userspace")
 	flag.BoolVar(&opts.verbose, "v", false, "print the roles' logs as they run")
 	flag.Parse()
 

@@ -93,7 +93,7 @@ func (r *report) print(w io.Writer) {
 	f := r.Failover
 	p("2. Failover: SIGKILL of the master director %s", f.Killed)
 	if f.LinkDown {
-		p("     (and its link down: kernel IPVS forwards on without the process, so the machine is made to die)")
+		p("     (and its link down: the kernel's %s table forwards on without the process, so the machine is made to die)", r.Backend)
 	}
 	p("     %s took over; the client saw no service for %s", f.TookOver, f.Gap)
 	p("     (VRRP master-down interval at advert_int 1 s, priority 99: %s, counted", f.MasterDownInterval)

@@ -35,6 +35,20 @@ type Options struct {
 	// MetricsAddr is where /metrics and /status are served; empty means
 	// nowhere. A bare ":port" listens on 127.0.0.1.
 	MetricsAddr string
+	// ControlSocket is the path of a Unix socket (mode 0600, its folder
+	// made 0700) serving /status and /metrics over HTTP, which
+	// `director status` reads; empty means none. The command's default is
+	// DefaultControlSocket.
+	ControlSocket string
+	// MetricsCompat also exports the metrics under other exporters' names:
+	// "keepalived" adds keepalived-exporter's keepalived_* VRRP series and
+	// node_exporter's node_ipvs_* IPVS series (compat.go). Empty adds
+	// none.
+	MetricsCompat string
+	// DumpDir is where keepalived's dumps go (DumpData, DumpStats,
+	// DumpJSON write keepalived.data, keepalived.stats, keepalived.json
+	// there); empty means $TMPDIR, else /tmp, as keepalived does.
+	DumpDir string
 	// Logger receives the director's logs; nil discards.
 	Logger *slog.Logger
 	// Hostname is the config-id @host conditionals are compared with;
@@ -82,6 +96,11 @@ type Director struct {
 	notifier      atomic.Pointer[alert.Notifier]
 	follower      atomic.Pointer[syncFollower]
 	noEmailFaults atomic.Bool
+	// lastTransitions holds, per VRRP instance name, the time.Time of its
+	// last transition (status and keepalived's dumps show it).
+	lastTransitions sync.Map
+	// scripts holds, per vrrp_script name, its *scriptResult (scripts.go).
+	scripts sync.Map
 
 	mu      sync.Mutex // serialises Run's start and stop, and Reload
 	plan    *Plan      // the plan Run applies, then the one running
@@ -90,6 +109,7 @@ type Director struct {
 	running bool
 	stopped bool
 
+	started   chan struct{} // closed when Run has applied the plan
 	closeOnce sync.Once
 	bg        sync.WaitGroup
 }
@@ -104,7 +124,7 @@ func New(opts Options) (*Director, error) {
 	if opts.Hostname == "" {
 		opts.Hostname = shortHostname()
 	}
-	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}}
+	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{})}
 	plan, warns, err := Load(opts.ConfigPath, opts.Hostname)
 	for _, w := range warns {
 		log.Warn("configuration: " + w.String())
@@ -195,6 +215,9 @@ func (d *Director) open(plan *Plan) error {
 	if err := d.reg.Register(alertCollector{d: d}); err != nil {
 		return fmt.Errorf("register alert metrics: %w", err)
 	}
+	if err := d.registerCompat(); err != nil {
+		return err
+	}
 
 	return nil
 }
@@ -235,21 +258,28 @@ func (d *Director) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	ctl, err := d.serveControl()
+	if err != nil {
+		d.mu.Unlock()
+		d.shutdown(srv)
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	d.runCtx = runCtx
 	plan := d.plan
-	err := d.apply(runCtx, nil, plan)
+	err = d.apply(runCtx, nil, plan)
 	d.mu.Unlock()
 	if err != nil {
 		d.log.Error("start director", "err", err)
-		d.shutdown(srv)
+		d.shutdown(srv, ctl)
 		return err
 	}
+	close(d.started)
 	d.log.Info("director running", "config", d.opts.ConfigPath, "router_id", plan.RouterID,
 		"vrrp_instances", len(plan.Instances), "virtual_servers", len(plan.VirtualServers))
 	<-ctx.Done()
-	d.shutdown(srv)
+	d.shutdown(srv, ctl)
 	return nil
 }
 
@@ -265,14 +295,19 @@ func metricsListenAddr(a string) string {
 // failover wants (unit.go): VRRP first (so the backup takes over at once),
 // then the pools with their IPVS services, the sync daemon and alerts;
 // then it closes the sockets.
-func (d *Director) shutdown(srv *http.Server) {
+func (d *Director) shutdown(srvs ...*http.Server) {
 	d.mu.Lock()
 	d.stopped = true
-	if err := d.apply(d.runCtx, d.plan, nil); err != nil { // nothing is built: it cannot fail
-		d.log.Error("stop director", "err", err)
+	if d.runCtx != nil {
+		if err := d.apply(d.runCtx, d.plan, nil); err != nil { // nothing is built: it cannot fail
+			d.log.Error("stop director", "err", err)
+		}
 	}
 	d.mu.Unlock()
-	if srv != nil {
+	for _, srv := range srvs {
+		if srv == nil {
+			continue
+		}
 		// The HTTP server's drain waits on sockets, on the wall clock.
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = srv.Shutdown(sctx)

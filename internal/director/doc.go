@@ -27,10 +27,12 @@
 // from global_defs. validate.go asks the libraries whether they take what
 // was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
 // ipvs.Service.Validate), so that a refusal is reported at its position
-// before anything runs. A keyword that lvskit parses but does not
-// implement gives a Warning at its position; an error rejects the whole
-// file with file:line:col diagnostics (errors.go). Nothing changes a Plan
-// once it is built.
+// before anything runs. A value keepalived corrects, or a keyword that
+// lvskit parses but does not implement, gives a Warning at its position;
+// an error rejects the whole file with file:line:col diagnostics
+// (errors.go: Report lists both with their Severity, VerdictOf says what
+// they mean for running the file). Nothing changes a Plan once it is
+// built.
 //
 // A plan describes units (unit.go), each a small spec that is compared and
 // built: the alert notifier, the global settings (no_email_faults,
@@ -53,6 +55,17 @@
 // events.go turns transitions into logs, alerts and notify scripts;
 // status.go serves /status and /metrics.
 //
+// What an operator reads: status.go (the Status document: VRRP instances
+// with their counters and time in state, virtual servers with each real
+// server's health and table entry, the sync daemon), control.go (the
+// same on a Unix socket only root can open, Options.ControlSocket, which
+// `director status` reads; Started and Healthy, for a service manager's
+// READY and watchdog), dump.go and dump_format.go (keepalived's
+// keepalived.data, .stats and .json, written by DumpData, DumpStats and
+// DumpJSON as keepalived 2.2.7 writes them), compat.go (keepalived-exporter's
+// and node_exporter's metric names, Options.MetricsCompat) and scripts.go
+// (each vrrp_script's last result).
+//
 // # What runs
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
@@ -70,7 +83,8 @@
 //   - the kernel's connection sync daemon following the VRRP instance
 //     named by lvs_sync_daemon (master while MASTER, backup otherwise);
 //     a backend without it logs that it is not supported;
-//   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is set.
+//   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is
+//     set, and on the control socket when Options.ControlSocket is.
 //
 // The director owns the whole IPVS table of its namespace, as keepalived
 // with lvs_flush does: services it was not configured with are removed at
@@ -93,17 +107,33 @@
 //
 // # Differences from keepalived
 //
-// Every one of these is reported by Load as a warning or an error at its
-// position, never silently:
+// The rule: the director runs every file keepalived 2.2.7 runs, with
+// keepalived's effective values, and reports at file:line:col every value
+// it corrects or ignores, in words that say what keepalived does
+// ("auth_pass truncated to 8 characters, as keepalived does"), also where
+// keepalived itself says nothing (a prefix after unicast_src_ip, an
+// argument after nopreempt, words after a virtual_server's port). It
+// refuses a file only where keepalived stops too (a vrrp_instance without
+// virtual_router_id or interface; FILE_CHECK without track_file, on which
+// keepalived 2.2.7 crashes) or where running would be unsafe, and then
+// says why. Translate makes keepalived's corrections of virtual servers
+// (translate_corrections.go): no protocol is UDP, a virtual server
+// without real servers is dropped, quorum and hysteresis are bounded, a
+// duplicated real server goes. internal/compat compares all this with
+// keepalived itself (make compat).
+//
+// What still differs, each reported by Load as a warning or an error at
+// its position, never silently:
 //
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
-//     virtual_ipaddress_excluded, route types other than unicast,
-//     script users and the LVS notify FIFOs are
-//     ignored with a warning;
+//     virtual_ipaddress_excluded, route types other than unicast, route
+//     tracking, script users and the LVS notify FIFOs are ignored with a
+//     warning;
 //   - track_process scans /proc every second instead of following the
 //     kernel's process events (which exist only in the initial network
 //     namespace);
-//   - a vrrp_sync_group of fewer than two instances is an error;
+//   - a notification_email that is not name@domain is left out (keepalived
+//     hands it to the SMTP server as written);
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
 //     fwmark, SCTP, ops and flag-3; lvs_sync_daemon on a backend without

@@ -9,12 +9,20 @@ import (
 	"github.com/lvskit/lvskit/internal/keepalived"
 )
 
-// Warning is a keyword of the configuration that lvskit understands but
-// does not implement; it has no effect.
+// Warning is a value of the configuration that runs other than written
+// (corrected or ignored, as keepalived corrects or ignores it) or a keyword
+// that lvskit does not implement: the configuration runs.
 type Warning = keepalived.Warning
 
-// Diagnostic is one positioned problem in a configuration.
+// Diagnostic is one positioned problem in a configuration, an error or a
+// warning (Severity).
 type Diagnostic = keepalived.Diagnostic
+
+// Severities of a Diagnostic.
+const (
+	SeverityError   = keepalived.SeverityError
+	SeverityWarning = keepalived.SeverityWarning
+)
 
 // ConfigError lists every semantic error of a configuration, in file
 // order. The configuration is rejected as a whole.
@@ -59,4 +67,52 @@ func sortByPos[T any](items []T, pos func(T) keepalived.Pos) {
 		}
 		return cmp.Compare(pa.Col, pb.Col)
 	})
+}
+
+// Report lists the warnings and the errors of a configuration (what Load
+// and CheckCapabilities return) as one list of diagnostics in file order,
+// each with its Severity.
+func Report(warns []Warning, err error) []Diagnostic {
+	ds := make([]Diagnostic, 0, len(warns))
+	for _, w := range warns {
+		ds = append(ds, w.Diagnostic())
+	}
+	ds = append(ds, Diagnostics(err)...)
+	sortByPos(ds, func(d Diagnostic) keepalived.Pos { return d.Pos })
+	return ds
+}
+
+// Verdict is what a configuration's diagnostics say about running it.
+type Verdict int
+
+const (
+	// Runs: no diagnostics; the file runs as written.
+	Runs Verdict = iota
+	// RunsWithWarnings: only warnings; the file runs, with the values
+	// corrected or ignored as the warnings say.
+	RunsWithWarnings
+	// Refused: errors; the file does not run.
+	Refused
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Runs:
+		return "runs"
+	case RunsWithWarnings:
+		return "runs with warnings"
+	}
+	return "refused"
+}
+
+// VerdictOf is the verdict of diagnostics ds (as Report returns them).
+func VerdictOf(ds []Diagnostic) Verdict {
+	v := Runs
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			return Refused
+		}
+		v = RunsWithWarnings
+	}
+	return v
 }

@@ -23,6 +23,7 @@ import (
 func (d *Director) onVRRP(smtpAlert bool) func(vrrp.Transition) {
 	return func(tr vrrp.Transition) {
 		d.log.Debug("vrrp transition", "instance", tr.Name, "from", tr.From.String(), "to", tr.To.String(), "priority", tr.Priority)
+		d.lastTransitions.Store(tr.Name, tr.Time)
 		if f := d.follower.Load(); f != nil && f.cfg.Instance == tr.Name {
 			f.set(tr.To)
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/lvskit/lvskit/internal/director"
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/nslab"
+	"github.com/lvskit/lvskit/internal/peer"
 )
 
 // buildDirector compiles examples/director into a temporary folder.
@@ -25,21 +25,12 @@ func buildDirector(t *testing.T) string {
 	return buildtest.Program(t, "github.com/lvskit/lvskit/examples/director")
 }
 
-// startDirector runs the director binary in h; when t ends it gets SIGTERM
-// (SIGKILL after 10 s) and, if t failed, its log is shown.
+// startDirector runs the director binary in h, with its control socket in
+// a temporary folder; when t ends it gets SIGTERM (SIGKILL after 10 s)
+// and, if t failed, its log is shown.
 func startDirector(t *testing.T, h *netnstest.Host, bin, name string, args ...string) *nslab.Proc {
 	t.Helper()
-	p, err := h.StartProc(name, append([]string{bin}, args...)...)
-	if err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = p.Terminate(10 * time.Second)
-		if t.Failed() {
-			t.Logf("log of %s:\n%s", name, p.Output())
-		}
-	})
-	return p
+	return h.Program(name, bin, append(args, "--socket", filepath.Join(t.TempDir(), name+".sock"))...)
 }
 
 // serveHTTP runs a web server inside h on addr that names itself.
@@ -100,18 +91,7 @@ func servedBy(c *http.Client, url string) (string, error) {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+func waitFor(timeout time.Duration, cond func() bool) bool { return netnstest.WaitFor(timeout, cond) }
 
 const clusterConf = `global_defs {
     router_id {{NAME}}
@@ -285,7 +265,7 @@ func TestIntegrationDirectors(t *testing.T) {
 
 	step("reloaded")
 	// A broken file changes nothing.
-	if err := os.WriteFile(conf1, []byte("vrrp_instance VI_1 {\n    priority banana\n}\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf1, []byte("vrrp_instance VI_1 {\n    interface eth0\n    priority banana\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := p1.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -301,7 +281,7 @@ func TestIntegrationDirectors(t *testing.T) {
 	if rs, _ := realServer(bad, "192.168.0.2:80"); rs.TableWeight != 2 {
 		t.Errorf("web2 after a rejected reload: %+v, want weight 2 kept", rs)
 	}
-	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":2:14") {
+	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":1:1") {
 		t.Errorf("the rejected reload's error with its position is not in the log:\n%s", p1.Output())
 	}
 	metrics := fetchMetrics(t, d1)
@@ -380,17 +360,4 @@ func grepLines(s, sub string) string {
 
 // promtoolCheck runs `promtool check metrics` (Debian's prometheus package)
 // as an independent reader of the exposition.
-func promtoolCheck(t *testing.T, metrics string) {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Errorf("promtool not installed (scripts/install-test-deps.sh installs it): %v", err)
-		return
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(metrics)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-}
+func promtoolCheck(t *testing.T, metrics string) { peer.CheckMetrics(t, metrics) }

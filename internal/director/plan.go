@@ -52,6 +52,9 @@ type InstancePlan struct {
 	SMTPAlert bool
 	// SyncGroup is the vrrp_sync_group the instance belongs to, if any.
 	SyncGroup string
+	// AuthType is the authentication's auth_type ("PASS", "AH"), or "" for
+	// none; PASS is VRRP.AuthPass.
+	AuthType string
 }
 
 // TrackKind says what a tracker watches.

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,6 +98,7 @@ vrrp_instance V {
     }
 }
 virtual_server 10.0.0.9 80 {
+    protocol TCP
     delay_loop 1
     warmup 0
     lb_algo wrr
@@ -168,6 +170,11 @@ func newRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backe
 
 // startRig is newRig with the director's clock (nil: the wall clock).
 func startRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend, clk clock.Clock) *reloadRig {
+	return startRigWith(t, global, wrap, func(o *Options) { o.Clock = clk })
+}
+
+// startRigWith is newRig with the director's options changed by opts.
+func startRigWith(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Backend, opts func(*Options)) *reloadRig {
 	w1, w2 := webServer(t), webServer(t)
 	r := &reloadRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), p1: port(w1), p2: port(w2), web2: w2, global: global,
 		mark:    filepath.Join(t.TempDir(), "web2-down"),
@@ -179,8 +186,12 @@ func startRig(t *testing.T, global string, wrap func(*recordingBackend) ipvs.Bac
 	if wrap != nil {
 		b = wrap(r.backend)
 	}
-	d, err := New(Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr, Clock: clk,
-		Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
+	o := Options{ConfigPath: r.path, IPVS: b, Network: r.net, Transport: tr,
+		Logger: slog.New(slog.NewTextHandler(r.logs, nil))}
+	if opts != nil {
+		opts(&o)
+	}
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +229,23 @@ func (r *reloadRig) waitFor(what string, cond func(Status) bool) Status {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// metrics is the director's /metrics exposition.
+func (r *reloadRig) metrics() string {
+	r.t.Helper()
+	srv := httptest.NewServer(r.d.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(body)
 }
 
 func (r *reloadRig) unit() *vrrpUnit {

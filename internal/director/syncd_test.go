@@ -3,15 +3,13 @@ package director
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http/httptest"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lvskit/lvskit/internal/peer"
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/vrrp"
 )
@@ -130,23 +128,12 @@ func TestSyncDaemonFollowsVRRP(t *testing.T) {
 
 // /metrics passes promtool (the Debian prometheus package's checker).
 func TestMetricsPromtool(t *testing.T) {
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (scripts/install-test-deps.sh installs it)")
-	}
 	r := newReloadRig(t)
 	r.waitFor("MASTER with both servers in the table", bothHealthyInTable)
 	if err := r.d.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r.d.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := r.metrics()
 	for _, name := range []string{
 		`lvskit_director_config_reloads_total{result="ok"} 1`,
 		`lvskit_vrrp_state{instance="V"} 2`,
@@ -154,13 +141,9 @@ func TestMetricsPromtool(t *testing.T) {
 		`lvskit_ipvs_writes_total`,
 		`lvskit_healthcheck_real_server_up`,
 	} {
-		if !strings.Contains(string(body), name) {
+		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(string(body))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+	peer.CheckMetrics(t, body)
 }

@@ -2,6 +2,7 @@ package director
 
 import (
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -108,10 +109,27 @@ func (t *translator) global() {
 	g := &t.cfg.Global
 	t.plan.RouterID = g.RouterID.Or(t.hostname)
 	t.plan.NoEmailFaults = g.NoEmailFaults.V
-	if g.SMTPServer.Set() && len(g.NotificationEmail) > 0 {
+	// keepalived hands the addresses to the SMTP server as written; the
+	// director's mailer needs addresses it can parse, and drops the rest.
+	var to []string
+	for _, e := range g.NotificationEmail {
+		if _, err := mail.ParseAddress(e.V); err != nil {
+			t.warnf(e.Pos, "notification_email", "notification_email %q is not an e-mail address (%v): keepalived passes it to the SMTP server as written; the director leaves it out", e.V, err)
+			continue
+		}
+		to = append(to, e.V)
+	}
+	from := g.NotificationEmailFrom
+	if from.Set() {
+		if _, err := mail.ParseAddress(from.V); err != nil {
+			t.warnf(from.Pos, "notification_email_from", "notification_email_from %q is not an e-mail address (%v): keepalived sends it as written; the director uses its default sender", from.V, err)
+			from = keepalived.Value[string]{}
+		}
+	}
+	if g.SMTPServer.Set() && len(to) > 0 {
 		a := &alert.Config{
 			RouterID:       t.plan.RouterID,
-			From:           g.NotificationEmailFrom.V,
+			From:           from.V,
 			HeloName:       g.SMTPHeloName.V,
 			ConnectTimeout: g.SMTPConnectTimeout.Or(alert.DefaultConnectTimeout),
 		}
@@ -125,16 +143,14 @@ func (t *translator) global() {
 		} else {
 			a.Server = host + ":" + strconv.Itoa(int(port))
 		}
-		for _, to := range g.NotificationEmail {
-			a.To = append(a.To, to.V)
-		}
+		a.To = to
 		if err := a.Validate(); err != nil {
 			t.errorf(g.SMTPServer.Pos, "smtp_server: the alert settings are refused: %v", err)
 		}
 		t.plan.Alert = a
 	} else {
 		if g.SMTPServer.Set() {
-			t.unimplemented(g.SMTPServer.Pos, "smtp_server", "no notification_email: no alerts are sent")
+			t.unimplemented(g.SMTPServer.Pos, "smtp_server", "no usable notification_email: no alerts are sent")
 		}
 		for _, e := range g.NotificationEmail {
 			t.unimplemented(e.Pos, "notification_email", "no smtp_server: no alerts are sent")

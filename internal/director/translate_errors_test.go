@@ -14,8 +14,6 @@ func TestLoadErrors(t *testing.T) {
 		name, text string
 		want       []string // ":line:col: message" suffixes, in order
 	}{
-		{"unknown track_script", inst + "    track_script {\n        nope\n    }\n}\n",
-			[]string{`:8:9: track_script: no vrrp_script named "nope"`}},
 		{"missing group", "virtual_server group NOPE {\n    real_server 10.0.0.1 80 {\n    }\n}\n",
 			[]string{`:1:1: virtual_server: no virtual_server_group named "NOPE"`}},
 		{"weight over the kernel's", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 70000\n    }\n}\n",
@@ -66,6 +64,9 @@ static_ipaddress {
     10.9.9.9/24 dev eth0
 }
 virtual_server 10.0.0.9 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind DR
     ha_suspend
     real_server 10.0.0.1 80 {
         TCP_CHECK {
@@ -88,7 +89,7 @@ virtual_server 10.0.0.9 80 {
 	}
 	want := []kw{
 		{3, 5, "script_user"}, {9, 5, "promote_secondaries"},
-		{11, 9, "virtual_ipaddress"}, {15, 5, "static_ipaddress"}, {18, 5, "ha_suspend"}, {21, 13, "log_all_failures"},
+		{11, 9, "virtual_ipaddress"}, {15, 5, "static_ipaddress"}, {21, 5, "ha_suspend"}, {24, 13, "log_all_failures"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)

@@ -42,10 +42,14 @@ func (t *translator) virtualServers() {
 	seen := map[ipvs.ServiceKey]keepalived.Pos{}
 	for i := range t.cfg.VirtualServers {
 		vs := &t.cfg.VirtualServers[i]
+		if !t.keepVirtualServer(vs, groups[vs.Group]) {
+			continue
+		}
 		base, ok := t.virtualServer(vs)
 		if !ok {
 			continue
 		}
+		t.correctVirtualServer(vs, &base)
 		var keys []groupService
 		switch {
 		case vs.Group != "":
@@ -77,6 +81,7 @@ func (t *translator) virtualServers() {
 			// Every service gets checkers of its own.
 			if len(keys) > 1 {
 				p.RealServers = t.realServers(vs, svc)
+				t.correctVirtualServer(vs, &p)
 			}
 			t.plan.VirtualServers = append(t.plan.VirtualServers, p)
 		}
@@ -132,7 +137,7 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 		PersistenceTimeout: vs.PersistenceTimeout.V,
 		PersistenceBits:    vs.PersistenceGranularity.V,
 	}
-	switch strings.ToUpper(vs.Protocol.Or("TCP")) {
+	switch strings.ToUpper(vs.Protocol.Or("UDP")) {
 	case "TCP":
 		svc.Protocol = ipvs.TCP
 	case "UDP":
@@ -205,9 +210,10 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 			fwv = vs.Forwarding
 		}
 		fw, tt, tport, tf := t.forward(fwv, "lb_kind")
-		w := rs.Weight.Or(1)
+		wv := firstSet(rs.Weight, vs.Weight)
+		w := wv.Or(1)
 		if w < 0 || w > 65535 {
-			t.errorf(rs.Weight.Pos, "weight: %d is out of range [0, 65535]", w)
+			t.errorf(wv.Pos, "weight: %d is out of range [0, 65535]", w)
 		}
 		port := rs.Port
 		if port == 0 {

@@ -34,6 +34,9 @@ vrrp_instance V {
     }
 }
 virtual_server 10.0.0.9 8080 {
+    protocol TCP
+    lb_algo wlc
+    lb_kind NAT
     delay_loop 10
     retry 2
     warmup 0

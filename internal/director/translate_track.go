@@ -170,9 +170,6 @@ func (t *translator) syncGroups() map[string]groupMembership {
 		for _, m := range sg.Group {
 			p.Members = append(p.Members, m.V)
 		}
-		if len(p.Members) < 2 {
-			t.errorf(sg.Pos, "vrrp_sync_group %q: needs at least two instances", sg.Name)
-		}
 		// A sync group's trackers apply to every member; their weights
 		// count only with sync_group_tracking_weight.
 		weights := sg.SyncGroupTrackingWeight.V

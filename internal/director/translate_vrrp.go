@@ -3,7 +3,6 @@ package director
 import (
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/keepalived"
@@ -37,15 +36,16 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		if c.Priority < 1 || c.Priority > 255 {
 			t.errorf(in.Priority.Pos, "priority: %d is out of range 1..255", c.Priority)
 		}
+		var authType string
 		if a := in.Authentication; a.Set() {
-			t.authentication(&c, a, in)
+			authType = t.authentication(&c, a, in)
 		}
 		for _, a := range in.VirtualIPAddresses {
 			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Link: a.Dev, Label: a.Label})
 			t.vipOptions(a)
 		}
 		if len(in.VirtualIPAddresses) == 0 {
-			t.errorf(in.Pos, "vrrp_instance %q: no virtual_ipaddress", in.Name)
+			t.warnf(in.Pos, "virtual_ipaddress", "vrrp_instance %q: no virtual_ipaddress: keepalived warns \"No VIP specified\" and runs VRRP without addresses (for its notify scripts); so does the director", in.Name)
 		}
 		for _, a := range in.VirtualIPAddressesExcl {
 			t.unimplemented(a.Pos, "virtual_ipaddress_excluded", "")
@@ -112,10 +112,15 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		// In strict mode state MASTER is for an owner only: acceptStrict
 		// resets it first, as keepalived does.
 		strictNotOwner := t.strictMode(in) && in.Priority.Set() && in.Priority.V != vrrp.PriorityOwner
-		if in.State.Set() {
+		state := in.State
+		if state.V == keepalived.StateMaster && authType == "AH" {
+			t.warnf(state.Pos, "state", "state MASTER is incompatible with AH authentication: BACKUP, as keepalived does")
+			state.V = keepalived.StateBackup
+		}
+		if state.Set() {
 			switch {
-			case in.State.V == keepalived.StateMaster && strictNotOwner:
-			case in.State.V == keepalived.StateMaster:
+			case state.V == keepalived.StateMaster && strictNotOwner:
+			case state.V == keepalived.StateMaster:
 				c.InitialState = vrrp.StateMaster
 				if !in.Priority.Set() {
 					c.Priority = vrrp.PriorityOwner
@@ -126,7 +131,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 				if c.PreemptDelay > 0 {
 					t.warnf(in.PreemptDelay.Pos, "preempt_delay", "preempt delay will not work with initial state MASTER - clearing (as keepalived does)")
 				}
-			case in.State.V == keepalived.StateBackup:
+			case state.V == keepalived.StateBackup:
 				c.InitialState = vrrp.StateBackup
 			}
 		}
@@ -144,7 +149,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 			c.Notify.FIFO = f.V.Path
 		}
 
-		ip := InstancePlan{Pos: in.Pos, VRRP: c, SyncGroup: groups[in.Name].group,
+		ip := InstancePlan{Pos: in.Pos, VRRP: c, AuthType: authType, SyncGroup: groups[in.Name].group,
 			SMTPAlert: smtpDefault(in.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert)}
 		if !in.DontTrackPrimary.V && c.Interface != "" {
 			ip.Tracks = append(ip.Tracks, TrackPlan{Kind: TrackInterface, Name: c.Interface, Interface: c.Interface})
@@ -163,13 +168,14 @@ func (t *translator) instances(groups map[string]groupMembership) {
 	}
 }
 
-// authentication sets c's authentication (PASS, or keepalived's IPsec AH),
-// ignoring it where keepalived 2.2.7 does, with its warnings
-// (vrrp_complete_instance): in strict mode, in version 3, without a
-// password, and AH with IPv6.
-func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalived.Auth], in *keepalived.VRRPInstance) {
+// authentication sets c's authentication (PASS, or keepalived's IPsec AH)
+// and returns the auth_type that runs, "" for none: it is ignored where
+// keepalived 2.2.7 ignores it, with its warnings (vrrp_complete_instance):
+// in strict mode, in version 3, without a password, and AH with IPv6. The
+// parser has already refused any type but PASS and AH (case-sensitive).
+func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalived.Auth], in *keepalived.VRRPInstance) string {
 	ipv6 := len(in.VirtualIPAddresses) > 0 && in.VirtualIPAddresses[0].Prefix.Addr().Is6()
-	switch typ := strings.ToUpper(a.V.Type); {
+	switch typ := a.V.Type; {
 	case t.strictMode(in):
 		t.warnf(a.Pos, "authentication", "Strict mode does not support authentication. Ignoring. (as keepalived does)")
 	case c.Version == 3 || c.Version == 0 && ipv6: // IPv6 defaults to version 3
@@ -180,12 +186,15 @@ func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalive
 		t.warnf(a.Pos, "authentication", "cannot use AH authentication with IPv6; ignored, as keepalived does")
 	case typ == "PASS":
 		c.AuthPass = a.V.Pass
+		return typ
 	case typ == "AH":
 		c.AuthPass = a.V.Pass
 		c.AuthType = vrrp.AuthAH
+		return typ
 	default:
 		t.errorf(a.Pos, "authentication: unknown auth_type %s", a.V.Type)
 	}
+	return ""
 }
 
 // mcastGroup is the group an instance's adverts go to: mcast_dst_ip, else

@@ -44,6 +44,7 @@ vrrp_instance C {
     }
 }
 virtual_server 10.0.0.1 80 {
+    protocol TCP
     real_server 10.0.1.1 80 {
         weight 1
         TCP_CHECK {
@@ -51,6 +52,7 @@ virtual_server 10.0.0.1 80 {
     }
 }
 virtual_server 10.0.0.1 443 {
+    protocol TCP
     real_server 10.0.1.1 443 {
         TCP_CHECK {
         }

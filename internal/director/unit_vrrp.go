@@ -87,7 +87,7 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 		case TrackInterface:
 			tr = vrrp.TrackInterface(t.Interface, nil)
 		case TrackScript:
-			tr = vrrp.TrackScript(t.Script)
+			tr = d.recordScript(t.Name, vrrp.TrackScript(t.Script))
 		case TrackFile:
 			tr = vrrp.TrackFile(t.File)
 		case TrackProcess:

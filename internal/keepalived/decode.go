@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,33 +12,77 @@ import (
 
 // decoder turns the statement tree into a typed Config. Every keyword is
 // handled by a function from a per-block table; a keyword missing from the
-// table is an error, one in the block's "ignored" set is a warning.
+// table is unknown (a warning, as keepalived logs and skips it), one in the
+// block's "ignored" set is known but not implemented (a warning too).
 type decoder struct {
 	*diags
 	cfg *Config
+	// spill is what a block handed back to the one enclosing it: the
+	// statements after a '}' that ended it early, or the lines of a block
+	// keepalived does not open (see decodeBlock).
+	spill []*node
 }
 
 type kwFunc func(n *node)
 
 type table map[string]kwFunc
 
-// decodeBlock runs the handlers of t over the children of n.
+// decodeBlock runs the handlers of t over the children of n the way
+// keepalived's reader walks a block. keepalived logs an unknown keyword
+// and skips its line, but it does not skip a block after it: it ignores
+// the '{', reads the lines inside as lines of n, and the '}' that closed
+// them closes n. What followed in n then belongs to the block enclosing
+// n, and n's own '}' closes that one, and so on up to the top level,
+// where keepalived ignores a '}'. decodeBlock does the same: it reads the
+// unknown block's lines here, and a '}' of such a block (a closer node)
+// ends n early and hands the rest to the enclosing decodeBlock (spill).
 func (d *decoder) decodeBlock(ctx string, n *node, t table, ignored map[string]bool) {
-	for _, c := range n.children {
+	queue := slices.Clone(n.children)
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c.closer {
+			if ctx == "" {
+				d.warnf(c.pos, "}", "%s", strayClose)
+				continue
+			}
+			d.spill = append(queue, closerOf(n)...)
+			return
+		}
 		if f, ok := t[c.name]; ok {
 			f(c)
+			if d.spill != nil {
+				queue = append(d.spill, queue...)
+				d.spill = nil
+			}
 			continue
 		}
 		if ignored[c.name] {
 			d.notImplemented(c.pos, c.name)
 			continue
 		}
-		if ctx == "" {
-			d.errorf(c.pos, "unknown keyword %q", c.name)
-		} else {
-			d.errorf(c.pos, "unknown keyword %q in %s", c.name, ctx)
+		d.unknown(ctx, c, t, ignored)
+		if c.block {
+			queue = append(append(slices.Clone(c.children), closerOf(c)...), queue...)
 		}
 	}
+}
+
+// closerOf is the '}' that closed n, as a statement of its own, or
+// nothing when the file ended first.
+func closerOf(n *node) []*node {
+	if !n.end.IsValid() {
+		return nil
+	}
+	return []*node{{closer: true, pos: n.end}}
+}
+
+// unopened handles a '{' after a keyword that takes none: keepalived does
+// not open it, so its lines are read in the enclosing block and its '}'
+// ends that block.
+func (d *decoder) unopened(n *node) {
+	d.warnf(n.pos, n.name, "%s does not take a { } block: keepalived ignores the '{', reads the lines inside as if outside it, and the '}' ends the enclosing block; so does the director", n.name)
+	d.spill = append(slices.Clone(n.children), closerOf(n)...)
 }
 
 func set(names ...string) map[string]bool {
@@ -50,28 +95,38 @@ func set(names ...string) map[string]bool {
 
 // ---- argument checks ----
 
-// plain checks that n has no block and between min and max arguments
-// (max < 0: unlimited).
+// plain checks that n has between min and max arguments (max < 0:
+// unlimited). A block after it is read as keepalived reads it (unopened).
 func (d *decoder) plain(n *node, min, max int) bool {
 	if n.block {
-		d.errorf(n.pos, "%s: does not take a { } block", n.name)
-		return false
+		d.unopened(n)
 	}
 	return d.nargs(n, min, max)
 }
 
+// nargs checks the number of arguments of n. Missing ones make keepalived
+// ignore the line; extra ones it ignores, and so does nargs (it drops
+// them from n, with a warning).
 func (d *decoder) nargs(n *node, min, max int) bool {
 	if len(n.args) < min {
 		if min == 1 {
-			d.errorf(n.pos, "%s: missing argument", n.name)
+			d.warnf(n.pos, n.name, "%s: missing argument: the line is ignored, as keepalived does", n.name)
 		} else {
-			d.errorf(n.pos, "%s: needs %d arguments, got %d", n.name, min, len(n.args))
+			d.warnf(n.pos, n.name, "%s: needs %d arguments, got %d: the line is ignored, as keepalived does", n.name, min, len(n.args))
 		}
 		return false
 	}
 	if max >= 0 && len(n.args) > max {
-		d.errorf(n.args[max].Pos, "%s: unexpected argument %q", n.name, n.args[max].Text)
-		return false
+		extra := make([]string, 0, len(n.args)-max)
+		for _, a := range n.args[max:] {
+			extra = append(extra, a.Text)
+		}
+		word := "argument"
+		if len(extra) > 1 {
+			word = "arguments"
+		}
+		d.warnf(n.args[max].Pos, n.name, "%s: unexpected %s %q ignored, as keepalived does", n.name, word, strings.Join(extra, " "))
+		n.args = n.args[:max]
 	}
 	return true
 }
@@ -82,6 +137,10 @@ func (d *decoder) blockOnly(n *node, min, max int) bool {
 		d.errorf(n.pos, "%s: needs a { } block", n.name)
 		return false
 	}
+	if len(n.args) < min {
+		d.errorf(n.pos, "%s: missing argument", n.name)
+		return false
+	}
 	return d.nargs(n, min, max)
 }
 
@@ -90,11 +149,11 @@ func (d *decoder) blockOnly(n *node, min, max int) bool {
 func (d *decoder) parseInt(kw string, t token, min, max int64) (int64, bool) {
 	v, err := strconv.ParseInt(strings.TrimSpace(t.Text), 10, 64)
 	if err != nil {
-		d.errorf(t.Pos, "%s: invalid number %q", kw, t.Text)
+		d.ignoredf(t.Pos, kw, "%s: invalid number %q", kw, t.Text)
 		return 0, false
 	}
 	if v < min || v > max {
-		d.errorf(t.Pos, "%s: %d is out of range [%d, %d]", kw, v, min, max)
+		d.ignoredf(t.Pos, kw, "%s: %d is out of range [%d, %d]", kw, v, min, max)
 		return 0, false
 	}
 	return v, true
@@ -106,11 +165,11 @@ const maxTimer = 10 * 365 * 24 * time.Hour
 func (d *decoder) parseDuration(kw string, t token) (time.Duration, bool) {
 	f, err := strconv.ParseFloat(t.Text, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(t.Text, "xXpP_") {
-		d.errorf(t.Pos, "%s: invalid time %q (want seconds, e.g. 1 or 0.5)", kw, t.Text)
+		d.ignoredf(t.Pos, kw, "%s: invalid time %q (want seconds, e.g. 1 or 0.5)", kw, t.Text)
 		return 0, false
 	}
 	if f < 0 || f*float64(time.Second) > float64(maxTimer) {
-		d.errorf(t.Pos, "%s: time %q is out of range", kw, t.Text)
+		d.ignoredf(t.Pos, kw, "%s: time %q is out of range", kw, t.Text)
 		return 0, false
 	}
 	return time.Duration(math.Round(f*1e6)) * time.Microsecond, true
@@ -123,14 +182,14 @@ func (d *decoder) parseBool(kw string, t token) (bool, bool) {
 	case "off", "false", "no":
 		return false, true
 	}
-	d.errorf(t.Pos, "%s: invalid boolean %q (want on|off|true|false|yes|no)", kw, t.Text)
+	d.ignoredf(t.Pos, kw, "%s: invalid boolean %q (want on|off|true|false|yes|no)", kw, t.Text)
 	return false, false
 }
 
 func (d *decoder) parseAddr(kw string, t token) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(t.Text)
 	if err != nil || a.Zone() != "" && !a.Is6() {
-		d.errorf(t.Pos, "%s: invalid IP address %q", kw, t.Text)
+		d.ignoredf(t.Pos, kw, "%s: invalid IP address %q", kw, t.Text)
 		return netip.Addr{}, false
 	}
 	return a, true
@@ -147,14 +206,14 @@ func (d *decoder) parsePrefix(kw string, t token) (netip.Prefix, bool) {
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			d.errorf(t.Pos, "%s: invalid IP address %q", kw, s)
+			d.ignoredf(t.Pos, kw, "%s: invalid IP address %q", kw, s)
 			return netip.Prefix{}, false
 		}
 		return netip.PrefixFrom(a, a.BitLen()), true
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		d.errorf(t.Pos, "%s: invalid address/prefix %q", kw, s)
+		d.ignoredf(t.Pos, kw, "%s: invalid address/prefix %q", kw, s)
 		return netip.Prefix{}, false
 	}
 	return p, true
@@ -189,6 +248,26 @@ func (d *decoder) duration(dst *Value[time.Duration]) kwFunc {
 		if v, ok := d.parseDuration(n.name, n.args[0]); ok {
 			*dst = Value[time.Duration]{V: v, Pos: n.pos}
 		}
+	}
+}
+
+// positiveDuration is duration for keepalived's timers whose range starts
+// above 0 (vrrp_garp_interval, vrrp_gna_interval, advert_int): 0 is
+// invalid, and keepalived keeps the default.
+func (d *decoder) positiveDuration(dst *Value[time.Duration]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		v, ok := d.parseDuration(n.name, n.args[0])
+		if !ok {
+			return
+		}
+		if v <= 0 {
+			d.ignoredf(n.args[0].Pos, n.name, "%s: %s is invalid (it must be above 0)", n.name, n.args[0].Text)
+			return
+		}
+		*dst = Value[time.Duration]{V: v, Pos: n.pos}
 	}
 }
 
@@ -227,6 +306,34 @@ func (d *decoder) addr(dst *Value[netip.Addr]) kwFunc {
 			*dst = Value[netip.Addr]{V: a, Pos: n.pos}
 		}
 	}
+}
+
+// hostAddr handles an address that keepalived reads as ADDR[/LEN] and
+// keeps the address of (unicast_src_ip, mcast_src_ip).
+func (d *decoder) hostAddr(dst *Value[netip.Addr]) kwFunc {
+	return func(n *node) {
+		if !d.plain(n, 1, 1) {
+			return
+		}
+		if a, ok := d.parseHostAddr(n.name, n.args[0]); ok {
+			*dst = Value[netip.Addr]{V: a, Pos: n.pos}
+		}
+	}
+}
+
+// parseHostAddr reads an address; keepalived accepts a prefix length
+// after it and drops it, with a warning here.
+func (d *decoder) parseHostAddr(kw string, t token) (netip.Addr, bool) {
+	if i := strings.IndexByte(t.Text, '/'); i >= 0 {
+		p, err := netip.ParsePrefix(t.Text)
+		if err != nil {
+			d.ignoredf(t.Pos, kw, "%s: invalid IP address %q", kw, t.Text)
+			return netip.Addr{}, false
+		}
+		d.warnf(t.Pos, kw, "%s: prefix length dropped from %s: %s, as keepalived does", kw, t.Text, p.Addr())
+		return p.Addr(), true
+	}
+	return d.parseAddr(kw, t)
 }
 
 func (d *decoder) port(dst *Value[uint16]) kwFunc {
@@ -400,22 +507,19 @@ func (d *decoder) trackRefs(dst *[]TrackRef, min, max int64) kwFunc {
 			switch a.Text {
 			case "weight":
 				if i+1 >= len(args) {
-					d.errorf(a.Pos, "%s: weight needs a value", kw)
-					return r, false
+					d.ignoredf(a.Pos, kw, "%s: weight needs a value", kw)
+					continue
 				}
 				i++
-				w, ok := d.parseInt(kw+" weight", args[i], min, max)
-				if !ok {
-					return r, false
+				if w, ok := d.parseInt(kw+" weight", args[i], min, max); ok {
+					r.Weight = Value[int]{V: int(w), Pos: a.Pos}
 				}
-				r.Weight = Value[int]{V: int(w), Pos: a.Pos}
 			case "reverse":
 				r.Reverse = true
 			case "noreverse", "no_reverse":
 				r.Reverse = false
 			default:
-				d.errorf(a.Pos, "%s: unexpected %q after %q", kw, a.Text, name.Text)
-				return r, false
+				d.ignoredf(a.Pos, kw, "%s: unexpected %q after %q", kw, a.Text, name.Text)
 			}
 		}
 		return r, true

@@ -46,16 +46,39 @@ func (v Value[T]) Or(def T) T {
 	return def
 }
 
-// Diagnostic is one positioned problem found in a configuration.
-type Diagnostic struct {
-	Pos Pos
-	Msg string
+// Severity says whether a Diagnostic stops a configuration.
+type Severity int
+
+const (
+	// SeverityError rejects the configuration: keepalived stops on it too,
+	// or running it would be unsafe. It is the zero value.
+	SeverityError Severity = iota
+	// SeverityWarning reports a value that is corrected or ignored, the
+	// way keepalived corrects or ignores it, or a keyword lvskit does not
+	// implement; the configuration runs.
+	SeverityWarning
+)
+
+func (s Severity) String() string {
+	if s == SeverityWarning {
+		return "warning"
+	}
+	return "error"
 }
 
+// Diagnostic is one positioned problem found in a configuration.
+type Diagnostic struct {
+	Pos      Pos
+	Severity Severity
+	Msg      string
+}
+
+// String is "file:line:col: message".
 func (d Diagnostic) String() string { return d.Pos.String() + ": " + d.Msg }
 
-// Warning reports a keyword that was understood but is not implemented by
-// lvskit: the configuration is accepted, the keyword has no effect.
+// Warning reports a value that runs other than written (corrected or
+// ignored as keepalived corrects or ignores it) or a keyword that lvskit
+// does not implement: the configuration is accepted.
 type Warning struct {
 	Pos     Pos
 	Keyword string
@@ -64,6 +87,11 @@ type Warning struct {
 
 func (w Warning) String() string {
 	return fmt.Sprintf("%s: %s", w.Pos, w.Msg)
+}
+
+// Diagnostic is w as a Diagnostic of SeverityWarning.
+func (w Warning) Diagnostic() Diagnostic {
+	return Diagnostic{Pos: w.Pos, Severity: SeverityWarning, Msg: w.Msg}
 }
 
 // ParseError is returned when a configuration has one or more errors. It
@@ -120,6 +148,12 @@ func (d *diags) errorf(p Pos, format string, args ...any) {
 
 func (d *diags) warnf(p Pos, keyword, format string, args ...any) {
 	d.warns = append(d.warns, Warning{Pos: p, Keyword: keyword, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ignoredf warns about a value that keepalived logs and ignores (its
+// default, or the value set before, stays); the caller ignores it too.
+func (d *diags) ignoredf(p Pos, keyword, format string, args ...any) {
+	d.warnf(p, keyword, "%s: ignored, as keepalived does", fmt.Sprintf(format, args...))
 }
 
 func (d *diags) notImplemented(p Pos, keyword string) {

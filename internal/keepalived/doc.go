@@ -28,12 +28,30 @@
 // problem comes from. A Value that is not Set was not in the file: the
 // parser never fills in defaults (each field's comment names keepalived's).
 //
-// Errors are collected, not stopped at: the error is a *ParseError listing
-// every problem as "file:line:col: message", and a configuration with any
-// error is rejected as a whole (the returned *Config is nil). An unknown
-// keyword is an error naming it. A keyword that keepalived knows but lvskit
-// does not implement (SNMP, BFD, nftables, ...) is accepted
-// and reported as a Warning with its position, never silently dropped.
+// The parser reads a file the way keepalived 2.2.7 does, and what
+// keepalived logs and then corrects or ignores is a Warning at its
+// position that says what keepalived does, with keepalived's value in the
+// Config: an unknown keyword (with a "did you mean" from the keywords of
+// its block; a misspelt checker is said to be no check at all), extra
+// arguments, a value out of range or invalid (the default stays), state,
+// auth_type and lb_kind compared case-sensitively as keepalived compares
+// them, auth_pass truncated to 8 characters, a prefix length after
+// unicast_src_ip or a unicast_peer dropped, a vrrp_script or track_file
+// without its script or file removed, references to missing blocks
+// ignored, an empty sync group removed. keepalived does not skip the
+// block of an unknown keyword: it ignores the '{', reads the lines inside
+// as lines of the enclosing block, and the '}' ends that block; the
+// parser does the same (decodeBlock).
+//
+// Errors are what keepalived stops on too (a vrrp_instance without
+// virtual_router_id or interface) or what cannot be read at all; they are
+// collected, not stopped at: the error is a *ParseError listing every one
+// as "file:line:col: message", the warnings are returned with it, and a
+// configuration with any error is rejected as a whole (the returned
+// *Config is nil). A keyword that keepalived knows but lvskit does not
+// implement (SNMP, BFD, ...) is accepted and
+// reported as a Warning with its position, never silently dropped.
+// Diagnostic has a Severity for tools that list both.
 //
 // # Use
 //
@@ -45,7 +63,7 @@
 //	var pe *keepalived.ParseError
 //	if errors.As(err, &pe) {
 //		for _, d := range pe.Diagnostics {
-//			fmt.Println(d) // testdata/bad.conf:12:14: priority: 300 is out of range [1, 255]
+//			fmt.Println(d) // testdata/bad.conf:1:1: vrrp_instance "VI_1": missing virtual_router_id (...)
 //		}
 //	}
 //

@@ -52,15 +52,21 @@ virtual_server 192.168.0.253 80 {
 }
 
 func ExampleParseError() {
-	conf := "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority 300\n    bogus yes\n}\n"
-	_, _, err := keepalived.Parse(strings.NewReader(conf), "bad.conf", keepalived.Options{})
+	// priority 300 and bogus are warnings (keepalived ignores both); a
+	// missing virtual_router_id stops keepalived, so it is an error.
+	conf := "vrrp_instance VI_1 {\n    interface eth0\n    priority 300\n    bogus yes\n}\n"
+	_, warns, err := keepalived.Parse(strings.NewReader(conf), "bad.conf", keepalived.Options{})
+	for _, w := range warns {
+		fmt.Println("warning:", w)
+	}
 	var pe *keepalived.ParseError
 	if errors.As(err, &pe) {
 		for _, d := range pe.Diagnostics {
-			fmt.Println(d)
+			fmt.Println("error:", d)
 		}
 	}
 	// Output:
-	// bad.conf:4:14: priority: 300 is out of range [1, 255]
-	// bad.conf:5:5: unknown keyword "bogus" in vrrp_instance
+	// warning: bad.conf:3:14: priority: 300 is out of range [1, 255]: ignored, as keepalived does
+	// warning: bad.conf:4:5: unknown keyword "bogus" in vrrp_instance: ignored, as keepalived does
+	// error: bad.conf:1:1: vrrp_instance "VI_1": missing virtual_router_id (keepalived does not start either)
 }

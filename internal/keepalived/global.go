@@ -46,7 +46,6 @@ func (d *decoder) globalDefs(n *node) {
 	}
 	t := table{
 		"router_id":                       d.str(&g.RouterID),
-		"lvs_id":                          d.str(&g.RouterID),
 		"notification_email":              d.list(&g.NotificationEmail),
 		"notification_email_from":         d.str(&g.NotificationEmailFrom),
 		"smtp_server":                     d.smtpServer(&g.SMTPServer),
@@ -73,8 +72,8 @@ func (d *decoder) globalDefs(n *node) {
 		"vrrp_garp_lower_prio_repeat":     d.integer(&g.VRRPGarpLowerPrioRepeat, 0, 255),
 		"vrrp_garp_master_refresh":        d.duration(&g.VRRPGarpMasterRefresh),
 		"vrrp_garp_master_refresh_repeat": d.integer(&g.VRRPGarpMasterRefreshRepeat, 0, 255),
-		"vrrp_garp_interval":              d.duration(&g.VRRPGarpInterval),
-		"vrrp_gna_interval":               d.duration(&g.VRRPGnaInterval),
+		"vrrp_garp_interval":              d.positiveDuration(&g.VRRPGarpInterval),
+		"vrrp_gna_interval":               d.positiveDuration(&g.VRRPGnaInterval),
 		"vrrp_min_garp":                   d.flag(&g.VRRPMinGarp),
 		"vrrp_lower_prio_no_advert":       d.flag(&g.VRRPLowerPrioNoAdvert),
 		"vrrp_higher_prio_send_advert":    d.flag(&g.VRRPHigherPrioSendAdvert),
@@ -124,7 +123,7 @@ func (d *decoder) mcastGroup(dst *Value[netip.Addr], v6 bool) kwFunc {
 			return
 		}
 		if !a.IsMulticast() || a.Is6() != v6 {
-			d.errorf(n.args[0].Pos, "%s: %s is not an IPv%s multicast address", n.name, a, map[bool]string{false: "4", true: "6"}[v6])
+			d.ignoredf(n.args[0].Pos, n.name, "%s: %s is not an IPv%s multicast address", n.name, a, map[bool]string{false: "4", true: "6"}[v6])
 			return
 		}
 		*dst = Value[netip.Addr]{V: a, Pos: n.pos}
@@ -153,7 +152,7 @@ func (d *decoder) lvsFlushOnStop(dst *Value[bool]) kwFunc {
 			return
 		}
 		if len(n.args) == 1 && n.args[0].Text != "VS" {
-			d.errorf(n.args[0].Pos, "%s: unexpected argument %q (want VS or nothing)", n.name, n.args[0].Text)
+			d.ignoredf(n.args[0].Pos, n.name, "%s: unexpected argument %q (want VS or nothing)", n.name, n.args[0].Text)
 			return
 		}
 		*dst = Value[bool]{V: true, Pos: n.pos}
@@ -173,7 +172,7 @@ func (d *decoder) lvsSyncDaemon(dst *Value[LVSSyncDaemon]) kwFunc {
 			a := args[i]
 			val := func() (token, bool) {
 				if i+1 >= len(args) {
-					d.errorf(a.Pos, "%s: %s needs a value", n.name, a.Text)
+					d.ignoredf(a.Pos, n.name, "%s: %s needs a value", n.name, a.Text)
 					return token{}, false
 				}
 				i++
@@ -242,7 +241,7 @@ func (d *decoder) lvsSyncDaemon(dst *Value[LVSSyncDaemon]) kwFunc {
 					s.Instance = a.Text
 					continue
 				}
-				d.errorf(a.Pos, "%s: unexpected argument %q", n.name, a.Text)
+				d.ignoredf(a.Pos, n.name, "%s: unexpected argument %q", n.name, a.Text)
 				return
 			}
 		}
@@ -268,11 +267,11 @@ func (d *decoder) lvsTimeouts(dst *Value[LVSTimeouts]) kwFunc {
 			case "udp":
 				p = &lt.UDP
 			default:
-				d.errorf(a.Pos, "%s: unexpected %q (want tcp, tcpfin or udp)", n.name, a.Text)
+				d.ignoredf(a.Pos, n.name, "%s: unexpected %q (want tcp, tcpfin or udp)", n.name, a.Text)
 				return
 			}
 			if i+1 >= len(n.args) {
-				d.errorf(a.Pos, "%s: %s needs a value", n.name, a.Text)
+				d.ignoredf(a.Pos, n.name, "%s: %s needs a value", n.name, a.Text)
 				return
 			}
 			v, ok := d.parseInt(n.name+" "+a.Text, n.args[i+1], 1, 86400*31)

@@ -20,7 +20,7 @@ func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 		o := toks[i]
 		val := func() (token, bool) {
 			if i+1 >= len(toks) {
-				d.errorf(o.Pos, "%s: %s needs a value", kw, o.Text)
+				d.ignoredf(o.Pos, kw, "%s: %s needs a value: the address", kw, o.Text)
 				return token{}, false
 			}
 			i++
@@ -53,7 +53,7 @@ func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 			case "site", "link", "host", "nowhere", "global":
 				a.Scope = t.Text
 			default:
-				d.errorf(t.Pos, "%s: invalid scope %q", kw, t.Text)
+				d.ignoredf(t.Pos, kw, "%s: invalid scope %q: the address", kw, t.Text)
 				return a, false
 			}
 		case "label":
@@ -104,8 +104,8 @@ func (d *decoder) ipAddress(kw string, toks []token) (IPAddress, bool) {
 		case "use_vmac":
 			a.UseVMAC = true
 		default:
-			d.errorf(o.Pos, "%s: unknown option %q", kw, o.Text)
-			return a, false
+			// keepalived logs each word it does not know and goes on.
+			d.ignoredf(o.Pos, kw, "%s: unknown option %q", kw, o.Text)
 		}
 	}
 	return a, true
@@ -130,7 +130,7 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 	}
 	if i < len(toks) && toks[i].Text == "src" {
 		if i+1 >= len(toks) {
-			d.errorf(toks[i].Pos, "%s: src needs a value", kw)
+			d.ignoredf(toks[i].Pos, kw, "%s: src needs a value: the route", kw)
 			return r, false
 		}
 		a, ok := d.parseAddr(kw+" src", toks[i+1])
@@ -144,7 +144,7 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 		i++
 	}
 	if i >= len(toks) {
-		d.errorf(toks[len(toks)-1].Pos, "%s: missing destination", kw)
+		d.ignoredf(toks[len(toks)-1].Pos, kw, "%s: missing destination: the route", kw)
 		return r, false
 	}
 	if toks[i].Text == "default" {
@@ -162,6 +162,9 @@ func (d *decoder) route(kw string, toks []token) (Route, bool) {
 		ok := true
 		switch o.Text {
 		case "via", "gw", "or", "src":
+			if o.Text == "gw" {
+				d.warnf(o.Pos, kw, "%s: \"gw\" is deprecated in keepalived 2.2.7 (it says: please use \"via\"); read as via, as keepalived does", kw)
+			}
 			var t token
 			if t, ok = opts.value(); !ok {
 				return r, false
@@ -306,7 +309,7 @@ type ipOptions struct {
 func (o *ipOptions) value() (token, bool) {
 	if o.i+1 >= len(o.toks) {
 		opt := o.toks[o.i]
-		o.d.errorf(opt.Pos, "%s: %s needs a value", o.kw, opt.Text)
+		o.d.ignoredf(opt.Pos, o.kw, "%s: %s needs a value: the line", o.kw, opt.Text)
 		return token{}, false
 	}
 	o.i++

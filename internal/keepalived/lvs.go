@@ -42,8 +42,7 @@ func (d *decoder) vsgEntry(l *node) (VSGEntry, bool) {
 			case "inet", "inet6":
 				e.Family = f
 			default:
-				d.errorf(l.args[1].Pos, "fwmark: unexpected %q (want inet or inet6)", f)
-				return e, false
+				d.ignoredf(l.args[1].Pos, "fwmark", "fwmark: unexpected %q (want inet or inet6)", f)
 			}
 		}
 		return e, true
@@ -71,7 +70,7 @@ func (d *decoder) addrRange(t token) (netip.Addr, netip.Addr, bool) {
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			d.errorf(t.Pos, "virtual_server_group: invalid address range %q", s)
+			d.ignoredf(t.Pos, "virtual_server_group", "virtual_server_group: invalid address range %q", s)
 			return netip.Addr{}, netip.Addr{}, false
 		}
 		p = p.Masked()
@@ -93,7 +92,7 @@ func (d *decoder) addrRange(t token) (netip.Addr, netip.Addr, bool) {
 	}
 	first, err := netip.ParseAddr(s[:i])
 	if err != nil {
-		d.errorf(t.Pos, "virtual_server_group: invalid address %q", s[:i])
+		d.ignoredf(t.Pos, "virtual_server_group", "virtual_server_group: invalid address %q", s[:i])
 		return netip.Addr{}, netip.Addr{}, false
 	}
 	end := s[i+1:]
@@ -104,14 +103,14 @@ func (d *decoder) addrRange(t token) (netip.Addr, netip.Addr, bool) {
 		if first.Is4() {
 			v, err := strconv.ParseUint(end, 10, 8)
 			if err != nil {
-				d.errorf(t.Pos, "virtual_server_group: invalid range end %q", end)
+				d.ignoredf(t.Pos, "virtual_server_group", "virtual_server_group: invalid range end %q", end)
 				return netip.Addr{}, netip.Addr{}, false
 			}
 			b[3] = byte(v)
 		} else {
 			v, err := strconv.ParseUint(end, 16, 16)
 			if err != nil {
-				d.errorf(t.Pos, "virtual_server_group: invalid range end %q", end)
+				d.ignoredf(t.Pos, "virtual_server_group", "virtual_server_group: invalid range end %q", end)
 				return netip.Addr{}, netip.Addr{}, false
 			}
 			b[14], b[15] = byte(v>>8), byte(v)
@@ -119,7 +118,7 @@ func (d *decoder) addrRange(t token) (netip.Addr, netip.Addr, bool) {
 		last, _ = netip.AddrFromSlice(b)
 	}
 	if last.Is4() != first.Is4() || last.Less(first) {
-		d.errorf(t.Pos, "virtual_server_group: range %q ends before it starts", s)
+		d.ignoredf(t.Pos, "virtual_server_group", "virtual_server_group: range %q ends before it starts", s)
 		return netip.Addr{}, netip.Addr{}, false
 	}
 	return first, last, true
@@ -134,7 +133,7 @@ func (d *decoder) scheduler(dst *Value[string]) kwFunc {
 		}
 		s := n.args[0].Text
 		if !schedulers[s] {
-			d.errorf(n.args[0].Pos, "%s: unknown scheduler %q", n.name, s)
+			d.ignoredf(n.args[0].Pos, n.name, "%s: unknown scheduler %q (names are lower case)", n.name, s)
 			return
 		}
 		*dst = Value[string]{V: s, Pos: n.pos}
@@ -147,12 +146,12 @@ func (d *decoder) forwarding(dst *Value[Forwarding]) kwFunc {
 		if !d.plain(n, 1, 6) {
 			return
 		}
-		f := Forwarding{Method: strings.ToUpper(n.args[0].Text)}
+		// keepalived compares the method as written: "dr" is unknown.
+		f := Forwarding{Method: n.args[0].Text}
 		switch f.Method {
 		case "NAT", "DR":
 			if len(n.args) > 1 {
-				d.errorf(n.args[1].Pos, "%s: unexpected argument %q", n.name, n.args[1].Text)
-				return
+				d.ignoredf(n.args[1].Pos, n.name, "%s: unexpected argument %q", n.name, n.args[1].Text)
 			}
 		case "TUN":
 			for i := 1; i < len(n.args); i++ {
@@ -160,7 +159,7 @@ func (d *decoder) forwarding(dst *Value[Forwarding]) kwFunc {
 				switch a.Text {
 				case "type":
 					if i+1 >= len(n.args) {
-						d.errorf(a.Pos, "%s: type needs a value", n.name)
+						d.ignoredf(a.Pos, n.name, "%s: type needs a value", n.name)
 						return
 					}
 					i++
@@ -169,7 +168,7 @@ func (d *decoder) forwarding(dst *Value[Forwarding]) kwFunc {
 					case "ipip", "gre":
 					case "gue":
 						if i+2 >= len(n.args) || n.args[i+1].Text != "port" {
-							d.errorf(n.args[i].Pos, "%s: type gue needs port N", n.name)
+							d.ignoredf(n.args[i].Pos, n.name, "%s: type gue needs port N", n.name)
 							return
 						}
 						p, ok := d.parseInt(n.name+" port", n.args[i+2], 1, 65535)
@@ -179,18 +178,18 @@ func (d *decoder) forwarding(dst *Value[Forwarding]) kwFunc {
 						f.TunnelPort = uint16(p)
 						i += 2
 					default:
-						d.errorf(n.args[i].Pos, "%s: unknown tunnel type %q (want ipip, gue or gre)", n.name, f.TunnelType)
+						d.ignoredf(n.args[i].Pos, n.name, "%s: unknown tunnel type %q (want ipip, gue or gre)", n.name, f.TunnelType)
 						return
 					}
 				case "nocsum", "csum", "remcsum":
 					f.Checksum = a.Text
 				default:
-					d.errorf(a.Pos, "%s: unexpected argument %q", n.name, a.Text)
+					d.ignoredf(a.Pos, n.name, "%s: unexpected argument %q", n.name, a.Text)
 					return
 				}
 			}
 		default:
-			d.errorf(n.args[0].Pos, "%s: unknown forwarding method %q (want NAT, DR or TUN)", n.name, n.args[0].Text)
+			d.warnf(n.args[0].Pos, n.name, "%s: unknown forwarding method %q (NAT, DR and TUN are case-sensitive): ignored, as keepalived does (the inherited method or NAT applies)", n.name, n.args[0].Text)
 			return
 		}
 		*dst = Value[Forwarding]{V: f, Pos: n.pos}
@@ -268,7 +267,7 @@ func (d *decoder) virtualServer(n *node) {
 			if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
 				bits, ok := maskBits(a)
 				if !ok {
-					d.errorf(c.args[0].Pos, "%s: %q is not a contiguous netmask", c.name, s)
+					d.ignoredf(c.args[0].Pos, c.name, "%s: %q is not a contiguous netmask", c.name, s)
 					return
 				}
 				vs.PersistenceGranularity = Value[int]{V: bits, Pos: c.pos}
@@ -287,7 +286,7 @@ func (d *decoder) virtualServer(n *node) {
 			case "TCP", "UDP", "SCTP":
 				vs.Protocol = Value[string]{V: p, Pos: c.pos}
 			default:
-				d.errorf(c.args[0].Pos, "protocol: unknown protocol %q (want TCP, UDP or SCTP)", c.args[0].Text)
+				d.ignoredf(c.args[0].Pos, "protocol", "protocol: unknown protocol %q (want TCP, UDP or SCTP)", c.args[0].Text)
 			}
 		},
 		"ha_suspend":  d.fixed(&vs.HASuspend, true),
@@ -307,7 +306,7 @@ func (d *decoder) virtualServer(n *node) {
 				vs.IPFamily = Value[string]{V: f, Pos: c.pos}
 				return
 			}
-			d.errorf(c.args[0].Pos, "ip_family: unknown family %q (want inet or inet6)", c.args[0].Text)
+			d.ignoredf(c.args[0].Pos, "ip_family", "ip_family: unknown family %q (want inet or inet6)", c.args[0].Text)
 		},
 		"sorry_server": func(c *node) {
 			if !d.plain(c, 1, 2) {
@@ -403,7 +402,6 @@ func (d *decoder) realServer(n *node) (RealServer, bool) {
 func (d *decoder) commonChecker(t table, ck *Checker, conn bool) {
 	t["alpha"] = d.flag(&ck.Alpha)
 	t["retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
-	t["nb_get_retry"] = d.integer(&ck.Retry, 0, math.MaxInt32)
 	t["delay_before_retry"] = d.duration(&ck.DelayBeforeRetry)
 	t["warmup"] = d.duration(&ck.Warmup)
 	t["delay_loop"] = d.duration(&ck.DelayLoop)
@@ -433,6 +431,12 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 	switch typ {
 	case HTTPGet, SSLGet:
 		d.commonChecker(t, &ck, true)
+		// keepalived 2.2.7 knows nb_get_retry (deprecated) only here.
+		retry := d.integer(&ck.Retry, 0, math.MaxInt32)
+		t["nb_get_retry"] = func(c *node) {
+			d.warnf(c.pos, c.name, "nb_get_retry is deprecated in keepalived 2.2.7 (it says: please use 'retry'); read as retry, as keepalived does")
+			retry(c)
+		}
 		h := &HTTPChecker{}
 		ck.HTTP = h
 		t["http_protocol"] = func(c *node) {
@@ -443,7 +447,7 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 			case "1.0", "1.0C", "1.0c", "1.1":
 				h.HTTPProtocol = Value[string]{V: strings.ToUpper(v), Pos: c.pos}
 			default:
-				d.errorf(c.args[0].Pos, "http_protocol: unknown version %q (want 1.0, 1.0C or 1.1)", v)
+				d.ignoredf(c.args[0].Pos, "http_protocol", "http_protocol: unknown version %q (want 1.0, 1.0C or 1.1)", v)
 			}
 		}
 		t["fast_recovery"] = d.flag(&h.FastRecovery)
@@ -496,7 +500,7 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 			case "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA":
 				dc.Type = Value[string]{V: v, Pos: c.pos}
 			default:
-				d.errorf(c.args[0].Pos, "type: unknown DNS query type %q", c.args[0].Text)
+				d.ignoredf(c.args[0].Pos, "type", "type: unknown DNS query type %q", c.args[0].Text)
 			}
 		}
 		t["name"] = d.str(&dc.Name)
@@ -534,9 +538,14 @@ func (d *decoder) checker(typ CheckerType, n *node) (Checker, bool) {
 	d.decodeBlock(string(typ), n, t, ignored)
 	switch {
 	case typ == MiscCheck && !ck.Misc.Path.Set():
-		d.errorf(n.pos, "MISC_CHECK: missing misc_path")
+		d.warnf(n.pos, string(typ), "MISC_CHECK: no misc_path: this checker is removed, as keepalived does")
+		return ck, false
+	case (typ == HTTPGet || typ == SSLGet) && len(ck.HTTP.URLs) == 0:
+		d.warnf(n.pos, string(typ), "%s: no url with a path: this checker is removed, as keepalived does", typ)
+		return ck, false
 	case typ == FileCheck && !ck.File.TrackFile.Set():
-		d.errorf(n.pos, "FILE_CHECK: missing track_file")
+		// keepalived 2.2.7 crashes (SIGSEGV) on this one.
+		d.errorf(n.pos, "FILE_CHECK: missing track_file (keepalived 2.2.7 crashes on this)")
 	}
 	return ck, true
 }
@@ -556,7 +565,7 @@ func (d *decoder) url(n *node) (URL, bool) {
 			}
 			s := strings.ToLower(c.args[0].Text)
 			if b, err := hex.DecodeString(s); err != nil || len(b) != 16 {
-				d.errorf(c.args[0].Pos, "digest: %q is not an MD5 digest (32 hex digits)", c.args[0].Text)
+				d.ignoredf(c.args[0].Pos, "digest", "digest: %q is not an MD5 digest (32 hex digits)", c.args[0].Text)
 				return
 			}
 			u.Digest = Value[string]{V: s, Pos: c.pos}
@@ -574,7 +583,7 @@ func (d *decoder) url(n *node) (URL, bool) {
 				l, err1 := strconv.Atoi(lo)
 				h, err2 := strconv.Atoi(hi)
 				if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
-					d.errorf(a.Pos, "status_code: invalid status code or range %q", a.Text)
+					d.ignoredf(a.Pos, "status_code", "status_code: invalid status code or range %q", a.Text)
 					return
 				}
 				rs = append(rs, StatusRange{Min: l, Max: h})
@@ -585,7 +594,8 @@ func (d *decoder) url(n *node) (URL, bool) {
 	}
 	d.decodeBlock("url", n, t, urlIgnored)
 	if !u.Path.Set() {
-		d.errorf(n.pos, "url: missing path")
+		d.warnf(n.pos, "url", "url: no path: this url is ignored, as keepalived does")
+		return u, false
 	}
 	return u, true
 }
@@ -618,7 +628,7 @@ func (d *decoder) hexString(n *node, wildcards bool) (HexPattern, bool) {
 					m |= 0xf
 				case wildcards && (c == 'x' || c == 'X'):
 				default:
-					d.errorf(a.Pos, "%s: invalid hex string %q", n.name, a.Text)
+					d.ignoredf(a.Pos, n.name, "%s: invalid hex string %q", n.name, a.Text)
 					return p, false
 				}
 			}

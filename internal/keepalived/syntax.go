@@ -22,6 +22,12 @@ type node struct {
 	args     []token
 	block    bool
 	children []*node
+	// end is where the '}' that closed the block is; not valid when the
+	// file ended first.
+	end Pos
+	// closer marks a '}' that keepalived's reading moved out of the block
+	// it closed (see decodeBlock); it has no name of its own.
+	closer bool
 }
 
 // tokenize splits a logical line into words. Double quotes group
@@ -140,6 +146,9 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
+// strayClose is the warning about a '}' at the top level.
+const strayClose = "unexpected '}' with no open block: ignored, as keepalived does"
+
 func isOpen(t token) bool  { return !t.Quoted && t.Text == "{" }
 func isClose(t token) bool { return !t.Quoted && t.Text == "}" }
 
@@ -165,14 +174,17 @@ func buildTree(lines []srcLine, d *diags) *node {
 			switch {
 			case isClose(t):
 				if len(stack) == 1 {
-					d.errorf(t.Pos, "unexpected '}' with no open block")
+					d.warnf(t.Pos, "}", "%s", strayClose)
 				} else {
+					stack[len(stack)-1].end = t.Pos
 					stack = stack[:len(stack)-1]
 				}
 				i++
 				continue
 			case isOpen(t):
-				d.errorf(t.Pos, "unexpected '{' without a keyword")
+				// keepalived ignores it, so the '}' that matches it
+				// ends the enclosing block, as here.
+				d.warnf(t.Pos, "{", "unexpected '{' without a keyword: ignored, as keepalived does (the '}' that matches it ends the enclosing block)")
 				i++
 				continue
 			}
@@ -197,7 +209,7 @@ func buildTree(lines []srcLine, d *diags) *node {
 	}
 	for k := len(stack) - 1; k >= 1; k-- {
 		n := stack[k]
-		d.errorf(n.pos, "block %q is not closed: missing '}'", n.name)
+		d.warnf(n.pos, n.name, "block %q is not closed: missing '}'; keepalived reads it to the end of the file, as here", n.name)
 	}
 	return root
 }

@@ -100,9 +100,9 @@ func TestSyntax(t *testing.T) {
 		{"preempt after nopreempt", "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n nopreempt\n preempt\n}\n", Options{},
 			func(c *Config) any { return c.Instances[0].NoPreempt }, Value[bool]{V: false, Pos: Pos{File: "t.conf", Line: 5, Col: 2}}},
 		{"lvs_sync_daemon full form", "global_defs {\n lvs_sync_daemon eth1 inst VI id 9 maxlen 1400 port 8849 ttl 2 group 224.0.0.82\n}\n" +
-			"vrrp_instance VI {\n interface eth1\n virtual_router_id 1\n lvs_sync_daemon_interface eth1\n}\n", Options{},
-			func(c *Config) any { return []any{c.Global.LVSSyncDaemon.V, c.Instances[0].LVSSyncDaemonInterface.V} },
-			[]any{LVSSyncDaemon{Interface: "eth1", Instance: "VI", SyncID: 9, MaxLen: 1400, Port: 8849, TTL: 2, Group: ip("224.0.0.82")}, "eth1"}},
+			"vrrp_instance VI {\n interface eth1\n virtual_router_id 1\n}\n", Options{},
+			func(c *Config) any { return c.Global.LVSSyncDaemon.V },
+			LVSSyncDaemon{Interface: "eth1", Instance: "VI", SyncID: 9, MaxLen: 1400, Port: 8849, TTL: 2, Group: ip("224.0.0.82")}},
 		{"lvs_sync_daemon without instance", "global_defs {\n lvs_sync_daemon eth0\n}\n", Options{},
 			func(c *Config) any { return c.Global.LVSSyncDaemon.V }, LVSSyncDaemon{Interface: "eth0", SyncID: -1}},
 		{"smtp_server host name, default port", "global_defs {\n smtp_server mail.example.com\n smtp_connect_timeout 2.5\n}\n", Options{},

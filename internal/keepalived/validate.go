@@ -1,5 +1,10 @@
 package keepalived
 
+import (
+	"slices"
+	"time"
+)
+
 // validate checks what no single keyword can: required settings and
 // references between blocks.
 func (d *decoder) validate() {
@@ -25,12 +30,15 @@ func (d *decoder) validate() {
 		}
 		processes[p.Name] = true
 	}
-	checkRefs := func(kind string, refs []TrackRef, known map[string]bool, what string) {
-		for _, r := range refs {
-			if !known[r.Name] {
-				d.errorf(r.Pos, "%s: no %s named %q", kind, what, r.Name)
+	// keepalived ignores a reference to a block that does not exist.
+	checkRefs := func(kind string, refs []TrackRef, known map[string]bool, what string) []TrackRef {
+		return slices.DeleteFunc(refs, func(r TrackRef) bool {
+			if known[r.Name] {
+				return false
 			}
-		}
+			d.warnf(r.Pos, kind, "%s: no %s named %q: ignored, as keepalived does", kind, what, r.Name)
+			return true
+		})
 	}
 	instances := map[string]*VRRPInstance{}
 	for i := range c.Instances {
@@ -39,40 +47,54 @@ func (d *decoder) validate() {
 			d.errorf(in.Pos, "vrrp_instance %q is defined twice", in.Name)
 		}
 		instances[in.Name] = in
+		// keepalived stops on these two: its VRRP process exits.
 		if !in.VirtualRouterID.Set() {
-			d.errorf(in.Pos, "vrrp_instance %q: missing virtual_router_id", in.Name)
+			d.errorf(in.Pos, "vrrp_instance %q: missing virtual_router_id (keepalived does not start either)", in.Name)
 		}
 		if !in.Interface.Set() && !in.UnicastPeerBlock.IsValid() {
-			d.errorf(in.Pos, "vrrp_instance %q: missing interface", in.Name)
+			d.errorf(in.Pos, "vrrp_instance %q: missing interface (keepalived does not start either)", in.Name)
 		}
-		if in.AdvertInt.Set() && in.AdvertInt.V <= 0 {
-			d.errorf(in.AdvertInt.Pos, "advert_int: must be greater than 0")
+		if len(in.VirtualIPAddresses) > 0 {
+			first := in.VirtualIPAddresses[0].Prefix.Addr()
+			in.VirtualIPAddresses = slices.DeleteFunc(in.VirtualIPAddresses, func(a IPAddress) bool {
+				if a.Prefix.Addr().Is4() == first.Is4() {
+					return false
+				}
+				d.warnf(a.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not of the address family of %s: ignored, as keepalived does (use virtual_ipaddress_excluded to mix families)", a.Prefix, first)
+				return true
+			})
 		}
-		for _, a := range in.VirtualIPAddresses {
-			if first := in.VirtualIPAddresses[0].Prefix.Addr(); a.Prefix.Addr().Is4() != first.Is4() {
-				d.errorf(a.Pos, "virtual_ipaddress: %s is not of the same address family as %s (use virtual_ipaddress_excluded to mix families)", a.Prefix, first)
-			}
-		}
-		checkRefs("track_script", in.TrackScripts, scripts, "vrrp_script")
-		checkRefs("track_file", in.TrackFiles, files, "track_file")
-		checkRefs("track_process", in.TrackProcesses, processes, "vrrp_track_process")
+		in.TrackScripts = checkRefs("track_script", in.TrackScripts, scripts, "vrrp_script")
+		in.TrackFiles = checkRefs("track_file", in.TrackFiles, files, "track_file")
+		in.TrackProcesses = checkRefs("track_process", in.TrackProcesses, processes, "vrrp_track_process")
 	}
 	member := map[string]string{}
-	for _, g := range c.SyncGroups {
-		for _, m := range g.Group {
+	for i := 0; i < len(c.SyncGroups); i++ {
+		g := &c.SyncGroups[i]
+		g.Group = slices.DeleteFunc(g.Group, func(m Value[string]) bool {
 			if instances[m.V] == nil {
-				d.errorf(m.Pos, "vrrp_sync_group %q: no vrrp_instance named %q", g.Name, m.V)
-				continue
+				d.warnf(m.Pos, "vrrp_sync_group", "vrrp_sync_group %q: no vrrp_instance named %q: ignored, as keepalived does", g.Name, m.V)
+				return true
 			}
 			if other, ok := member[m.V]; ok {
-				d.errorf(m.Pos, "vrrp_sync_group %q: vrrp_instance %q is already in group %q", g.Name, m.V, other)
-				continue
+				d.warnf(m.Pos, "vrrp_sync_group", "vrrp_sync_group %q: vrrp_instance %q is already in group %q: ignored, as keepalived does", g.Name, m.V, other)
+				return true
 			}
 			member[m.V] = g.Name
+			return false
+		})
+		switch len(g.Group) {
+		case 0:
+			d.warnf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %q has no instances: removed, as keepalived does", g.Name)
+			c.SyncGroups = slices.Delete(c.SyncGroups, i, i+1)
+			i--
+			continue
+		case 1:
+			d.warnf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %q has only one instance: kept, as keepalived does (it says: this probably isn't what you want)", g.Name)
 		}
-		checkRefs("track_script", g.TrackScripts, scripts, "vrrp_script")
-		checkRefs("track_file", g.TrackFiles, files, "track_file")
-		checkRefs("track_process", g.TrackProcesses, processes, "vrrp_track_process")
+		g.TrackScripts = checkRefs("track_script", g.TrackScripts, scripts, "vrrp_script")
+		g.TrackFiles = checkRefs("track_file", g.TrackFiles, files, "track_file")
+		g.TrackProcesses = checkRefs("track_process", g.TrackProcesses, processes, "vrrp_track_process")
 	}
 	if s := c.Global.LVSSyncDaemon; s.Set() && s.V.Instance != "" && instances[s.V.Instance] == nil {
 		d.errorf(s.Pos, "lvs_sync_daemon: no vrrp_instance named %q", s.V.Instance)
@@ -84,12 +106,14 @@ func (d *decoder) validate() {
 		}
 		groups[g.Name] = true
 	}
-	for _, vs := range c.VirtualServers {
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
 		if vs.Group != "" && !groups[vs.Group] {
 			d.errorf(vs.Pos, "virtual_server: no virtual_server_group named %q", vs.Group)
 		}
 		if vs.Addr.IsValid() && vs.Port == 0 && !vs.PersistenceTimeout.Set() {
-			d.errorf(vs.Pos, "virtual_server %s: a port is required unless persistence_timeout is set", vs.Addr)
+			d.warnf(vs.Pos, "virtual_server", "virtual_server %s: port 0 is valid only for persistent services: persistence_timeout 360 set, as keepalived does", vs.Addr)
+			vs.PersistenceTimeout = Value[time.Duration]{V: 360 * time.Second, Pos: vs.Pos}
 		}
 		for _, rs := range vs.RealServers {
 			if vs.Addr.IsValid() && rs.Addr.Is4() != vs.Addr.Is4() && rs.Forwarding.V.Method != "TUN" && vs.Forwarding.V.Method != "TUN" {

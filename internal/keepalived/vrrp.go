@@ -21,7 +21,8 @@ func (d *decoder) vrrpScript(n *node) {
 	}
 	d.decodeBlock("vrrp_script", n, t, nil)
 	if !s.Script.Set() {
-		d.errorf(n.pos, "vrrp_script %q: missing script", s.Name)
+		d.warnf(n.pos, "vrrp_script", "vrrp_script %q: no script: removed, as keepalived does (a track_script naming it is ignored)", s.Name)
+		return
 	}
 	d.cfg.Scripts = append(d.cfg.Scripts, s)
 }
@@ -38,7 +39,7 @@ func (d *decoder) weight(w *Value[int], rev *Value[bool], min, max int64) kwFunc
 		}
 		if len(n.args) == 2 {
 			if n.args[1].Text != "reverse" {
-				d.errorf(n.args[1].Pos, "%s: unexpected %q (want reverse)", n.name, n.args[1].Text)
+				d.ignoredf(n.args[1].Pos, n.name, "%s: unexpected %q (want reverse)", n.name, n.args[1].Text)
 				return
 			}
 			*rev = Value[bool]{V: true, Pos: n.args[1].Pos}
@@ -76,7 +77,8 @@ func (d *decoder) trackFile(n *node) {
 	}
 	d.decodeBlock(n.name, n, t, nil)
 	if !f.File.Set() {
-		d.errorf(n.pos, "%s %q: missing file", n.name, f.Name)
+		d.warnf(n.pos, n.name, "%s %q: no file: removed, as keepalived does (a track_file naming it is ignored)", n.name, f.Name)
+		return
 	}
 	d.cfg.TrackFiles = append(d.cfg.TrackFiles, f)
 }
@@ -104,7 +106,8 @@ func (d *decoder) syncGroup(n *node) {
 	}
 	d.decodeBlock("vrrp_sync_group", n, t, set("track_bfd"))
 	if len(g.Group) == 0 {
-		d.errorf(n.pos, "vrrp_sync_group %q: no group { } of instances", g.Name)
+		d.warnf(n.pos, "vrrp_sync_group", "vrrp_sync_group %q has no instances (no group { }): removed, as keepalived does", g.Name)
+		return
 	}
 	d.cfg.SyncGroups = append(d.cfg.SyncGroups, g)
 }
@@ -126,11 +129,14 @@ func (d *decoder) vrrpInstance(n *node) {
 			if !d.plain(c, 1, 1) {
 				return
 			}
-			switch s := State(strings.ToUpper(c.args[0].Text)); s {
+			// keepalived compares the word as written: "master" and
+			// "SLAVE" are unknown states, and it starts in BACKUP.
+			switch s := State(c.args[0].Text); s {
 			case StateMaster, StateBackup:
 				in.State = Value[State]{V: s, Pos: c.pos}
 			default:
-				d.errorf(c.args[0].Pos, "state: invalid state %q (want MASTER or BACKUP)", c.args[0].Text)
+				d.warnf(c.args[0].Pos, "state", "state: unknown state %q (MASTER and BACKUP are case-sensitive): BACKUP, as keepalived does", c.args[0].Text)
+				in.State = Value[State]{V: StateBackup, Pos: c.pos}
 			}
 		},
 		"interface":          d.str(&in.Interface),
@@ -139,9 +145,9 @@ func (d *decoder) vrrpInstance(n *node) {
 		"track_script":       d.trackRefs(&in.TrackScripts, -253, 253),
 		"track_file":         d.trackRefs(&in.TrackFiles, -254, 254),
 		"track_process":      d.trackRefs(&in.TrackProcesses, -254, 254),
-		"mcast_src_ip":       d.addr(&in.McastSrcIP),
+		"mcast_src_ip":       d.hostAddr(&in.McastSrcIP),
 		"mcast_dst_ip":       d.addr(&in.McastDstIP),
-		"unicast_src_ip":     d.addr(&in.UnicastSrcIP),
+		"unicast_src_ip":     d.hostAddr(&in.UnicastSrcIP),
 		"unicast_peer": func(c *node) {
 			if !d.blockOnly(c, 0, 0) {
 				return
@@ -156,14 +162,17 @@ func (d *decoder) vrrpInstance(n *node) {
 				}
 			}
 		},
-		"unicast_ttl":                d.integer(&in.UnicastTTL, 0, 255),
-		"unicast_fault_no_peer":      d.fixed(&in.UnicastFaultNoPeer, true),
-		"check_unicast_src":          d.fixed(&in.CheckUnicastSrc, true),
-		"track_src_ip":               d.fixed(&in.TrackSrcIP, true),
-		"lvs_sync_daemon_interface":  d.str(&in.LVSSyncDaemonInterface),
+		"unicast_ttl":           d.integer(&in.UnicastTTL, 0, 255),
+		"unicast_fault_no_peer": d.fixed(&in.UnicastFaultNoPeer, true),
+		"check_unicast_src":     d.fixed(&in.CheckUnicastSrc, true),
+		"track_src_ip":          d.fixed(&in.TrackSrcIP, true),
+		"lvs_sync_daemon_interface": func(c *node) {
+			d.warnf(c.pos, c.name, "lvs_sync_daemon_interface in a vrrp_instance is deprecated in keepalived 2.2.7 (it says: please use global lvs_sync_daemon); used, as keepalived does")
+			d.str(&in.LVSSyncDaemonInterface)(c)
+		},
 		"virtual_router_id":          d.integer(&in.VirtualRouterID, 1, 255),
 		"priority":                   d.integer(&in.Priority, 1, 255),
-		"advert_int":                 d.duration(&in.AdvertInt),
+		"advert_int":                 d.positiveDuration(&in.AdvertInt),
 		"version":                    d.integer(&in.Version, 2, 3),
 		"authentication":             d.authentication(&in.Authentication),
 		"virtual_ipaddress":          d.ipAddresses(&in.VirtualIPAddresses),
@@ -229,7 +238,7 @@ func (d *decoder) unicastPeer(l *node) (UnicastPeer, bool) {
 		d.errorf(l.pos, "unicast_peer: unexpected { } block")
 		return UnicastPeer{}, false
 	}
-	a, ok := d.parseAddr("unicast_peer", token{Text: l.name, Pos: l.pos})
+	a, ok := d.parseHostAddr("unicast_peer", token{Text: l.name, Pos: l.pos})
 	if !ok {
 		return UnicastPeer{}, false
 	}
@@ -237,16 +246,17 @@ func (d *decoder) unicastPeer(l *node) (UnicastPeer, bool) {
 	for i := 0; i < len(l.args); i += 2 {
 		k := l.args[i]
 		if k.Text != "min_ttl" && k.Text != "max_ttl" {
-			d.errorf(k.Pos, "unicast_peer: unexpected %q (want min_ttl or max_ttl)", k.Text)
-			return UnicastPeer{}, false
+			d.ignoredf(k.Pos, "unicast_peer", "unicast_peer: unexpected %q (want min_ttl or max_ttl)", k.Text)
+			i--
+			continue
 		}
 		if i+1 >= len(l.args) {
-			d.errorf(k.Pos, "unicast_peer: %s needs a value", k.Text)
-			return UnicastPeer{}, false
+			d.ignoredf(k.Pos, "unicast_peer", "unicast_peer: %s needs a value", k.Text)
+			break
 		}
 		v, ok := d.parseInt("unicast_peer "+k.Text, l.args[i+1], 0, 255)
 		if !ok {
-			return UnicastPeer{}, false
+			continue
 		}
 		if k.Text == "min_ttl" {
 			p.MinTTL = Value[int]{V: int(v), Pos: k.Pos}
@@ -257,29 +267,48 @@ func (d *decoder) unicastPeer(l *node) (UnicastPeer, bool) {
 	return p, true
 }
 
+// maxAuthPass is the length of VRRP v2's authentication data: keepalived
+// uses the first 8 characters of auth_pass.
+const maxAuthPass = 8
+
 func (d *decoder) authentication(dst *Value[Auth]) kwFunc {
 	return func(n *node) {
 		if !d.blockOnly(n, 0, 0) {
 			return
 		}
 		var typ, pass Value[string]
+		badType := false
 		t := table{
 			"auth_type": func(c *node) {
 				if !d.plain(c, 1, 1) {
 					return
 				}
-				switch v := strings.ToUpper(c.args[0].Text); v {
+				// Case-sensitive in keepalived: "pass" is unknown.
+				switch v := c.args[0].Text; v {
 				case "PASS", "AH":
 					typ = Value[string]{V: v, Pos: c.pos}
 				default:
-					d.errorf(c.args[0].Pos, "auth_type: invalid type %q (want PASS or AH)", c.args[0].Text)
+					badType = true
+					d.warnf(c.args[0].Pos, "auth_type", "auth_type: unknown authentication type %q (PASS and AH are case-sensitive): no authentication, as keepalived does", v)
 				}
 			},
-			"auth_pass": d.str(&pass),
+			"auth_pass": func(c *node) {
+				if !d.plain(c, 1, 1) {
+					return
+				}
+				p := c.args[0].Text
+				if len(p) > maxAuthPass {
+					d.warnf(c.args[0].Pos, "auth_pass", "auth_pass truncated to %d characters, as keepalived does (a keepalived peer with the same auth_pass uses the same %d)", maxAuthPass, maxAuthPass)
+					p = p[:maxAuthPass]
+				}
+				pass = Value[string]{V: p, Pos: c.pos}
+			},
 		}
 		d.decodeBlock("authentication", n, t, nil)
 		if !typ.Set() {
-			d.errorf(n.pos, "authentication: missing auth_type")
+			if !badType {
+				d.warnf(n.pos, "authentication", "authentication: no auth_type: no authentication, as keepalived does")
+			}
 			return
 		}
 		if typ.V == "PASS" && !pass.Set() {

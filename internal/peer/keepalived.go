@@ -109,6 +109,13 @@ func (k *Keepalived) VRRPPID() int {
 	return pid
 }
 
+// Signal sends sig to keepalived's main process, which passes the
+// signals it does not handle itself (its dump signals, for one) on to its
+// VRRP child, as `kill -s SIG $(cat keepalived.pid)` does.
+func (k *Keepalived) Signal(sig syscall.Signal) error {
+	return syscall.Kill(k.pid, sig)
+}
+
 // Stop asks keepalived to stop (SIGTERM): it sends priority-0 adverts and
 // removes its addresses. It waits up to 10 s for the process to end.
 func (k *Keepalived) Stop() error {

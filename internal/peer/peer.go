@@ -1,7 +1,8 @@
 // Package peer runs programs nobody in this project wrote as test peers
 // inside netnstest hosts: keepalived as a VRRP router and tshark as the
-// judge of what went over the wire. The bench programs start keepalived
-// through it too (RunKeepalived, in an nslab host).
+// judge of what went over the wire; promtool judges metrics expositions.
+// The bench programs start keepalived through it too (RunKeepalived, in an
+// nslab host).
 //
 // The programs come from Debian (scripts/install-test-deps.sh installs
 // them). A missing program skips the test, or fails it under CI=true.

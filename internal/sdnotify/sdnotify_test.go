@@ -1,7 +1,6 @@
 package sdnotify
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,30 +9,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lvskit/lvskit/internal/sdnotify/sdnotifytest"
 )
 
-// listen opens a datagram socket as systemd does and points NOTIFY_SOCKET
-// at it.
-func listen(t *testing.T, name string) *net.UnixConn {
+// recv reads one notification from the socket the test listens on.
+func recv(t *testing.T, s *sdnotifytest.Socket) []string {
 	t.Helper()
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
+	got, ok := s.Next(10 * time.Second)
+	if !ok {
+		t.Fatal("no notification within 10s")
 	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", name)
-	return c
-}
-
-func recv(t *testing.T, c *net.UnixConn) []string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSuffix(string(buf[:n]), "\n"), "\n")
+	return got
 }
 
 func TestSendPathAndAbstract(t *testing.T) {
@@ -42,7 +29,7 @@ func TestSendPathAndAbstract(t *testing.T) {
 		"@lvskit-sdnotify-test-" + strconv.Itoa(os.Getpid()),
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := listen(t, name)
+			c := sdnotifytest.ListenAt(t, name)
 			n := New()
 			if err := n.Ready("2 instances, 1 virtual server\nsynced"); err != nil {
 				t.Fatal(err)

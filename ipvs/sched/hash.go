@@ -177,10 +177,60 @@ func mhHashKey(addr uint32, port uint16, key uint64, offset uint32) uint32 {
 func (s *maglev) Update(dests []*Dest) {
 	t := make([]*Dest, s.size)
 	defer s.tab.Store(&t)
+	addrs := make([]netip.AddrPort, len(dests))
+	weights := make([]int32, len(dests))
+	for i, d := range dests {
+		addrs[i], weights[i] = d.Addr, d.lastWeight.Load()
+	}
+	for slot, i := range populateMaglev(addrs, weights, s.size) {
+		if i >= 0 {
+			t[slot] = dests[i]
+		}
+	}
+}
+
+// MaglevTable returns mh's lookup table for real servers with the given
+// addresses and weights, in this order: for each of size slots the index
+// of its server, or -1 when no server has a non-zero weight. size must be
+// a prime (the kernel allows those of its list; 65537 is the Maglev
+// paper's). The table depends on the order of the servers only where two
+// claim the same slot in the same round, so callers that want the same
+// table everywhere pass the servers sorted.
+func MaglevTable(addrs []netip.AddrPort, weights []int, size int) ([]int, error) {
+	if len(addrs) != len(weights) {
+		return nil, fmt.Errorf("maglev table: %d addresses, %d weights", len(addrs), len(weights))
+	}
+	if size < 2 || size > 1<<20 || !isPrime(size) {
+		return nil, fmt.Errorf("maglev table: size %d is not a prime up to 2^20: %w", size, ErrUnknown)
+	}
+	w := make([]int32, len(weights))
+	for i, x := range weights {
+		w[i] = clampWeight(x)
+	}
+	return populateMaglev(addrs, w, uint32(size)), nil
+}
+
+func isPrime(n int) bool {
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return n >= 2
+}
+
+// populateMaglev fills a Maglev table of size slots: each server with a
+// non-zero weight walks its own permutation (offset and skip from two
+// keyed hashes of its address and port) and claims free slots, weight/gcd
+// turns at a time. It returns each slot's server index, -1 for none.
+func populateMaglev(addrs []netip.AddrPort, weights []int32, size uint32) []int {
+	t := make([]int, size)
+	for i := range t {
+		t[i] = -1
+	}
 	var g int32
 	var maxW int32
-	for _, d := range dests {
-		w := d.lastWeight.Load()
+	for _, w := range weights {
 		if w > 0 {
 			if g > 0 {
 				g = gcd(w, g)
@@ -190,8 +240,8 @@ func (s *maglev) Update(dests []*Dest) {
 		}
 		maxW = max(maxW, w)
 	}
-	if g < 1 || len(dests) > int(s.size) {
-		return
+	if g < 1 || len(addrs) > int(size) {
+		return t
 	}
 	shift := bits.Len32(uint32(maxW/g)) - mhTabBits
 	if shift < 0 {
@@ -201,24 +251,24 @@ func (s *maglev) Update(dests []*Dest) {
 		perm, skip uint32
 		turns      int32
 	}
-	ds := make([]setup, len(dests))
-	for i, d := range dests {
-		a, p := addrFold(d.Addr.Addr()), d.Addr.Port()
-		off := mhHashKey(a, p, mhKey1, 0) % s.size
+	ds := make([]setup, len(addrs))
+	for i, ap := range addrs {
+		a, p := addrFold(ap.Addr()), ap.Port()
+		off := mhHashKey(a, p, mhKey1, 0) % size
 		ds[i] = setup{
 			perm: off,
-			skip: mhHashKey(a, p, mhKey2, 0)%(s.size-1) + 1,
+			skip: mhHashKey(a, p, mhKey2, 0)%(size-1) + 1,
 		}
-		lw := d.lastWeight.Load()
+		lw := weights[i]
 		ds[i].turns = (lw / g) >> shift
 		if ds[i].turns == 0 && lw != 0 {
 			ds[i].turns = 1
 		}
 	}
-	taken := make([]bool, s.size)
+	taken := make([]bool, size)
 	n := uint32(0)
-	for n < s.size {
-		for i := 0; i < len(dests); i++ {
+	for n < size {
+		for i := 0; i < len(addrs); i++ {
 			if ds[i].turns < 1 {
 				continue
 			}
@@ -226,19 +276,20 @@ func (s *maglev) Update(dests []*Dest) {
 				c := ds[i].perm
 				for taken[c] {
 					ds[i].perm += ds[i].skip
-					if ds[i].perm >= s.size {
-						ds[i].perm -= s.size
+					if ds[i].perm >= size {
+						ds[i].perm -= size
 					}
 					c = ds[i].perm
 				}
 				taken[c] = true
-				t[c] = dests[i]
-				if n++; n == s.size {
-					return
+				t[c] = i
+				if n++; n == size {
+					return t
 				}
 			}
 		}
 	}
+	return t
 }
 
 func (s *maglev) Pick(f Flow) *Dest {

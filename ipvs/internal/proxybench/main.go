@@ -1,5 +1,6 @@
 // Command proxybench compares the userspace IPVS proxy with HAProxy and
-// with no proxy at all, on loopback, with wrk.
+// with no proxy at all, on loopback, with wrk; with -netns, the nftables
+// backend's NAT and DR next to them between network namespaces (netns.go).
 //
 // It starts two small Go HTTP servers (as child processes), the lvskit
 // proxy (a child process too, so its CPU time is its own) and HAProxy
@@ -63,6 +64,8 @@ func main() {
 	alsoGoroutines := flag.Bool("also-goroutines", false, "also run a second lvskit proxy on the goroutine-per-direction data path, as one more target of the same run")
 	goroutines := flag.Bool("goroutines", false, "run the lvskit proxy's goroutine-per-direction data path instead of its event loops")
 	busyWait := flag.Duration("busy-wait", 0, "the lvskit proxy's Config.BusyWait (0: its default; negative: event loops always park in Go's poller)")
+	netnsMode := flag.Bool("netns", false, "instead: the nftables backend (NAT and DR) next to a direct connection, the userspace proxy and HAProxy between network namespaces (root), and the time to program 1,000 services x 10 destinations")
+	programRounds := flag.Int("program-rounds", 3, "with -netns: rounds of the programming benchmark")
 	alsoPoller := flag.Bool("also-poller", false, "also run a second lvskit proxy whose event loops always park in Go's poller (BusyWait -1), as one more target of the same run")
 	flag.Parse()
 
@@ -88,6 +91,12 @@ func main() {
 			defer func() { trace.Stop(); f.Close() }()
 		}
 		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines, BusyWait: *busyWait})
+		return
+	}
+	if *netnsMode {
+		if err := runNetns(*duration, *conns, *threads, *rounds, *out, *jsonOut, *programRounds); err != nil {
+			log.Fatal(err)
+		}
 		return
 	}
 	proxyArgs := []string{"-workers", strconv.Itoa(*workers), "-goroutines=" + strconv.FormatBool(*goroutines), "-busy-wait", busyWait.String()}
@@ -182,6 +191,13 @@ func (c *child) stop() {
 	}
 }
 
+// stopAll stops the children, last started first.
+func stopAll(children *[]*child) {
+	for i := len(*children) - 1; i >= 0; i-- {
+		(*children)[i].stop()
+	}
+}
+
 func waitListening(addr string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -240,7 +256,8 @@ func toMicros(v float64, unit string) float64 {
 	return v
 }
 
-func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, peers ...int) (Result, error) {
+// runWrk runs wrk against url, in network namespace ns if not empty.
+func runWrk(ns, target, mode, url string, d time.Duration, conns, threads, pid int, peers ...int) (Result, error) {
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
 	if mode == "close" {
 		args = append(args, "-H", "Connection: close")
@@ -254,6 +271,9 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, 
 		peersBefore += cpuTime(p)
 	}
 	wrk := exec.Command("wrk", args...)
+	if ns != "" {
+		wrk = exec.Command("ip", append([]string{"netns", "exec", ns, "wrk"}, args...)...)
+	}
 	outb, err := wrk.CombinedOutput()
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk %v: %w\n%s", args, err, outb)
@@ -313,6 +333,38 @@ func runWrk(target, mode, url string, d time.Duration, conns, threads, pid int, 
 	return r, nil
 }
 
+// needTools fails unless every tool is on PATH.
+func needTools(tools ...string) error {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
+		}
+	}
+	return nil
+}
+
+// haproxyConfig is HAProxy in mode tcp on bind, round robin over servers.
+func haproxyConfig(bind string, servers ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind %s
+    default_backend be
+backend be
+    balance roundrobin
+`, bind)
+	for i, s := range servers {
+		fmt.Fprintf(&b, "    server s%d %s\n", i, s)
+	}
+	return b.String()
+}
+
 // extraProxy is one more lvskit proxy in the same run, with other options.
 type extraProxy struct {
 	name string
@@ -320,10 +372,8 @@ type extraProxy struct {
 }
 
 func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxyArgs []string, straceDur time.Duration, extra []extraProxy) error {
-	for _, tool := range []string{"wrk", "haproxy"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not installed (scripts/install-test-deps.sh installs it): %w", tool, err)
-		}
+	if err := needTools("wrk", "haproxy"); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -332,11 +382,7 @@ func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxy
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var children []*child
-	defer func() {
-		for i := len(children) - 1; i >= 0; i-- {
-			children[i].stop()
-		}
-	}()
+	defer stopAll(&children)
 	var backends []string
 	for i := range 2 {
 		addr, err := freePort()
@@ -369,21 +415,7 @@ func run(d time.Duration, conns, threads, rounds int, out, jsonOut string, proxy
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := fmt.Sprintf(`global
-    maxconn 8000
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend fe
-    bind %s
-    default_backend be
-backend be
-    balance roundrobin
-    server a %s
-    server b %s
-`, haAddr, backends[0], backends[1])
+	cfg := haproxyConfig(haAddr, backends...)
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -434,7 +466,7 @@ backend be
 		for round := range rounds {
 			for i, tg := range targets {
 				log.Printf("wrk %s, %s, %v, round %d/%d", tg.name, mode, d, round+1, rounds)
-				r, err := runWrk(tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid, children[0].cmd.Process.Pid, children[1].cmd.Process.Pid)
+				r, err := runWrk("", tg.name, mode, "http://"+tg.addr+"/", d, conns, threads, tg.pid, children[0].cmd.Process.Pid, children[1].cmd.Process.Pid)
 				if err != nil {
 					return err
 				}
@@ -515,24 +547,9 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 	fmt.Fprintf(w, "# Userspace proxy vs HAProxy (loopback, %d CPUs)\n\n", runtime.NumCPU())
 	fmt.Fprintf(w, "wrk -t%d -c%d -d%v --latency; two Go HTTP backends; round robin in both proxies; "+
 		"median of %d interleaved rounds (errors: total). Load average at the end: %s.\n\n", threads, conns, d, rounds, loadavg())
-	fmt.Fprintln(w, "| target | mode | requests/s | p50 | p99 | max | proxy CPU/request | wrk+backends+proxy CPU/request | errors |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range rs {
-		cpu := "-"
-		if r.CPUPerReqUs > 0 {
-			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
-		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %.0f µs | %s | %.1f µs | %d |\n", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, r.MaxUs, cpu, r.AllCPUPerReqUs, r.Errors)
-	}
+	resultsTable(w, rs, true)
 	fmt.Fprintln(w)
-	find := func(target, mode string) *Result {
-		for i := range rs {
-			if strings.HasPrefix(rs[i].Target, target) && rs[i].Mode == mode {
-				return &rs[i]
-			}
-		}
-		return nil
-	}
+	find := func(target, mode string) *Result { return findResult(rs, target, mode) }
 	fmt.Fprintln(w, "| lvskit target | mode | / haproxy requests/s | / haproxy p99 | / haproxy CPU per request | / haproxy whole-path CPU per request | / direct requests/s |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, lv := range []string{"lvskit userspace", "lvskit event loops, poller", "lvskit goroutine"} {
@@ -545,8 +562,40 @@ func markdown(rs []Result, d time.Duration, conns, threads, rounds int) string {
 		}
 	}
 	w.Flush()
-	_ = io.Discard
 	return b.String()
+}
+
+// resultsTable writes one row per result; wholePath adds the CPU time of
+// wrk, the backends and the proxy per request.
+func resultsTable(w io.Writer, rs []Result, wholePath bool) {
+	head, rule := "| target | mode | requests/s | p50 | p99 | max | proxy CPU/request |", "|---|---|---:|---:|---:|---:|---:|"
+	if wholePath {
+		head, rule = head+" wrk+backends+proxy CPU/request |", rule+"---:|"
+	}
+	fmt.Fprintln(w, head+" errors |")
+	fmt.Fprintln(w, rule+"---:|")
+	for _, r := range rs {
+		cpu := "-"
+		if r.CPUPerReqUs > 0 {
+			cpu = fmt.Sprintf("%.1f µs", r.CPUPerReqUs)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f µs | %.0f µs | %.0f µs | %s |", r.Target, r.Mode, r.RPS, r.P50us, r.P99us, r.MaxUs, cpu)
+		if wholePath {
+			fmt.Fprintf(w, " %.1f µs |", r.AllCPUPerReqUs)
+		}
+		fmt.Fprintf(w, " %d |\n", r.Errors)
+	}
+}
+
+// findResult returns the result of the target whose name starts with
+// target, in mode, or nil.
+func findResult(rs []Result, target, mode string) *Result {
+	for i := range rs {
+		if strings.HasPrefix(rs[i].Target, target) && rs[i].Mode == mode {
+			return &rs[i]
+		}
+	}
+	return nil
 }
 
 func loadavg() string {
@@ -587,7 +636,7 @@ func straceRun(target, mode, url string, d time.Duration, conns, threads, pid in
 		return Trace{}, fmt.Errorf("strace: %w", err)
 	}
 	time.Sleep(500 * time.Millisecond) // attached to every thread
-	r, werr := runWrk(target, mode, url, d, conns, threads, 0)
+	r, werr := runWrk("", target, mode, url, d, conns, threads, 0)
 	st.Process.Signal(os.Interrupt)
 	st.Wait()
 	if werr != nil {
