@@ -49,7 +49,7 @@ func (d *decoder) trackProcess(n *node) {
 				case "initial", "partial":
 					v = c.args[0].Text
 				default:
-					d.errorf(c.args[0].Pos, "param_match: invalid type %q (want initial or partial, or nothing for exact)", c.args[0].Text)
+					d.warnf(c.args[0].Pos, "param_match", "param_match: invalid type %q (want initial or partial, or nothing for exact): ignored, as keepalived does", c.args[0].Text)
 					return
 				}
 			}
@@ -57,18 +57,32 @@ func (d *decoder) trackProcess(n *node) {
 		},
 		"full_command":    d.fixed(&p.FullCommand, true),
 		"weight":          d.weight(&p.Weight, &p.Reverse, -254, 254),
-		"quorum":          d.integer(&p.Quorum, 1, 65535),
-		"quorum_max":      d.integer(&p.QuorumMax, 0, 65535),
+		// keepalived ignores whichever of quorum and quorum_max comes
+		// second when they contradict each other (quorum_max 0 aside).
+		"quorum": func(c *node) {
+			old := p.Quorum
+			d.integer(&p.Quorum, 1, 65535)(c)
+			if p.Quorum != old && p.QuorumMax.Set() && p.QuorumMax.V != 0 && p.Quorum.V > p.QuorumMax.V {
+				d.warnf(p.Quorum.Pos, "quorum", "vrrp_track_process %q: quorum %d is greater than quorum_max %d: ignored, as keepalived does", p.Name, p.Quorum.V, p.QuorumMax.V)
+				p.Quorum = old
+			}
+		},
+		"quorum_max": func(c *node) {
+			old := p.QuorumMax
+			d.integer(&p.QuorumMax, 0, 65535)(c)
+			if p.QuorumMax != old && p.QuorumMax.V != 0 && p.Quorum.Set() && p.Quorum.V > p.QuorumMax.V {
+				d.warnf(p.QuorumMax.Pos, "quorum_max", "vrrp_track_process %q: quorum_max %d is less than quorum %d: ignored, as keepalived does", p.Name, p.QuorumMax.V, p.Quorum.V)
+				p.QuorumMax = old
+			}
+		},
 		"delay":           d.duration(&p.Delay),
 		"terminate_delay": d.duration(&p.TerminateDelay),
 		"fork_delay":      d.duration(&p.ForkDelay),
 	}
 	d.decodeBlock("vrrp_track_process", n, t, nil)
 	if !p.Process.Set() {
-		d.errorf(n.pos, "vrrp_track_process %q: missing process", p.Name)
-	}
-	if p.Quorum.Set() && p.QuorumMax.Set() && p.QuorumMax.V != 0 && p.Quorum.V > p.QuorumMax.V {
-		d.errorf(p.Quorum.Pos, "vrrp_track_process %q: quorum %d is greater than quorum_max %d", p.Name, p.Quorum.V, p.QuorumMax.V)
+		d.warnf(n.pos, "vrrp_track_process", "vrrp_track_process %q: no process: the block is dropped, as keepalived does", p.Name)
+		return
 	}
 	d.cfg.TrackProcesses = append(d.cfg.TrackProcesses, p)
 }
