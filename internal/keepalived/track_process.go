@@ -55,8 +55,8 @@ func (d *decoder) trackProcess(n *node) {
 			}
 			p.ParamMatch = Value[string]{V: v, Pos: c.pos}
 		},
-		"full_command":    d.fixed(&p.FullCommand, true),
-		"weight":          d.weight(&p.Weight, &p.Reverse, -254, 254),
+		"full_command": d.fixed(&p.FullCommand, true),
+		"weight":       d.weight(&p.Weight, &p.Reverse, -254, 254),
 		// keepalived ignores whichever of quorum and quorum_max comes
 		// second when they contradict each other (quorum_max 0 aside).
 		"quorum": func(c *node) {
