@@ -680,18 +680,24 @@ func ipToSPI(ip string) string {
 	return fmt.Sprintf("0x%02x%02x%02x%02x", a[0], a[1], a[2], a[3])
 }
 
+// keepalivedLAN makes two hosts on one LAN: k (10.99.0.1/24, for
+// keepalived) and g (10.99.0.2/24, for lvskit), both on eth0.
+func keepalivedLAN(t *testing.T) (kh, gh *netnstest.Host) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	kh, gh = lab.Host("k"), lab.Host("g")
+	lan.Connect(kh, "eth0", "10.99.0.1/24")
+	lan.Connect(gh, "eth0", "10.99.0.2/24")
+	return kh, gh
+}
+
 // TestIntegrationKeepalivedAHWrongKey: keepalived and lvskit with AH and
 // different keys drop each other's adverts — lvskit counts them under
 // reason "auth", keepalived logs its "invalid IPSEC HMAC-MD5" — so both
 // are master.
 func TestIntegrationKeepalivedAHWrongKey(t *testing.T) {
 	netnstest.RequireRoot(t)
-	lab := netnstest.New(t)
-	lan := lab.LAN("lan")
-	kh := lab.Host("k")
-	gh := lab.Host("g")
-	lan.Connect(kh, "eth0", "10.99.0.1/24")
-	lan.Connect(gh, "eth0", "10.99.0.2/24")
+	kh, gh := keepalivedLAN(t)
 	m := interopMode{version: 2, interval: time.Second, pass: "right", ah: true}
 	k := peer.StartKeepalived(t, kh, keepalivedConf(m, 150, "", ""))
 	g := startChild(t, gh, childSpec{Iface: "eth0", VRID: 51, Version: 2, IntervalMS: 1000, Priority: 100,
@@ -717,12 +723,7 @@ func TestIntegrationKeepalivedAHWrongKey(t *testing.T) {
 // the backup has no such table, and a graceful stop removes it.
 func TestIntegrationKeepalivedStrict(t *testing.T) {
 	netnstest.RequireRoot(t)
-	lab := netnstest.New(t)
-	lan := lab.LAN("lan")
-	kh := lab.Host("k")
-	gh := lab.Host("g")
-	lan.Connect(kh, "eth0", "10.99.0.1/24")
-	lan.Connect(gh, "eth0", "10.99.0.2/24")
+	kh, gh := keepalivedLAN(t)
 	m := interopMode{version: 2, interval: time.Second}
 	vip := m.vip()
 	conf := strings.Replace(keepalivedConf(m, 150, "", ""), "global_defs {\n", "global_defs {\n  vrrp_strict\n", 1)

@@ -55,12 +55,17 @@ func (d *decoder) validate() {
 			d.errorf(in.Pos, "vrrp_instance %q: missing interface (keepalived does not start either)", in.Name)
 		}
 		if len(in.VirtualIPAddresses) > 0 {
-			first := in.VirtualIPAddresses[0].Prefix.Addr()
+			first, what := in.VirtualIPAddresses[0].Prefix.Addr(), ""
+			if m := in.McastDstIP; m.Set() && before(m.Pos, in.VirtualIPAddresses[0].Pos) {
+				// keepalived takes the instance's family from the first
+				// of mcast_dst_ip and the VIPs in the file.
+				first, what = m.V, "mcast_dst_ip "
+			}
 			in.VirtualIPAddresses = slices.DeleteFunc(in.VirtualIPAddresses, func(a IPAddress) bool {
 				if a.Prefix.Addr().Is4() == first.Is4() {
 					return false
 				}
-				d.warnf(a.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not of the address family of %s: ignored, as keepalived does (use virtual_ipaddress_excluded to mix families)", a.Prefix, first)
+				d.warnf(a.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not of the address family of %s%s: ignored, as keepalived does (use virtual_ipaddress_excluded to mix families)", a.Prefix, what, first)
 				return true
 			})
 		}
@@ -126,4 +131,9 @@ func (d *decoder) validate() {
 			}
 		}
 	}
+}
+
+// before reports whether a comes before b in the same file.
+func before(a, b Pos) bool {
+	return a.File == b.File && (a.Line < b.Line || a.Line == b.Line && a.Col < b.Col)
 }
