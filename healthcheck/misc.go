@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lvskit/lvskit/internal/script"
 )
 
 // MiscChecker is keepalived's MISC_CHECK: it runs a program, without a
@@ -16,7 +17,8 @@ import (
 // mean up with weight status-2 (status 0 restores the configured weight).
 //
 // On timeout the whole process group gets SIGTERM, then SIGKILL after
-// KillGrace, and the probe fails.
+// KillGrace, and SIGKILL once more at the end so that no child outlives
+// the check; the probe fails.
 type MiscChecker struct {
 	// Path is the program; Args its arguments (not including Path).
 	Path string
@@ -32,8 +34,14 @@ type MiscChecker struct {
 	// (keepalived's).
 	KillGrace time.Duration
 	// Credential, when set, runs the program as that user and group
-	// (keepalived's "user"); changing them needs root.
+	// (keepalived's script_user, or the checker's "user"); changing them
+	// needs root.
 	Credential *syscall.Credential
+	// Clock measures Timeout and KillGrace; nil means the clock of the
+	// Monitor that runs the checker (MonitorConfig.Clock), which also
+	// gives a zero Timeout the policy's DelayLoop. A checker called on its
+	// own with neither ends only with its context.
+	Clock Clock
 }
 
 var _ WeightChecker = (*MiscChecker)(nil)
@@ -42,6 +50,19 @@ func (c *MiscChecker) kind() kind                  { return kindMisc }
 func (c *MiscChecker) probeTimeout() time.Duration { return c.Timeout }
 func (c *MiscChecker) String() string {
 	return "misc " + strings.Join(append([]string{c.Path}, c.Args...), " ")
+}
+
+// probeClock is the clock and probe timeout of the Monitor running a
+// probe, which a MiscChecker without a clock of its own runs on.
+type probeClock struct {
+	clock   Clock
+	timeout time.Duration
+}
+
+type probeClockKey struct{}
+
+func withProbeClock(ctx context.Context, clk Clock, timeout time.Duration) context.Context {
+	return context.WithValue(ctx, probeClockKey{}, probeClock{clk, timeout})
 }
 
 // Check runs the program once.
@@ -55,55 +76,31 @@ func (c *MiscChecker) CheckWeight(ctx context.Context) (Weight, error) {
 	if c.Path == "" {
 		return Weight{}, errors.New("misc check: no program")
 	}
-	cmd := exec.Command(c.Path, c.Args...)
-	cmd.Env = c.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential}
-	if err := cmd.Start(); err != nil {
-		return Weight{}, fmt.Errorf("misc check %s: start: %w", c.Path, err)
-	}
-	pgid := cmd.Process.Pid
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	var err error
-	timedOut := false
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		timedOut = true
-		syscall.Kill(-pgid, syscall.SIGTERM)
-		grace := c.KillGrace
-		if grace <= 0 {
-			grace = 2 * time.Second
+	clk, timeout := c.Clock, c.Timeout
+	if pc, ok := ctx.Value(probeClockKey{}).(probeClock); ok {
+		if clk == nil {
+			clk = pc.clock
 		}
-		t := time.NewTimer(grace)
-		select {
-		case err = <-done:
-			t.Stop()
-		case <-t.C:
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			err = <-done
+		if timeout <= 0 {
+			timeout = pc.timeout
 		}
-		// Children that ignored SIGTERM must not outlive the check.
-		syscall.Kill(-pgid, syscall.SIGKILL)
 	}
-	if timedOut {
+	if clk == nil {
+		timeout = 0 // without a clock the context bounds the run
+	}
+	res, err := script.Run(ctx, script.Cmd{Argv: append([]string{c.Path}, c.Args...), Env: c.Env, Credential: c.Credential,
+		Timeout: timeout, KillGrace: c.KillGrace, Clock: clk})
+	switch {
+	case res.Stopped:
 		return Weight{}, fmt.Errorf("misc check %s: timed out: %w", c.Path, context.DeadlineExceeded)
-	}
-	if err == nil {
+	case res.Exited && res.Status == 0:
 		return Weight{Kind: WeightConfigured}, nil
+	case res.Exited && c.Dynamic && res.Status >= 2 && res.Status <= 255:
+		return Weight{Kind: WeightAbsolute, Value: res.Status - 2}, nil
+	case res.Exited:
+		return Weight{}, fmt.Errorf("misc check %s: exit status %d", c.Path, res.Status)
+	case res.Signal != 0:
+		return Weight{}, fmt.Errorf("misc check %s: killed by signal %s", c.Path, res.Signal)
 	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return Weight{}, fmt.Errorf("misc check %s: %w", c.Path, err)
-	}
-	ws, _ := ee.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return Weight{}, fmt.Errorf("misc check %s: killed by signal %s", c.Path, ws.Signal())
-	}
-	code := ws.ExitStatus()
-	if c.Dynamic && code >= 2 && code <= 255 {
-		return Weight{Kind: WeightAbsolute, Value: code - 2}, nil
-	}
-	return Weight{}, fmt.Errorf("misc check %s: exit status %d", c.Path, code)
+	return Weight{}, fmt.Errorf("misc check %s: %w", c.Path, err)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/clock"
+	"github.com/lvskit/lvskit/internal/names"
 )
 
 // Event reports a change of a monitored target: its up/down state, or the
@@ -115,11 +116,10 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 			timeout = p.delayLoop
 		}
 	}
-	mon := &Monitor{cfg: cfg, p: p, name: name, timeout: timeout, m: newMachine(p)}
-	if cfg.Metrics != nil {
-		cfg.Metrics.setState(name, mon.m.up)
+	if err := names.Text(name); err != nil {
+		return nil, fmt.Errorf("new monitor %q: %w", name, err)
 	}
-	return mon, nil
+	return &Monitor{cfg: cfg, p: p, name: name, timeout: timeout, m: newMachine(p)}, nil
 }
 
 // Name returns the monitor's name.
@@ -162,6 +162,10 @@ func (m *Monitor) Start(ctx context.Context) error {
 		return errors.New("start monitor: already started")
 	}
 	m.started = true
+	if met := m.cfg.Metrics; met != nil {
+		// Here, not in NewMonitor: building has no side effects.
+		met.setState(m.name, m.Up())
+	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
 	m.probeBase = context.WithoutCancel(m.ctx)
 	m.unwatch = context.AfterFunc(m.ctx, m.cancelProbe)
@@ -235,6 +239,7 @@ func (m *Monitor) fire() {
 
 func (m *Monitor) probe(ctx context.Context) (Weight, error) {
 	pctx, cancel := context.WithTimeout(m.probeBase, m.timeout)
+	pctx = withProbeClock(pctx, m.cfg.Clock, m.timeout)
 	m.runMu.Lock()
 	m.probeCancel = cancel
 	if m.stopped || ctx.Err() != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/clock"
+	"github.com/lvskit/lvskit/internal/names"
 	"github.com/lvskit/lvskit/ipvs"
 )
 
@@ -156,6 +157,13 @@ func (cfg *PoolConfig) Validate() error {
 			if c.Checker == nil {
 				return fmt.Errorf("real server %s check %d has no checker", k, j)
 			}
+			// What names the checker in logs and errors (its path,
+			// program or URL) must be text.
+			if s, ok := c.Checker.(fmt.Stringer); ok {
+				if err := names.Text(s.String()); err != nil {
+					return fmt.Errorf("real server %s check %q: %w", k, s.String(), err)
+				}
+			}
 		}
 	}
 	return nil
@@ -204,12 +212,6 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		}
 	}
 	p.state.init()
-	if met := cfg.Metrics; met != nil {
-		met.setQuorum(p.name, p.state.quorumUp)
-		for i := range cfg.RealServers {
-			met.setRealServer(p.name, p.destKey(i).String(), p.state.alive[i])
-		}
-	}
 	return p, nil
 }
 
@@ -246,6 +248,16 @@ func (p *Pool) destKey(i int) ipvs.DestinationKey { return p.state.destKey(i) }
 // until ctx ends; then it returns nil. A failed sync is logged and retried
 // every RetryInterval.
 func (p *Pool) Run(ctx context.Context) error {
+	if met := p.cfg.Metrics; met != nil {
+		// Here, not in NewPool: building has no side effects, so a pool
+		// built and dropped (a rejected reload) changes no gauge.
+		p.mu.Lock()
+		met.setQuorum(p.name, p.state.quorumUp)
+		for i := range p.cfg.RealServers {
+			met.setRealServer(p.name, p.destKey(i).String(), p.state.alive[i])
+		}
+		p.mu.Unlock()
+	}
 	for _, m := range p.monitors {
 		if err := m.Start(ctx); err != nil {
 			for _, m := range p.monitors {

@@ -21,8 +21,9 @@
 //     namespace, with the sync daemon (DaemonController), timeouts, info,
 //     flush and zeroing of counters besides the table;
 //   - NFTables, the kernel's data plane without IPVS: nftables rules and
-//     maps (through google/nftables) in tables of its own, "lvskit_ipvs"
-//     of family ip and ip6, in any network namespace;
+//     maps (google/nftables' expressions, lvskit's own batch encoding) in
+//     tables of its own, "lvskit_ipvs" of family ip and ip6, in any
+//     network namespace;
 //   - Userspace, a layer-4 proxy in this process for hosts without IPVS
 //     or nf_tables (NAT-like forwarding only), which keeps to a share of
 //     the process's open files and resets clients past it
@@ -44,8 +45,9 @@
 //	counters              kernel's         per destination (*)    per conn       zero
 //
 // (*) DR: packets and bytes in, connections, active and inactive; NAT:
-// connections, active and inactive (conntrack), no packet or byte
-// counters.
+// packets and bytes in and out, connections, active and inactive
+// (conntrack); firewall-mark and port-zero NAT services: no packet or
+// byte counters.
 //
 // Open picks one: the kernel's IPVS where it has it, else nftables, else
 // the userspace proxy; it logs which and why, and returns that Choice with
@@ -125,7 +127,14 @@
 // One Apply is one nftables transaction: it takes effect whole or not at
 // all, and a refused one leaves the previous table serving. Kernel IPVS
 // cannot promise that: the netlink backend applies operations one by one.
-// A Sync of an unchanged table writes nothing. Dump reads the table back
+// A Sync of an unchanged table writes nothing. The transaction is one
+// nfnetlink batch sent with one sendmsg, acknowledged once (at its last
+// message), each map's element additions merged into as few messages as
+// 64 KiB attributes allow and placed after the rules that bind the map.
+// Apply plans from the table as the last Dump or Apply left it and makes
+// the batch conditional on that ruleset generation: if anything else
+// committed in between (another director process, nft), the kernel
+// refuses it and Apply reads the table and plans again. Dump reads the table back
 // from the kernel: the services from the dispatch maps' elements and their
 // comments, the destinations from the dests map, their counters from its
 // per-element counters (DR: packets and bytes in and new flows; NAT:
@@ -134,11 +143,16 @@
 // FIN or RST marked it closing, a UDP flow always, as IPVS counts them);
 // in NAT from conntrack over ctnetlink (github.com/ti-mo/conntrack): the
 // connections conntrack DNATed to the destination, active while
-// established. NAT destinations have no packet or byte counters: the nat
-// chain sees only a connection's first packet, and conntrack forgets a
-// connection's counters when it ends, so neither gives the cumulative
-// counts the model promises. Deletion of a destination never resets
-// another's counters.
+// established. NAT packets and bytes: the nat chain sees only a
+// connection's first packet, and conntrack forgets a connection's
+// counters when it ends, so filter chains after DNAT (count_forward,
+// count_input, count_output) count every packet of a DNATed connection
+// into a set element of its destination, keyed by protocol, service
+// address and port (conntrack's original tuple) and real server address
+// and port: nat_in for the client's packets, nat_out for the answers.
+// They survive the connections, as IPVS's do; firewall-mark and port-zero
+// services are not counted (the original tuple does not name them).
+// Deletion of a destination never resets another's counters.
 //
 // # Desired state
 //

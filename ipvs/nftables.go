@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,14 @@ type NFTables struct {
 	log    *slog.Logger
 	closed bool
 	writes uint64
+	seq    uint32 // the next batch's first sequence number
+
+	// The table as the last read or commit left it, and the ruleset
+	// generation it is valid at: Apply plans from it instead of reading
+	// the table again, and the kernel refuses the batch if the
+	// generation moved on (anyone else committed).
+	cache    *nftState
+	cacheGen uint32
 }
 
 var _ Backend = (*NFTables)(nil)
@@ -88,7 +97,7 @@ func OpenNFTables(cfg NFTablesConfig) (*NFTables, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open nftables: network namespace: %w", err)
 	}
-	n := &NFTables{ns: ns, cfg: cfg, log: log}
+	n := &NFTables{ns: ns, cfg: cfg, log: log, seq: 1 << 24}
 	if err := n.dial(); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("open nftables: %w", err)
@@ -139,6 +148,10 @@ func (n *NFTables) dial() error {
 				_ = c.SetReadBuffer(buf)
 				_ = c.SetWriteBuffer(buf)
 			}
+			// Errors without the refused message's payload, with the
+			// kernel's explanation.
+			_ = c.SetOption(netlink.CapAcknowledge, true)
+			_ = c.SetOption(netlink.ExtendedAcknowledge, true)
 			return nil
 		}))
 	if err != nil {
@@ -151,10 +164,169 @@ func (n *NFTables) dial() error {
 // redial replaces the socket after a failed exchange, whose unread
 // answers would confuse the next one.
 func (n *NFTables) redial() {
+	n.cache = nil
 	n.conn.CloseLasting()
 	if err := n.dial(); err != nil {
 		n.log.Warn("ipvs: nftables: reconnect", "err", err)
 	}
+}
+
+// batch starts a transaction numbered after the last one; a non-zero gen
+// makes it conditional on the ruleset generation (nftBatch).
+func (n *NFTables) batch(gen uint32) *nftBatch {
+	return newNFTBatch(n.seq, gen)
+}
+
+// commit sends w as one transaction and reads the kernel's answers up to
+// the acknowledgement of its last message. On any error the socket is
+// replaced, so that no late answer confuses the next exchange.
+func (n *NFTables) commit(w *nftBatch) error {
+	b, err := w.bytes()
+	if err != nil || b == nil {
+		return err
+	}
+	n.seq = w.last() + 2
+	n.log.Debug("ipvs: nftables: transaction", "messages", w.messages(), "bytes", len(b))
+	if err := n.exchange(b, func(data []byte, r *nftReply) error { return w.read(r, data) }); err != nil {
+		n.redial()
+		return err
+	}
+	n.writes++
+	return nil
+}
+
+// exchange sends b (with one sendmsg: the kernel takes a batch only
+// whole) and passes each datagram of answers to read until it says done.
+// It returns the first refusal read, or the socket's error.
+func (n *NFTables) exchange(b []byte, read func([]byte, *nftReply) error) error {
+	raw, err := n.nl.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
+	}
+	var serr error
+	if err := raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return fmt.Errorf("send transaction: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("send transaction of %d bytes: %w", len(b), serr)
+	}
+	buf := make([]byte, 1<<16)
+	var r nftReply
+	for !r.done {
+		var got int
+		var rerr error
+		if err := raw.Read(func(fd uintptr) bool {
+			got, _, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return fmt.Errorf("read the kernel's answer: %w", err)
+		}
+		if rerr != nil {
+			return fmt.Errorf("read the kernel's answer: %w", rerr)
+		}
+		if err := read(buf[:got], &r); err != nil {
+			return err
+		}
+	}
+	if len(r.errs) > 0 {
+		if len(r.errs) > 1 {
+			return fmt.Errorf("%w (and %d more refusals)", r.errs[0], len(r.errs)-1)
+		}
+		return r.errs[0]
+	}
+	return nil
+}
+
+// generation asks the kernel for the ruleset's generation, which every
+// commit in the namespace moves on.
+func (n *NFTables) generation() (uint32, error) {
+	seq := n.seq
+	n.seq++
+	b := binary.NativeEndian.AppendUint32(nil, unix.NLMSG_HDRLEN+4)
+	b = binary.NativeEndian.AppendUint16(b, unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETGEN)
+	b = binary.NativeEndian.AppendUint16(b, unix.NLM_F_REQUEST)
+	b = binary.NativeEndian.AppendUint32(b, seq)
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	b = append(b, unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0)
+	var gen uint32
+	var found bool
+	err := n.exchange(b, func(data []byte, r *nftReply) error {
+		g, ok, err := parseGen(data, seq)
+		if err != nil {
+			return err
+		}
+		gen, found, r.done = g, ok, ok
+		return nil
+	})
+	if err != nil {
+		n.redial()
+		return 0, fmt.Errorf("read ruleset generation: %w", err)
+	}
+	if !found {
+		return 0, errors.New("read ruleset generation: no answer")
+	}
+	return gen, nil
+}
+
+// parseGen finds the answer to GETGEN number seq in a datagram.
+func parseGen(data []byte, seq uint32) (gen uint32, ok bool, err error) {
+	for len(data) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(data))
+		if l < unix.NLMSG_HDRLEN || l > len(data) {
+			return 0, false, fmt.Errorf("message of %d bytes in %d", l, len(data))
+		}
+		typ := binary.NativeEndian.Uint16(data[4:])
+		if binary.NativeEndian.Uint32(data[8:]) == seq {
+			switch {
+			case typ == unix.NLMSG_ERROR && l >= unix.NLMSG_HDRLEN+4:
+				if errno := -int32(binary.NativeEndian.Uint32(data[16:])); errno != 0 {
+					return 0, false, nftErr(syscall.Errno(errno))
+				}
+			case typ == unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWGEN:
+				a := data[unix.NLMSG_HDRLEN+4 : l]
+				for len(a) >= 4 {
+					al := int(binary.NativeEndian.Uint16(a))
+					if al < 4 || al > len(a) {
+						break
+					}
+					if binary.NativeEndian.Uint16(a[2:]) == unix.NFTA_GEN_ID && al == 8 {
+						return binary.BigEndian.Uint32(a[4:]), true, nil
+					}
+					a = a[nlmAlign(al):]
+				}
+				return 0, false, errors.New("answer without a generation id")
+			}
+		}
+		data = data[nlmAlign(l):]
+	}
+	return 0, false, nil
+}
+
+// snapshot reads lvskit's tables (readState) as of one ruleset
+// generation: the generation before and after the reads must agree, else
+// it reads again.
+func (n *NFTables) snapshot(counters bool) (*nftState, uint32, error) {
+	for range 5 {
+		g1, err := n.generation()
+		if err != nil {
+			return nil, 0, err
+		}
+		st, err := n.readState(counters)
+		if err != nil {
+			return nil, 0, err
+		}
+		g2, err := n.generation()
+		if err != nil {
+			return nil, 0, err
+		}
+		if g1 == g2 {
+			return st, g1, nil
+		}
+	}
+	return nil, 0, errors.New("the ruleset kept changing while it was read")
 }
 
 // deadline bounds the next exchange by ctx and the configured timeout.
@@ -217,21 +389,19 @@ func (n *NFTables) Flush(ctx context.Context) error {
 		return fmt.Errorf("flush: %w", errClosed)
 	}
 	n.deadline(ctx)
-	present := false
+	n.cache = nil
+	w := n.batch(0)
 	for _, f := range []nftFam{nftFam4, nftFam6} {
 		if _, err := n.conn.ListTableOfFamily(nftTableName, f.tfam); err == nil {
-			n.conn.DelTable(nftTable(f))
-			present = true
+			w.DelTable(nftTable(f))
 		}
 	}
-	if !present {
+	if w.messages() == 0 {
 		return nil
 	}
-	if err := n.conn.Flush(); err != nil {
-		n.redial()
+	if err := n.commit(w); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	n.writes++
 	return nil
 }
 
@@ -248,11 +418,12 @@ func (n *NFTables) Dump(ctx context.Context) ([]Service, error) {
 		return nil, fmt.Errorf("dump services: %w", errClosed)
 	}
 	n.deadline(ctx)
-	st, err := n.readState(true)
+	st, gen, err := n.snapshot(true)
 	if err != nil {
 		n.redial()
 		return nil, fmt.Errorf("dump services: %w", err)
 	}
+	n.cache, n.cacheGen = st, gen
 	if err := n.countNAT(st); err != nil {
 		n.log.Debug("ipvs: nftables: conntrack counts", "err", err)
 	}
@@ -283,73 +454,58 @@ func (n *NFTables) Apply(ctx context.Context, ops []Op) error {
 		return &ApplyError{Index: 0, Op: ops[0], Err: err}
 	}
 	n.deadline(ctx)
-	cur, err := n.readState(false)
-	if err != nil {
-		n.redial()
-		return &ApplyError{Index: 0, Op: ops[0], Err: fmt.Errorf("read nftables state: %w", err)}
-	}
-	next, changed, err := planNFT(cur, ops)
-	if err != nil {
-		return err
-	}
-	w := &connWriter{c: n.conn}
-	if err := writeChanges(w, cur, next, changed, n.cfg.MaxFlows, defaultNFTTimeouts); err != nil {
-		n.redial()
-		return &ApplyError{Index: 0, Op: ops[0], Err: err}
-	}
-	if n.cfg.inject != nil {
-		n.cfg.inject(w)
-	}
-	if err := n.conn.Flush(); err != nil {
-		n.redial()
+	fresh := n.cache == nil
+	for {
+		cur, gen := n.cache, n.cacheGen
+		if cur == nil {
+			var err error
+			if cur, gen, err = n.snapshot(false); err != nil {
+				n.redial()
+				return &ApplyError{Index: 0, Op: ops[0], Err: fmt.Errorf("read nftables state: %w", err)}
+			}
+			n.cache, n.cacheGen = cur, gen
+		}
+		next, changed, err := planNFT(cur, ops)
+		if err != nil {
+			if !fresh {
+				// Planned from what this backend last saw: make sure
+				// the refusal holds for the table as it is.
+				n.cache, fresh = nil, true
+				continue
+			}
+			return err
+		}
+		w := n.batch(gen)
+		if err := writeChanges(w, cur, next, changed, n.cfg.MaxFlows, defaultNFTTimeouts); err != nil {
+			return &ApplyError{Index: 0, Op: ops[0], Err: err}
+		}
+		if n.cfg.inject != nil {
+			n.cfg.inject(w)
+		}
+		err = n.commit(w)
+		if err == nil {
+			n.cache, n.cacheGen = next, nextGen(gen)
+			return nil
+		}
+		n.cache = nil
+		if restarted(err) && !fresh {
+			// Someone else committed since the table was read: read
+			// it again and plan anew.
+			n.log.Debug("ipvs: nftables: the ruleset changed since it was read, planning again")
+			fresh = true
+			continue
+		}
 		return &ApplyError{Index: 0, Op: ops[0],
 			Err: fmt.Errorf("the kernel refused the transaction of %d operations, nothing was applied: %w", len(ops), err)}
 	}
-	n.writes++
-	return nil
 }
 
-// connWriter queues a transaction on a google/nftables connection.
-type connWriter struct{ c *nftables.Conn }
-
-func (w *connWriter) AddTable(t *nftables.Table)   { w.c.AddTable(t) }
-func (w *connWriter) AddChain(c *nftables.Chain)   { w.c.AddChain(c) }
-func (w *connWriter) FlushChain(c *nftables.Chain) { w.c.FlushChain(c) }
-func (w *connWriter) DelChain(c *nftables.Chain)   { w.c.DelChain(c) }
-func (w *connWriter) AddRule(r *nftables.Rule)     { w.c.AddRule(r) }
-
-// nftChunk is how many elements go into one netlink message: a message's
-// element list is one attribute, whose length has 16 bits.
-const nftChunk = 512
-
-func (w *connWriter) AddSet(s *nftables.Set, e []nftables.SetElement) error {
-	n := min(len(e), nftChunk)
-	if err := w.c.AddSet(s, e[:n]); err != nil {
-		return err
+// nextGen is the generation a commit at gen leaves (never zero).
+func nextGen(gen uint32) uint32 {
+	if gen+1 == 0 {
+		return 1
 	}
-	return w.AddElements(s, e[n:])
-}
-func (w *connWriter) DelSet(s *nftables.Set)   { w.c.DelSet(s) }
-func (w *connWriter) FlushSet(s *nftables.Set) { w.c.FlushSet(s) }
-func (w *connWriter) AddElements(s *nftables.Set, e []nftables.SetElement) error {
-	for len(e) > 0 {
-		n := min(len(e), nftChunk)
-		if err := w.c.SetAddElements(s, e[:n]); err != nil {
-			return err
-		}
-		e = e[n:]
-	}
-	return nil
-}
-func (w *connWriter) DelElements(s *nftables.Set, e []nftables.SetElement) error {
-	for len(e) > 0 {
-		n := min(len(e), nftChunk)
-		if err := w.c.SetDeleteElements(s, e[:n]); err != nil {
-			return err
-		}
-		e = e[n:]
-	}
-	return nil
+	return gen + 1
 }
 
 // sortServices orders a dump by key, destinations by key.

@@ -22,9 +22,9 @@ import (
 // every UDP flow) is inactive.
 //
 // Conntrack keeps no count of connections that have ended, so it cannot
-// give cumulative packet and byte counters: NAT destinations report the
-// connections they were given (counted at their first packet by the nat
-// chain) and no packet or byte counters.
+// give cumulative packet and byte counters: NAT destinations count the
+// connections they were given at their first packet (the nat chain), and
+// packets and bytes in filter chains of their own (nftables_natcount.go).
 
 // Conntrack's TCP and SCTP state numbers for an established connection
 // (TCP_CONNTRACK_ESTABLISHED, SCTP_CONNTRACK_ESTABLISHED).

@@ -15,9 +15,13 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
 )
@@ -359,4 +363,90 @@ func TestIntegrationNFTablesDRPortReuse(t *testing.T) {
 	if c := tab[0].Stats.Connections; c != 2 {
 		t.Errorf("%d connections counted, want 2", c)
 	}
+}
+
+// TestIntegrationNFTablesNATCounters: a NAT destination's packet and byte
+// counters count both directions of its connections (a known payload
+// each way, within the headers' bounds), add up to the service's, and
+// survive the connection's end: conntrack's entries flushed, the
+// counters stay.
+func TestIntegrationNFTablesNATCounters(t *testing.T) {
+	l := natLab(t)
+	ctx := context.Background()
+	if _, err := Sync(ctx, l.n, []Service{l.svc}); err != nil {
+		t.Fatal(err)
+	}
+	c, r, name := dialName(t, l.client, l.addr)
+	payload := strings.Repeat("x", 4999) + "\n"
+	if _, err := io.WriteString(c, payload); err != nil {
+		t.Fatal(err)
+	}
+	if echo, err := r.ReadString('\n'); err != nil || echo != payload {
+		c.Close()
+		t.Fatalf("echo: %d bytes, %v", len(echo), err)
+	}
+	c.Close()
+	used := map[string]int{"rs1": 0, "rs2": 1}[name]
+	wantIn, wantOut := uint64(len(payload)), uint64(len(name)+1+len(payload))
+
+	// dest reads the destinations' counters once the connection has
+	// closed (the server's FIN answered).
+	dest := func() ([]Destination, Stats) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			tab, err := l.n.Dump(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tab) != 1 || len(tab[0].Destinations) != 2 {
+				t.Fatalf("dump: %+v", tab)
+			}
+			if tab[0].Destinations[used].ActiveConns == 0 || time.Now().After(deadline) {
+				return tab[0].Destinations, tab[0].Stats
+			}
+		}
+	}
+	check := func(when string, ds []Destination, total Stats) {
+		t.Helper()
+		st := ds[used].Stats
+		// Each packet carries an IPv4 header and a TCP header, 40 to 80
+		// bytes together, besides the payload.
+		for _, c := range []struct {
+			dir            string
+			packets, bytes uint64
+			payload        uint64
+		}{{"in", st.PacketsIn, st.BytesIn, wantIn}, {"out", st.PacketsOut, st.BytesOut, wantOut}} {
+			if c.packets < 3 || c.bytes < c.payload+40*c.packets || c.bytes > c.payload+80*c.packets {
+				t.Errorf("%s: %s %s: %d packets, %d bytes; want at least 3 packets carrying %d bytes of payload",
+					when, ds[used].Addr, c.dir, c.packets, c.bytes, c.payload)
+			}
+		}
+		if o := ds[1-used].Stats; o.PacketsIn != 0 || o.BytesOut != 0 {
+			t.Errorf("%s: %s, which had no connection, counted %+v", when, ds[1-used].Addr, o)
+		}
+		if total.PacketsIn != st.PacketsIn || total.BytesIn != st.BytesIn || total.PacketsOut != st.PacketsOut || total.BytesOut != st.BytesOut {
+			t.Errorf("%s: service counters %+v, want its destinations' sum %+v", when, total, st)
+		}
+	}
+	before, total := dest()
+	t.Logf("%s: %+v", before[used].Addr, before[used].Stats)
+	check("after the connection", before, total)
+
+	// Conntrack forgets the connection; the counters stay.
+	ct, err := conntrack.Dial(&netlink.Config{NetNS: int(l.dir.NsHandle())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	if err := ct.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	after, total := dest()
+	if n := after[used].ActiveConns + after[used].InactiveConns; n != 0 {
+		t.Errorf("conntrack flushed: %s still has %d connections", after[used].Addr, n)
+	}
+	if a, b := after[used].Stats, before[used].Stats; a.PacketsIn < b.PacketsIn || a.BytesIn < b.BytesIn || a.PacketsOut < b.PacketsOut || a.BytesOut < b.BytesOut {
+		t.Errorf("counters went back after conntrack forgot the connection: %+v, were %+v", a, b)
+	}
+	check("after conntrack forgot the connection", after, total)
 }

@@ -178,11 +178,12 @@ func setRef(f nftFam, name string) *nftables.Set {
 func writeBase(w nftWriter, f nftFam, maxFlows uint32, to nftTimeouts) error {
 	t := nftTable(f)
 	w.AddTable(t)
-	for _, s := range sharedSets(f, maxFlows) {
+	for _, s := range append(sharedSets(f, maxFlows), natCountSets(f)...) {
 		if err := w.AddSet(s, nil); err != nil {
 			return err
 		}
 	}
+	writeNATCount(w, f)
 	accept := nftables.ChainPolicyAccept
 	base := []struct {
 		name          string

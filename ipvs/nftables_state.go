@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -12,6 +13,9 @@ import (
 type nftState struct {
 	svcs map[ServiceKey]*nftSvc
 	base map[Family]bool // the family's table exists
+	// The family's table has the NAT counting sets and chains: a table
+	// an older lvskit wrote has not, until an Apply adds them.
+	counting map[Family]bool
 }
 
 type idKey struct{ sid, did uint32 }
@@ -38,7 +42,7 @@ func (st *nftState) services() []Service {
 // readState reads lvskit's tables; with counters it also reads the
 // per-destination counters and the DR flow table.
 func (n *NFTables) readState(counters bool) (*nftState, error) {
-	st := &nftState{svcs: map[ServiceKey]*nftSvc{}, base: map[Family]bool{}}
+	st := &nftState{svcs: map[ServiceKey]*nftSvc{}, base: map[Family]bool{}, counting: map[Family]bool{}}
 	for _, f := range []nftFam{nftFam4, nftFam6} {
 		tabs, err := n.conn.ListTablesOfFamily(f.tfam)
 		if err != nil {
@@ -48,6 +52,9 @@ func (n *NFTables) readState(counters bool) (*nftState, error) {
 			continue
 		}
 		st.base[f.fam] = true
+		if _, err := n.conn.GetSetByName(nftTable(f), setNATIn); err == nil {
+			st.counting[f.fam] = true
+		}
 		if err := n.readFamily(st, f, counters); err != nil {
 			return nil, fmt.Errorf("table %s %s: %w", f.fam, nftTableName, err)
 		}
@@ -161,6 +168,9 @@ func (n *NFTables) readFamily(st *nftState, f nftFam, counters bool) error {
 		s.Destinations = append(s.Destinations, d)
 		s.dids = append(s.dids, did)
 	}
+	if counters && st.counting[f.fam] {
+		return n.fillNATCounters(f, bySID)
+	}
 	return nil
 }
 
@@ -220,7 +230,9 @@ func be32Of(b []byte) uint32 {
 // would (ErrExists, ErrNotFound) and against what nftables can carry
 // (ErrNotSupported). It returns the new state and which services changed.
 func planNFT(cur *nftState, ops []Op) (*nftState, map[ServiceKey]bool, error) {
-	next := &nftState{svcs: make(map[ServiceKey]*nftSvc, len(cur.svcs)), base: cur.base}
+	next := &nftState{svcs: make(map[ServiceKey]*nftSvc, len(cur.svcs)), base: map[Family]bool{}, counting: map[Family]bool{}}
+	maps.Copy(next.base, cur.base)
+	maps.Copy(next.counting, cur.counting)
 	sids := map[uint32]bool{}
 	for k, s := range cur.svcs {
 		c := *s
@@ -257,6 +269,13 @@ func planNFT(cur *nftState, ops []Op) (*nftState, map[ServiceKey]bool, error) {
 				return nil, nil, &ApplyError{Index: i, Op: ops[i], Err: err}
 			}
 		}
+	}
+	// A family with a service has its table once the transaction is in
+	// (writeChanges writes it for the first one): Apply keeps next as the
+	// table it plans the following transaction from.
+	for k := range next.svcs {
+		next.base[k.Family] = true
+		next.counting[k.Family] = true
 	}
 	return next, changed, nil
 }
@@ -333,8 +352,78 @@ func planOp(st *nftState, sids map[uint32]bool, caps Capabilities, op *Op) error
 	return nil
 }
 
-// writeChanges queues what turns cur into next for the changed services.
+// writeChanges queues what turns cur into next for the changed services,
+// in phases (phasedWriter).
 func writeChanges(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool, maxFlows uint32, to nftTimeouts) error {
+	p := &phasedWriter{}
+	up := map[nftables.TableFamily]bool{}
+	for _, fam := range []Family{Inet, Inet6} {
+		if cur.base[fam] && !cur.counting[fam] {
+			up[famOf(fam).tfam] = true
+		}
+	}
+	if err := writeServices(&uncounted{nftWriter: p, fams: up}, cur, next, changed, maxFlows, to); err != nil {
+		return err
+	}
+	if err := addCounting(p, cur, next); err != nil {
+		return err
+	}
+	return p.replay(w)
+}
+
+// addCounting gives a table an older lvskit wrote, with services, the NAT
+// counting sets and chains and the elements of every NAT destination
+// (new counters). The services' own writes leave those sets alone
+// (uncounted): they do not exist yet.
+func addCounting(w nftWriter, cur, next *nftState) error {
+	for _, fam := range []Family{Inet, Inet6} {
+		if !cur.base[fam] || cur.counting[fam] || !next.counting[fam] {
+			continue
+		}
+		f := famOf(fam)
+		for _, s := range natCountSets(f) {
+			if err := w.AddSet(s, nil); err != nil {
+				return err
+			}
+		}
+		writeNATCount(w, f)
+		for _, s := range sortedServices(next.svcs) {
+			if s.Family == fam {
+				if err := addNATCount(w, f, s, allIdx(s)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// uncounted drops the element writes to the NAT counting sets of the
+// families in fams.
+type uncounted struct {
+	nftWriter
+	fams map[nftables.TableFamily]bool
+}
+
+func (u *uncounted) skip(s *nftables.Set) bool {
+	return (s.Name == setNATIn || s.Name == setNATOut) && u.fams[s.Table.Family]
+}
+
+func (u *uncounted) AddElements(s *nftables.Set, e []nftables.SetElement) error {
+	if u.skip(s) {
+		return nil
+	}
+	return u.nftWriter.AddElements(s, e)
+}
+
+func (u *uncounted) DelElements(s *nftables.Set, e []nftables.SetElement) error {
+	if u.skip(s) {
+		return nil
+	}
+	return u.nftWriter.DelElements(s, e)
+}
+
+func writeServices(w nftWriter, cur, next *nftState, changed map[ServiceKey]bool, maxFlows uint32, to nftTimeouts) error {
 	for _, fam := range []Family{Inet, Inet6} {
 		if cur.base[fam] {
 			continue
@@ -377,7 +466,7 @@ func destSets(f nftFam) (dests, info *nftables.Set) {
 }
 
 // addDests adds the elements of s's destinations idx: dests and dinfo,
-// and for a DR service conns (NAT counts connections in dests).
+// and their counter elements (addConns; NAT counts connections in dests).
 func addDests(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
 	ds, is := destSets(f)
 	var de, ie []nftables.SetElement
@@ -410,12 +499,14 @@ func connKeys(s *nftSvc, idx []int) []nftables.SetElement {
 	return out
 }
 
+// addConns adds the counter elements of s's destinations idx: conns for
+// DR, nat_in and nat_out for NAT (nftables_natcount.go).
 func addConns(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
-	return w.AddElements(setRef(f, setConns), connKeys(s, idx))
+	return firstErr(w.AddElements(setRef(f, setConns), connKeys(s, idx)), addNATCount(w, f, s, idx))
 }
 
 func delConns(w nftWriter, f nftFam, s *nftSvc, idx []int) error {
-	return w.DelElements(setRef(f, setConns), connKeys(s, idx))
+	return firstErr(w.DelElements(setRef(f, setConns), connKeys(s, idx)), delNATCount(w, f, s, idx))
 }
 
 func firstErr(errs ...error) error {
@@ -534,4 +625,91 @@ func updateService(w nftWriter, f nftFam, old, nw *nftSvc, to nftTimeouts) error
 		return err
 	}
 	return addDests(w, f, nw, added)
+}
+
+// phasedWriter orders a transaction so that the kernel does the least
+// work: first every element deletion (a dispatch element goes before the
+// chain it jumps to), then tables, chains, sets and rules in the order
+// given, then every element addition. Element operations are grouped by
+// map, so that each map's elements travel together. A rule that looks a
+// map up binds it, and the kernel checks every element a map already has
+// against each new binding: with the elements added after the rules, a
+// table written from nothing checks none, where in service order the
+// shared maps were walked once per service (quadratic in the table).
+type phasedWriter struct {
+	objs      []func(nftWriter)
+	dels, add elemGroups
+}
+
+type elemGroups struct {
+	order []string
+	sets  map[string]*nftables.Set
+	elems map[string][]nftables.SetElement
+}
+
+func (g *elemGroups) put(s *nftables.Set, e []nftables.SetElement) {
+	if len(e) == 0 {
+		return
+	}
+	k := fmt.Sprintf("%d/%s/%s", s.Table.Family, s.Table.Name, s.Name)
+	if g.sets == nil {
+		g.sets, g.elems = map[string]*nftables.Set{}, map[string][]nftables.SetElement{}
+	}
+	if _, ok := g.sets[k]; !ok {
+		g.order = append(g.order, k)
+		g.sets[k] = s
+	}
+	g.elems[k] = append(g.elems[k], e...)
+}
+
+func (g *elemGroups) replay(w nftWriter, del bool) error {
+	for _, k := range g.order {
+		var err error
+		if del {
+			err = w.DelElements(g.sets[k], g.elems[k])
+		} else {
+			err = w.AddElements(g.sets[k], g.elems[k])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *phasedWriter) obj(f func(nftWriter)) { p.objs = append(p.objs, f) }
+
+func (p *phasedWriter) AddTable(t *nftables.Table)   { p.obj(func(w nftWriter) { w.AddTable(t) }) }
+func (p *phasedWriter) AddChain(c *nftables.Chain)   { p.obj(func(w nftWriter) { w.AddChain(c) }) }
+func (p *phasedWriter) FlushChain(c *nftables.Chain) { p.obj(func(w nftWriter) { w.FlushChain(c) }) }
+func (p *phasedWriter) DelChain(c *nftables.Chain)   { p.obj(func(w nftWriter) { w.DelChain(c) }) }
+func (p *phasedWriter) AddRule(r *nftables.Rule)     { p.obj(func(w nftWriter) { w.AddRule(r) }) }
+func (p *phasedWriter) DelSet(s *nftables.Set)       { p.obj(func(w nftWriter) { w.DelSet(s) }) }
+func (p *phasedWriter) FlushSet(s *nftables.Set)     { p.obj(func(w nftWriter) { w.FlushSet(s) }) }
+
+func (p *phasedWriter) AddSet(s *nftables.Set, e []nftables.SetElement) error {
+	p.obj(func(w nftWriter) { w.AddSet(s, nil) })
+	p.add.put(s, e)
+	return nil
+}
+
+func (p *phasedWriter) AddElements(s *nftables.Set, e []nftables.SetElement) error {
+	p.add.put(s, e)
+	return nil
+}
+
+func (p *phasedWriter) DelElements(s *nftables.Set, e []nftables.SetElement) error {
+	p.dels.put(s, e)
+	return nil
+}
+
+// replay writes the transaction into w in its phases.
+func (p *phasedWriter) replay(w nftWriter) error {
+	if err := p.dels.replay(w, true); err != nil {
+		return err
+	}
+	for _, f := range p.objs {
+		f(w)
+	}
+	return p.add.replay(w, false)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -252,4 +253,143 @@ func injectBrokenRule(w nftWriter) {
 	t := nftTable(nftFam4)
 	w.AddRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: chainPreNAT, Table: t},
 		Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: "no_such_chain"}}})
+}
+
+// TestIntegrationNFTablesSecondWriter: a backend plans from the table it
+// last saw; when another writer committed since, the kernel refuses that
+// plan (the ruleset's generation moved on) and the backend reads the
+// table and plans again: an added service joins the other writer's, one
+// the other writer added already is ErrExists, as if planned from the
+// start.
+func TestIntegrationNFTablesSecondWriter(t *testing.T) {
+	lab := netnstest.New(t)
+	h := lab.Host("dir")
+	svc := func(port uint16) Service { return natService("wrr", port, 1) }
+	ctx := context.Background()
+	first, second := newNFT(t, h, NFTablesConfig{}), newNFT(t, h, NFTablesConfig{})
+	if _, err := Sync(ctx, first, []Service{svc(80)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sync(ctx, second, []Service{svc(80), svc(81)}); err != nil {
+		t.Fatal(err)
+	}
+	w := first.Writes()
+	if err := first.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(82)})); err != nil {
+		t.Fatalf("add a service after another writer's commit: %v", err)
+	}
+	if n := first.Writes() - w; n != 1 {
+		t.Errorf("%d transactions committed, want 1", n)
+	}
+	got, err := second.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Canonical([]Service{svc(80), svc(81), svc(82)})
+	if d := cmp.Diff(want, Canonical(got), addrCmp); d != "" {
+		t.Errorf("table after both writers (-want +got):\n%s", d)
+	}
+	if err := second.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(82)})); !errors.Is(err, ErrExists) {
+		t.Errorf("adding the service the other writer added: %v, want ErrExists", err)
+	}
+}
+
+// TestIntegrationNFTablesApplyAfterApply: a second Apply with no Dump in
+// between plans from what the first committed: the family's table and
+// base chains are written once, not again.
+func TestIntegrationNFTablesApplyAfterApply(t *testing.T) {
+	lab := netnstest.New(t)
+	h := lab.Host("dir")
+	svc := func(port uint16) Service { return natService("rr", port, 1) }
+	ctx := context.Background()
+	n := newNFT(t, h, NFTablesConfig{})
+	if err := n.Apply(ctx, Diff(nil, []Service{svc(80)})); err != nil {
+		t.Fatal(err)
+	}
+	rules := func() map[string]int {
+		t.Helper()
+		out := map[string]int{}
+		tab := nftTable(nftFam4)
+		// (google/nftables cannot decode the counting chains' rules: it
+		// reads ct's direction as a u32, the kernel writes a u8.)
+		for _, c := range []string{chainPreNAT, chainOutNAT, chainPreDR, chainOutDR} {
+			rs, err := n.conn.GetRules(tab, &nftables.Chain{Name: c, Table: tab})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[c] = len(rs)
+		}
+		return out
+	}
+	once := rules()
+	if err := n.Apply(ctx, Diff([]Service{svc(80)}, []Service{svc(80), svc(81)})); err != nil {
+		t.Fatal(err)
+	}
+	if twice := rules(); !maps.Equal(once, twice) {
+		t.Errorf("base chains' rules after one Apply %v, after two %v", once, twice)
+	}
+	got, err := n.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(Canonical([]Service{svc(80), svc(81)}), Canonical(got), addrCmp); d != "" {
+		t.Errorf("table (-want +got):\n%s", d)
+	}
+}
+
+// TestIntegrationNFTablesAddsCounting: a table an older lvskit wrote,
+// without the NAT counting sets and chains, dumps (without NAT packet
+// counters) and gains them, with an element pair for every NAT
+// destination, at the next Apply.
+func TestIntegrationNFTablesAddsCounting(t *testing.T) {
+	lab := netnstest.New(t)
+	h := lab.Host("dir")
+	svc := func(port uint16) Service { return natService("rr", port, 2) }
+	ctx := context.Background()
+	n := newNFT(t, h, NFTablesConfig{})
+	if _, err := Sync(ctx, n, []Service{svc(80), svc(81)}); err != nil {
+		t.Fatal(err)
+	}
+	// What the table looked like before the counting.
+	tab := nftTable(nftFam4)
+	w := n.batch(0)
+	for _, c := range []string{chainCountFwd, chainCountIn, chainCountOut} {
+		ch := &nftables.Chain{Name: c, Table: tab}
+		w.FlushChain(ch)
+		w.DelChain(ch)
+	}
+	w.DelSet(setRef(nftFam4, setNATIn))
+	w.DelSet(setRef(nftFam4, setNATOut))
+	if err := n.commit(w); err != nil {
+		t.Fatal(err)
+	}
+	n.cache = nil
+	if _, err := n.Dump(ctx); err != nil {
+		t.Fatalf("dump a table without the counting sets: %v", err)
+	}
+	// svc 80 goes, 82 comes, 81 stays: every destination left is counted.
+	if _, err := Sync(ctx, n, []Service{svc(81), svc(82)}); err != nil {
+		t.Fatalf("sync into a table without the counting sets: %v", err)
+	}
+	for _, set := range []string{setNATIn, setNATOut} {
+		els, err := n.conn.GetSetElements(setRef(nftFam4, set))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(els) != 4 {
+			t.Errorf("%s has %d elements, want 4 (two services of two destinations)", set, len(els))
+		}
+	}
+	if st, err := n.readState(false); err != nil || !st.counting[Inet] {
+		t.Errorf("after the sync: counting %v, %v", st.counting, err)
+	}
+}
+
+// natService is TCP 10.0.0.1:port in NAT to n real servers 10.1.0.1...
+// on the same port, weight 1.
+func natService(sched string, port uint16, n int) Service {
+	s := Service{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: port, Scheduler: sched}
+	for i := range n {
+		s.Destinations = append(s.Destinations, Destination{Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)}), Port: port, Weight: 1, Forward: Masquerade})
+	}
+	return s
 }

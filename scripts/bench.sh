@@ -36,8 +36,10 @@ step() {
 }
 
 # VRRP failover (master killed) and graceful handover (master sends
-# priority 0) against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each)
-# and 1,000 instances in one process.
+# priority 0) against keepalived (v2 at 1 s, v3 at 100 ms; 20 runs each),
+# a master flooded with adverts of lower priority and bad packets (its
+# answers and log, next to keepalived's), and 1,000 instances in one
+# process.
 step vrrp go run ./vrrp/cmd/vrrpbench -runs 20 -out "$out/vrrp.md"
 
 # IPVS programming in the qemu kernel VM: 1,000 services x 10 destinations

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/clock"
+	"github.com/lvskit/lvskit/internal/names"
 )
 
 // Config describes one VRRP instance (keepalived's vrrp_instance). The zero
@@ -82,7 +83,9 @@ type Config struct {
 	// NoAccept needs a Network that is also an AcceptNetwork.
 	NoAccept bool
 	// LowerPrioNoAdvert follows the RFC strictly: a master ignores a lower
-	// priority advert. By default it answers with an advert (keepalived).
+	// priority advert. By default it answers with an advert and
+	// GARPLowerPrioRepeat announcements (keepalived), at most once per
+	// AdvertInterval however many such adverts come.
 	LowerPrioNoAdvert bool
 	// SkipCheckAdvAddr accepts adverts whose address list differs from
 	// VIPs (vrrp_skip_check_adv_addr); by default they are dropped.
@@ -235,6 +238,9 @@ func (c Config) settle() (*resolved, error) {
 	}
 	if r.Name == "" {
 		r.Name = fmt.Sprintf("VI_%d", c.VRID)
+	}
+	if err := c.checkNames(); err != nil {
+		return nil, err
 	}
 	// No VIPs is valid, as in keepalived ("No VIP specified"): the
 	// instance runs for its notifications. Its family is then that of
@@ -427,4 +433,36 @@ func vmacAddr(vrid uint8, ipv6 bool) net.HardwareAddr {
 		return net.HardwareAddr{0, 0, 0x5e, 0, 2, vrid}
 	}
 	return net.HardwareAddr{0, 0, 0x5e, 0, 1, vrid}
+}
+
+// checkNames refuses a name that could not be a metric label or a log
+// value (package names): the instance's, its interfaces', its trackers',
+// and its notify programs and FIFO.
+func (c *Config) checkNames() error {
+	type name struct {
+		what, s string
+		check   func(string) error
+	}
+	all := []name{{"name", c.Name, names.Name}, {"interface", c.Interface, names.Interface},
+		{"VMAC name", c.VMACName, names.Interface}, {"notify FIFO", c.Notify.FIFO, names.Text}}
+	for _, v := range c.VIPs {
+		all = append(all, name{"VIP link", v.Link, names.Interface}, name{"VIP label", v.Label, names.Interface})
+	}
+	for _, rt := range c.Routes {
+		all = append(all, name{"route link", rt.Link, names.Interface})
+	}
+	for _, t := range c.Trackers {
+		all = append(all, name{"tracker", t.Name, names.Name})
+	}
+	for _, argv := range [][]string{c.Notify.Script, c.Notify.Master, c.Notify.Backup, c.Notify.Fault, c.Notify.Stop} {
+		for _, a := range argv {
+			all = append(all, name{"notify program", a, names.Text})
+		}
+	}
+	for _, n := range all {
+		if err := n.check(n.s); err != nil {
+			return fmt.Errorf("config: %s %q: %w", n.what, n.s, err)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Validate refuses what New refuses about the configuration itself, and
@@ -32,6 +34,14 @@ func TestConfigValidate(t *testing.T) {
 		{"priority 300", func(c *Config) { c.Priority = 300 }, "config: priority 300, want 1..255"},
 		{"unicast without peers", func(c *Config) { c.Unicast = true }, "config: unicast with an empty peer list"},
 		{"tracker without a tracker", func(c *Config) { c.Trackers = []Track{{Name: "x"}} }, "config: tracker 0 has no Tracker"},
+		// Names reach metric labels and logs: refused rather than a panic
+		// in prometheus when the instance runs.
+		{"name not UTF-8", func(c *Config) { c.Name = "V\xff1" }, `config: name "V\xff1": not valid UTF-8`},
+		{"interface too long", func(c *Config) { c.Interface = "an_interface_16b" }, `config: interface "an_interface_16b": 16 bytes long, at most 15`},
+		{"label with a newline", func(c *Config) { c.VIPs[0].Label = "eth0:\n1" }, `config: VIP label "eth0:\n1": control character U+000A`},
+		{"tracker name", func(c *Config) { c.Trackers = []Track{{Name: "t\x01", Tracker: TrackFunc(time.Second, nil)}} },
+			`config: tracker "t\x01": control character U+0001`},
+		{"notify program", func(c *Config) { c.Notify.Master = []string{"/bin/x", "\xc3("} }, `config: notify program "\xc3(": not valid UTF-8`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := base()
@@ -45,5 +55,45 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("New = %v, want it to wrap %q", nerr, tt.want)
 			}
 		})
+	}
+}
+
+// New has no side effects: an instance built and never run (a reload
+// that was rejected) leaves no series in its Metrics (they appear when it
+// runs). A name Prometheus would panic on is an error from New.
+func TestNewLeavesNoMetrics(t *testing.T) {
+	met := NewMetrics()
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(met); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Name: "built", Interface: "eth0", VRID: 1, VIPs: []VIP{{Prefix: simVIP}},
+		Network: newFakeNet(), Transport: NewMemNet().Transport(), Metrics: met}
+	if _, err := New(c); err != nil {
+		t.Fatal(err)
+	}
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 0 {
+		t.Errorf("after New: %d metric families (%v), want none", len(mfs), err)
+	}
+	c.Name = "V\xff1"
+	if _, err := New(c); err == nil {
+		t.Error("New accepted a name that is not UTF-8")
+	}
+}
+
+// A sync group's name reaches logs and notify scripts: the same rule.
+func TestSyncGroupName(t *testing.T) {
+	var insts []*Instance
+	for i := range 2 {
+		in, err := New(Config{Interface: "eth0", VRID: uint8(i + 1), VIPs: []VIP{{Prefix: simVIP}},
+			Network: newFakeNet(), Transport: NewMemNet().Transport()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, in)
+	}
+	_, err := NewSyncGroup("G\xff", Notify{}, nil, insts...)
+	if want := `new sync group "G\xff": not valid UTF-8`; err == nil || err.Error() != want {
+		t.Errorf("NewSyncGroup = %v, want %q", err, want)
 	}
 }

@@ -47,13 +47,18 @@ const (
 	// actTransition: the state changed from action.From to action.To;
 	// notify. A transition to StateInit is a stop.
 	actTransition
+	// actLowerAnswered: a master answers an advert of lower priority
+	// (action.Priority, theirs) with the actions that follow; action.Count
+	// adverts of lower priority went unanswered since the last answer.
+	// Nothing to do but tell.
+	actLowerAnswered
 )
 
 // action is one step the core asks of the shell.
 type action struct {
 	Kind     actionKind
-	Priority uint8 // actSendAdvert
-	Count    int   // actAnnounce
+	Priority uint8 // actSendAdvert, actLowerAnswered
+	Count    int   // actAnnounce, actLowerAnswered
 	From, To State // actTransition
 }
 
@@ -111,6 +116,15 @@ type core struct {
 	preemptAt           time.Time // preempt_delay: when a lower master may be preempted
 	startedAt           time.Time
 	masterAddr          netip.Addr // source of the last accepted advert while backup
+
+	// A master answers adverts that do not take it down — of lower
+	// priority (keepalived: an advert and a GARP round, "forcing new
+	// election"), or of priority 0 (RFC: an advert) — at most once per
+	// advert interval each (see advert): lowerAnswerAt and stopAnswerAt
+	// are the last answers, lowerSuppressed counts lower adverts left
+	// unanswered since.
+	lowerAnswerAt, stopAnswerAt time.Time
+	lowerSuppressed             int
 
 	// want is keepalived's wantstate: the state the instance would be in
 	// disregarding its sync group. Only a sync group reads it (sync).
@@ -360,6 +374,10 @@ func (c *core) advert(now time.Time, r received) []action {
 		return nil
 	case StateMaster:
 		if r.Priority == PriorityStop {
+			if c.answeredLately(c.stopAnswerAt, now) {
+				return nil
+			}
+			c.stopAnswerAt = now
 			c.adverAt = now.Add(c.cfg.interval)
 			return []action{{Kind: actSendAdvert, Priority: c.prio}}
 		}
@@ -374,7 +392,21 @@ func (c *core) advert(now time.Time, r received) []action {
 		// A lower (or tied and lower address) master: the RFC discards;
 		// keepalived by default answers with an advert and GARPs so the
 		// other side steps down at once and the segment learns our MAC.
-		var acts []action
+		// keepalived answers every such advert; a flood of them would make
+		// as many adverts and GARP rounds, so the answer comes at most once
+		// per advert interval: the advert goes to every peer (multicast, or
+		// each unicast peer) and the GARPs to the whole segment, so one
+		// answer serves every lower master, and our own adverts follow
+		// every interval anyway.
+		if c.cfg.lowerPrioNoAdv && c.cfg.garpLowerRepeat == 0 {
+			return nil // lower_prio_no_advert without GARPs: no answer at all
+		}
+		if c.answeredLately(c.lowerAnswerAt, now) {
+			c.lowerSuppressed++
+			return nil
+		}
+		acts := []action{{Kind: actLowerAnswered, Priority: r.Priority, Count: c.lowerSuppressed}}
+		c.lowerAnswerAt, c.lowerSuppressed = now, 0
 		if !c.cfg.lowerPrioNoAdv {
 			acts = append(acts, action{Kind: actSendAdvert, Priority: c.prio})
 			c.adverAt = now.Add(c.cfg.interval)
@@ -388,6 +420,12 @@ func (c *core) advert(now time.Time, r received) []action {
 		return acts
 	}
 	return nil
+}
+
+// answeredLately reports whether an answer at last (zero: none) is less
+// than an advert interval before now.
+func (c *core) answeredLately(last, now time.Time) bool {
+	return !last.IsZero() && !now.Before(last) && now.Sub(last) < c.cfg.interval
 }
 
 // setPriority applies a new effective priority and tracker fault status.

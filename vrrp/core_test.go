@@ -48,6 +48,12 @@ func tr(from, to State) action { return action{Kind: actTransition, From: from, 
 func send(p uint8) action      { return action{Kind: actSendAdvert, Priority: p} }
 func announce(n int) action    { return action{Kind: actAnnounce, Count: n} }
 
+// answered is the note that an advert of priority p is answered, after
+// unanswered others.
+func answered(p uint8, unanswered int) action {
+	return action{Kind: actLowerAnswered, Priority: p, Count: unanswered}
+}
+
 var (
 	addVIPs = action{Kind: actAddVIPs}
 	delVIPs = action{Kind: actRemoveVIPs}
@@ -198,8 +204,8 @@ func TestCoreSteps(t *testing.T) {
 			steps: []step{
 				{"startup", 0, start(), []action{tr(StateInit, StateBackup)}, StateBackup, 3609375 * us, -1, 0},
 				{"master", 3609375 * us, tick(), []action{send(100), addVIPs, announce(5), tr(StateBackup, StateMaster)}, StateMaster, -1, 4609375 * us, 0},
-				{"equal prio lower address: answer", 4 * s, adv(100, s, "10.0.0.1"), []action{send(100)}, StateMaster, -1, 5 * s, 0},
-				{"lower prio: answer", 4500 * ms, adv(90, s, "10.0.0.3"), []action{send(100)}, StateMaster, -1, 5500 * ms, 0},
+				{"equal prio lower address: answer", 4 * s, adv(100, s, "10.0.0.1"), []action{answered(100, 0), send(100)}, StateMaster, -1, 5 * s, 0},
+				{"lower prio within the interval: no answer", 4500 * ms, adv(90, s, "10.0.0.3"), nil, StateMaster, -1, 5 * s, 0},
 				{"priority 0: answer", 4700 * ms, adv(0, s, "10.0.0.3"), []action{send(100)}, StateMaster, -1, 5700 * ms, 0},
 				{"equal prio higher address: step down", 5 * s, adv(100, s, "10.0.0.3"), []action{delVIPs, tr(StateMaster, StateBackup)}, StateBackup, 8609375 * us, -1, 0},
 			},
@@ -281,7 +287,7 @@ func TestCoreGARPRefreshAndLowerPrio(t *testing.T) {
 		t.Errorf("next refresh at %v, want 20s", got)
 	}
 	got = c.advert(t0.Add(10500*time.Millisecond), received{Priority: 100, Interval: time.Second, Src: netip.MustParseAddr("10.0.0.1")})
-	if diff := cmp.Diff([]action{send(255), announce(3)}, got); diff != "" {
+	if diff := cmp.Diff([]action{answered(100, 0), send(255), announce(3)}, got); diff != "" {
 		t.Errorf("lower prio advert (-want +got):\n%s", diff)
 	}
 }

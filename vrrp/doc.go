@@ -25,7 +25,14 @@
 // IPsec AH authentication (Config.AuthType AuthAH: IP protocol 51, an
 // HMAC-MD5-96 over the datagram keyed by the password, keepalived's SPI and
 // sequence-number rules; ah.go), accept mode by default, and a master
-// answering a lower-priority advert with its own.
+// answering a lower-priority advert with its own and a round of gratuitous
+// ARPs. keepalived answers every such advert; here a master answers at
+// most one per advert interval (the answer reaches every peer and the
+// whole segment, and its own adverts follow every interval), and a
+// priority-0 advert at most once per interval too, so a flood of them
+// costs no more than a quiet peer. Scripts (tracking and notify) run
+// without a shell, as the user and group they are given, in a process
+// group of their own that is killed whole at their timeout.
 //
 // # How it is built
 //
@@ -36,7 +43,9 @@
 // announce, notify. It owns no goroutine, clock or socket, so its timers
 // are tested to the microsecond. Every receive rule the RFCs make a MUST
 // is a pure check (check.go) whose failures are counted by reason
-// (DropReason, the lvskit_vrrp_drops_total counter) and logged at debug.
+// (DropReason, the lvskit_vrrp_drops_total counter) and logged at debug,
+// at most 10 lines a second per instance (the next line says how many
+// were suppressed).
 //
 // Instance is the shell: Run(ctx) owns an injected Clock (Config.Clock,
 // which also runs the package's trackers and times the notify and

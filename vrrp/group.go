@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/lvskit/lvskit/internal/names"
 )
 
 // SyncGroup makes instances move together, with the semantics of
@@ -55,6 +57,9 @@ type SyncGroup struct {
 func NewSyncGroup(name string, notify Notify, logger *slog.Logger, members ...*Instance) (*SyncGroup, error) {
 	if len(members) == 0 {
 		return nil, errors.New("new sync group: needs at least one instance")
+	}
+	if err := names.Name(name); err != nil {
+		return nil, fmt.Errorf("new sync group %q: %w", name, err)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

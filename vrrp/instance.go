@@ -21,6 +21,8 @@ type Instance struct {
 	cfg *resolved
 	log *slog.Logger
 	met *instMetrics
+	// dropLog bounds the debug lines about dropped packets.
+	dropLog *logLimit
 
 	rx   chan Packet
 	wake chan struct{}
@@ -61,11 +63,11 @@ func New(cfg Config) (*Instance, error) {
 	}
 	r.Trackers = onInstanceClock(r.Trackers, r.Clock)
 	i := &Instance{
-		cfg:  r,
-		log:  r.Logger.With("instance", r.Name, "vrid", r.VRID),
-		met:  r.Metrics.instance(r.Name),
-		rx:   make(chan Packet, 64),
-		wake: make(chan struct{}, 1),
+		cfg:     r,
+		log:     r.Logger.With("instance", r.Name, "vrid", r.VRID),
+		dropLog: newLogLimit(r.Clock, debugLinesPerSecond),
+		rx:      make(chan Packet, 64),
+		wake:    make(chan struct{}, 1),
 	}
 	i.status = Status{Name: r.Name, State: StateInit}
 	return i, nil
@@ -139,6 +141,10 @@ func (i *Instance) Run(ctx context.Context) error {
 	}()
 
 	r := i.cfg
+	// The instance's metrics appear when it runs: New has no side
+	// effects, so an instance built and dropped (a rejected reload)
+	// leaves no series behind.
+	i.met = r.Metrics.instance(r.Name)
 	rs := &runState{i: i, ctx: ctx}
 	rs.notifier = newNotifier(r.Notify, r.Clock, func(msg string, args ...any) { i.log.Warn(msg, args...) })
 	defer rs.notifier.close()
@@ -310,7 +316,7 @@ func (i *Instance) deliver(p Packet) {
 	case i.rx <- p:
 	default:
 		i.met.drop(ReasonQueueFull)
-		i.log.Debug("vrrp packet dropped", "reason", ReasonQueueFull, "src", p.Src)
+		i.dropLog.debug(i.log, "vrrp packet dropped", "reason", ReasonQueueFull, "src", p.Src)
 	}
 }
 
@@ -440,7 +446,7 @@ func (rs *runState) receive(p Packet) {
 	a, reason, detail := rs.rules.check(p)
 	if reason != "" {
 		i.met.drop(reason)
-		i.log.Debug("vrrp packet dropped", "reason", reason, "detail", detail, "src", p.Src)
+		i.dropLog.debug(i.log, "vrrp packet dropped", "reason", reason, "detail", detail, "src", p.Src)
 		return
 	}
 	i.met.advertReceived(a.Priority)
@@ -454,7 +460,17 @@ func (rs *runState) receive(p Packet) {
 		// sequence number, so that our answer is not a replay there.
 		rs.ah.lowerAdvert(rs.rules.ahSeq)
 	}
-	rs.exec(rs.c.advert(now, received{Priority: a.Priority, Interval: a.Interval, Src: p.Src}))
+	acts := rs.c.advert(now, received{Priority: a.Priority, Interval: a.Interval, Src: p.Src})
+	if len(acts) > 0 && acts[0].Kind == actLowerAnswered {
+		// keepalived logs every lower advert; the core answers at most one
+		// per advert interval, and this line comes with the answer.
+		args := []any{"src", p.Src, "priority", acts[0].Priority, "ours", rs.c.prio}
+		if n := acts[0].Count; n > 0 {
+			args = append(args, "unanswered", n)
+		}
+		i.log.Info("advert of lower priority answered, forcing a new election", args...)
+	}
+	rs.exec(acts)
 	i.setStatus(rs)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -36,11 +37,18 @@ type Notify struct {
 	Script []string
 	// Master, Backup, Fault and Stop are notify_master etc.: run as given.
 	Master, Backup, Fault, Stop []string
+	// ScriptCredential, MasterCredential, BackupCredential,
+	// FaultCredential and StopCredential, when set, run the script of the
+	// same name as that user and group (keepalived's script_user, or the
+	// user given after the script); nil runs it as this process. Changing
+	// user needs root.
+	ScriptCredential, MasterCredential, BackupCredential, FaultCredential, StopCredential *syscall.Credential
 	// FIFO is a named pipe (vrrp_notify_fifo) receiving lines like
 	// `INSTANCE "VI_1" MASTER 100`.
 	FIFO string
 	// ScriptTimeout bounds each script, on the instance's clock (the
-	// first member's for a sync group); 0 means 10s.
+	// first member's for a sync group): then its process group gets
+	// SIGTERM, and SIGKILL 2 s later; 0 means 10s.
 	ScriptTimeout time.Duration
 }
 
@@ -93,23 +101,24 @@ func (n *notifier) deliver(t Transition) {
 		kind = "GROUP"
 	}
 	var specific []string
+	var cred *syscall.Credential
 	switch t.To {
 	case StateMaster:
-		specific = n.cfg.Master
+		specific, cred = n.cfg.Master, n.cfg.MasterCredential
 	case StateBackup:
-		specific = n.cfg.Backup
+		specific, cred = n.cfg.Backup, n.cfg.BackupCredential
 	case StateFault:
-		specific = n.cfg.Fault
+		specific, cred = n.cfg.Fault, n.cfg.FaultCredential
 	case StateInit:
-		specific = n.cfg.Stop
+		specific, cred = n.cfg.Stop, n.cfg.StopCredential
 	}
 	// keepalived runs notify_<state> first, then notify.
 	if len(specific) > 0 {
-		n.run1(specific)
+		n.run1(specific, cred)
 	}
 	if len(n.cfg.Script) > 0 {
 		args := append(append([]string(nil), n.cfg.Script...), kind, t.Name, t.keepalivedState(), fmt.Sprint(t.Priority))
-		n.run1(args)
+		n.run1(args, n.cfg.ScriptCredential)
 	}
 	if n.cfg.FIFO != "" {
 		line := fmt.Sprintf("%s %q %s %d\n", kind, t.Name, t.keepalivedState(), t.Priority)
@@ -119,12 +128,12 @@ func (n *notifier) deliver(t Transition) {
 	}
 }
 
-func (n *notifier) run1(argv []string) {
+func (n *notifier) run1(argv []string, cred *syscall.Credential) {
 	to := n.cfg.ScriptTimeout
 	if to == 0 {
 		to = 10 * time.Second
 	}
-	if out, err := runProgram(context.Background(), n.clock, to, true, argv[0], argv[1:]...); err != nil {
+	if out, err := runProgram(context.Background(), n.clock, to, true, cred, argv); err != nil {
 		n.log("notify script failed", "script", argv[0], "err", err, "output", string(out))
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvskit/lvskit/clock"
 )
 
 // The raw transport in four files: its API and endpoints (this file), the
@@ -58,6 +60,8 @@ type RawTransport struct {
 	cfg   RawConfig
 	log   *slog.Logger
 	batch time.Duration
+	// readLog bounds the debug lines about failed and truncated reads.
+	readLog *logLimit
 
 	mu    sync.Mutex
 	socks map[sockKey]*rawSock
@@ -88,7 +92,8 @@ func NewRawTransport(cfg RawConfig) *RawTransport {
 	if b == 0 {
 		b = 5 * time.Millisecond
 	}
-	return &RawTransport{cfg: cfg, log: l, batch: b, socks: map[sockKey]*rawSock{}}
+	return &RawTransport{cfg: cfg, log: l, batch: b, socks: map[sockKey]*rawSock{},
+		readLog: newLogLimit(clock.Wall{}, debugLinesPerSecond)}
 }
 
 type rawEndpoint struct {

@@ -161,7 +161,7 @@ func (p *pump) run() {
 				// read makes it fire at once.
 				s.active = false
 				if err := p.ctl(unix.EPOLL_CTL_MOD, s); err != nil {
-					t.log.Debug("arm vrrp socket", "interface", s.key.ifname, "err", err)
+					t.readLog.debug(t.log, "arm vrrp socket", "interface", s.key.ifname, "err", err)
 				}
 			}
 			busy = busy || s.active
@@ -172,7 +172,7 @@ func (p *pump) run() {
 			// that fire meanwhile (they are armed) end the wait early.
 			its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(t.batch))}
 			if err := unix.TimerfdSettime(p.tfd, 0, &its, nil); err != nil {
-				t.log.Debug("arm vrrp read timer", "err", err)
+				t.readLog.debug(t.log, "arm vrrp read timer", "err", err)
 			}
 		}
 	}
@@ -241,7 +241,7 @@ func (p *pump) recv(s *rawSock) int {
 	}
 	if errno != 0 {
 		if errno != unix.EAGAIN {
-			p.t.log.Debug("vrrp socket read", "interface", s.key.ifname, "err", errno)
+			p.t.readLog.debug(p.t.log, "vrrp socket read", "interface", s.key.ifname, "err", errno)
 		}
 		return 0
 	}
@@ -250,7 +250,7 @@ func (p *pump) recv(s *rawSock) int {
 	for k := range n {
 		m := &rb.hs[k]
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
-			p.t.log.Debug("vrrp socket read: message truncated", "interface", s.key.ifname)
+			p.t.readLog.debug(p.t.log, "vrrp socket read: message truncated", "interface", s.key.ifname)
 			continue
 		}
 		pkt, ok := decodeRecv(rb.data[k*readBufLen:k*readBufLen+int(m.Len)], rb.oob[k*oobLen:k*oobLen+int(m.Hdr.Controllen)],

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"syscall"
 	"time"
 
 	"github.com/lvskit/lvskit/clock"
@@ -81,15 +82,20 @@ func TrackFunc(interval time.Duration, fn func(ctx context.Context) error) Track
 		probe: func(ctx context.Context, _ Clock) error { return fn(ctx) }}
 }
 
-// ScriptConfig is keepalived's vrrp_script: a program run without a shell.
+// ScriptConfig is keepalived's vrrp_script: a program run without a shell,
+// in a process group of its own that is killed as a whole at the timeout.
 type ScriptConfig struct {
 	// Path and Args are the program and its arguments; no shell is involved.
 	Path string
 	Args []string
+	// Credential, when set, runs the program as that user and group
+	// (keepalived's script_user or the vrrp_script's user); nil runs it as
+	// this process. Changing user needs root.
+	Credential *syscall.Credential
 	// Interval between runs; 0 means 1s.
 	Interval time.Duration
-	// Timeout of one run, after which it is killed and counts as failed;
-	// 0 means Interval.
+	// Timeout of one run, after which its process group gets SIGTERM (and
+	// SIGKILL 2 s later) and the run counts as failed; 0 means Interval.
 	Timeout time.Duration
 	// Rise and Fall: consecutive successes to become up, failures to become
 	// down; 0 means 1.
@@ -115,7 +121,7 @@ func TrackScript(c ScriptConfig) Tracker {
 		interval: c.Interval, rise: max(c.Rise, 1), fall: max(c.Fall, 1), initDown: c.InitFail,
 		clock: c.Clock, ownClock: c.Clock != nil,
 		probe: func(ctx context.Context, clk Clock) error {
-			_, err := runProgram(ctx, clk, timeout, false, c.Path, c.Args...)
+			_, err := runProgram(ctx, clk, timeout, false, c.Credential, append([]string{c.Path}, c.Args...))
 			return err
 		},
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/lvskit/lvskit/internal/director"
-	"github.com/lvskit/lvskit/ipvs"
 )
 
 // Exit codes of director -t. 2 is flag's (and this command's) usage error.
@@ -37,11 +36,9 @@ type jsonDiagnostic struct {
 // reports every warning and error as file:line:col: severity: message
 // (or JSON), then returns the verdict as the exit code.
 func check(o checkOptions, stdout, stderr io.Writer) int {
-	plan, warns, err := director.Load(o.conf, o.hostname)
-	if caps, ok := ipvs.CapabilitiesOf(o.backend); err == nil && ok {
-		// What auto opens is known only when running.
-		err = plan.CheckCapabilities(o.backend, caps)
-	}
+	// The same load and build of every unit as a start, opening nothing
+	// (what auto opens is known only when running).
+	_, warns, err := director.Check(director.Options{ConfigPath: o.conf, Backend: o.backend, Hostname: o.hostname})
 	ds := director.Report(warns, err)
 	if o.strict {
 		for i := range ds {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -70,13 +69,10 @@ func addOperatorFlags(fs *flag.FlagSet) operatorFlags {
 func serve(opts director.Options, op operatorFlags) int {
 	log := opts.Logger
 	opts.ControlSocket, opts.MetricsCompat, opts.DumpDir = op.socket.path, *op.compat, *op.dumpDir
-	if !op.socket.given && socketAnswers(op.socket.path) {
-		// Another director of this host (in another network namespace,
-		// say) has the default socket: run without one rather than not
-		// at all. A --socket given is an error when taken.
-		log.Warn("another director answers on the default control socket: running without one (--socket names another)", "path", op.socket.path)
-		opts.ControlSocket = ""
-	}
+	// Another director of this host (in another network namespace, say)
+	// may hold the default socket: run without one rather than not at
+	// all. A --socket given is an error when taken.
+	opts.ControlSocketOptional = !op.socket.given
 	notify := sdnotify.New()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -115,17 +111,6 @@ func serve(opts director.Options, op operatorFlags) int {
 		return 1
 	}
 	return 0
-}
-
-// socketAnswers reports whether a process accepts connections on the
-// Unix socket at path.
-func socketAnswers(path string) bool {
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // runningDirector is what the service loop needs of a director.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/clock"
+	"golang.org/x/sys/unix"
 )
 
 // This file holds the control socket (Options.ControlSocket): the status
@@ -31,6 +32,10 @@ func (d *Director) serveControl() (*http.Server, error) {
 		return nil, nil
 	}
 	ln, err := d.listenControl(path)
+	if errors.Is(err, ErrControlSocketTaken) && d.opts.ControlSocketOptional {
+		d.log.Warn("another director holds the control socket: running without one", "path", path)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -44,12 +49,19 @@ func (d *Director) serveControl() (*http.Server, error) {
 	return srv, nil
 }
 
+// ErrControlSocketTaken is returned when another running director holds
+// the control socket's path.
+var ErrControlSocketTaken = errors.New("another director holds the control socket")
+
 // listenControl makes the socket at path readable and writable by its
-// owner only (0600), in a folder it creates 0700. The socket is bound
-// under a temporary name and renamed into place once its mode is set, so
-// it is never reachable with the umask's mode. A socket left behind by a
-// director that died is replaced; one that a running director answers on
-// is an error.
+// owner only (0600), in a folder it creates 0700. Ownership of the path is
+// an exclusive flock on path+".lock", held for the listener's life: two
+// directors started together cannot both take it (checking whether a
+// socket answers, then binding, would let them), and a director that dies
+// releases it with its last file descriptor. The socket is bound under a
+// temporary name and renamed into place once its mode is set, so it is
+// never reachable with the umask's mode; a socket left behind by a
+// director that died is replaced.
 func (d *Director) listenControl(path string) (net.Listener, error) {
 	dir := filepath.Dir(path)
 	_, err := os.Stat(dir)
@@ -60,19 +72,21 @@ func (d *Director) listenControl(path string) (net.Listener, error) {
 	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		d.log.Warn("the control socket's folder is open to others (the socket itself is 0600)", "dir", dir, "mode", fi.Mode().Perm().String())
 	}
+	lock, err := lockControl(path)
+	if err != nil {
+		return nil, err
+	}
+	l := &controlListener{path: path, lock: lock}
+	if madeDir {
+		l.dir = dir
+	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
+			l.release()
 			return nil, fmt.Errorf("listen on control socket: %s exists and is not a socket", path)
 		}
-		// Dialling a Unix socket waits on the socket, not on a timer.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
-		cancel()
-		if err == nil {
-			c.Close()
-			return nil, fmt.Errorf("listen on control socket: another process answers on %s", path)
-		}
 		if err := os.Remove(path); err != nil {
+			l.release()
 			return nil, fmt.Errorf("remove stale control socket: %w", err)
 		}
 	}
@@ -80,32 +94,50 @@ func (d *Director) listenControl(path string) (net.Listener, error) {
 	_ = os.Remove(tmp)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
+		l.release()
 		return nil, fmt.Errorf("listen on control socket: %w", err)
 	}
 	ln.SetUnlinkOnClose(false)
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		ln.Close()
 		_ = os.Remove(tmp)
+		l.release()
 		return nil, fmt.Errorf("set control socket mode: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		ln.Close()
 		_ = os.Remove(tmp)
+		l.release()
 		return nil, fmt.Errorf("put control socket in place: %w", err)
 	}
-	l := &controlListener{UnixListener: ln, path: path}
-	if madeDir {
-		l.dir = dir
-	}
+	l.UnixListener = ln
 	return l, nil
 }
 
-// controlListener removes its socket file when closed, and the folder
-// when it made it and nothing else is in it.
+// lockControl takes the exclusive lock that owns the control socket's
+// path, without waiting.
+func lockControl(path string) (*os.File, error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock control socket: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("listen on control socket %s: %w", path, ErrControlSocketTaken)
+		}
+		return nil, fmt.Errorf("lock control socket: %w", err)
+	}
+	return f, nil
+}
+
+// controlListener removes its socket file and its lock file when closed,
+// and the folder when it made it and nothing else is in it.
 type controlListener struct {
 	*net.UnixListener
 	path string
-	dir  string // made by listenControl
+	lock *os.File // flocked; see lockControl
+	dir  string   // made by listenControl
 }
 
 func (l *controlListener) Close() error {
@@ -113,10 +145,20 @@ func (l *controlListener) Close() error {
 	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
 	}
+	l.release()
+	return err
+}
+
+// release gives up the path: the lock file goes (while still locked, so
+// no one takes a lock on a file about to vanish from under them, except
+// in the instant between; such a director is told the path is taken), then
+// the folder if listenControl made it and it is empty.
+func (l *controlListener) release() {
+	_ = os.Remove(l.path + ".lock")
+	l.lock.Close()
 	if l.dir != "" {
 		_ = os.Remove(l.dir) // fails, as it should, when not empty
 	}
-	return err
 }
 
 // Started is closed once Run has applied the configuration: the VRRP

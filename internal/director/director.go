@@ -40,6 +40,11 @@ type Options struct {
 	// `director status` reads; empty means none. The command's default is
 	// DefaultControlSocket.
 	ControlSocket string
+	// ControlSocketOptional runs the director without a control socket,
+	// with a warning, when another director holds ControlSocket (two
+	// directors of one host in different network namespaces, say); when
+	// false that is an error (ErrControlSocketTaken) and Run fails.
+	ControlSocketOptional bool
 	// MetricsCompat also exports the metrics under other exporters' names:
 	// "keepalived" adds keepalived-exporter's keepalived_* VRRP series and
 	// node_exporter's node_ipvs_* IPVS series (compat.go). Empty adds
@@ -112,26 +117,27 @@ type Director struct {
 	started   chan struct{} // closed when Run has applied the plan
 	closeOnce sync.Once
 	bg        sync.WaitGroup
+
+	// wrapSpecs, set by tests only, wraps the units of every plan
+	// applied: how a test injects a failure or a panic into a unit's
+	// build or start (apply.go).
+	wrapSpecs func([]unitSpec) []unitSpec
 }
 
 // New loads the configuration and opens what the director needs (the host
 // network, the IPVS backend, metrics). Nothing runs until Run.
 func New(opts Options) (*Director, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Hostname == "" {
-		opts.Hostname = shortHostname()
-	}
-	d := &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{})}
-	plan, warns, err := Load(opts.ConfigPath, opts.Hostname)
+	d := newDirector(opts)
+	plan, warns, err := Load(d.opts.ConfigPath, d.opts.Hostname)
 	for _, w := range warns {
-		log.Warn("configuration: " + w.String())
+		d.log.Warn("configuration: " + w.String())
+	}
+	if plan != nil {
+		logNotices(d.log, plan)
 	}
 	if err != nil {
 		for _, dg := range Diagnostics(err) {
-			log.Error("configuration: " + dg.String())
+			d.log.Error("configuration: " + dg.String())
 		}
 		return nil, err
 	}
@@ -141,6 +147,19 @@ func New(opts Options) (*Director, error) {
 	}
 	d.plan = plan
 	return d, nil
+}
+
+// newDirector is a Director with the defaults of opts applied and nothing
+// opened.
+func newDirector(opts Options) *Director {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = shortHostname()
+	}
+	return &Director{opts: opts, log: log, clock: clock.Or(opts.Clock), units: map[unitKey]runningUnit{}, started: make(chan struct{})}
 }
 
 // DefaultHostname is the config-id used when Options.Hostname is empty:
@@ -378,6 +397,7 @@ func (d *Director) reload() error {
 	if err != nil {
 		return err
 	}
+	logNotices(d.log, plan)
 	if err := plan.CheckCapabilities(d.backendName, d.backend.Capabilities()); err != nil {
 		return err
 	}

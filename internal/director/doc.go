@@ -24,8 +24,10 @@
 // sync groups (translate_track.go), an ipvs.Service per virtual_server or
 // group address with a healthcheck.RealServer per real_server
 // (translate_lvs.go) and its checks (translate_check.go), and alert.Config
-// from global_defs. validate.go asks the libraries whether they take what
-// was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
+// from global_defs. Every script is given its user and checked as
+// keepalived checks it at load (translate_script.go, with
+// internal/script): what runs is the resolved path, as that user.
+// validate.go asks the libraries whether they take what was made (vrrp.Config.Validate, healthcheck.PoolConfig.Validate,
 // ipvs.Service.Validate), so that a refusal is reported at its position
 // before anything runs. A value keepalived corrects, or a keyword that
 // lvskit parses but does not implement, gives a Warning at its position;
@@ -45,6 +47,16 @@
 // the one equality of equal.go (positions and a checker's probe state
 // left out). Every unit that starts is built, without side effects, before
 // anything running is touched; a failed build leaves everything as it was.
+// A panic in a unit's build, start, stop or goroutines is recovered as an
+// error (logged with its stack); a unit whose start fails makes apply go
+// back to the units that ran before (a failed start stops what it
+// started, VRRP masters with priority 0), so nothing is left half-running.
+//
+// Check (check.go), which `director -t` runs, is a start short of its side
+// effects: the same Load, and the same build of every unit (buildUnits) on
+// stand-ins that open nothing, then discarded. What it accepts, a start
+// builds; what only the host can refuse (an interface that does not
+// exist) is found when the director runs.
 //
 // The units run on what the Director opened (director.go): the IPVS
 // backend that ipvs.Open chose for Options.Backend, checked against its
@@ -52,7 +64,8 @@
 // host network (netcfg.Host) and raw VRRP sockets, one healthcheck.Table
 // owning the whole IPVS table, metrics, and Options.Clock, the one clock
 // of VRRP, health checks, alerts and the director's own timeouts.
-// events.go turns transitions into logs, alerts and notify scripts;
+// events.go turns transitions into logs, alerts and notify scripts (run,
+// like every script, by internal/script);
 // status.go serves /status and /metrics.
 //
 // What an operator reads: status.go (the Status document: VRRP instances
@@ -92,7 +105,10 @@
 //
 // # Reload and stop
 //
-// Reload reads the file again. A file with any error changes nothing.
+// Reload reads the file again. A file with any error changes nothing, and
+// neither does a reload whose units fail to build or panic: the running
+// configuration and the VIPs stay as they were, and the reload counts as
+// an error (lvskit_director_config_reloads_total{result="error"}).
 // Otherwise only the difference is applied: VRRP instances (or sync
 // groups) whose translated configuration is unchanged keep running without
 // a flap; changed ones are restarted and removed ones stopped (a master
@@ -127,13 +143,24 @@
 //
 //   - static_ipaddress, static_routes, static_rules, virtual_rules,
 //     virtual_ipaddress_excluded, route types other than unicast, route
-//     tracking, script users and the LVS notify FIFOs are ignored with a
-//     warning;
+//     tracking and the LVS notify FIFOs are ignored with a warning;
 //   - track_process scans /proc every second instead of following the
 //     kernel's process events (which exist only in the initial network
 //     namespace);
+//   - under enable_script_security a script that runs as root and that
+//     another user could change is an error at its position (keepalived
+//     disables it and logs); a script keepalived disables for another
+//     reason (no user to run as, not found, not executable) is disabled,
+//     with a warning where keepalived -t reports it and in the log
+//     (Plan.Notices) where keepalived only logs it; a command only a shell
+//     runs ("</dev/tcp/HOST/PORT") fails every time, as with keepalived
+//     where /bin/sh is dash (translate_script.go);
 //   - a notification_email that is not name@domain is left out (keepalived
 //     hands it to the SMTP server as written);
+//   - a vrrp_sync_group of fewer than two instances is an error;
+//   - a word that is not UTF-8 text, a name over 255 bytes or an interface
+//     name over 15 is an error, and so is an include of anything but a
+//     regular file or past the parser's bounds (keepalived.Limits);
 //   - a setting the backend cannot carry is an error at its line
 //     (Plan.CheckCapabilities): with the userspace backend DR, TUN,
 //     fwmark, SCTP, ops and flag-3; lvs_sync_daemon on a backend without

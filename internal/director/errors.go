@@ -3,6 +3,7 @@ package director
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -39,11 +40,19 @@ func (e *ConfigError) Error() string {
 }
 
 // Diagnostics returns the positioned errors inside err: the parser's and
-// the director's. An error of another kind gives one diagnostic without a
+// the director's, also from errors joined with errors.Join (the builds of
+// several units). An error of another kind gives one diagnostic without a
 // position.
 func Diagnostics(err error) []Diagnostic {
 	if err == nil {
 		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []Diagnostic
+		for _, e := range j.Unwrap() {
+			out = append(out, Diagnostics(e)...)
+		}
+		return out
 	}
 	if pe, ok := errors.AsType[*keepalived.ParseError](err); ok {
 		return pe.Diagnostics
@@ -52,6 +61,12 @@ func Diagnostics(err error) []Diagnostic {
 		return ce.Diagnostics
 	}
 	return []Diagnostic{{Msg: err.Error()}}
+}
+
+// errorAt is a ConfigError of one diagnostic: a unit that cannot be built
+// says where its block is.
+func errorAt(p keepalived.Pos, format string, args ...any) error {
+	return &ConfigError{Diagnostics: []Diagnostic{{Pos: p, Msg: fmt.Sprintf(format, args...)}}}
 }
 
 // sortByPos orders items by file, line and column, keeping the order of

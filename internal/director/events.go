@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"time"
 
-	"github.com/lvskit/lvskit/clock"
 	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/internal/alert"
+	"github.com/lvskit/lvskit/internal/script"
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/vrrp"
 )
@@ -80,11 +79,11 @@ func (d *Director) onRealServer(vs *VirtualServerPlan, quiet func() bool) func(h
 		if rp == nil {
 			rp = &RealServerPlan{} // not configured: logged only
 		}
-		script, argv := "notify_down", rp.NotifyDown
+		what, prog := "notify_down", rp.NotifyDown
 		if ev.Alive {
-			script, argv = "notify_up", rp.NotifyUp
+			what, prog = "notify_up", rp.NotifyUp
 		}
-		d.poolChange(quiet, rp.SMTPAlert, script, argv, alert.Event{Kind: alert.RealServer,
+		d.poolChange(quiet, rp.SMTPAlert, what, prog, alert.Event{Kind: alert.RealServer,
 			Name: fmt.Sprintf("virtual_server %s -> real_server %s", serviceName(ev.Service), ev.RealServer),
 			From: upDown(!ev.Alive), To: upDown(ev.Alive), Reason: reason},
 			"real server "+strings.ToLower(upDown(ev.Alive)), "service", ev.Service.String(), "real_server", ev.RealServer.String(), "reason", reason)
@@ -94,11 +93,11 @@ func (d *Director) onRealServer(vs *VirtualServerPlan, quiet func() bool) func(h
 // onQuorum is a pool's quorum callback.
 func (d *Director) onQuorum(vs *VirtualServerPlan, quiet func() bool) func(healthcheck.QuorumEvent) {
 	return func(ev healthcheck.QuorumEvent) {
-		script, argv := "quorum_down", vs.QuorumDown
+		what, prog := "quorum_down", vs.QuorumDown
 		if ev.Up {
-			script, argv = "quorum_up", vs.QuorumUp
+			what, prog = "quorum_up", vs.QuorumUp
 		}
-		d.poolChange(quiet, vs.SMTPAlert, script, argv, alert.Event{Kind: alert.Quorum,
+		d.poolChange(quiet, vs.SMTPAlert, what, prog, alert.Event{Kind: alert.Quorum,
 			Name: "virtual_server " + serviceName(ev.Service),
 			From: upDown(!ev.Up), To: upDown(ev.Up),
 			Reason: fmt.Sprintf("alive weight %d, threshold %d", ev.WeightSum, ev.Threshold)},
@@ -109,12 +108,12 @@ func (d *Director) onQuorum(vs *VirtualServerPlan, quiet func() bool) func(healt
 // poolChange is what the director does when a pool reports a change,
 // unless quiet: log msg with args, run the configured program, and mail ev
 // when mail is set.
-func (d *Director) poolChange(quiet func() bool, mail bool, script string, argv []string, ev alert.Event, msg string, args ...any) {
+func (d *Director) poolChange(quiet func() bool, mail bool, what string, prog Program, ev alert.Event, msg string, args ...any) {
 	if quiet() {
 		return
 	}
 	d.log.Info(msg, args...)
-	d.runScript(script, argv)
+	d.runScript(what, prog)
 	if mail {
 		d.notifier.Load().Notify(ev)
 	}
@@ -139,20 +138,19 @@ func upDown(b bool) string {
 const scriptTimeout = 10 * time.Second
 
 // runScript runs a checker notify program in the background, without a
-// shell, killed after scriptTimeout on the director's clock; failures are
-// logged.
-func (d *Director) runScript(what string, argv []string) {
-	if len(argv) == 0 {
+// shell, as its user, in a process group of its own that is ended as a
+// whole after scriptTimeout on the director's clock; failures are logged.
+func (d *Director) runScript(what string, prog Program) {
+	if len(prog.Argv) == 0 {
 		return
 	}
 	d.bg.Go(func() {
-		ctx, cancel := clock.WithTimeout(context.Background(), d.clock, scriptTimeout)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		res, err := script.Run(context.Background(), script.Cmd{Argv: prog.Argv, Credential: prog.Credential,
+			Timeout: scriptTimeout, Clock: d.clock, Output: true})
 		if err != nil {
-			d.log.Warn(what+" script failed", "script", argv, "err", err, "output", string(out))
+			d.log.Warn(what+" script failed", "script", prog.Argv, "err", err, "output", string(res.Output))
 			return
 		}
-		d.log.Debug(what+" script ran", "script", argv)
+		d.log.Debug(what+" script ran", "script", prog.Argv)
 	})
 }

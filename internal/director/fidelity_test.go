@@ -2,6 +2,7 @@ package director
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,12 @@ func fidVS(header string, lines ...string) string {
 }
 
 func TestKeepalivedCases(t *testing.T) {
+	// A notify script runs as its resolved path, and one that does not
+	// exist is disabled, as keepalived does (translate_script.go).
+	trueBin, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		conf string
@@ -45,11 +52,11 @@ func TestKeepalivedCases(t *testing.T) {
 			"9:19: auth_pass truncated to 8 characters, as keepalived does",
 			func(p *Plan) string { return want(p.Instances[0].VRRP.AuthPass, "12345678") }},
 		{"no virtual_ipaddress",
-			fidInst("interface eth0", "virtual_router_id 51", "notify_master /usr/local/bin/move-cloud-ip"),
+			fidInst("interface eth0", "virtual_router_id 51", "notify_master /bin/true"),
 			`1:1: vrrp_instance "VI_1": no virtual_ipaddress: keepalived warns "No VIP specified" and runs VRRP without addresses`,
 			func(p *Plan) string {
 				c := p.Instances[0].VRRP
-				return want(vals(len(c.VIPs), c.Notify.Master), "0 [/usr/local/bin/move-cloud-ip]")
+				return want(vals(len(c.VIPs), c.Notify.Master), "0 ["+trueBin+"]")
 			}},
 		{"unicast_src_ip with a prefix",
 			fidInst(append(fidVIP, "unicast_src_ip 192.168.0.91/24", "unicast_peer {", "    192.168.0.92/24", "}")...),

@@ -100,11 +100,34 @@ func TestControlSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d2.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "another process answers") {
-		t.Errorf("second director on a live socket: %v", err)
+	if err := d2.Run(context.Background()); !errors.Is(err, ErrControlSocketTaken) {
+		t.Errorf("second director on a live socket: %v, want ErrControlSocketTaken", err)
 	}
 	if _, err := os.Lstat(sock); err != nil {
 		t.Errorf("the refused director removed the live socket: %v", err)
+	}
+	// With ControlSocketOptional it runs without one, leaving the first's.
+	d3, err := New(Options{ConfigPath: r.path, IPVS: &recordingBackend{Memory: ipvs.NewMemory()}, Network: &fakeNetwork{},
+		Transport: r.memnet.Transport(netip.MustParseAddr("10.0.0.3")), ControlSocket: sock, ControlSocketOptional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	done3 := make(chan error, 1)
+	go func() { done3 <- d3.Run(ctx3) }()
+	select {
+	case <-d3.Started():
+	case err := <-done3:
+		t.Fatalf("director with an optional socket that another holds: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("director with an optional socket: Started not closed")
+	}
+	cancel3()
+	if err := <-done3; err != nil {
+		t.Errorf("director with an optional socket: %v", err)
+	}
+	if _, err := os.Lstat(sock); err != nil {
+		t.Errorf("the director without a socket removed the first's: %v", err)
 	}
 
 	r.cancel()

@@ -37,6 +37,13 @@ type Plan struct {
 
 	// LVSTimeouts are global_defs lvs_timeouts; zero fields are unchanged.
 	LVSTimeouts ipvs.Timeouts
+
+	// Notices are what keepalived logs about this host, rather than
+	// reports about the file, when it loads the file: a script disabled
+	// for want of its user or program, the default script user missing,
+	// an unsafe script run (translate_script.go). The director logs them
+	// when it applies the plan; Load does not return them.
+	Notices []Warning
 }
 
 // InstancePlan is one vrrp_instance.
@@ -115,7 +122,7 @@ type VirtualServerPlan struct {
 	SMTPAlert   bool
 	// QuorumUp and QuorumDown are quorum_up / quorum_down: programs run
 	// (without a shell) when the quorum is gained or lost.
-	QuorumUp, QuorumDown []string
+	QuorumUp, QuorumDown Program
 	// Lines are where the service's settings were written, for the
 	// errors of a backend that cannot carry them.
 	Lines ServiceLines
@@ -140,7 +147,7 @@ type RealServerPlan struct {
 	SMTPAlert bool
 	// NotifyUp and NotifyDown are notify_up / notify_down: programs run
 	// (without a shell) when the server becomes alive or dead.
-	NotifyUp, NotifyDown []string
+	NotifyUp, NotifyDown Program
 	// ForwardPos and ThresholdPos are where its lb_kind and uthreshold
 	// were written, for the errors of a backend that cannot carry them.
 	ForwardPos, ThresholdPos keepalived.Pos

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,9 +19,18 @@ import (
 
 // A sync group's trackers apply to each member, without their weights
 // unless sync_group_tracking_weight is set; track_file with weight 0
-// becomes a file tracker.
+// becomes a file tracker. The script, checked under
+// enable_script_security, runs as its resolved path as script_user.
 func TestLoadGroupTrackers(t *testing.T) {
-	path := writeTemp(t, `vrrp_script chk {
+	trueBin, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeTemp(t, `global_defs {
+    enable_script_security
+    script_user root
+}
+vrrp_script chk {
     script "/bin/true -x"
     weight 10
 }
@@ -65,7 +75,8 @@ vrrp_instance B {
 	want := []TrackPlan{
 		{Kind: TrackInterface, Name: "eth0", Interface: "eth0"},
 		{Kind: TrackInterface, Name: "eth9", Interface: "eth9"},
-		{Kind: TrackScript, Name: "chk", Script: vrrp.ScriptConfig{Path: "/bin/true", Args: []string{"-x"}, Interval: 1e9}},
+		{Kind: TrackScript, Name: "chk", Script: vrrp.ScriptConfig{Path: trueBin, Args: []string{"-x"}, Interval: 1e9,
+			Credential: &syscall.Credential{Groups: []uint32{0}}}},
 		{Kind: TrackFile, Name: "maint", File: vrrp.FileConfig{Path: "/run/maint"}},
 	}
 	if diff := cmp.Diff(want, p.Instances[0].Tracks); diff != "" {

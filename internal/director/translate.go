@@ -31,11 +31,13 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 	return p, warns, nil
 }
 
-// Translate turns a parsed configuration into a Plan, as Load does: a pure
-// function of the parsed file, the name of its source and the host name.
-// It applies keepalived's defaults and inheritance, and checks every
-// configuration it makes with the libraries' own Validate (validate.go),
-// so that what they would refuse is reported at its position now.
+// Translate turns a parsed configuration into a Plan, as Load does: a
+// function of the parsed file, the name of its source and the host name,
+// and of the host's users and script files, which it checks as keepalived
+// does when it loads a file (translate_script.go). It applies keepalived's
+// defaults and inheritance, and checks every configuration it makes with
+// the libraries' own Validate (validate.go), so that what they would
+// refuse is reported at its position now.
 func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warning, error) {
 	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname,
 		scripts: byName(cfg.Scripts, func(s *keepalived.VRRPScript) string { return s.Name }),
@@ -71,6 +73,8 @@ type translator struct {
 	plan  *Plan
 	warns []Warning
 	errs  []Diagnostic
+	// scr is what was found about scripts (translate_script.go).
+	scr scriptState
 }
 
 // byName indexes blocks by their name.
@@ -168,8 +172,6 @@ func (t *translator) global() {
 	t.unimplemented(posOf(g.VRRPDownTimerAdverts), "vrrp_down_timer_adverts", "the master-down interval is 3 adverts")
 	t.unimplemented(posOf(g.VRRPStartupDelay), "vrrp_startup_delay", "")
 	t.unimplemented(posOf(g.VRRPNotifyPriorityChanges), "vrrp_notify_priority_changes", "")
-	t.unimplemented(posOf(g.EnableScriptSecurity), "enable_script_security", "scripts run as the director's user")
-	t.unimplemented(posOf(g.ScriptUser), "script_user", "scripts run as the director's user")
 	t.unimplemented(posOf(g.NotifyFIFOScript), "notify_fifo_script", "")
 	t.unimplemented(posOf(g.VRRPNotifyFIFOScript), "vrrp_notify_fifo_script", "")
 	t.unimplemented(posOf(g.LVSNotifyFIFO), "lvs_notify_fifo", "")
@@ -194,13 +196,6 @@ func smtpDefault(own keepalived.Value[bool], kind, all keepalived.Value[bool]) b
 		return all.V
 	}
 	return false
-}
-
-func scriptArgv(s keepalived.Value[keepalived.Script]) []string {
-	if !s.Set() || len(s.V.Argv) == 0 {
-		return nil
-	}
-	return append([]string(nil), s.V.Argv...)
 }
 
 func firstSet[T any](vs ...keepalived.Value[T]) keepalived.Value[T] {

@@ -137,9 +137,11 @@ func (t *translator) checker(vs *keepalived.VirtualServer, rs *keepalived.RealSe
 			t.errorf(ck.Pos, "MISC_CHECK: missing misc_path")
 			return nil
 		}
-		argv := ck.Misc.Path.V.Argv
-		t.unimplemented(posOf(ck.Misc.User), "user", "scripts run as the director's user")
-		return one(&healthcheck.MiscChecker{Path: argv[0], Args: append([]string(nil), argv[1:]...),
+		argv, cred, ok := t.program(ck.Misc.Path, "misc_path", ck.Misc.User)
+		if !ok {
+			return nil
+		}
+		return one(&healthcheck.MiscChecker{Path: argv[0], Args: argv[1:], Credential: cred,
 			Timeout: ck.Misc.Timeout.V, Dynamic: ck.Misc.Dynamic.V})
 	case keepalived.FileCheck:
 		if ck.File == nil || !ck.File.TrackFile.Set() {

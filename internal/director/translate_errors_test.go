@@ -88,7 +88,7 @@ virtual_server 10.0.0.9 80 {
 		}
 	}
 	want := []kw{
-		{3, 5, "script_user"}, {9, 5, "promote_secondaries"},
+		{9, 5, "promote_secondaries"},
 		{11, 9, "virtual_ipaddress"}, {15, 5, "static_ipaddress"}, {21, 5, "ha_suspend"}, {24, 13, "log_all_failures"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -182,8 +182,8 @@ func (t *translator) virtualServer(vs *keepalived.VirtualServer) (VirtualServerP
 		Hysteresis: int64(vs.Hysteresis.V),
 		Omega:      vs.Omega.V,
 		SMTPAlert:  smtpDefault(vs.SMTPAlert, g.SMTPAlertChecker, g.SMTPAlert),
-		QuorumUp:   scriptArgv(vs.QuorumUp),
-		QuorumDown: scriptArgv(vs.QuorumDown),
+		QuorumUp:   t.programOf(vs.QuorumUp, "quorum_up"),
+		QuorumDown: t.programOf(vs.QuorumDown, "quorum_down"),
 	}
 	if s := vs.SorryServer; s.Set() {
 		fw, _, _, _ := t.forward(vs.SorryServerForwarding, "sorry_server_lvs_method")
@@ -236,8 +236,8 @@ func (t *translator) realServers(vs *keepalived.VirtualServer, svc ipvs.Service)
 				InhibitOnFailure: rs.InhibitOnFailure.Or(vs.InhibitOnFailure.V),
 			},
 			SMTPAlert:    smtpDefault(rs.SMTPAlert, vs.SMTPAlert, smtpDefaultVal(g)),
-			NotifyUp:     scriptArgv(rs.NotifyUp),
-			NotifyDown:   scriptArgv(rs.NotifyDown),
+			NotifyUp:     t.programOf(rs.NotifyUp, "notify_up"),
+			NotifyDown:   t.programOf(rs.NotifyDown, "notify_down"),
 			ForwardPos:   fwv.Pos,
 			ThresholdPos: rs.UThreshold.Pos,
 		}

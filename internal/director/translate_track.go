@@ -133,15 +133,19 @@ func (t *translator) script(s *keepalived.VRRPScript, r keepalived.TrackRef) (Tr
 	if s.Reverse.V || r.Reverse {
 		w = -w
 	}
-	t.unimplemented(posOf(s.User), "user", "scripts run as the director's user")
+	argv, cred, ok := t.program(s.Script, "script", s.User)
+	if !ok {
+		return TrackPlan{}, false
+	}
 	return TrackPlan{Kind: TrackScript, Name: s.Name, Weight: w, Script: vrrp.ScriptConfig{
-		Path:     s.Script.V.Argv[0],
-		Args:     append([]string(nil), s.Script.V.Argv[1:]...),
-		Interval: s.Interval.Or(time.Second),
-		Timeout:  s.Timeout.V,
-		Rise:     s.Rise.V,
-		Fall:     s.Fall.V,
-		InitFail: s.InitFail.V,
+		Path:       argv[0],
+		Args:       argv[1:],
+		Credential: cred,
+		Interval:   s.Interval.Or(time.Second),
+		Timeout:    s.Timeout.V,
+		Rise:       s.Rise.V,
+		Fall:       s.Fall.V,
+		InitFail:   s.InitFail.V,
 	}}, true
 }
 
@@ -160,13 +164,7 @@ func (t *translator) syncGroups() map[string]groupMembership {
 	for _, sg := range t.cfg.SyncGroups {
 		p := SyncGroupPlan{Pos: sg.Pos, Name: sg.Name,
 			SMTPAlert: smtpDefault(sg.SMTPAlert, g.SMTPAlertVRRP, g.SMTPAlert),
-			Notify: vrrp.Notify{
-				Script: scriptArgv(sg.Notify),
-				Master: scriptArgv(sg.NotifyMaster),
-				Backup: scriptArgv(sg.NotifyBackup),
-				Fault:  scriptArgv(sg.NotifyFault),
-				Stop:   scriptArgv(sg.NotifyStop),
-			}}
+			Notify:    t.notify(sg.Notify, sg.NotifyMaster, sg.NotifyBackup, sg.NotifyFault, sg.NotifyStop)}
 		for _, m := range sg.Group {
 			p.Members = append(p.Members, m.V)
 		}

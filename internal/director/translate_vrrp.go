@@ -136,13 +136,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 			}
 		}
 		t.acceptStrict(in, &c)
-		c.Notify = vrrp.Notify{
-			Script: scriptArgv(in.Notify),
-			Master: scriptArgv(in.NotifyMaster),
-			Backup: scriptArgv(in.NotifyBackup),
-			Fault:  scriptArgv(in.NotifyFault),
-			Stop:   scriptArgv(in.NotifyStop),
-		}
+		c.Notify = t.notify(in.Notify, in.NotifyMaster, in.NotifyBackup, in.NotifyFault, in.NotifyStop)
 		if f := g.VRRPNotifyFIFO; f.Set() {
 			c.Notify.FIFO = f.V.Path
 		} else if f := g.NotifyFIFO; f.Set() {

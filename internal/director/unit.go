@@ -18,8 +18,11 @@ import (
 type unitSpec interface {
 	key() unitKey
 	// build makes the unit without side effects: no socket, no goroutine,
-	// no write to the host or the IPVS table. prev is the running unit of
-	// the same key that the new one will replace, or nil.
+	// no write to the host or the IPVS table, no metric (vrrp.New and
+	// healthcheck.NewPool leave theirs to Run). The one exception is a
+	// sync group's notifier goroutine (vrrp.NewSyncGroup), which discard
+	// stops. prev is the running unit of the same key that the new one
+	// will replace, or nil.
 	build(d *Director, prev unit) (unit, error)
 }
 

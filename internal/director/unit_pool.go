@@ -2,7 +2,6 @@ package director
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +70,7 @@ func (s poolSpec) build(d *Director, prev unit) (unit, error) {
 	cfg.OnQuorum = d.onQuorum(vs, u.quiet.Load)
 	pool, err := healthcheck.NewPool(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: virtual_server %s: %w", vs.Pos, vs.Service.String(), err)
+		return nil, errorAt(vs.Pos, "virtual_server %s: %v", vs.Service.String(), err)
 	}
 	u.pool = pool
 	return u, nil
@@ -103,7 +102,7 @@ func (u *poolUnit) start(ctx context.Context) {
 	u.done = make(chan struct{})
 	u.d.bg.Go(func() {
 		defer close(u.done)
-		if err := u.pool.Run(rctx); err != nil {
+		if err := u.d.guard("pool "+u.vs.Service.String(), func() error { return u.pool.Run(rctx) }); err != nil {
 			u.d.log.Error("pool stopped", "service", u.vs.Service.String(), "err", err)
 		}
 	})
@@ -117,6 +116,9 @@ func (u *poolUnit) start(ctx context.Context) {
 // stop ends the pool; unless a new pool replaces it, its service leaves
 // the IPVS table.
 func (u *poolUnit) stop(replaced bool) {
+	if u.cancel == nil { // never started: nothing to stop or remove
+		return
+	}
 	u.quiet.Store(replaced)
 	u.cancel()
 	<-u.done

@@ -54,7 +54,6 @@ func (f *syncFollower) start(ctx context.Context) {
 		close(f.done)
 		return
 	}
-	ctx, f.cancel = context.WithCancel(ctx)
 	for _, r := range f.d.units {
 		if u, ok := r.unit.(*vrrpUnit); ok {
 			for _, in := range u.instances {
@@ -64,8 +63,11 @@ func (f *syncFollower) start(ctx context.Context) {
 			}
 		}
 	}
+	// cancel is set only with the goroutine that closes done: stop waits
+	// for done only then.
+	ctx, f.cancel = context.WithCancel(ctx)
 	f.d.follower.Store(f)
-	f.d.bg.Go(func() { f.run(ctx) })
+	f.d.bg.Go(func() { _ = f.d.guard("sync daemon", func() error { f.run(ctx); return nil }) })
 }
 
 func (f *syncFollower) discard() {}
@@ -83,9 +85,10 @@ func (f *syncFollower) set(s vrrp.State) {
 // stop stops the daemons and the follower.
 func (f *syncFollower) stop(bool) {
 	f.d.follower.CompareAndSwap(f, nil)
-	if f.cancel != nil {
-		f.cancel()
+	if f.cancel == nil { // not started, or without a daemon controller
+		return
 	}
+	f.cancel()
 	<-f.done
 }
 

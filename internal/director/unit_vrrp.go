@@ -2,7 +2,6 @@ package director
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/lvskit/lvskit/vrrp"
@@ -62,7 +61,7 @@ func (s vrrpSpec) build(d *Director, _ unit) (unit, error) {
 		notify.Func = d.onGroup(g.SMTPAlert)
 		sg, err := vrrp.NewSyncGroup(g.Name, notify, d.log.With("sync_group", g.Name), u.instances...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: vrrp_sync_group %s: %w", g.Pos, g.Name, err)
+			return nil, errorAt(g.Pos, "vrrp_sync_group %s: %v", g.Name, err)
 		}
 		u.group = sg
 	}
@@ -93,13 +92,13 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 		case TrackProcess:
 			tr = vrrp.TrackProcess(t.Process)
 		default:
-			return nil, fmt.Errorf("%s: vrrp_instance %s: tracker %q of unknown kind %d", p.Pos, p.VRRP.Name, t.Name, t.Kind)
+			return nil, errorAt(p.Pos, "vrrp_instance %s: tracker %q of unknown kind %d", p.VRRP.Name, t.Name, t.Kind)
 		}
 		c.Trackers = append(c.Trackers, vrrp.Track{Name: t.Name, Weight: t.Weight, Tracker: tr})
 	}
 	in, err := vrrp.New(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: vrrp_instance %s: %w", p.Pos, p.VRRP.Name, err)
+		return nil, errorAt(p.Pos, "vrrp_instance %s: %v", p.VRRP.Name, err)
 	}
 	return in, nil
 }
@@ -118,12 +117,22 @@ type vrrpUnit struct {
 }
 
 func (u *vrrpUnit) start(ctx context.Context) {
-	ctx, u.cancel = context.WithCancel(ctx)
 	u.done = make(chan struct{})
+	ctx, u.cancel = context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// Deferred, so that done closes even if start panics half-way (stop
+	// then returns once what did start has ended).
+	defer u.d.bg.Go(func() {
+		wg.Wait()
+		u.discard()
+		close(u.done)
+	})
 	for _, in := range u.instances {
 		wg.Go(func() {
-			if err := in.Run(ctx); err != nil {
+			// A panic in Run has run Run's deferred graceful stop
+			// (priority 0, addresses removed) by the time guard sees it.
+			err := u.d.guard("vrrp instance "+in.Name(), func() error { return in.Run(ctx) })
+			if err != nil {
 				u.d.log.Error("vrrp instance stopped", "instance", in.Name(), "err", err)
 				u.mu.Lock()
 				if u.errs == nil {
@@ -134,16 +143,15 @@ func (u *vrrpUnit) start(ctx context.Context) {
 			}
 		})
 	}
-	u.d.bg.Go(func() {
-		wg.Wait()
-		u.discard()
-		close(u.done)
-	})
 }
 
 // stop ends the instances gracefully (a master sends priority 0 and
 // removes its addresses) and waits for them.
 func (u *vrrpUnit) stop(bool) {
+	if u.cancel == nil { // never started
+		u.discard()
+		return
+	}
 	u.cancel()
 	<-u.done
 }

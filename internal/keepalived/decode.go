@@ -404,51 +404,75 @@ func (d *decoder) user(dst *Value[User]) kwFunc {
 	}
 }
 
-// splitCommand splits a command line the way keepalived does for scripts:
-// blanks separate words, single and double quotes group, backslash
-// escapes the next character.
+// splitCommand splits a command line the way keepalived does for scripts
+// (alloc_strvec_quoted_escaped): blanks separate words; single and double
+// quotes group and may be glued to other text; a backslash escapes,
+// inside either kind of quote too, with the escapes of the configuration
+// (\n, \t, \xHH, octal \NNN, \cX, ...; any other character stands for
+// itself). A backslash at the end or an unterminated quote is an error.
 func splitCommand(s string) ([]string, error) {
 	var out []string
-	var b strings.Builder
-	in := false
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else if c == '\\' && quote == '"' && i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-			} else {
+	i := 0
+	for {
+		for i < len(s) && isBlank(s[i]) {
+			i++
+		}
+		if i == len(s) {
+			return out, nil
+		}
+		var b strings.Builder
+		var quote byte
+	word:
+		for i < len(s) {
+			c := s[i]
+			switch {
+			case c == '\\':
+				if i+1 == len(s) {
+					return nil, fmt.Errorf("backslash at the end of command %q", s)
+				}
+				i += 1 + unescapeCommand(s[i+1:], &b)
+				continue
+			case quote != 0:
+				if c == quote {
+					quote = 0
+				} else {
+					b.WriteByte(c)
+				}
+			case c == '\'' || c == '"':
+				quote = c
+			case isBlank(c):
+				break word
+			default:
 				b.WriteByte(c)
 			}
-		case c == '\'' || c == '"':
-			quote = c
-			in = true
-		case c == '\\' && i+1 < len(s):
 			i++
-			b.WriteByte(s[i])
-			in = true
-		case c == ' ' || c == '\t':
-			if in {
-				out = append(out, b.String())
-				b.Reset()
-				in = false
-			}
-		default:
-			b.WriteByte(c)
-			in = true
 		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote in command %q", quote, s)
-	}
-	if in {
+		if quote != 0 {
+			return nil, fmt.Errorf("unterminated %c quote in command %q", quote, s)
+		}
 		out = append(out, b.String())
 	}
-	return out, nil
+}
+
+func isBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\f' || c == '\n' || c == '\r' || c == '\v'
+}
+
+// unescapeCommand decodes one escape of a command line (the text after
+// the backslash) as keepalived does: \x takes every hex digit that
+// follows; it writes the byte to b and returns how many bytes it used.
+func unescapeCommand(s string, b *strings.Builder) int {
+	if s[0] == 'x' && len(s) > 1 && isHex(s[1]) {
+		var v byte
+		n := 1
+		for ; n < len(s) && isHex(s[n]); n++ {
+			d, _ := strconv.ParseUint(s[n:n+1], 16, 8)
+			v = v<<4 | byte(d)
+		}
+		b.WriteByte(v)
+		return n
+	}
+	return unescape(s, b)
 }
 
 // lineTokens returns a list-block line as tokens: its first word and

@@ -70,6 +70,28 @@
 // Options.FS (an io/fs.FS) makes includes read from somewhere other than
 // the operating system's files, fstest.MapFS in tests for example.
 //
+// # Bounds and names
+//
+// Reading a configuration is bounded whatever its files hold
+// (Options.Limits, source.go): only regular files are read — a FIFO, a
+// device or a directory named by an include is an error at the include,
+// found with a stat before the file is opened (and opened without
+// blocking, then checked again) —, each file is at most 16 MiB, all of
+// them together 32 MiB, at most 4096 files are read however includes fan
+// out (a file that includes itself four times), and a line is at most
+// 64 KiB as written and as parameter substitution makes it. Each default
+// can be changed; an input over a limit is an error at its position, and
+// reading stops there.
+//
+// Every word of a file must be text: valid UTF-8 without control
+// characters other than tab (a quoted "\x01" is refused). Names — of
+// instances, sync groups, scripts, track files, virtual server groups,
+// the router_id, e-mail addresses — are at most 255 bytes, interface
+// names and address labels at most 15 (the kernel's IFNAMSIZ). A name
+// reaches metric labels, log lines, /status and e-mail headers (package
+// internal/names); keepalived takes any bytes, lvskit refuses them at
+// their position.
+//
 // testdata/ holds a corpus of configurations, among them the two directors
 // of the book's cluster (book_lvs_1.conf, book_lvs_2.conf, and
 // book_cluster.conf for both with @lvs_1/@lvs_2).

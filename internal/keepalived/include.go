@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"errors"
 	"io/fs"
 	"path"
 	"strings"
@@ -60,19 +61,29 @@ func (p *preprocessor) include(text string, pos Pos, fsDir string) bool {
 	}
 	// As glob(3) with GLOB_BRACE: the files of each brace alternative in
 	// the order of the alternatives, sorted within one alternative.
-	read := 0
+	read, refused := 0, 0
 	for _, f := range files {
-		st, err := fs.Stat(p.fsys, f)
-		if err != nil || st.IsDir() {
-			continue
-		}
-		data, err := fs.ReadFile(p.fsys, f)
-		if err != nil {
-			if kind != "include" {
-				p.d.errorf(toks[1].Pos, "include %q: %v", pattern, err)
-			} else {
-				p.d.warnf(toks[1].Pos, kind, "include %q: cannot read %s: %v", pattern, p.display(f), err)
+		data, err := p.src.read(f)
+		var le *limitError
+		switch {
+		case err == nil:
+		case errors.As(err, &le) && le.dir && wild:
+			continue // a directory a wildcard matched, skipped as keepalived does
+		case le != nil:
+			// Not a regular file, or over a limit (source.go): always an
+			// error, whatever the kind of include.
+			p.d.errorf(toks[1].Pos, "include %q: %s: %v", pattern, p.display(f), err)
+			refused++
+			if le.stop {
+				p.stopped = true
+				return true
 			}
+			continue
+		case kind != "include":
+			p.d.errorf(toks[1].Pos, "include %q: %v", pattern, err)
+			continue
+		default:
+			p.d.warnf(toks[1].Pos, kind, "include %q: cannot read %s: %v", pattern, p.display(f), err)
 			continue
 		}
 		read++
@@ -80,7 +91,7 @@ func (p *preprocessor) include(text string, pos Pos, fsDir string) bool {
 		p.readFile(data, p.display(f), path.Dir(f))
 		p.depth--
 	}
-	if read == 0 {
+	if read == 0 && refused == 0 {
 		switch {
 		case kind == "includew" || kind == "includea" || ((kind == "includem" || kind == "includeb") && !wild):
 			p.d.errorf(toks[1].Pos, "include %q matched no file", pattern)

@@ -29,75 +29,61 @@ type Options struct {
 	// Random returns a number in [min, max] for ${_RANDOM min max}.
 	// Nil means math/rand/v2.
 	Random func(min, max int) int
+
+	// Limits bound the files read (size, number, line length); the zero
+	// value is the documented defaults.
+	Limits Limits
 }
 
 // ParseFile reads the configuration at path (an OS path, or an fs.FS path
-// when opts.FS is set) with everything it includes.
+// when opts.FS is set) with everything it includes. The file, as every
+// include, must be a regular file within opts.Limits.
 func ParseFile(name string, opts Options) (*Config, []Warning, error) {
-	if opts.FS == nil {
+	src := newSource(&opts)
+	p := fsPath(name)
+	if src.osMode {
 		abs, err := filepath.Abs(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read config: %w", err)
 		}
-		data, err := readLimited(name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read config: %w", err)
-		}
-		return parse(data, name, strings.TrimPrefix(filepath.ToSlash(filepath.Dir(abs)), "/"), opts)
+		p = fsPath(abs)
 	}
-	p := fsPath(name)
-	f, err := opts.FS.Open(p)
+	data, err := src.read(p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, fmt.Errorf("read config %s: %w", name, err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read config: %w", err)
-	}
-	if len(data) > maxFileSize {
-		return nil, nil, fmt.Errorf("read config: %s is larger than %d bytes", name, maxFileSize)
-	}
-	return parse(data, name, path.Dir(p), opts)
-}
-
-func readLimited(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxFileSize)
-	}
-	return data, nil
+	return parse(src, data, name, path.Dir(p), opts)
 }
 
 // Parse reads a configuration from r. name is used in positions and, as a
 // path, to resolve relative includes (relative to the directory of name).
+// At most opts.Limits.FileBytes are read from r.
 func Parse(r io.Reader, name string, opts Options) (*Config, []Warning, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
+	src := newSource(&opts)
+	src.files++
+	data, err := src.readAll(r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read config: %w", err)
-	}
-	if len(data) > maxFileSize {
-		return nil, nil, fmt.Errorf("read config: %s is larger than %d bytes", name, maxFileSize)
+		return nil, nil, fmt.Errorf("read config %s: %w", name, err)
 	}
 	var dir string
-	if opts.FS == nil {
+	if src.osMode {
 		abs, err := filepath.Abs(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read config: %w", err)
 		}
-		dir = strings.TrimPrefix(filepath.ToSlash(filepath.Dir(abs)), "/")
+		dir = path.Dir(fsPath(abs))
 	} else {
 		dir = path.Dir(fsPath(name))
 	}
-	return parse(data, name, dir, opts)
+	return parse(src, data, name, dir, opts)
+}
+
+// newSource is where the files of one configuration are read from.
+func newSource(opts *Options) *source {
+	if opts.FS == nil {
+		return &source{fsys: os.DirFS("/"), osMode: true, limits: opts.Limits.resolve()}
+	}
+	return &source{fsys: opts.FS, limits: opts.Limits.resolve()}
 }
 
 func fsPath(name string) string {
@@ -108,21 +94,18 @@ func fsPath(name string) string {
 	return p
 }
 
-func parse(data []byte, name, dir string, opts Options) (*Config, []Warning, error) {
+func parse(src *source, data []byte, name, dir string, opts Options) (*Config, []Warning, error) {
 	var d diags
-	fsys, osMode := opts.FS, false
-	if fsys == nil {
-		fsys, osMode = os.DirFS("/"), true
-	}
 	if dir == "" {
 		dir = "."
 	}
-	pp := newPreprocessor(&d, &opts, fsys, osMode)
+	pp := newPreprocessor(&d, &opts, src)
 	pp.readFile(data, name, dir)
 	tree := buildTree(pp.out, &d)
 	dec := &decoder{diags: &d, cfg: &Config{}}
 	dec.top(tree)
 	dec.validate()
+	dec.checkNames()
 	if len(d.errs) > 0 {
 		return nil, d.warns, &ParseError{Diagnostics: d.errs}
 	}

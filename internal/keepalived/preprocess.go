@@ -1,7 +1,6 @@
 package keepalived
 
 import (
-	"bufio"
 	"bytes"
 	"io/fs"
 	"math/rand/v2"
@@ -28,14 +27,13 @@ type definition struct {
 }
 
 // Limits that keep hostile or accidental inputs (recursive definitions,
-// huge ~SEQ ranges, include loops) from exhausting memory.
+// huge ~SEQ ranges, include loops) from exhausting memory; those of the
+// files read are Options.Limits (source.go).
 const (
 	maxIncludeDepth  = 16
 	maxSubstPasses   = 64
-	maxLineLen       = 64 << 10
 	maxOutputLines   = 1 << 20
 	maxSeqIterations = 1 << 16
-	maxFileSize      = 16 << 20
 	maxExpandDepth   = 32      // nested expansions of multiline definitions and ~SEQ bodies
 	maxWork          = 4 << 20 // logical lines processed, expansions included
 )
@@ -43,6 +41,7 @@ const (
 type preprocessor struct {
 	d      *diags
 	opts   *Options
+	src    *source
 	fsys   fs.FS
 	osMode bool // paths shown as absolute OS paths ("/" + fs path)
 	defs   map[string]*definition
@@ -50,9 +49,10 @@ type preprocessor struct {
 	depth  int
 	pwd    string // directory of the file being read, as shown to users
 	// stopped is set once a limit was hit, to end processing quickly.
-	stopped bool
-	nest    int // current expansion depth
-	work    int // logical lines processed so far
+	stopped  bool
+	nest     int   // current expansion depth
+	work     int   // logical lines processed so far
+	outBytes int64 // text of the lines emitted so far
 }
 
 // enter accounts for one more level of expansion at pos; it reports false
@@ -70,8 +70,8 @@ func (p *preprocessor) enter(pos Pos) bool {
 	return true
 }
 
-func newPreprocessor(d *diags, opts *Options, fsys fs.FS, osMode bool) *preprocessor {
-	return &preprocessor{d: d, opts: opts, fsys: fsys, osMode: osMode, defs: map[string]*definition{}}
+func newPreprocessor(d *diags, opts *Options, src *source) *preprocessor {
+	return &preprocessor{d: d, opts: opts, src: src, fsys: src.fsys, osMode: src.osMode, defs: map[string]*definition{}}
 }
 
 // display turns an fs path into the name used in positions.
@@ -94,17 +94,22 @@ func (p *preprocessor) readFile(data []byte, name, fsDir string) {
 	defer func() { p.pwd = prevPwd }()
 
 	var lines []srcLine
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), maxFileSize)
-	n := 0
-	for sc.Scan() {
-		n++
-		raw := strings.TrimRight(sc.Text(), "\r")
+	maxLine := p.src.limits.LineBytes
+	for n := 1; len(data) > 0; n++ {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) > maxLine {
+			p.d.errorf(Pos{File: name, Line: n, Col: 1}, "line is longer than %d bytes", maxLine)
+			return
+		}
+		raw := string(line)
 		text, col := p.decomment(raw, Pos{File: name, Line: n})
 		lines = append(lines, srcLine{text: text, pos: Pos{File: name, Line: n, Col: col}})
-	}
-	if err := sc.Err(); err != nil {
-		p.d.errorf(Pos{File: name, Line: n + 1, Col: 1}, "read file: %v", err)
 	}
 	p.processLines(lines, fsDir)
 }
@@ -157,6 +162,16 @@ func (p *preprocessor) emit(l srcLine) {
 		}
 		return
 	}
+	// Expansion (~SEQ, ~LST, definitions) multiplies text: what it makes
+	// is bounded as the files read are (Limits.TotalBytes), or nested
+	// ~SEQs of long lines would take gigabytes.
+	if p.outBytes += int64(len(l.text)); p.outBytes > p.src.limits.TotalBytes {
+		if !p.stopped {
+			p.d.errorf(l.pos, "configuration expands to more than %d bytes", p.src.limits.TotalBytes)
+			p.stopped = true
+		}
+		return
+	}
 	p.out = append(p.out, l)
 }
 
@@ -181,7 +196,11 @@ func (p *preprocessor) processLine(l srcLine, rest []srcLine, fsDir string) int 
 		return len(rest)
 	}
 	for pass := 0; ; pass++ {
-		if pass > maxSubstPasses || len(text) > maxLineLen {
+		if len(text) > p.src.limits.LineBytes {
+			p.d.errorf(pos, "parameter substitution makes the line longer than %d bytes", p.src.limits.LineBytes)
+			return 0
+		}
+		if pass > maxSubstPasses {
 			p.d.errorf(pos, "parameter substitution does not terminate")
 			return 0
 		}

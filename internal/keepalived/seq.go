@@ -86,7 +86,10 @@ func (p *preprocessor) repeat(text string, pos Pos, fsDir string) {
 			return
 		}
 		for n, it := start, 0; (step > 0 && n <= end) || (step < 0 && n >= end); n, it = n+step, it+1 {
-			if it >= maxSeqIterations || p.stopped {
+			if p.stopped {
+				return // a limit was hit and reported
+			}
+			if it >= maxSeqIterations {
 				p.d.errorf(pos, "~SEQ has more than %d iterations", maxSeqIterations)
 				return
 			}

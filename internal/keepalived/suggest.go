@@ -2,7 +2,6 @@ package keepalived
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -67,14 +66,6 @@ func unknownHint(ctx string, c *node, suggestion string) string {
 // "vrrp_" prefix of global settings (garp_master_delay in global_defs is
 // vrrp_garp_master_delay).
 func suggest(name string, t table, ignored map[string]bool) string {
-	known := make([]string, 0, len(t)+len(ignored))
-	for k := range t {
-		known = append(known, k)
-	}
-	for k := range ignored {
-		known = append(known, k)
-	}
-	slices.Sort(known)
 	lname := strings.ToLower(name)
 	limit := 0
 	switch {
@@ -84,21 +75,38 @@ func suggest(name string, t table, ignored map[string]bool) string {
 		limit = 1
 	}
 	best, bestDist := "", limit+1
-	for _, k := range known {
+	consider := func(k string) {
 		lk := strings.ToLower(k)
-		dist := editDistance(lname, lk)
-		if lk == "vrrp_"+lname || lname == "vrrp_"+lk {
-			dist = min(dist, 1)
+		dist := limit + 1 // not close
+		switch {
+		case lk == "vrrp_"+lname || lname == "vrrp_"+lk:
+			dist = min(editDistance(lname, lk), 1)
+		case abs(len(lk)-len(lname)) <= limit:
+			// The distance is at least the difference in length: only
+			// names that could be close are measured, so that a file of
+			// many unknown words (FuzzLoad's) costs little.
+			dist = editDistance(lname, lk)
 		}
-		if dist < bestDist {
+		if dist <= limit && (dist < bestDist || dist == bestDist && k < best) {
 			best, bestDist = k, dist
 		}
+	}
+	for k := range t {
+		consider(k)
+	}
+	for k := range ignored {
+		consider(k)
 	}
 	return best
 }
 
-// editDistance is the optimal string alignment distance of a and b:
-// insertions, deletions, substitutions and transpositions of neighbours.
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
 func editDistance(a, b string) int {
 	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)

@@ -162,6 +162,7 @@ func buildTree(lines []srcLine, d *diags) *node {
 	var pending *node // statement that ended its line; may take a '{' next line
 	for _, l := range lines {
 		toks := tokenize(l.text, l.pos, d)
+		checkWords(toks, d)
 		i := 0
 		if len(toks) > 0 && isOpen(toks[0]) && pending != nil && !pending.block {
 			pending.block = true

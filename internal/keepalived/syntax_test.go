@@ -46,7 +46,9 @@ func TestSyntax(t *testing.T) {
 		{"escaped comment characters", "global_defs {\n router_id a\\#b\\!c\n}\n", Options{}, routerID, "a#b!c"},
 		{"comment characters inside quotes", "global_defs {\n router_id \"a # b ! c\"\n}\n", Options{}, routerID, "a # b ! c"},
 		{"quotes glue to words", "global_defs {\n router_id ab\"c d\"e\n}\n", Options{}, routerID, "abc de"},
-		{"escapes in quotes", "global_defs {\n router_id \"t\\tx\\x41\\101\\cA\\\"\\\\\"\n}\n", Options{}, routerID, "t\tx" + "AA\x01\"\\"},
+		{"escapes in quotes", "global_defs {\n router_id \"x\\x41\\101\\\"\\\\\"\n}\n", Options{}, routerID, "xAA\"\\"},
+		{"control escapes in quotes", "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n notify_master \"/bin/x\\ty\"\n}\n", Options{}, argv,
+			[]string{"/bin/x", "y"}},
 		{"quoted brace is text", "global_defs {\n router_id \"{x}\"\n}\n", Options{}, routerID, "{x}"},
 		{"CRLF line ends", "global_defs {\r\n router_id a\r\n}\r\n", Options{}, routerID, "a"},
 		{"brace on the next line", "global_defs\n{\n router_id a\n}\n", Options{}, routerID, "a"},
@@ -144,6 +146,12 @@ func TestSplitCommand(t *testing.T) {
 		{`/bin/x a\ b`, []string{"/bin/x", "a b"}},
 		{`/bin/x 'it''s'`, []string{"/bin/x", "its"}},
 		{`/bin/x ''`, []string{"/bin/x", ""}},
+		// keepalived's alloc_strvec_quoted_escaped: escapes are decoded
+		// inside single quotes too, and everywhere with its table.
+		{`/bin/x 'a\nb' "c\td" e\x41\101\cA`, []string{"/bin/x", "a\nb", "c\td", "eAA\x01"}},
+		{`/bin/x 'it\'s' "say \"hi\""`, []string{"/bin/x", "it's", `say "hi"`}},
+		{`/bin/x \x414243 \xq`, []string{"/bin/x", "C", "xq"}}, // \x takes every hex digit (the byte wraps)
+		{`/bin/x a"b c"'d e'f`, []string{"/bin/x", "ab cd ef"}},
 	}
 	for _, tt := range tests {
 		got, err := splitCommand(tt.in)
@@ -153,6 +161,14 @@ func TestSplitCommand(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("splitCommand(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestSplitCommandErrors(t *testing.T) {
+	for _, in := range []string{`/bin/x 'a`, `/bin/x "a`, `/bin/x a\`} {
+		if got, err := splitCommand(in); err == nil {
+			t.Errorf("splitCommand(%q) = %q, want an error", in, got)
 		}
 	}
 }

@@ -66,6 +66,7 @@ func main() {
 	busyWait := flag.Duration("busy-wait", 0, "the lvskit proxy's Config.BusyWait (0: its default; negative: event loops always park in Go's poller)")
 	netnsMode := flag.Bool("netns", false, "instead: the nftables backend (NAT and DR) next to a direct connection, the userspace proxy and HAProxy between network namespaces (root), and the time to program 1,000 services x 10 destinations")
 	programRounds := flag.Int("program-rounds", 3, "with -netns: rounds of the programming benchmark")
+	programOnly := flag.Bool("program-only", false, "with -netns: only the programming benchmark (with -cpuprofile: this process's CPU profile of it)")
 	alsoPoller := flag.Bool("also-poller", false, "also run a second lvskit proxy whose event loops always park in Go's poller (BusyWait -1), as one more target of the same run")
 	flag.Parse()
 
@@ -91,6 +92,12 @@ func main() {
 			defer func() { trace.Stop(); f.Close() }()
 		}
 		runProxy(*listen, *dests, proxy.Config{Workers: *workers, CopyGoroutines: *goroutines, BusyWait: *busyWait})
+		return
+	}
+	if *netnsMode && *programOnly {
+		if err := runProgramOnly(*programRounds, *out, *cpuProfile); err != nil {
+			log.Fatal(err)
+		}
 		return
 	}
 	if *netnsMode {

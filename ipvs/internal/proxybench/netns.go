@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -301,13 +302,15 @@ func benchProgram(lab *nslab.Lab, rounds int) (Program, error) {
 			return p, err
 		}
 		t0 := time.Now()
-		if _, err := ipvs.Sync(ctx, n, want); err != nil {
+		pprof.Do(ctx, pprof.Labels("phase", "empty"), func(ctx context.Context) { _, err = ipvs.Sync(ctx, n, want) })
+		if err != nil {
 			return p, fmt.Errorf("sync into an empty table: %w", err)
 		}
 		empty = append(empty, ms(time.Since(t0)))
 		w := n.Writes()
 		t0 = time.Now()
-		ops, err := ipvs.Sync(ctx, n, want)
+		var ops []ipvs.Op
+		pprof.Do(ctx, pprof.Labels("phase", "noop"), func(ctx context.Context) { ops, err = ipvs.Sync(ctx, n, want) })
 		if err != nil {
 			return p, err
 		}
@@ -379,13 +382,53 @@ func netnsMarkdown(rs []Result, p Program, tab []ipvs.Service, d time.Duration, 
 				s.Key(), dst.Key(), dst.Forward, dst.Stats.Connections, dst.Stats.PacketsIn, dst.ActiveConns, dst.InactiveConns)
 		}
 	}
-	fmt.Fprintf(w, "\n## Programming %d services x %d destinations (median of %d rounds)\n\n", p.Services, p.Dests, p.Rounds)
-	fmt.Fprintln(w, "| measure | time | writes | / `nft -f` of the same shape |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|")
-	fmt.Fprintf(w, "| `nft -f` (anchor: a vmap of 1,000 services, a chain each with `dnat to numgen ... map`) | %.1f ms | 1 | 1.00 |\n", p.NftFileMs)
-	fmt.Fprintf(w, "| lvskit Sync into an empty table | %.1f ms | 1 | %.2f |\n", p.SyncEmptyMs, p.SyncEmptyMs/p.NftFileMs)
-	fmt.Fprintf(w, "| lvskit no-op Sync of the full table | %.1f ms | %d | %.2f |\n", p.NoopMs, p.NoopWrites, p.NoopMs/p.NftFileMs)
-	fmt.Fprintf(w, "| lvskit Sync changing one weight | %.1f ms | %d | %.2f |\n", p.OneChangeMs, p.OneChangeWrites, p.OneChangeMs/p.NftFileMs)
 	w.Flush()
+	programMarkdown(&b, p)
 	return b.String()
+}
+
+func programMarkdown(b *strings.Builder, p Program) {
+	fmt.Fprintf(b, "\n## Programming %d services x %d destinations (median of %d rounds)\n\n", p.Services, p.Dests, p.Rounds)
+	fmt.Fprintln(b, "| measure | time | writes | / `nft -f` of the same shape |")
+	fmt.Fprintln(b, "|---|---:|---:|---:|")
+	fmt.Fprintf(b, "| `nft -f` (anchor: a vmap of 1,000 services, a chain each with `dnat to numgen ... map`) | %.1f ms | 1 | 1.00 |\n", p.NftFileMs)
+	fmt.Fprintf(b, "| lvskit Sync into an empty table | %.1f ms | 1 | %.2f |\n", p.SyncEmptyMs, p.SyncEmptyMs/p.NftFileMs)
+	fmt.Fprintf(b, "| lvskit no-op Sync of the full table | %.1f ms | %d | %.2f |\n", p.NoopMs, p.NoopWrites, p.NoopMs/p.NftFileMs)
+	fmt.Fprintf(b, "| lvskit Sync changing one weight | %.1f ms | %d | %.2f |\n", p.OneChangeMs, p.OneChangeWrites, p.OneChangeMs/p.NftFileMs)
+}
+
+// runProgramOnly runs the programming benchmark alone; with cpuProfile it
+// writes this process's CPU profile of it, its phases labelled
+// (`go tool pprof -tagfocus phase=empty`).
+func runProgramOnly(rounds int, out, cpuProfile string) error {
+	if err := needTools("nft", "ip"); err != nil {
+		return err
+	}
+	var rb [3]byte
+	rand.Read(rb[:])
+	lab := nslab.New("nftp" + hex.EncodeToString(rb[:]))
+	defer lab.Close()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	prog, err := benchProgram(lab, rounds)
+	if err != nil {
+		return fmt.Errorf("programming benchmark: %w", err)
+	}
+	var b strings.Builder
+	programMarkdown(&b, prog)
+	fmt.Fprintf(&b, "\nLoad average at the end: %s.\n", loadavg())
+	if out == "" {
+		fmt.Print(b.String())
+		return nil
+	}
+	return os.WriteFile(out, []byte(b.String()), 0o644)
 }

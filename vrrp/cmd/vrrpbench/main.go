@@ -14,6 +14,9 @@
 //     are printed next to the results. (This is the timing the VRRP
 //     integration tests used to assert; they now check only who holds the
 //     VIP.)
+//   - flood: a master (lvskit, then keepalived as the anchor) flooded with
+//     adverts of lower priority, then with malformed ones: its adverts and
+//     gratuitous ARPs on the wire, and how much it logged (lvskit at debug).
 //   - scale: 1,000 instances (VRIDs 1..250 on 4 interfaces) in this process
 //     at advert_int 1s, as backups of a keepalived with 1,000 masters and as
 //     masters over a keepalived with 1,000 backups; CPU of both processes.
@@ -51,7 +54,9 @@ import (
 func main() {
 	out := flag.String("out", "vrrpbench.md", "file to write results to")
 	runs := flag.Int("runs", 20, "failover runs per case and implementation")
-	what := flag.String("bench", "failover,handover,scale", "comma-separated: failover, handover, scale")
+	what := flag.String("bench", "failover,handover,flood,scale", "comma-separated: failover, handover, flood, scale")
+	floodTime := flag.Duration("flood-time", 5*time.Second, "how long each flood of the flood bench lasts")
+	floodRate := flag.Int("flood-rate", 1000, "packets per second of the flood bench")
 	instances := flag.Int("instances", 1000, "instances for the scale bench")
 	versions = flag.String("versions", "2,3", "failover cases to run: VRRP versions 2 (advert_int 1s) and 3 (100ms)")
 	verbose = flag.Bool("v", false, "log the lvskit instance under test (failover) to stderr")
@@ -73,6 +78,8 @@ func main() {
 			err = benchFailover(&report, *runs, false)
 		case "handover":
 			err = benchFailover(&report, *runs, true)
+		case "flood":
+			err = benchFlood(&report, *floodTime, *floodRate)
 		case "scale":
 			err = benchScale(&report, *instances, *measure)
 		default:
