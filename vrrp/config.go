@@ -253,6 +253,11 @@ func (c Config) settle() (*resolved, error) {
 	case len(c.UnicastPeers) > 0:
 		r.ipv6 = c.UnicastPeers[0].Is6() && !c.UnicastPeers[0].Is4In6()
 	}
+	if len(c.VIPs) > 255 {
+		// An advert's count is one byte; keepalived moves the excess to
+		// virtual_ipaddress_excluded, which lvskit does not have.
+		return nil, fmt.Errorf("config: %d VIPs, an advert carries at most 255", len(c.VIPs))
+	}
 	for i, v := range c.VIPs {
 		if !v.Prefix.IsValid() {
 			return nil, fmt.Errorf("config: VIP %d is not a valid prefix", i)

@@ -147,6 +147,8 @@
 //   - track_process scans /proc every second instead of following the
 //     kernel's process events (which exist only in the initial network
 //     namespace);
+//   - an instance with more than 255 VIPs is refused (an advert carries
+//     255; keepalived moves the rest to virtual_ipaddress_excluded);
 //   - under enable_script_security a script that runs as root and that
 //     another user could change is an error at its position (keepalived
 //     disables it and logs); a script keepalived disables for another
