@@ -5,6 +5,8 @@
 #   make install   the director, router and realserver binaries in
 #                  $(PREFIX)/sbin and the director's systemd unit in
 #                  $(PREFIX)/lib/systemd/system (DESTDIR prefixes both)
+# and a second demo:
+#   make demo-ecmp  three active directors behind an FRR router (BGP, BFD, ECMP)
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
@@ -21,7 +23,7 @@ SBINDIR   ?= $(PREFIX)/sbin
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
 DESTDIR   ?=
 
-.PHONY: all build install demo test test-deps test-unit test-netns test-kernel bench compat fuzz lint clean
+.PHONY: all build install demo demo-ecmp test test-deps test-unit test-netns test-kernel bench compat fuzz lint clean
 
 all: build
 
@@ -39,6 +41,10 @@ install: build
 
 demo: build
 	$(BIN)/cluster
+
+# Needs FRR (Debian's frr package, which make test-deps installs).
+demo-ecmp: build
+	$(BIN)/ecmp
 
 test-deps:
 	bash scripts/install-test-deps.sh

@@ -21,10 +21,13 @@ func (s *Speaker) checkRoute(r Route) (Route, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.Prefix.Addr().Is4() && !s.cfg.v4 {
+	s.mu.Lock()
+	v4, v6 := s.cfg.v4, s.cfg.v6 // SetPeers changes them
+	s.mu.Unlock()
+	if r.Prefix.Addr().Is4() && !v4 {
 		return r, fmt.Errorf("route %v: no IPv4 peer to announce it to", r.Prefix)
 	}
-	if r.Prefix.Addr().Is6() && !s.cfg.v6 {
+	if r.Prefix.Addr().Is6() && !v6 {
 		return r, fmt.Errorf("route %v: no IPv6 peer to announce it to", r.Prefix)
 	}
 	return r, nil

@@ -142,7 +142,7 @@ func benchFailover(t *testing.T, runs int, bfd, hostDeath bool) []float64 {
 		waitFor(t, "two next hops", fibIs(t, l.router, vip4, both...))
 		if bfd {
 			waitFor(t, "BFD up with both", func() (bool, string) {
-				p := bfdPeers(t, frr)
+				p := frr.BFDPeers(t)
 				return p[lan4(1)] == "up" && p[lan4(2)] == "up", fmt.Sprint(p)
 			})
 		}

@@ -107,6 +107,13 @@ const (
 	maxPasswordLen      = 80 // TCP_MD5SIG_MAXKEYLEN
 )
 
+// Validate reports whether c is a configuration New accepts, without
+// making a speaker: the same checks, and the error New would return.
+func (c Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
 // resolved is a validated Config with its defaults applied.
 type resolved struct {
 	Config

@@ -2,7 +2,6 @@ package bgp
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -158,93 +157,23 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	}
 }
 
-// fibNextHops reads the router's kernel route to p and returns its
-// gateways, sorted; none when there is no route.
-func fibNextHops(t *testing.T, router *netnstest.Host, p netip.Prefix) []netip.Addr {
-	t.Helper()
-	fam := "-4"
-	if p.Addr().Is6() {
-		fam = "-6"
-	}
-	out := router.Run("ip", fam, "-j", "route", "show", "exact", p.String())
-	var routes []struct {
-		Gateway  string `json:"gateway"`
-		Nexthops []struct {
-			Gateway string `json:"gateway"`
-		} `json:"nexthops"`
-	}
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		t.Fatalf("ip route show %v: %v: %s", p, err, out)
-	}
-	var gws []netip.Addr
-	for _, r := range routes {
-		if r.Gateway != "" {
-			gws = append(gws, netip.MustParseAddr(r.Gateway))
-		}
-		for _, nh := range r.Nexthops {
-			gws = append(gws, netip.MustParseAddr(nh.Gateway))
-		}
-	}
-	slices.SortFunc(gws, netip.Addr.Compare)
-	return gws
-}
-
 // fibIs is a waitFor condition: the router's route to p goes exactly to
 // want.
 func fibIs(t *testing.T, router *netnstest.Host, p netip.Prefix, want ...netip.Addr) func() (bool, string) {
 	slices.SortFunc(want, netip.Addr.Compare)
 	return func() (bool, string) {
-		got := fibNextHops(t, router, p)
+		got := peer.FIBNextHops(t, router, p)
 		return slices.Equal(got, want), fmt.Sprintf("FIB %v via %v, want %v", p, got, want)
 	}
-}
-
-type frrNeighbor struct {
-	BgpState       string `json:"bgpState"`
-	LastResetDueTo string `json:"lastResetDueTo"`
-	// LastNotificationReason is set when the router reset the session
-	// itself with a NOTIFICATION ("Cease/BFD Down").
-	LastNotificationReason string `json:"lastNotificationReason"`
-	ConnectionsEstablished int    `json:"connectionsEstablished"`
-	MessageStats           struct {
-		UpdatesRecv       int `json:"updatesRecv"`
-		NotificationsRecv int `json:"notificationsRecv"`
-	} `json:"messageStats"`
-}
-
-func neighbor(t *testing.T, frr *peer.FRR, a netip.Addr) frrNeighbor {
-	t.Helper()
-	var m map[string]frrNeighbor
-	if err := frr.VtyshJSON("show bgp neighbors "+a.String()+" json", &m); err != nil {
-		t.Fatal(err)
-	}
-	return m[a.String()]
-}
-
-// bfdPeers returns FRR's BFD session status ("up", "down", ...) by peer.
-func bfdPeers(t *testing.T, frr *peer.FRR) map[netip.Addr]string {
-	t.Helper()
-	var ps []struct {
-		Peer   string `json:"peer"`
-		Status string `json:"status"`
-	}
-	if err := frr.VtyshJSON("show bfd peers json", &ps); err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[netip.Addr]string)
-	for _, p := range ps {
-		out[netip.MustParseAddr(p.Peer)] = p.Status
-	}
-	return out
 }
 
 // established is a waitFor condition: the router has these sessions
 // established and their BFD sessions up.
 func established(t *testing.T, frr *peer.FRR, addrs ...netip.Addr) func() (bool, string) {
 	return func() (bool, string) {
-		bfd := bfdPeers(t, frr)
+		bfd := frr.BFDPeers(t)
 		for _, a := range addrs {
-			if st := neighbor(t, frr, a).BgpState; st != "Established" {
+			if st := frr.Neighbor(t, a).BgpState; st != "Established" {
 				return false, fmt.Sprintf("session with %v is %q", a, st)
 			}
 			if bfd[a] != "up" {

@@ -45,7 +45,7 @@ func TestIntegrationECMP(t *testing.T) {
 	})
 
 	t.Run("Withdraw", func(t *testing.T) {
-		before := neighbor(t, frr, lan4(1)).ConnectionsEstablished
+		before := frr.Neighbor(t, lan4(1)).ConnectionsEstablished
 		if before == 0 {
 			t.Fatal("router reports no established connection with speaker 1")
 		}
@@ -54,7 +54,7 @@ func TestIntegrationECMP(t *testing.T) {
 		// The IPv6 VIP and the session stay.
 		waitFor(t, "IPv6 VIP still over three next hops", fibIs(t, l.router, vip6, all6...))
 		// A withdrawal is an UPDATE: the session stays as it was.
-		if nb := neighbor(t, frr, lan4(1)); nb.BgpState != "Established" || nb.ConnectionsEstablished != before {
+		if nb := frr.Neighbor(t, lan4(1)); nb.BgpState != "Established" || nb.ConnectionsEstablished != before {
 			t.Errorf("session with speaker 1 after a withdraw: %q, established %d times, %d before", nb.BgpState, nb.ConnectionsEstablished, before)
 		}
 		sp[0].must("announce " + vip4.String())
@@ -62,13 +62,13 @@ func TestIntegrationECMP(t *testing.T) {
 	})
 
 	t.Run("GracefulStop", func(t *testing.T) {
-		before := neighbor(t, frr, lan4(2)).MessageStats
+		before := frr.Neighbor(t, lan4(2)).MessageStats
 		sp[1].terminate()
 		waitFor(t, "IPv4 VIP without speaker 2", fibIs(t, l.router, vip4, lan4(1), lan4(3)))
 		waitFor(t, "IPv6 VIP without speaker 2", fibIs(t, l.router, vip6, lan6(1), lan6(3)))
 		// The withdrawal came as an UPDATE before the session was closed
 		// with a NOTIFICATION (Cease).
-		after := neighbor(t, frr, lan4(2))
+		after := frr.Neighbor(t, lan4(2))
 		if after.MessageStats.UpdatesRecv <= before.UpdatesRecv {
 			t.Errorf("router received %d UPDATEs from speaker 2 before its stop and %d after: no withdrawal was sent",
 				before.UpdatesRecv, after.MessageStats.UpdatesRecv)
@@ -92,13 +92,13 @@ func TestIntegrationECMP(t *testing.T) {
 		sp[2].kill()
 		waitFor(t, "IPv4 VIP only via speaker 1", fibIs(t, l.router, vip4, lan4(1)))
 		waitFor(t, "IPv6 VIP only via speaker 1", fibIs(t, l.router, vip6, lan6(1)))
-		bfd := bfdPeers(t, frr)
+		bfd := frr.BFDPeers(t)
 		for _, a := range []netip.Addr{lan4(3), lan6(3)} {
 			if bfd[a] != "down" {
 				t.Errorf("router's BFD session with the dead speaker %v is %q, want down", a, bfd[a])
 			}
 			// The hold timer (90s) cannot have done it: BFD did.
-			nb := neighbor(t, frr, a)
+			nb := frr.Neighbor(t, a)
 			if !strings.Contains(nb.LastResetDueTo+" "+nb.LastNotificationReason, "BFD") {
 				t.Errorf("router reset the session with %v due to %q (notification %q), want BFD", a, nb.LastResetDueTo, nb.LastNotificationReason)
 			}
@@ -106,7 +106,7 @@ func TestIntegrationECMP(t *testing.T) {
 		// The survivor's BFD session is up (again, if the loaded machine
 		// made it flap).
 		waitFor(t, "BFD with speaker 1 up", func() (bool, string) {
-			st := bfdPeers(t, frr)[lan4(1)]
+			st := frr.BFDPeers(t)[lan4(1)]
 			return st == "up", fmt.Sprintf("BFD with speaker 1 is %q", st)
 		})
 	})
@@ -119,7 +119,7 @@ func TestIntegrationECMP(t *testing.T) {
 		waitFor(t, "no IPv4 route once the last speaker is gone", fibIs(t, l.router, vip4))
 		waitFor(t, "no IPv6 route once the last speaker is gone", fibIs(t, l.router, vip6))
 		waitFor(t, "BFD with the crashed speaker down", func() (bool, string) {
-			bfd := bfdPeers(t, frr)
+			bfd := frr.BFDPeers(t)
 			return bfd[lan4(1)] == "down" && bfd[lan6(1)] == "down", fmt.Sprintf("BFD %v", bfd)
 		})
 	})
@@ -146,7 +146,7 @@ func TestIntegrationPassword(t *testing.T) {
 		return n > failuresBefore, fmt.Sprintf("TCPMD5Failure %d", n)
 	})
 	for _, a := range []netip.Addr{lan4(2), lan6(2)} {
-		if st := neighbor(t, frr, a).BgpState; st == "Established" {
+		if st := frr.Neighbor(t, a).BgpState; st == "Established" {
 			t.Errorf("session with %v (wrong password) is established", a)
 		}
 	}

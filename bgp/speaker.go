@@ -93,7 +93,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.finish()
 		return err
 	}
-	s.log.Info("bgp speaker running", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID, "peers", len(s.cfg.peers))
+	s.log.Info("bgp speaker running", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID, "peers", len(s.peerList()))
 	<-ctx.Done()
 
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.StopTimeout)
@@ -107,7 +107,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	// Each session ends with a Cease (administrative shutdown)
 	// NOTIFICATION, sent before the connection closes; GoBGP's own Stop
 	// does not always get its NOTIFICATION out before it closes.
-	for _, p := range s.cfg.peers {
+	for _, p := range s.peerList() {
 		if err := srv.DisablePeer(stopCtx, &api.DisablePeerRequest{Address: p.Address.String(), Communication: "lvskit speaker stopping"}); err != nil {
 			s.log.Warn("bgp stop: shut down session", "peer", p.Address, "err", err)
 		}
@@ -143,13 +143,17 @@ func (s *Speaker) start(ctx, watchCtx context.Context, srv *server.BgpServer) er
 	if err := srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeerEvent}, server.WatchPeer()); err != nil {
 		return fmt.Errorf("watch peers: %w", err)
 	}
+	// The peers are added under the lock, so that a SetPeers meanwhile
+	// either comes before (and these are its peers) or after (and changes
+	// them on the running server). GoBGP hands its events to watchers
+	// through a queue, so onPeerEvent waiting for the lock blocks nothing.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.cfg.peers {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p, s.cfg.ASN)}); err != nil {
 			return fmt.Errorf("add peer %v: %w", p.Address, err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.srv = srv
 	s.phase = phaseRunning
 	if err := s.syncLocked(); err != nil {

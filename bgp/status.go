@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 type Status struct {
 	// Running is true between Run's start and its return.
 	Running bool `json:"running"`
-	// Peers are in the order of Config.Peers.
+	// Peers are in the order of Config.Peers (or of the last SetPeers).
 	Peers []PeerStatus `json:"peers"`
 	// Routes are sorted by prefix; withdrawn routes stay listed.
 	Routes []RouteStatus `json:"routes"`
@@ -70,6 +71,10 @@ func (s SessionState) String() string { return enumName(sessionStateNames[:], in
 
 func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+func (s *SessionState) UnmarshalText(b []byte) error {
+	return unmarshalEnum(sessionStateNames[:], "session state", b, (*int)(s))
+}
+
 // BFDState is a BFD session's state (RFC 5880 6.2), or BFDDisabled.
 type BFDState int
 
@@ -86,6 +91,10 @@ var bfdStateNames = [...]string{"disabled", "admindown", "down", "init", "up"}
 func (s BFDState) String() string { return enumName(bfdStateNames[:], int(s)) }
 
 func (s BFDState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *BFDState) UnmarshalText(b []byte) error {
+	return unmarshalEnum(bfdStateNames[:], "BFD state", b, (*int)(s))
+}
 
 // RouteState says where a route is.
 type RouteState int
@@ -106,6 +115,22 @@ var routeStateNames = [...]string{"pending", "announced", "withdrawn"}
 func (s RouteState) String() string { return enumName(routeStateNames[:], int(s)) }
 
 func (s RouteState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *RouteState) UnmarshalText(b []byte) error {
+	return unmarshalEnum(routeStateNames[:], "route state", b, (*int)(s))
+}
+
+// unmarshalEnum reads a name of names into i, so that a Status read back
+// from its JSON equals what was written.
+func unmarshalEnum(names []string, what string, b []byte, i *int) error {
+	for n, name := range names {
+		if name == string(b) {
+			*i = n
+			return nil
+		}
+	}
+	return fmt.Errorf("unmarshal %s: unknown %q", what, b)
+}
 
 func enumName(names []string, i int) string {
 	if i >= 0 && i < len(names) {
@@ -128,6 +153,29 @@ func (r Route) MarshalJSON() ([]byte, error) {
 	}{r.Prefix, cs, r.MED, r.LocalPref})
 }
 
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Route) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Prefix      netip.Prefix `json:"prefix"`
+		Communities []string     `json:"communities"`
+		MED         uint32       `json:"med"`
+		LocalPref   uint32       `json:"local_pref"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	out := Route{Prefix: v.Prefix, MED: v.MED, LocalPref: v.LocalPref}
+	for _, s := range v.Communities {
+		c, err := ParseCommunity(s)
+		if err != nil {
+			return fmt.Errorf("unmarshal route: %w", err)
+		}
+		out.Communities = append(out.Communities, c)
+	}
+	*r = out
+	return nil
+}
+
 // Status returns a snapshot of the peers and routes. While running it asks
 // GoBGP for each peer's BFD state and prefix counts.
 func (s *Speaker) Status() Status {
@@ -138,6 +186,7 @@ func (s *Speaker) Status() Status {
 	for a, t := range s.peers {
 		tracks[a] = *t
 	}
+	peers := append([]Peer(nil), s.cfg.peers...)
 	s.mu.Unlock()
 
 	var live map[string]*api.Peer
@@ -149,7 +198,7 @@ func (s *Speaker) Status() Status {
 			}
 		})
 	}
-	for _, p := range s.cfg.peers {
+	for _, p := range peers {
 		t := tracks[p.Address]
 		ps := PeerStatus{
 			Address: p.Address, ASN: p.ASN, Internal: p.ibgp(s.cfg.ASN),

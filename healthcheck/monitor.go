@@ -62,7 +62,8 @@ type Monitor struct {
 	m       *machine
 	weight  Weight
 	lastErr error
-	local   int // probes in a row that failed for a local reason
+	local   int  // probes in a row that failed for a local reason
+	probed  bool // a probe has been counted
 
 	runMu    sync.Mutex // guards the scheduling below
 	started  bool
@@ -131,6 +132,15 @@ func (m *Monitor) Up() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.m.up
+}
+
+// Probed reports whether a probe has been counted (passed or failed; a
+// probe that failed for a local reason is not counted): until then Up is
+// the starting state (alpha or not), not what was seen.
+func (m *Monitor) Probed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.probed
 }
 
 // State returns the current state, weight and last error.
@@ -282,6 +292,7 @@ func (m *Monitor) record(start, end time.Time, w Weight, err error) time.Duratio
 	}
 	recovered := m.local
 	m.local = 0
+	m.probed = true
 	next, changed := m.m.result(err == nil)
 	weightChanged := false
 	if err == nil && w != m.weight {

@@ -229,6 +229,18 @@ func (p *Pool) QuorumUp() bool {
 	return p.state.quorumUp
 }
 
+// Probed reports whether every checker of every real server has had a
+// probe counted, so that the pool's view (Alive, QuorumUp) is what was
+// seen rather than the starting state.
+func (p *Pool) Probed() bool {
+	for _, m := range p.monitors {
+		if !m.Probed() {
+			return false
+		}
+	}
+	return true
+}
+
 // Alive reports whether each real server is alive, by its key in the
 // service (Service.DestinationKey: a zero port is the service's).
 func (p *Pool) Alive() map[ipvs.DestinationKey]bool {

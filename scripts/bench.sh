@@ -3,7 +3,7 @@
 # measured in the same run on the same machine. Results go to one folder
 # (default bench-results/); BENCHMARKS.md summarises a run of this script.
 # Needs root (namespaces, the qemu VM) and the packages of
-# scripts/install-test-deps.sh. Takes about 25 minutes on 2 cores.
+# scripts/install-test-deps.sh. Takes about 30 minutes on 2 cores.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -11,6 +11,8 @@ out=${1:-bench-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd) # absolute: go test runs in each package's folder
 status=0
+# The demos' role binaries, for the ecmp step.
+go build -o bin/ ./examples/... || status=1
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -64,6 +66,13 @@ step proxy-leaks go test -count=1 -run TestNoFDLeak -v -timeout 600s ./ipvs/inte
 # BGP: how long after a speaker's death FRR's FIB drops its next hop, with
 # BFD at 100 ms x 3 and with BGP timers alone (5 runs each).
 step bgp-failover env LVSKIT_BENCH=1 LVSKIT_BENCH_OUT="$out/bgp-failover.md" go test -count=1 -run 'TestIntegrationBenchFailover$' -v -timeout 10m ./bgp
+
+# Active-active next to active-passive: a director's host dies under 100
+# long-lived connections (make demo-ecmp's lab, 5 deaths per case), the
+# router's removal of it with BFD at 100 ms x 3 and with BGP timers alone,
+# the connections broken; and the VRRP pair's failover gap (make demo's
+# cluster, 3 runs).
+step ecmp go run ./internal/ecmpbench -bin bin -kills 5 -vrrp-runs 3 -out "$out/ecmp.md"
 
 # Health checks: 10,000 HTTP targets every second, CPU and memory; then
 # how long a killed server takes to be reported down (wall clock).

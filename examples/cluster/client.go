@@ -121,22 +121,3 @@ func fetchStatus(ctx context.Context, h *nslab.Host) (*directorStatus, error) {
 	}
 	return &st, nil
 }
-
-// waitFor polls cond every interval until it holds, the timeout passes or
-// ctx ends.
-func waitFor(ctx context.Context, timeout, interval time.Duration, cond func() bool) bool {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return cond()
-		case <-t.C:
-		}
-	}
-}

@@ -77,16 +77,11 @@ func run(ctx context.Context, opts options, log io.Writer) *report {
 		d.dumpLogs()
 	}
 	d.teardown()
-	after, err := nslab.Namespaces()
+	left, err := nslab.LeftBehind(d.prefix)
 	if err != nil {
 		rep.problem("list namespaces after the run: %v", err)
 	}
-	rep.LeftBehind = []string{}
-	for _, n := range after {
-		if strings.HasPrefix(n, d.prefix+"-") {
-			rep.LeftBehind = append(rep.LeftBehind, n)
-		}
-	}
+	rep.LeftBehind = left
 	if len(rep.LeftBehind) > 0 {
 		rep.problem("namespaces left behind: %s", strings.Join(rep.LeftBehind, ", "))
 	}

@@ -170,6 +170,8 @@ func printStatus(w io.Writer, st *director.Status) {
 		}
 	}
 
+	printBGP(w, st)
+
 	if sd := st.SyncDaemon; sd != nil {
 		role := sd.Role
 		if role == "" {
@@ -183,5 +185,50 @@ func printStatus(w io.Writer, st *director.Status) {
 		if sd.Error != "" {
 			fmt.Fprintf(w, "  error: %s\n", sd.Error)
 		}
+	}
+}
+
+// printBGP prints the bgp block's speaker: its sessions, then each
+// announced address with whether its quorum wants it and the route's
+// state. Nothing without a bgp block.
+func printBGP(w io.Writer, st *director.Status) {
+	b := st.BGP
+	if b == nil {
+		return
+	}
+	running := "running"
+	if !b.Running {
+		running = "not running"
+	}
+	fmt.Fprintf(w, "\nBGP (%s)\n", running)
+	for _, p := range b.Peers {
+		kind := "eBGP"
+		if p.Internal {
+			kind = "iBGP"
+		}
+		since := ""
+		if !p.Since.IsZero() {
+			since = " for " + st.Time.Sub(p.Since).Truncate(time.Second).String()
+		}
+		fmt.Fprintf(w, "  neighbor %s AS %d (%s): %s%s, BFD %s, %d flaps, %d prefixes sent\n",
+			p.Address, p.ASN, kind, p.State, since, p.BFD, p.Flaps, p.Sent)
+		if p.LastError != "" {
+			fmt.Fprintf(w, "    last error: %s\n", p.LastError)
+		}
+	}
+	state := map[string]string{}
+	for _, r := range b.Routes {
+		state[r.Route.Prefix.Addr().String()] = r.State.String()
+	}
+	for _, a := range b.Announce {
+		quorum := "quorum up"
+		if !a.QuorumUp {
+			quorum = "quorum down"
+		}
+		route := state[a.Address.String()]
+		if route == "" {
+			route = "not announced"
+		}
+		fmt.Fprintf(w, "  announce %s: %s, %s (%s)\n", a.Address, route, quorum, strings.Join(a.Services, ", "))
 	}
 }

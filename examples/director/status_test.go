@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lvskit/lvskit/bgp"
 	"github.com/lvskit/lvskit/internal/director"
 )
 
@@ -84,5 +86,39 @@ func TestStatusNoDirector(t *testing.T) {
 	}
 	if code := runStatus([]string{"extra"}, &out, &errb); code != 2 {
 		t.Errorf("status extra: exit %d, want 2", code)
+	}
+}
+
+// With a bgp block, status shows the sessions and each announced address
+// with its route's state and whether its quorum wants it.
+func TestPrintStatusBGP(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &director.Status{Time: now, RouterID: "lvs_a", Config: "k.conf", Backend: "nftables",
+		BGP: &director.BGPStatus{
+			Status: bgp.Status{
+				Running: true,
+				Peers: []bgp.PeerStatus{
+					{Address: netip.MustParseAddr("192.168.0.254"), ASN: 65000, State: bgp.Established, Since: now.Add(-90 * time.Second), BFD: bgp.BFDUp, Sent: 1},
+					{Address: netip.MustParseAddr("192.168.0.253"), ASN: 65001, Internal: true, State: bgp.Active, Flaps: 2, LastError: "hold timer expired", BFD: bgp.BFDDisabled},
+				},
+				Routes: []bgp.RouteStatus{{Route: bgp.Route{Prefix: netip.MustParsePrefix("198.51.100.10/32")}, State: bgp.RouteAnnounced}},
+			},
+			Announce: []director.AnnounceStatus{
+				{Address: netip.MustParseAddr("198.51.100.10"), QuorumUp: true, Services: []string{"TCP 198.51.100.10:80", "TCP 198.51.100.10:443"}},
+				{Address: netip.MustParseAddr("198.51.100.11"), Services: []string{"TCP 198.51.100.11:80"}},
+			},
+		}}
+	var b bytes.Buffer
+	printStatus(&b, st)
+	want := `
+BGP (running)
+  neighbor 192.168.0.254 AS 65000 (eBGP): established for 1m30s, BFD up, 0 flaps, 1 prefixes sent
+  neighbor 192.168.0.253 AS 65001 (iBGP): active, BFD disabled, 2 flaps, 0 prefixes sent
+    last error: hold timer expired
+  announce 198.51.100.10: announced, quorum up (TCP 198.51.100.10:80, TCP 198.51.100.10:443)
+  announce 198.51.100.11: not announced, quorum down (TCP 198.51.100.11:80)
+`
+	if got := b.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("status ends with:\n%s\nwant:\n%s", got, want)
 	}
 }

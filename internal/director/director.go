@@ -106,6 +106,10 @@ type Director struct {
 	lastTransitions sync.Map
 	// scripts holds, per vrrp_script name, its *scriptResult (scripts.go).
 	scripts sync.Map
+	// gate and bgpRun are the BGP unit's (unit_bgp.go): the running pools
+	// whose quorum gates the routes, and the running speaker.
+	gate   quorumGate
+	bgpRun atomic.Pointer[bgpRun]
 
 	mu      sync.Mutex // serialises Run's start and stop, and Reload
 	plan    *Plan      // the plan Run applies, then the one running
@@ -233,6 +237,9 @@ func (d *Director) open(plan *Plan) error {
 	}
 	if err := d.reg.Register(alertCollector{d: d}); err != nil {
 		return fmt.Errorf("register alert metrics: %w", err)
+	}
+	if err := d.reg.Register(bgpCollector{d: d}); err != nil {
+		return fmt.Errorf("register bgp metrics: %w", err)
 	}
 	if err := d.registerCompat(); err != nil {
 		return err

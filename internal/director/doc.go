@@ -96,12 +96,122 @@
 //   - the kernel's connection sync daemon following the VRRP instance
 //     named by lvs_sync_daemon (master while MASTER, backup otherwise);
 //     a backend without it logs that it is not supported;
+//   - with a bgp block, a BGP speaker (package bgp, unit_bgp.go) announcing
+//     each listed address while a virtual server on it has its quorum;
 //   - /metrics (Prometheus) and /status (JSON) when Options.MetricsAddr is
 //     set, and on the control socket when Options.ControlSocket is.
 //
 // The director owns the whole IPVS table of its namespace, as keepalived
 // with lvs_flush does: services it was not configured with are removed at
 // the first sync.
+//
+// # Active-active directors: the bgp block
+//
+// keepalived has no BGP; lvskit adds a top-level bgp block (parsed by
+// internal/keepalived/bgp.go, translated by translate_bgp.go, run by
+// unit_bgp.go). Several directors then run at once, each announcing the
+// VIP to the routers with itself as next hop; the routers spread the
+// flows over them by ECMP, and BFD takes a dead director out in well under
+// a second. VRRP instances may stand in the same file: VRRP for an
+// active-passive pair, BGP for active-active.
+//
+//	bgp {
+//	    local_as 65001               # required
+//	    router_id 192.168.0.200      # required, IPv4
+//	    listen_port 179              # default 179; no_listen: connect out only
+//	    drain_timeout 10             # seconds, default 10
+//	    community 65001:100 no-export  # attributes of every route:
+//	    med 10                       #   communities, MED,
+//	    local_preference 200         #   LOCAL_PREF (iBGP peers only)
+//	    neighbor 192.168.0.254 {
+//	        remote_as 65000          # required; = local_as is iBGP
+//	        port 179
+//	        local_address 192.168.0.200  # the next hop announced
+//	        password secret          # TCP MD5 (RFC 2385)
+//	        ebgp_multihop 2          # needs no_bfd (BFD is single-hop)
+//	        hold_time 9              # seconds, default 90
+//	        keepalive 3              # seconds, default hold_time/3
+//	        connect_retry 1          # seconds, default 5
+//	        passive
+//	        description "tor-a"
+//	        bfd {                    # on by default, 300 ms x 3
+//	            min_rx 100           # milliseconds, as keepalived's bfd_instance
+//	            min_tx 100
+//	            multiplier 3
+//	        }
+//	        # no_bfd                 # turns BFD off
+//	    }
+//	    announce 192.168.0.253       # a /32 (or /128) route
+//	    announce 2001:db8::253 {     # with attributes of its own
+//	        med 20
+//	    }
+//	}
+//
+// Each announce names an address that virtual servers listen on. The
+// route is announced while the director runs and at least one virtual
+// server on that address has its quorum (healthcheck.Pool, the quorum of
+// keepalived's quorum / hysteresis), and withdrawn when none has: a
+// director that loses all its real servers stops attracting traffic.
+// A service counts once every checker of its pool has had its first probe
+// (healthcheck.Pool.Probed), and from then on while it runs: a director
+// that announced on its starting view (all alive, or with alpha all dead
+// but the first to answer) would schedule the flows ECMP gives it by a
+// Maglev table the other directors do not share, and break them.
+// Any, not all: the real servers are usually shared by every director, so
+// a service that loses its quorum loses it on all of them at once, and
+// requiring every service would withdraw the address from every director
+// and take the healthy services on it down too. As in keepalived, real
+// servers start alive unless the virtual server says alpha: without alpha
+// a real server that is down counts as alive until its checker has failed
+// retry+1 times, with alpha only from its first good probe (use alpha
+// behind BGP). A mistake that cannot work is an error at its line: an
+// address without a virtual server (fwmark services cannot be announced),
+// no neighbor of the address's family, a multihop neighbor with BFD, BGP
+// timers the speaker refuses. So is an unknown keyword or a bad value
+// anywhere in the block: it is lvskit's own, with no keepalived behaviour
+// to follow, and a setting dropped (a mistyped BFD timer left at its
+// default) would run the speaker other than written. Announcing a NAT
+// service, or one scheduled without a hash, is a warning (see below).
+//
+// On a graceful stop (SIGTERM) the BGP unit stops first: it withdraws
+// every route and waits until the withdrawals are sent; then it drains:
+// it waits until the withdrawn services have no active connection, or
+// until none of their packets has arrived for a second (the routers send
+// the flows elsewhere; a DR flow table counts a connection as active
+// until it times out), or drain_timeout; then it closes the sessions and
+// the rest of the director stops. A reload applies a changed bgp block by
+// difference: new announce lines and attributes change the announced set
+// without touching the sessions; added, removed or changed neighbors are
+// started or stopped one by one (bgp.Speaker.SetPeers), the sessions with
+// the others untouched; only a changed local_as, router_id or listening
+// setting restarts the speaker, and with it every session (its routes are
+// withdrawn first, not drained, as it announces them again at once).
+//
+// The data plane must let any director forward any packet of a flow,
+// since an ECMP change (a director added, removed or dead) moves flows
+// between them mid-connection. DR (or TUN) with the mh scheduler does:
+// every director computes the same Maglev table from the same real
+// servers, so a moved flow reaches the real server it had, and the reply
+// goes from the real server to the client without passing a director. On
+// the nftables backend mh schedules every packet, not only a SYN; on
+// kernel IPVS a packet of a connection the director has not seen is
+// dropped unless net.ipv4.vs.sloppy_tcp is 1, which the director sets
+// when it announces a DR service scheduled by mh. Kernel IPVS also needs
+// the VIP as a local address of each director (on lo, say) to see its
+// packets; the nftables backend takes them in prerouting and needs none.
+//
+// NAT cannot be active-active behind ECMP. A NAT director rewrites the
+// destination and must see the reply to rewrite its source back, so the
+// real servers send their replies to a director, their default gateway:
+// one director, whichever the request came through, and the replies of
+// the flows the others translated reach a director with no translation
+// for them. And when ECMP moves a flow, the director it moves to has no
+// translation for it either: that state (conntrack, or IPVS's connection
+// table) lives on the director that had the flow. Full NAT, which also
+// rewrites the source to the director's own address so that replies come
+// back to the director that translated them, mends the reply path but not
+// the moved flow, unless the directors share their connection state; IPVS
+// has no full NAT. DR keeps no state that a moved flow needs.
 //
 // # Reload and stop
 //
@@ -117,7 +227,8 @@
 // start in the health state they had, so the IPVS Sync that follows writes
 // only what differs (a weight change is one UpdateDestination).
 //
-// When Run's context ends the director stops gracefully: VRRP masters send
+// When Run's context ends the director stops gracefully: the BGP routes
+// are withdrawn and the services drained (above), VRRP masters send
 // priority 0 and remove their addresses, the IPVS services are removed, the
 // sync daemon is stopped, and Run returns once every goroutine has.
 //

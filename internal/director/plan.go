@@ -38,6 +38,9 @@ type Plan struct {
 	// LVSTimeouts are global_defs lvs_timeouts; zero fields are unchanged.
 	LVSTimeouts ipvs.Timeouts
 
+	// BGP is the bgp block (translate_bgp.go); nil when absent.
+	BGP *BGPPlan
+
 	// Notices are what keepalived logs about this host, rather than
 	// reports about the file, when it loads the file: a script disabled
 	// for want of its user or program, the default script user missing,

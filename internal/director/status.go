@@ -36,9 +36,9 @@ type Status struct {
 	Scripts        []ScriptStatus        `json:"vrrp_scripts"`
 	VirtualServers []VirtualServerStatus `json:"virtual_servers"`
 	SyncDaemon     *SyncDaemonStatus     `json:"sync_daemon,omitempty"`
-	// The BGP peers and announced routes join here, as a "bgp" section,
-	// when the director runs the bgp package.
-
+	// BGP is the speaker's peers and routes (unit_bgp.go); absent without
+	// a bgp block.
+	BGP *BGPStatus `json:"bgp,omitempty"`
 	// Error is set when the IPVS table could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -209,6 +209,7 @@ func (d *Director) Status(ctx context.Context) Status {
 		}
 		st.VirtualServers = append(st.VirtualServers, vs)
 	}
+	st.BGP = d.bgpStatus(plan)
 	if f := d.follower.Load(); f != nil {
 		role, e := f.status()
 		st.SyncDaemon = &SyncDaemonStatus{Instance: f.cfg.Instance, Interface: f.cfg.Daemon.Interface, Role: role, Error: e}

@@ -47,6 +47,7 @@ func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warnin
 	t.instances(t.syncGroups())
 	t.syncDaemon()
 	t.virtualServers()
+	t.bgp() // after the virtual servers, whose quorum gates its routes
 	t.statics()
 	if len(t.errs) == 0 {
 		t.validate()

@@ -44,7 +44,9 @@ type unit interface {
 // the reverse one. Alerts come first, so that what the others do is
 // mailed; the sync daemon before the VRRP instance it follows; pools
 // before VRRP, so that a VIP arrives with its services, and VRRP stops
-// first, so that a backup takes over at once.
+// first, so that a backup takes over at once. BGP comes last: it announces
+// what the pools run, and on a graceful stop it withdraws and drains
+// before anything else stops.
 type unitKind int
 
 const (
@@ -53,11 +55,12 @@ const (
 	kindSyncDaemon
 	kindPool
 	kindVRRP
+	kindBGP
 	numKinds
 )
 
 func (k unitKind) String() string {
-	return [...]string{"alerts", "globals", "sync_daemon", "pool", "vrrp"}[k]
+	return [...]string{"alerts", "globals", "sync_daemon", "pool", "vrrp", "bgp"}[k]
 }
 
 // unitKey names a unit across plans: a unit of the old plan and one of the
@@ -90,7 +93,11 @@ func (p *Plan) units() []unitSpec {
 	for i := range p.VirtualServers {
 		out = append(out, poolSpec{VirtualServer: p.VirtualServers[i]})
 	}
-	return append(out, p.vrrpUnits()...)
+	out = append(out, p.vrrpUnits()...)
+	if p.BGP != nil {
+		out = append(out, bgpSpec{BGP: *p.BGP})
+	}
+	return out
 }
 
 // changeKind is what applying a plan does to one unit.

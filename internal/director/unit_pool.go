@@ -67,7 +67,11 @@ func (s poolSpec) build(d *Director, prev unit) (unit, error) {
 	cfg.Logger = d.log.With("component", "healthcheck")
 	cfg.Metrics = d.hcMetrics
 	cfg.OnRealServer = d.onRealServer(vs, u.quiet.Load)
-	cfg.OnQuorum = d.onQuorum(vs, u.quiet.Load)
+	onQuorum := d.onQuorum(vs, u.quiet.Load)
+	cfg.OnQuorum = func(ev healthcheck.QuorumEvent) {
+		onQuorum(ev)
+		d.gate.kick() // the BGP unit asks the pool itself
+	}
 	pool, err := healthcheck.NewPool(cfg)
 	if err != nil {
 		return nil, errorAt(vs.Pos, "virtual_server %s: %v", vs.Service.String(), err)
@@ -111,6 +115,7 @@ func (u *poolUnit) start(ctx context.Context) {
 	if err := u.d.table.SyncService(sctx, u.pool.Want()); err != nil {
 		u.d.log.Error("sync IPVS service", "service", u.vs.Service.String(), "err", err)
 	}
+	u.d.gate.add(u.vs.Key(), u.pool)
 }
 
 // stop ends the pool; unless a new pool replaces it, its service leaves
@@ -123,8 +128,9 @@ func (u *poolUnit) stop(replaced bool) {
 	u.cancel()
 	<-u.done
 	if replaced {
-		return
+		return // the gate keeps the pool until its successor starts
 	}
+	u.d.gate.remove(u.vs.Key(), u.pool)
 	ctx, cancel := clock.WithTimeout(context.Background(), u.d.clock, syncTimeout)
 	defer cancel()
 	if err := u.d.table.RemoveService(ctx, u.vs.Key()); err != nil {

@@ -10,7 +10,12 @@
 // vrrp_instance, static_ipaddress/static_routes/static_rules,
 // virtual_server_group, virtual_server and real_server with the checkers
 // HTTP_GET, SSL_GET, TCP_CHECK, UDP_CHECK, DNS_CHECK, SMTP_CHECK, PING_CHECK,
-// MISC_CHECK and FILE_CHECK.
+// MISC_CHECK and FILE_CHECK. And one block of lvskit's own, bgp (bgp.go):
+// the BGP neighbors of an active-active director and the virtual server
+// addresses it announces to them. keepalived has no behaviour to follow
+// there, so in bgp an unknown keyword, a missing argument or a bad value
+// is an error, where elsewhere it is the warning of what keepalived
+// ignores: a BGP setting dropped would run the speaker other than written.
 //
 // And keepalived's syntax: '#' and '!' comments, blocks across lines or on
 // one line, double-quoted strings with escapes, include (and includer,

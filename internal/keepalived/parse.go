@@ -132,6 +132,7 @@ func (d *decoder) top(root *node) {
 		"static_rules":         d.rules(&d.cfg.StaticRules),
 		"virtual_server_group": d.virtualServerGroup,
 		"virtual_server":       d.virtualServer,
+		"bgp":                  d.bgp,
 	}
 	d.decodeBlock("", root, t, topIgnored)
 }

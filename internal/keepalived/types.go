@@ -23,6 +23,7 @@ type Config struct {
 	StaticRules         []Rule               // static_rules
 	VirtualServerGroups []VirtualServerGroup // virtual_server_group
 	VirtualServers      []VirtualServer      // virtual_server
+	BGP                 *BGP                 // bgp (lvskit's own, bgp.go); nil when absent
 }
 
 // Script is a program to run: notify scripts, vrrp_script's script,

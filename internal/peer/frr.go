@@ -1,197 +1,123 @@
 package peer
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"os/user"
+	"net/netip"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
+	"slices"
 	"testing"
-	"time"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/nslab"
 )
 
-// FRRConfig is what an FRR router runs: bgpd's and bfdd's configuration
-// files (FRR's own syntax). An empty BFD runs bfdd with no configuration,
-// which is enough for "neighbor X bfd" with the default timers.
-type FRRConfig struct {
-	BGP string
-	BFD string
-}
+// FRRConfig is what an FRR router runs (nslab.FRRConfig): bgpd's and
+// bfdd's configuration files in FRR's own syntax.
+type FRRConfig = nslab.FRRConfig
 
-// FRR is an FRR router in a test host: zebra (which installs the routes
-// in the host's kernel), bfdd and bgpd, each in the foreground with its
-// own pid file, logging to a buffer, with their vty sockets in a directory
-// of the test's (so several routers and the machine's own FRR never meet).
+// FRR is an FRR router in a test host (nslab.FRR: zebra, bfdd and bgpd,
+// Vtysh and VtyshJSON to ask them).
 type FRR struct {
-	t     testing.TB
-	host  *netnstest.Host
-	dir   string
-	log   *nslab.Buffer
-	procs map[string]*exec.Cmd
-	done  map[string]chan struct{}
+	*nslab.FRR
 }
 
-// frrDaemons are started in this order: zebra first, whose socket the
-// others connect to.
-var frrDaemons = []string{"zebra", "bfdd", "bgpd"}
+// RequireFRR skips t unless FRR is installed (fails it under CI=true).
+func RequireFRR(t testing.TB) {
+	t.Helper()
+	need(t, "vtysh")
+	need(t, filepath.Join(nslab.FRRSbin, "bgpd"))
+}
 
 // StartFRR starts zebra, bfdd and bgpd in host h with config and waits
 // until bgpd answers on its vty. They are killed when the test ends, and
-// their log is printed if it failed.
+// their log is printed if it failed. Without FRR installed the test is
+// skipped (failed under CI=true).
 func StartFRR(t testing.TB, h *netnstest.Host, config FRRConfig) *FRR {
 	t.Helper()
-	const sbin = "/usr/lib/frr" // Debian's frr package
-	need(t, "vtysh")
-	need(t, filepath.Join(sbin, "bgpd"))
-	u, err := user.Lookup("frr")
+	RequireFRR(t)
+	f, err := h.StartFRR(config)
 	if err != nil {
-		t.Fatalf("peer: FRR's user: %v", err)
+		t.Fatalf("peer: %v", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	// The daemons drop to user frr, so their directory must be theirs and
-	// reachable: not under the test's 0700 temporary directory.
-	dir, err := os.MkdirTemp("", "lvskit-frr-")
-	if err != nil {
-		t.Fatalf("peer: FRR directory: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	files := map[string]string{"bgpd.conf": config.BGP, "bfdd.conf": config.BFD, "zebra.conf": ""}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o640); err != nil {
-			t.Fatalf("peer: write %s: %v", name, err)
-		}
-		if err := os.Chown(p, uid, gid); err != nil {
-			t.Fatalf("peer: chown %s: %v", name, err)
-		}
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatalf("peer: chown FRR directory: %v", err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatalf("peer: chmod FRR directory: %v", err)
-	}
-
-	f := &FRR{t: t, host: h, dir: dir, log: new(nslab.Buffer),
-		procs: make(map[string]*exec.Cmd), done: make(map[string]chan struct{})}
 	t.Cleanup(func() {
 		f.Kill()
 		if t.Failed() {
 			t.Logf("FRR in %s logged:\n%s", h.Name(), f.Log())
 		}
 	})
-	zserv := filepath.Join(dir, "zserv.api")
-	for _, d := range frrDaemons {
-		args := []string{
-			"-u", "frr", "-g", "frr",
-			"--vty_socket", dir,
-			"-z", zserv,
-			"-i", filepath.Join(dir, d+".pid"),
-			"-f", filepath.Join(dir, d+".conf"),
-			"--log", "stdout",
-			"-P", "0", // no vty on TCP: the unix socket is enough
-		}
-		if d == "bfdd" {
-			args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
-		}
-		c := exec.Command(filepath.Join(sbin, d), args...)
-		c.Stdout, c.Stderr = prefixWriter{f.log, d + ": "}, prefixWriter{f.log, d + ": "}
-		c.Dir = dir
-		if err := h.Start(c); err != nil {
-			t.Fatalf("peer: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
-		f.procs[d], f.done[d] = c, done
-		// The others connect to zebra's socket and to their own vty.
-		sock := zserv
-		if d != "zebra" {
-			sock = filepath.Join(dir, d+".vty")
-		}
-		if !waitFile(sock, 20*time.Second, done) {
-			t.Fatalf("peer: FRR's %s in %s did not come up\n%s", d, h.Name(), f.Log())
-		}
-	}
-	return f
+	return &FRR{f}
 }
 
-func waitFile(p string, timeout time.Duration, died <-chan struct{}) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(p); err == nil {
-			return true
+// FRRNeighbor is what "show bgp neighbors ADDR json" says about a session.
+type FRRNeighbor struct {
+	BgpState       string `json:"bgpState"`
+	LastResetDueTo string `json:"lastResetDueTo"`
+	// LastNotificationReason is set when the router reset the session
+	// itself with a NOTIFICATION ("Cease/BFD Down").
+	LastNotificationReason string `json:"lastNotificationReason"`
+	ConnectionsEstablished int    `json:"connectionsEstablished"`
+	ConnectionsDropped     int    `json:"connectionsDropped"`
+	MessageStats           struct {
+		UpdatesRecv       int `json:"updatesRecv"`
+		NotificationsRecv int `json:"notificationsRecv"`
+	} `json:"messageStats"`
+}
+
+// Neighbor reads the router's view of its session with a.
+func (f *FRR) Neighbor(t testing.TB, a netip.Addr) FRRNeighbor {
+	t.Helper()
+	var m map[string]FRRNeighbor
+	if err := f.VtyshJSON("show bgp neighbors "+a.String()+" json", &m); err != nil {
+		t.Fatal(err)
+	}
+	return m[a.String()]
+}
+
+// BFDPeers returns the router's BFD session status ("up", "down", ...)
+// by peer.
+func (f *FRR) BFDPeers(t testing.TB) map[netip.Addr]string {
+	t.Helper()
+	var ps []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+	}
+	if err := f.VtyshJSON("show bfd peers json", &ps); err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[netip.Addr]string)
+	for _, p := range ps {
+		out[netip.MustParseAddr(p.Peer)] = p.Status
+	}
+	return out
+}
+
+// FIBNextHops reads host h's kernel route to p with `ip route` and returns
+// its gateways, sorted; none when there is no route.
+func FIBNextHops(t testing.TB, h *netnstest.Host, p netip.Prefix) []netip.Addr {
+	t.Helper()
+	fam := "-4"
+	if p.Addr().Is6() {
+		fam = "-6"
+	}
+	out := h.Run("ip", fam, "-j", "route", "show", "exact", p.String())
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		t.Fatalf("ip route show %v: %v: %s", p, err, out)
+	}
+	var gws []netip.Addr
+	for _, r := range routes {
+		if r.Gateway != "" {
+			gws = append(gws, netip.MustParseAddr(r.Gateway))
 		}
-		select {
-		case <-died:
-			return false
-		case <-time.After(20 * time.Millisecond):
+		for _, nh := range r.Nexthops {
+			gws = append(gws, netip.MustParseAddr(nh.Gateway))
 		}
 	}
-	return false
-}
-
-// prefixWriter writes to a shared buffer; each daemon's lines carry its
-// name, which FRR's own log lines (BGP:, BFD:, ZEBRA:) mostly do too.
-type prefixWriter struct {
-	b      *nslab.Buffer
-	prefix string
-}
-
-func (w prefixWriter) Write(p []byte) (int, error) {
-	_, _ = w.b.Write([]byte(w.prefix))
-	return w.b.Write(p)
-}
-
-// Log is what the daemons have logged so far.
-func (f *FRR) Log() string { return f.log.String() }
-
-// Dir is the directory of the daemons' sockets, pid files and configs.
-func (f *FRR) Dir() string { return f.dir }
-
-// Vtysh runs one vtysh command against this router's daemons and returns
-// its output.
-func (f *FRR) Vtysh(command string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "vtysh", "--vty_socket", f.dir, "-c", command).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("vtysh -c %q: %w: %s", command, err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
-}
-
-// VtyshJSON runs a "show ... json" command and decodes its output into v.
-func (f *FRR) VtyshJSON(command string, v any) error {
-	out, err := f.Vtysh(command)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		return fmt.Errorf("vtysh -c %q: decode: %w: %.300s", command, err, out)
-	}
-	return nil
-}
-
-// Kill ends the daemons (SIGKILL) and waits for them.
-func (f *FRR) Kill() {
-	for i := len(frrDaemons) - 1; i >= 0; i-- {
-		c := f.procs[frrDaemons[i]]
-		if c == nil || c.Process == nil {
-			continue
-		}
-		_ = c.Process.Signal(syscall.SIGKILL)
-		select {
-		case <-f.done[frrDaemons[i]]:
-		case <-time.After(5 * time.Second):
-		}
-	}
+	slices.SortFunc(gws, netip.Addr.Compare)
+	return gws
 }
