@@ -3,6 +3,7 @@ package netcfg_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/peer"
+	"github.com/lvskit/lvskit/netcfg"
 )
 
 // Block drops traffic to an address while neighbour discovery for it
@@ -130,4 +133,103 @@ func unicastNSAnswered(t *testing.T, observer *netnstest.Host, ifname string, sr
 		}
 	}
 	return false
+}
+
+// Block lays out the VIPs in nftables as keepalived 2.2.7 does with
+// vrrp_strict: keepalived, master of an IPv4 and an IPv6 instance in one
+// namespace, and netcfg blocking the same addresses in another list
+// the same tables, word for word (`nft list table ip|ip6 keepalived`).
+func TestIntegrationBlockAsKeepalived(t *testing.T) {
+	lab := netnstest.New(t)
+	k, g := lab.Host("k"), lab.Host("g")
+	lan := lab.LAN("lan")
+	lan.Connect(k, "eth0", "10.99.0.1/24", "fd00:99::1/64")
+	lan.Connect(g, "eth0", "10.99.0.2/24", "fd00:99::2/64")
+	for _, h := range []*netnstest.Host{k, g} {
+		waitLinkLocal(t, h, "eth0")
+	}
+	kp := peer.StartKeepalived(t, k, `global_defs {
+    vrrp_strict
+}
+vrrp_instance V4 {
+    interface eth0
+    virtual_router_id 1
+    priority 150
+    virtual_ipaddress {
+        10.99.0.100/32
+        10.99.0.101/24
+    }
+}
+vrrp_instance V6 {
+    interface eth0
+    virtual_router_id 2
+    priority 150
+    virtual_ipaddress {
+        fe80::79/64
+        fd00:99::100/128
+    }
+}
+`)
+	// A bound for a broken test: keepalived alone becomes master after
+	// its master-down interval, then fills the sets.
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(kp.Log(), "setting firewall drop rule") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("keepalived did not set its drop rules:\n%s", kp.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h := open(t, g)
+	var changes []*netcfg.Change
+	for _, a := range []string{"10.99.0.100", "10.99.0.101", "fe80::79%eth0", "fd00:99::100"} {
+		changes = append(changes, must(t)(h.Block(netip.MustParseAddr(a))))
+	}
+	blocked, err := h.BlockedAddresses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(blocked); got != "[10.99.0.100 10.99.0.101 fd00:99::100 fe80::79%eth0]" {
+		t.Errorf("BlockedAddresses = %s", got)
+	}
+	for _, fam := range []string{"ip", "ip6"} {
+		want := k.Run("nft", "list", "table", fam, netcfg.BlockTable)
+		got := g.Run("nft", "list", "table", fam, netcfg.BlockTable)
+		if d := diffLines(want, got); d != "" {
+			t.Errorf("nft list table %s keepalived, keepalived's then netcfg's:\n%s", fam, d)
+		}
+	}
+	// Unblocking removes the addresses, the last one its table.
+	for i := len(changes) - 1; i >= 0; i-- {
+		if err := changes[i].Undo(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := g.Run("nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+		t.Errorf("ruleset left after undo:\n%s", out)
+	}
+}
+
+// waitLinkLocal waits until link's IPv6 link-local address passed DAD.
+func waitLinkLocal(t *testing.T, h *netnstest.Host, link string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := h.Netlink().LinkByName(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_V6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no link-local address on %s in %s", link, h.Name())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

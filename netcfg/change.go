@@ -8,8 +8,9 @@ import (
 )
 
 // A Step is one thing a Host actually changed. The concrete types are
-// SysctlChange, AddressChange, RouteChange, RuleChange, LinkChange and
-// NATChange; callers may type-switch on them to report what happened.
+// SysctlChange, AddressChange, RouteChange, RuleChange, LinkChange,
+// NATChange and BlockChange; callers may type-switch on them to report
+// what happened.
 type Step interface {
 	String() string
 	undo(h *Host) error

@@ -44,7 +44,10 @@
 // is what an LVS real server in direct-routing mode needs. ConfigureRouter
 // turns on forwarding and adds masquerade and DNAT rules. A director's
 // VRRP instance uses AddAddress/RemoveAddress, Announce, AddRoute and
-// AddVMAC; Block/Unblock implement VRRP's non-accept mode.
+// AddVMAC; Block/Unblock implement VRRP's non-accept mode (no_accept,
+// vrrp_strict) in keepalived's own nftables tables, "ip keepalived" and
+// "ip6 keepalived", laid out as keepalived 2.2.7 lays them out
+// (BlockTable).
 //
 // # Routes and rules
 //

@@ -45,7 +45,7 @@ type Host struct {
 	// nothing needs setns(2), and CAP_NET_ADMIN alone is enough.
 	current bool
 
-	natMu sync.Mutex // serialises read-modify-write of lvskit's nft table
+	natMu sync.Mutex // serialises read-modify-write of the nft tables (NAT, Block)
 
 	sockMu sync.Mutex
 	socks  map[sockKey]sendSock // packet sockets for Announce, by link

@@ -22,7 +22,6 @@ const NATTable = "lvskit"
 const (
 	natPrerouting  = "prerouting"
 	natPostrouting = "postrouting"
-	filterInput    = "input"
 	commentPrefix  = "lvskit: "
 )
 
@@ -297,7 +296,6 @@ func natChains() []*nftables.Chain {
 	return []*nftables.Chain{
 		{Name: natPrerouting, Table: natTable, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest},
 		{Name: natPostrouting, Table: natTable, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
-		{Name: filterInput, Table: natTable, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter},
 	}
 }
 

@@ -23,7 +23,10 @@ const (
 	ReasonVRID      DropReason = "vrid"       // VRID not configured here
 	ReasonOwner     DropReason = "owner"      // we own the addresses (priority 255)
 	ReasonAuthType  DropReason = "auth_type"  // auth type differs (v2)
-	ReasonAuth      DropReason = "auth"       // password differs (v2)
+	ReasonAuth      DropReason = "auth"       // password differs, or the AH ICV does not match: a wrong key (v2)
+	ReasonAHHeader  DropReason = "ah_header"  // AH header not keepalived's (HMAC-MD5-96 over VRRP)
+	ReasonAHSPI     DropReason = "ah_spi"     // AH SPI is not the sender's address
+	ReasonAHReplay  DropReason = "ah_replay"  // AH sequence number already seen (keepalived's anti-replay)
 	ReasonInterval  DropReason = "interval"   // advert interval differs (v2)
 	ReasonAddrList  DropReason = "addr_list"  // addresses differ from ours (keepalived drops these)
 	ReasonOwnPacket DropReason = "own_packet" // our own advert looped back
@@ -39,6 +42,10 @@ type Packet struct {
 	HopLimit int
 	// Data is the VRRP message (the IP payload). The receiver owns it.
 	Data []byte
+	// IPHeader is set for a packet that came with an AH header (IP
+	// protocol 51): the IPv4 header and the AH header as received, which
+	// the AH ICV covers with Data (see SplitAH). The receiver owns it.
+	IPHeader []byte
 	// Received is when the transport read the packet (zero if unknown).
 	// With the system clock, timers restart from this instant rather than
 	// from when the instance got to the packet, as the RFC intends.
@@ -58,6 +65,10 @@ type rxRules struct {
 	checkAddrs bool
 	self       netip.Addr
 	peers      []netip.Addr // non-nil: accept unicast only from these
+	ahKey      AHKey
+	ahUnicast  bool         // the TTL is left out of the ICV
+	ah         *ahState     // the instance's AH sequence numbers (with AuthAH)
+	ahSeq      uint32       // the sequence number of the last AH packet accepted
 	scratch    []netip.Addr // the addresses of the packet being checked
 }
 
@@ -91,19 +102,34 @@ func (r *rxRules) check(p Packet) (Advert, DropReason, string) {
 	if r.peers != nil && !slices.Contains(r.peers, p.Src) {
 		return a, ReasonPeer, fmt.Sprintf("source %v is not a unicast peer", p.Src)
 	}
-	if r.owner {
-		return a, ReasonOwner, "we are the address owner"
-	}
 	if r.version == 2 {
+		if ah := p.IPHeader != nil; ah != (r.authType == AuthAH) {
+			if ah {
+				return a, ReasonAuthType, "AH header, but the auth type is not AH"
+			}
+			return a, ReasonAuthType, "no AH header, but the auth type is AH"
+		}
 		if a.AuthType != r.authType {
 			return a, ReasonAuthType, fmt.Sprintf("auth type %d, want %d", a.AuthType, r.authType)
 		}
 		if r.authType == AuthSimple && a.AuthData != r.authData {
 			return a, ReasonAuth, "password mismatch"
 		}
+		if r.authType == AuthAH {
+			if reason, detail := r.checkAH(p); reason != "" {
+				return a, reason, detail
+			}
+		}
 		if a.Interval != r.interval {
 			return a, ReasonInterval, fmt.Sprintf("interval %v, want %v", a.Interval, r.interval)
 		}
+	}
+	// With AH an owner takes adverts in, as keepalived's does: it answers
+	// a lower one at once with the sequence number after it, the only way
+	// a restarted owner's adverts stop being replays at a peer that
+	// counted on meanwhile.
+	if r.owner && r.authType != AuthAH {
+		return a, ReasonOwner, "we are the address owner"
 	}
 	// RFC 3768/5798: MAY verify the address list; keepalived does and drops
 	// on mismatch, an advert of priority 255 (from an owner) included.
@@ -121,4 +147,27 @@ func sameAddrs(a, want []netip.Addr) bool {
 	}
 	slices.SortFunc(a, netip.Addr.Compare)
 	return slices.Equal(a, want)
+}
+
+// checkAH verifies the AH header of p as keepalived does: the ICV, the SPI
+// (the sender's address), then the sequence number, which must be above
+// every one the instance has seen or sent; a packet passing all three
+// raises the instance's sequence number to its own.
+func (r *rxRules) checkAH(p Packet) (DropReason, string) {
+	if !VerifyAH(p.IPHeader, p.Data, r.ahKey, r.ahUnicast) {
+		return ReasonAuth, "AH ICV mismatch (wrong key, or a field changed on the way)"
+	}
+	h, err := DecodeAH(p.IPHeader)
+	if err != nil {
+		de := err.(*DecodeError)
+		return de.Reason, de.Detail
+	}
+	if src := netip.AddrFrom4(h.SPI); src != p.Src {
+		return ReasonAHSPI, fmt.Sprintf("SPI %v, source %v", src, p.Src)
+	}
+	if r.ah != nil && !r.ah.received(h.Seq) {
+		return ReasonAHReplay, fmt.Sprintf("sequence number %d, already at %d", h.Seq, r.ah.seq)
+	}
+	r.ahSeq = h.Seq
+	return "", ""
 }

@@ -63,11 +63,22 @@ type Config struct {
 	// A non-empty UnicastPeers implies Unicast.
 	Unicast      bool
 	UnicastPeers []netip.Addr
+	// Group is the multicast group adverts are sent to and received on:
+	// keepalived's vrrp_mcast_group4 / vrrp_mcast_group6 (global_defs) or
+	// mcast_dst_ip (an instance's). Zero means 224.0.0.18 / ff02::12. Not
+	// used with unicast peers.
+	Group netip.Addr
 	// CheckUnicastSource drops unicast adverts whose source is not a peer.
 	CheckUnicastSource bool
-	// AuthPass enables version 2 simple password authentication
-	// (auth_type PASS) with up to 8 bytes; empty means none.
+	// AuthPass enables version 2 authentication with up to 8 bytes: a
+	// simple password (auth_type PASS) or the key of an AH header
+	// (AuthType AuthAH); empty means none.
 	AuthPass string
+	// AuthType is AuthSimple (auth_type PASS) or AuthAH (auth_type AH:
+	// keepalived's IPsec AH header, IP protocol 51, with an HMAC-MD5-96
+	// keyed by AuthPass and anti-replay sequence numbers; IPv4 only). Zero
+	// means AuthSimple when AuthPass is set.
+	AuthType uint8
 	// NoPreempt is keepalived's nopreempt: a backup with a higher priority
 	// does not take over from a working lower-priority master.
 	NoPreempt bool
@@ -154,8 +165,10 @@ type VIP struct {
 	Label string
 }
 
-// AcceptNetwork is needed with Config.NoAccept: it blocks traffic to
-// the addresses while they are held without accept mode.
+// AcceptNetwork is needed with Config.NoAccept: it blocks traffic to and
+// from the addresses while they are held without accept mode (netcfg does
+// it in nftables as keepalived does). An IPv6 link-local address comes
+// with its link as zone.
 type AcceptNetwork interface {
 	BlockAddresses(addrs []netip.Addr) error
 	UnblockAddresses(addrs []netip.Addr) error
@@ -168,6 +181,7 @@ type resolved struct {
 	addrs    []netip.Addr // sorted VIP addresses, for adverts and checks
 	authData [authDataLen]byte
 	authType uint8
+	ahKey    AHKey
 	peers    []netip.Addr
 }
 
@@ -250,6 +264,11 @@ func (c Config) settle() (*resolved, error) {
 	case len(c.UnicastPeers) > 0:
 		r.ipv6 = c.UnicastPeers[0].Is6() && !c.UnicastPeers[0].Is4In6()
 	}
+	if len(c.VIPs) > 255 {
+		// An advert's count is one byte; keepalived moves the excess to
+		// virtual_ipaddress_excluded, which lvskit does not have.
+		return nil, fmt.Errorf("config: %d VIPs, an advert carries at most 255", len(c.VIPs))
+	}
 	for i, v := range c.VIPs {
 		if !v.Prefix.IsValid() {
 			return nil, fmt.Errorf("config: VIP %d is not a valid prefix", i)
@@ -303,15 +322,27 @@ func (c Config) settle() (*resolved, error) {
 	if r.Version == 3 && (r.AdvertInterval%(10*time.Millisecond) != 0 || r.AdvertInterval > maxAdvertV3 || r.AdvertInterval < 0) {
 		return nil, fmt.Errorf("config: version 3 advert interval %v must be centiseconds up to 40.95s", r.AdvertInterval)
 	}
-	if r.AuthPass != "" {
+	switch {
+	case r.AuthPass == "" && r.AuthType != AuthNone:
+		return nil, fmt.Errorf("config: auth type %d needs AuthPass", r.AuthType)
+	case r.AuthPass != "":
 		if r.Version != 2 {
 			return nil, errors.New("config: authentication exists in version 2 only")
 		}
 		if len(r.AuthPass) > authDataLen {
 			return nil, fmt.Errorf("config: auth pass is %d bytes, at most %d", len(r.AuthPass), authDataLen)
 		}
-		r.authType = AuthSimple
-		copy(r.authData[:], r.AuthPass)
+		switch r.AuthType {
+		case AuthNone, AuthSimple:
+			r.authType = AuthSimple
+			copy(r.authData[:], r.AuthPass)
+		case AuthAH:
+			// The VRRP message's authentication data stays zero.
+			r.authType = AuthAH
+			copy(r.ahKey[:], r.AuthPass)
+		default:
+			return nil, fmt.Errorf("config: auth type %d, want %d (PASS) or %d (AH)", r.AuthType, AuthSimple, AuthAH)
+		}
 	}
 	if len(r.UnicastPeers) > 0 {
 		r.Unicast = true
@@ -328,6 +359,12 @@ func (c Config) settle() (*resolved, error) {
 		if r.CheckUnicastSource {
 			r.peers = r.UnicastPeers
 		}
+	}
+	if r.Group.IsValid() {
+		if !r.Group.IsMulticast() || r.Group.Is6() != r.ipv6 || r.Group.Is4In6() {
+			return nil, fmt.Errorf("config: group %v is not a multicast address of the VIPs' family", r.Group)
+		}
+		r.Group = r.Group.WithZone("")
 	}
 	if r.Source.IsValid() && r.Source.Is6() != r.ipv6 {
 		return nil, fmt.Errorf("config: source %v is not of the VIPs' family", r.Source)
@@ -356,6 +393,23 @@ func (c Config) settle() (*resolved, error) {
 		}
 		if t.Weight < -253 || t.Weight > 253 {
 			return nil, fmt.Errorf("config: tracker %q weight %d, want -253..253", t.Name, t.Weight)
+		}
+		if _, ok := t.Tracker.(levelTracker); ok && t.Weight != 0 {
+			return nil, fmt.Errorf("config: tracker %q sets the priority change itself; attach it with weight 0", t.Name)
+		}
+		if f, ok := t.Tracker.(*fileTracker); ok && (f.cfg.Weight < -254 || f.cfg.Weight > 254) {
+			return nil, fmt.Errorf("config: track file %q weight %d, want -254..254", t.Name, f.cfg.Weight)
+		}
+		if p, ok := t.Tracker.(*procTracker); ok {
+			c := p.cfg
+			switch {
+			case c.Name == "":
+				return nil, fmt.Errorf("config: track process %q has no process name", t.Name)
+			case c.Weight < -254 || c.Weight > 254:
+				return nil, fmt.Errorf("config: track process %q weight %d, want -254..254", t.Name, c.Weight)
+			case c.QuorumMax > 0 && max(c.Quorum, 1) > c.QuorumMax:
+				return nil, fmt.Errorf("config: track process %q quorum %d above quorum_max %d", t.Name, c.Quorum, c.QuorumMax)
+			}
 		}
 	}
 	return r, nil

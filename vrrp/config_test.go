@@ -32,6 +32,12 @@ func TestConfigValidate(t *testing.T) {
 		{"v2 sub-second", func(c *Config) { c.AdvertInterval = 100 * time.Millisecond },
 			"config: version 2 advert interval 100ms must be whole seconds 1..255"},
 		{"priority 300", func(c *Config) { c.Priority = 300 }, "config: priority 300, want 1..255"},
+		{"256 VIPs", func(c *Config) {
+			c.VIPs = nil
+			for i := range 256 {
+				c.VIPs = append(c.VIPs, VIP{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), 16)})
+			}
+		}, "config: 256 VIPs, an advert carries at most 255"},
 		{"unicast without peers", func(c *Config) { c.Unicast = true }, "config: unicast with an empty peer list"},
 		{"tracker without a tracker", func(c *Config) { c.Trackers = []Track{{Name: "x"}} }, "config: tracker 0 has no Tracker"},
 		// Names reach metric labels and logs: refused rather than a panic

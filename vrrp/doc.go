@@ -14,20 +14,25 @@
 // Where the RFCs are silent the package does what keepalived does:
 // preemption on by default (Config.NoPreempt, Config.PreemptDelay),
 // garp_master_* announcement timing, trackers with weights and the
-// effective priority clamped to 1..254 (weight 0 means FAULT), sync groups
+// effective priority clamped to 1..254 (weight 0 means FAULT; TrackFile
+// follows a file's number times its weight through inotify, TrackProcess
+// counts processes against a quorum by scanning /proc), sync groups
 // with keepalived's rules (SyncGroup: members become master only together,
 // preferring BACKUP, and FAULT or a step down moves them all), "state
 // MASTER" (Config.InitialState), use_vmac with keepalived's VMAC setup
 // (Config.UseVMAC), notifications (a Go func or channel, keepalived-style
-// scripts, a FIFO), PASS authentication in version 2, accept mode by
-// default, and a master answering a lower-priority advert with its own and
-// a round of gratuitous ARPs. keepalived answers every such advert; here
-// a master answers at most one per advert interval (the answer reaches
-// every peer and the whole segment, and its own adverts follow every
-// interval), and a priority-0 advert at most once per interval too, so a
-// flood of them costs no more than a quiet peer. Scripts (tracking and
-// notify) run without a shell, as the user and group they are given, in a
-// process group of their own that is killed whole at their timeout.
+// scripts, a FIFO), PASS authentication in version 2 and keepalived's
+// IPsec AH authentication (Config.AuthType AuthAH: IP protocol 51, an
+// HMAC-MD5-96 over the datagram keyed by the password, keepalived's SPI and
+// sequence-number rules; ah.go), accept mode by default, and a master
+// answering a lower-priority advert with its own and a round of gratuitous
+// ARPs. keepalived answers every such advert; here a master answers at
+// most one per advert interval (the answer reaches every peer and the
+// whole segment, and its own adverts follow every interval), and a
+// priority-0 advert at most once per interval too, so a flood of them
+// costs no more than a quiet peer. Scripts (tracking and notify) run
+// without a shell, as the user and group they are given, in a process
+// group of their own that is killed whole at their timeout.
 //
 // # How it is built
 //

@@ -107,11 +107,14 @@ type runState struct {
 	dsts     []netip.Addr
 	primary  netip.Addr
 	trackUp  []bool
+	trackPri []int // the priority change trackers report themselves
 	ownFault bool
 	forced   bool // transitions now are caused by the sync group
 	notifier *notifier
 	bg       sync.WaitGroup
 	buf      []byte
+	msg      []byte   // the VRRP message of an AH datagram being built
+	ah       *ahState // with AuthAH: the AH sequence number and IP ID
 	// timer is the loop's timer with the system clock, which deliver moves
 	// with a backup's deadline (under the run lock).
 	timer Timer
@@ -164,7 +167,8 @@ func (i *Instance) Run(ctx context.Context) error {
 		}()
 	}
 
-	ecfg := EndpointConfig{Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast}
+	ecfg := EndpointConfig{Interface: r.Interface, IPv6: r.ipv6, VRID: r.VRID, Source: r.Source, Multicast: !r.Unicast,
+		Group: r.Group, AH: r.authType == AuthAH}
 	if r.vmacDevice() {
 		// keepalived: adverts leave from the VMAC, so their source MAC is
 		// the virtual MAC, and are received there too — a macvlan (mode
@@ -184,15 +188,18 @@ func (i *Instance) Run(ctx context.Context) error {
 		authType: r.authType, authData: r.authData, interval: r.AdvertInterval,
 		addrs: r.addrs, checkAddrs: !r.SkipCheckAdvAddr, self: rs.primary, peers: r.peers,
 	}
+	if r.authType == AuthAH {
+		rs.ah = &ahState{}
+		rs.rules.ah, rs.rules.ahKey, rs.rules.ahUnicast = rs.ah, r.ahKey, r.Unicast
+	}
 	if r.Unicast {
 		rs.dsts = r.UnicastPeers
-	} else if r.ipv6 {
-		rs.dsts = []netip.Addr{GroupIPv6}
 	} else {
-		rs.dsts = []netip.Addr{GroupIPv4}
+		rs.dsts = []netip.Addr{ecfg.group()}
 	}
 	rs.trackUp = make([]bool, len(r.Trackers))
-	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	rs.trackPri = make([]int, len(r.Trackers))
+	prio, _ := effectivePriority(r.Priority, r.Trackers, rs.trackUp, rs.trackPri)
 	rs.c = newCore(r.coreConfig(rs.primary), prio)
 	if g := i.groupOf(); g != nil {
 		rs.c.sync = gate{g: g, m: i}
@@ -207,16 +214,27 @@ func (i *Instance) Run(ctx context.Context) error {
 		go func() {
 			defer twg.Done()
 			reported := false
-			err := t.Tracker.Track(tctx, func(up bool) {
-				i.post(func(rs *runState) { rs.trackerChanged(n, up) })
+			level := func(delta int, fault bool) {
+				i.post(func(rs *runState) { rs.trackerChanged(n, !fault, delta) })
 				if !reported {
 					reported = true
 					first <- n
 				}
-			})
-			if err != nil {
+			}
+			var err error
+			if lt, ok := t.Tracker.(levelTracker); ok {
+				err = lt.trackLevel(tctx, level)
+			} else {
+				err = t.Tracker.Track(tctx, func(up bool) { level(0, !up) })
+			}
+			switch {
+			case errors.Is(err, errTrackerDropped):
+				// keepalived drops such a tracker at startup.
+				i.log.Warn("tracker dropped", "tracker", t.Name, "err", err)
+				i.post(func(rs *runState) { rs.trackerChanged(n, true, 0) })
+			case err != nil:
 				i.log.Warn("tracker stopped", "tracker", t.Name, "err", err)
-				i.post(func(rs *runState) { rs.trackerChanged(n, false) })
+				i.post(func(rs *runState) { rs.trackerChanged(n, false, 0) })
 			}
 		}()
 	}
@@ -235,7 +253,7 @@ wait:
 	}
 	deadline.Stop()
 	rs.drainInbox()
-	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp, rs.trackPri)
 	rs.c.prio, rs.c.fault = prio, fault
 	rs.ownFault = fault
 	i.met.priority(prio)
@@ -293,6 +311,7 @@ func (i *Instance) deliver(p Packet) {
 		i.run.Unlock()
 	}
 	p.Data = slices.Clone(p.Data) // the transport reuses its buffer
+	p.IPHeader = slices.Clone(p.IPHeader)
 	select {
 	case i.rx <- p:
 	default:
@@ -435,6 +454,12 @@ func (rs *runState) receive(p Packet) {
 	if clock.IsWall(i.cfg.Clock) && !p.Received.IsZero() && p.Received.Before(now) {
 		now = p.Received
 	}
+	if rs.ah != nil && rs.c.state == StateMaster && a.Priority != PriorityStop &&
+		(a.Priority < rs.c.prio || a.Priority == rs.c.prio && p.Src.Compare(rs.primary) < 0) {
+		// keepalived, as master hearing a lower advert: go on from its
+		// sequence number, so that our answer is not a replay there.
+		rs.ah.lowerAdvert(rs.rules.ahSeq)
+	}
 	acts := rs.c.advert(now, received{Priority: a.Priority, Interval: a.Interval, Src: p.Src})
 	if len(acts) > 0 && acts[0].Kind == actLowerAnswered {
 		// keepalived logs every lower advert; the core answers at most one
@@ -449,17 +474,17 @@ func (rs *runState) receive(p Packet) {
 	i.setStatus(rs)
 }
 
-func (rs *runState) trackerChanged(n int, up bool) {
-	if rs.trackUp[n] == up && rs.c.state != StateInit {
+func (rs *runState) trackerChanged(n int, up bool, delta int) {
+	if rs.trackUp[n] == up && rs.trackPri[n] == delta && rs.c.state != StateInit {
 		return
 	}
-	rs.trackUp[n] = up
+	rs.trackUp[n], rs.trackPri[n] = up, delta
 	r := rs.i.cfg
 	if rs.c.state == StateInit {
 		return // applied at start
 	}
-	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp)
-	rs.i.log.Info("tracker changed", "tracker", r.Trackers[n].Name, "up", up, "priority", prio, "fault", fault)
+	prio, fault := effectivePriority(r.Priority, r.Trackers, rs.trackUp, rs.trackPri)
+	rs.i.log.Info("tracker changed", "tracker", r.Trackers[n].Name, "up", up, "change", delta, "priority", prio, "fault", fault)
 	rs.i.met.priority(prio)
 	if fault != rs.ownFault {
 		rs.ownFault = fault
@@ -492,6 +517,13 @@ func (i *Instance) setStatus(rs *runState) {
 func (rs *runState) exec(acts []action) {
 	i := rs.i
 	r := i.cfg
+	if rs.ah != nil {
+		for _, a := range acts {
+			if a.Kind == actTransition && a.To == StateMaster {
+				rs.ah.becomingMaster()
+			}
+		}
+	}
 	for _, a := range acts {
 		switch a.Kind {
 		case actSendAdvert:
@@ -520,13 +552,29 @@ func (rs *runState) sendAdvert(prio uint8) {
 	r := i.cfg
 	adv := Advert{Version: r.Version, VRID: r.VRID, Priority: prio, Interval: r.AdvertInterval,
 		AuthType: r.authType, AuthData: r.authData, Addrs: r.addrs}
+	var d AHDatagram
+	if rs.ah != nil {
+		// keepalived counts once per advert, whatever the number of peers.
+		d = AHDatagram{Src: rs.primary, Seq: rs.ah.next(), ID: rs.ah.nextID(), Unicast: r.Unicast}
+	}
 	for _, dst := range rs.dsts {
-		b, err := adv.AppendMarshal(rs.buf[:0], rs.primary, dst)
+		var b []byte
+		var err error
+		if rs.ah == nil {
+			b, err = adv.AppendMarshal(rs.buf[:0], rs.primary, dst)
+			rs.buf = b
+		} else {
+			d.Dst = dst
+			rs.msg, err = adv.AppendMarshal(rs.msg[:0], rs.primary, dst)
+			if err == nil {
+				b, err = AppendAH(rs.buf[:0], rs.msg, d, r.ahKey)
+				rs.buf = b
+			}
+		}
 		if err != nil {
 			i.log.Error("encode advert", "err", err)
 			return
 		}
-		rs.buf = b
 		if err := rs.ep.Send(b, dst); err != nil {
 			i.log.Warn("send advert", "err", err)
 			continue
@@ -575,17 +623,31 @@ func (rs *runState) addVIPs() {
 		}
 	}
 	if r.NoAccept && r.Priority != PriorityOwner {
-		if err := r.Network.(AcceptNetwork).BlockAddresses(r.addrs); err != nil {
+		if err := r.Network.(AcceptNetwork).BlockAddresses(rs.blockAddrs()); err != nil {
 			i.log.Error("block virtual addresses (no_accept)", "err", err)
 		}
 	}
+}
+
+// blockAddrs are the addresses to block without accept mode: an IPv6
+// link-local one with its link as zone.
+func (rs *runState) blockAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, v := range rs.i.cfg.VIPs {
+		a := v.Prefix.Addr()
+		if a.Is6() && a.IsLinkLocalUnicast() {
+			a = a.WithZone(rs.vipLink(v))
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func (rs *runState) removeVIPs() {
 	i := rs.i
 	r := i.cfg
 	if r.NoAccept && r.Priority != PriorityOwner {
-		if err := r.Network.(AcceptNetwork).UnblockAddresses(r.addrs); err != nil {
+		if err := r.Network.(AcceptNetwork).UnblockAddresses(rs.blockAddrs()); err != nil {
 			i.log.Error("unblock virtual addresses", "err", err)
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/peer"
 	"github.com/lvskit/lvskit/netcfg"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/vishvananda/netlink"
 )
 
@@ -46,6 +48,9 @@ type childSpec struct {
 	Priority   int
 	VIP        string
 	Pass       string
+	AH         bool   // auth_type AH with Pass as the key
+	Group      string // multicast group, empty for the default
+	Strict     bool   // vrrp_strict as the director translates it
 	Peers      []string
 	Source     string
 }
@@ -61,6 +66,21 @@ func (n netcfgNetwork) AddAddress(_ context.Context, a Address) error {
 func (n netcfgNetwork) DeleteAddress(_ context.Context, a Address) error {
 	_, err := n.h.RemoveAddress(netcfg.Address{Link: a.Link, Prefix: a.Prefix, Label: a.Label})
 	return err
+}
+
+func (n netcfgNetwork) BlockAddresses(addrs []netip.Addr) error { return eachAddr(addrs, n.h.Block) }
+
+func (n netcfgNetwork) UnblockAddresses(addrs []netip.Addr) error {
+	return eachAddr(addrs, n.h.Unblock)
+}
+
+func eachAddr(addrs []netip.Addr, f func(netip.Addr) (*netcfg.Change, error)) error {
+	for _, a := range addrs {
+		if _, err := f(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n netcfgNetwork) Announce(ctx context.Context, a Announcement) error {
@@ -87,6 +107,7 @@ func runChild(specJSON string) int {
 		AdvertInterval: time.Duration(s.IntervalMS) * time.Millisecond,
 		VIPs:           []VIP{{Prefix: netip.MustParsePrefix(s.VIP)}},
 		AuthPass:       s.Pass,
+		AuthType:       authType(s.AH),
 		Network:        netcfgNetwork{host},
 		Transport:      tr,
 		Metrics:        m,
@@ -101,6 +122,13 @@ func runChild(specJSON string) int {
 	if s.Source != "" {
 		cfg.Source = netip.MustParseAddr(s.Source)
 	}
+	if s.Group != "" {
+		cfg.Group = netip.MustParseAddr(s.Group)
+	}
+	if s.Strict {
+		cfg.NoAccept, cfg.LowerPrioNoAdvert = true, true
+		cfg.GARPLowerPrioRepeat, cfg.GARPLowerPrioDelay = -1, -1
+	}
 	inst, err := New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -109,14 +137,22 @@ func runChild(specJSON string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	// Report the advert counters (sent + received) as they change: the
-	// test counts its "stays put" windows in adverts.
+	// test counts its "stays put" windows in adverts. And the drops, by
+	// reason.
 	go func() {
 		name := inst.Name()
 		last := -1.0
+		lastDrops := map[string]float64{}
 		for ctx.Err() == nil {
 			if n := value(m.sent.WithLabelValues(name)) + value(m.received.WithLabelValues(name)); n != last {
 				fmt.Printf("ADVERTS %d\n", int(n))
 				last = n
+			}
+			for reason, n := range dropCounts(m) {
+				if n != lastDrops[reason] {
+					fmt.Printf("DROPS %s %d\n", reason, int(n))
+					lastDrops[reason] = n
+				}
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -128,13 +164,40 @@ func runChild(specJSON string) int {
 	return 0
 }
 
+func authType(ah bool) uint8 {
+	if ah {
+		return AuthAH
+	}
+	return AuthNone
+}
+
+// dropCounts reads the drop counters of m by reason (one instance).
+func dropCounts(m *Metrics) map[string]float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.drops.Collect(ch); close(ch) }()
+	out := map[string]float64{}
+	for c := range ch {
+		var d dto.Metric
+		if c.Write(&d) != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "reason" {
+				out[l.GetValue()] += d.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
 // lvsChild is an lvskit VRRP instance running in a child process.
 type lvsChild struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	last    string
-	adverts float64 // sent + received, as the child reports them
+	drops   map[string]int // by reason, as the child reports them
+	adverts float64        // sent + received, as the child reports them
 	log     strings.Builder
 	done    chan struct{}
 }
@@ -166,6 +229,15 @@ func startChild(t *testing.T, h *netnstest.Host, s childSpec) *lvsChild {
 			if len(f) >= 2 && f[0] == "STATE" {
 				c.mu.Lock()
 				c.last = f[1]
+				c.mu.Unlock()
+			}
+			if len(f) == 3 && f[0] == "DROPS" {
+				n, _ := strconv.Atoi(f[2])
+				c.mu.Lock()
+				if c.drops == nil {
+					c.drops = map[string]int{}
+				}
+				c.drops[f[1]] = n
 				c.mu.Unlock()
 			}
 			if len(f) == 2 && f[0] == "ADVERTS" {
@@ -201,6 +273,13 @@ func (c *lvsChild) state() string {
 	return c.last
 }
 
+// dropped is how many packets the child has dropped for reason.
+func (c *lvsChild) dropped(reason DropReason) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.drops[string(reason)]
+}
+
 // advertCount is how many adverts the child has sent and received.
 func (c *lvsChild) advertCount() float64 {
 	c.mu.Lock()
@@ -234,6 +313,8 @@ type interopMode struct {
 	ipv6     bool
 	unicast  bool
 	pass     string
+	ah       bool   // auth_type AH, keyed by pass
+	group    string // vrrp_mcast_group4 / vrrp_mcast_group6
 }
 
 func (m interopMode) vip() netip.Prefix {
@@ -245,11 +326,23 @@ func (m interopMode) vip() netip.Prefix {
 
 func keepalivedConf(m interopMode, prio int, self, peerAddr string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n  router_id k%d\n}\n", prio)
+	fmt.Fprintf(&b, "global_defs {\n  router_id k%d\n", prio)
+	if m.group != "" {
+		fam := "4"
+		if m.ipv6 {
+			fam = "6"
+		}
+		fmt.Fprintf(&b, "  vrrp_mcast_group%s %s\n", fam, m.group)
+	}
+	fmt.Fprintf(&b, "}\n")
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n", prio)
 	fmt.Fprintf(&b, "  advert_int %g\n  version %d\n", m.interval.Seconds(), m.version)
 	if m.pass != "" {
-		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", m.pass)
+		typ := "PASS"
+		if m.ah {
+			typ = "AH"
+		}
+		fmt.Fprintf(&b, "  authentication {\n    auth_type %s\n    auth_pass %s\n  }\n", typ, m.pass)
 	}
 	if m.unicast {
 		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", self, peerAddr)
@@ -337,6 +430,10 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 	netnstest.RequireRoot(t)
 	modes := []interopMode{
 		{name: "v2_pass", version: 2, interval: time.Second, pass: "secret1"},
+		// keepalived's AH: IP protocol 51, the ICV over the IP header
+		// (TTL included for multicast, left out for unicast peers).
+		{name: "v2_ah", version: 2, interval: time.Second, pass: "secret1", ah: true},
+		{name: "v2_ah_unicast", version: 2, interval: time.Second, pass: "secret1", ah: true, unicast: true},
 		// Version 3 at 500ms (centiseconds on the wire, as any sub-second
 		// interval): a master-down interval near 1.5s, a margin a busy
 		// machine does not eat (at 200ms, 0.6s, keepalived timed out while
@@ -344,6 +441,10 @@ func TestIntegrationKeepalivedInterop(t *testing.T) {
 		{name: "v3_ipv4", version: 3, interval: 500 * time.Millisecond},
 		{name: "v3_ipv6", version: 3, interval: 500 * time.Millisecond, ipv6: true},
 		{name: "v3_unicast", version: 3, interval: 500 * time.Millisecond, unicast: true},
+		// vrrp_mcast_group4 / vrrp_mcast_group6: both sides send to and
+		// join another group.
+		{name: "v2_group4", version: 2, interval: time.Second, group: "224.0.0.119"},
+		{name: "v3_ipv6_group6", version: 3, interval: 500 * time.Millisecond, ipv6: true, group: "ff02::119"},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -384,12 +485,12 @@ func interopScenario(t *testing.T, m interopMode) {
 	// `make bench` (vrrpbench), not asserted here.
 	bound := downOf(m, 1) + 30*time.Second
 
-	capture := peer.StartCapture(t, gh, "eth0", "proto 112 or arp or icmp6")
+	capture := peer.StartCapture(t, gh, "eth0", "proto 112 or proto 51 or arp or icmp6")
 	gMAC := gh.HardwareAddr("eth0")
 
 	spec := func(prio int) childSpec {
 		s := childSpec{Iface: "eth0", VRID: 51, Version: m.version, IntervalMS: int(iv / time.Millisecond),
-			Priority: prio, VIP: vip.String(), Pass: m.pass}
+			Priority: prio, VIP: vip.String(), Pass: m.pass, AH: m.ah, Group: m.group}
 		if m.unicast {
 			s.Peers, s.Source = []string{"10.99.0.1"}, "10.99.0.2"
 		}
@@ -472,8 +573,8 @@ func interopScenario(t *testing.T, m interopMode) {
 	gh.Run("nft", "add table inet part")
 	gh.Run("nft", "add chain inet part in { type filter hook input priority 0 ; }")
 	gh.Run("nft", "add chain inet part out { type filter hook output priority 0 ; }")
-	gh.Run("nft", "add rule inet part in meta l4proto 112 drop")
-	gh.Run("nft", "add rule inet part out meta l4proto 112 drop")
+	gh.Run("nft", "add rule inet part in meta l4proto { 51, 112 } drop")
+	gh.Run("nft", "add rule inet part out meta l4proto { 51, 112 } drop")
 	waitUntil(t, "two masters during the partition", bound, func() bool { return holders() == "both" && g.state() == "MASTER" })
 	gh.Run("nft", "delete table inet part")
 	d = waitUntil(t, "one master after the partition heals", bound, onlyOn("g", "MASTER", g))
@@ -523,6 +624,42 @@ func interopScenario(t *testing.T, m interopMode) {
 		}
 	}
 	t.Logf("%s: tshark decoded (version/priority: count) %v", m.name, seen)
+	if !m.unicast {
+		// Every advert, ours and keepalived's, went to the group.
+		group := m.group
+		dstField := "ip.dst"
+		if group == "" {
+			group = GroupIPv4.String()
+			if m.ipv6 {
+				group = GroupIPv6.String()
+			}
+		}
+		if m.ipv6 {
+			dstField = "ipv6.dst"
+		}
+		dsts := map[string]int{}
+		for _, r := range capture.Fields("vrrp", dstField) {
+			dsts[strings.Join(r, " ")]++
+		}
+		if len(dsts) != 1 || dsts[group] == 0 {
+			t.Errorf("adverts went to %v, want all to %s", dsts, group)
+		}
+	}
+	if m.ah {
+		// Every VRRP packet came behind an AH header whose SPI is its
+		// sender's address, and tshark took the AH header apart.
+		rows := capture.Fields("vrrp", "ip.src", "ip.proto", "ah.spi", "ah.sequence", "vrrp.auth_type")
+		for _, r := range rows {
+			if len(r) != 5 || r[1] != "51" || r[4] != "2" {
+				t.Errorf("tshark: VRRP packet %q, want IP protocol 51 and auth type 2", r)
+				continue
+			}
+			if spi := ipToSPI(r[0]); !strings.EqualFold(r[2], spi) {
+				t.Errorf("tshark: AH SPI %s from %s, want %s", r[2], r[0], spi)
+			}
+		}
+		t.Logf("%s: %d adverts behind AH headers", m.name, len(rows))
+	}
 	// lvskit announced the VIP from its own MAC: gratuitous ARP or
 	// unsolicited neighbour advertisement.
 	announce := fmt.Sprintf("arp.src.proto_ipv4 == %s && arp.dst.proto_ipv4 == %s && eth.src == %s", vip.Addr(), vip.Addr(), gMAC)
@@ -535,4 +672,89 @@ func interopScenario(t *testing.T, m interopMode) {
 		t.Logf("%s: %d announcements of the VIP from lvskit", m.name, n)
 	}
 	k.Stop()
+}
+
+// ipToSPI is how tshark prints an AH SPI holding the IPv4 address ip.
+func ipToSPI(ip string) string {
+	a := netip.MustParseAddr(ip).As4()
+	return fmt.Sprintf("0x%02x%02x%02x%02x", a[0], a[1], a[2], a[3])
+}
+
+// keepalivedLAN makes two hosts on one LAN: k (10.99.0.1/24, for
+// keepalived) and g (10.99.0.2/24, for lvskit), both on eth0.
+func keepalivedLAN(t *testing.T) (kh, gh *netnstest.Host) {
+	lab := netnstest.New(t)
+	lan := lab.LAN("lan")
+	kh, gh = lab.Host("k"), lab.Host("g")
+	lan.Connect(kh, "eth0", "10.99.0.1/24")
+	lan.Connect(gh, "eth0", "10.99.0.2/24")
+	return kh, gh
+}
+
+// TestIntegrationKeepalivedAHWrongKey: keepalived and lvskit with AH and
+// different keys drop each other's adverts — lvskit counts them under
+// reason "auth", keepalived logs its "invalid IPSEC HMAC-MD5" — so both
+// are master.
+func TestIntegrationKeepalivedAHWrongKey(t *testing.T) {
+	netnstest.RequireRoot(t)
+	kh, gh := keepalivedLAN(t)
+	m := interopMode{version: 2, interval: time.Second, pass: "right", ah: true}
+	k := peer.StartKeepalived(t, kh, keepalivedConf(m, 150, "", ""))
+	g := startChild(t, gh, childSpec{Iface: "eth0", VRID: 51, Version: 2, IntervalMS: 1000, Priority: 100,
+		VIP: m.vip().String(), Pass: "wrong", AH: true})
+	bound := downOf(m, 100) + 30*time.Second
+	waitUntil(t, "lvskit counts keepalived's adverts as auth drops", bound, func() bool { return g.dropped(ReasonAuth) >= 3 })
+	waitUntil(t, "lvskit master, not hearing keepalived", bound, func() bool { return g.state() == "MASTER" })
+	if !k.WaitLog("invalid IPSEC HMAC-MD5", bound) {
+		t.Errorf("keepalived took lvskit's adverts with another key")
+	}
+	if !hasAddr(t, kh, m.vip()) {
+		t.Errorf("keepalived, hearing no valid advert, does not hold the VIP")
+	}
+	if n := g.dropped(ReasonAHReplay) + g.dropped(ReasonAHSPI); n != 0 {
+		t.Errorf("%d drops for another reason than the key", n)
+	}
+	g.stop()
+}
+
+// TestIntegrationKeepalivedStrict: keepalived and lvskit both in strict
+// mode (no accept mode): whichever is master holds the VIP and drops
+// traffic to it in nftables, in the same tables (ip keepalived, set vips);
+// the backup has no such table, and a graceful stop removes it.
+func TestIntegrationKeepalivedStrict(t *testing.T) {
+	netnstest.RequireRoot(t)
+	kh, gh := keepalivedLAN(t)
+	m := interopMode{version: 2, interval: time.Second}
+	vip := m.vip()
+	conf := strings.Replace(keepalivedConf(m, 150, "", ""), "global_defs {\n", "global_defs {\n  vrrp_strict\n", 1)
+	bound := downOf(m, 100) + 30*time.Second
+	filtered := func(h *netnstest.Host) bool {
+		out, err := h.Command(context.Background(), "nft", "list", "set", "ip", "keepalived", "vips").CombinedOutput()
+		return err == nil && strings.Contains(string(out), vip.Addr().String())
+	}
+	k := peer.StartKeepalived(t, kh, conf)
+	g := startChild(t, gh, childSpec{Iface: "eth0", VRID: 51, Version: 2, IntervalMS: 1000, Priority: 100, VIP: vip.String(), Strict: true})
+	waitUntil(t, "keepalived master filtering its VIP, lvskit backup", bound, func() bool {
+		return g.state() == "BACKUP" && hasAddr(t, kh, vip) && filtered(kh)
+	})
+	if filtered(gh) {
+		t.Error("lvskit filters the VIP as backup")
+	}
+	k.Kill()
+	kh.Run("ip", "addr", "del", vip.String(), "dev", "eth0")
+	waitUntil(t, "lvskit master filtering its VIP", bound, func() bool {
+		return g.state() == "MASTER" && hasAddr(t, gh, vip) && filtered(gh)
+	})
+	// Without accept mode the master does not answer at the VIP, but
+	// does at its own address.
+	if err := kh.Command(context.Background(), "ping", "-c", "1", "-W", "1", vip.Addr().String()).Run(); err == nil {
+		t.Error("lvskit's VIP answers a ping without accept mode")
+	}
+	if err := kh.Command(context.Background(), "ping", "-c", "1", "-W", "5", "10.99.0.2").Run(); err != nil {
+		t.Errorf("lvskit's own address does not answer a ping: %v", err)
+	}
+	g.stop()
+	if out := gh.Run("nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+		t.Errorf("lvskit left nftables rules after a graceful stop:\n%s", out)
+	}
 }

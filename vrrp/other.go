@@ -46,3 +46,6 @@ func (notLinuxTracker) Track(context.Context, func(bool)) error { return errNotL
 const syscallNonblock = syscall.O_NONBLOCK
 
 func mkfifo(string) error { return errNotLinux }
+
+// trackLevel needs inotify: Linux only.
+func (f *fileTracker) trackLevel(context.Context, func(int, bool)) error { return errNotLinux }

@@ -76,6 +76,7 @@ type RawTransport struct {
 type sockKey struct {
 	ifname string
 	ipv6   bool
+	ah     bool // IP protocol 51 (AH), sending whole datagrams (IP_HDRINCL)
 }
 
 var _ Transport = (*RawTransport)(nil)
@@ -133,7 +134,10 @@ func (t *RawTransport) inNetns(f func() error) error {
 func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := sockKey{cfg.Interface, cfg.IPv6}
+	if cfg.AH && cfg.IPv6 {
+		return nil, errors.New("open vrrp endpoint: AH authentication is IPv4 only")
+	}
+	key := sockKey{cfg.Interface, cfg.IPv6, cfg.AH}
 	if cfg.Device != "" {
 		key.ifname = cfg.Device
 	}
@@ -190,18 +194,22 @@ func (t *RawTransport) Open(cfg EndpointConfig, deliver func(Packet)) (Endpoint,
 	} else {
 		ep.oob = (&ipv4.ControlMessage{IfIndex: s.ifindex, Src: ep.local.AsSlice()}).Marshal()
 	}
+	group := cfg.group()
 	s.mu.Lock()
 	s.eps[ep] = true
 	s.reindex()
-	join := cfg.Multicast && !s.groups
+	join := cfg.Multicast && !s.groups[group]
 	if join {
-		s.groups = true
+		s.groups[group] = true
 	}
 	s.mu.Unlock()
 	if join {
-		if err := s.joinGroup(); err != nil {
+		if err := s.joinGroup(group); err != nil {
+			s.mu.Lock()
+			delete(s.groups, group)
+			s.mu.Unlock()
 			ep.once.Do(func() { t.detach(ep) })
-			return nil, fmt.Errorf("join vrrp group on %s: %w", cfg.Interface, err)
+			return nil, fmt.Errorf("join vrrp group %v on %s: %w", group, cfg.Interface, err)
 		}
 	}
 	return ep, nil

@@ -254,7 +254,7 @@ func (p *pump) recv(s *rawSock) int {
 			continue
 		}
 		pkt, ok := decodeRecv(rb.data[k*readBufLen:k*readBufLen+int(m.Len)], rb.oob[k*oobLen:k*oobLen+int(m.Hdr.Controllen)],
-			&rb.names[k], s.key.ipv6, now)
+			&rb.names[k], s.key, now)
 		if ok {
 			s.dispatch(pkt)
 		}

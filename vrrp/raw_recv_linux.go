@@ -10,14 +10,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// decodeRecv makes a Packet of one message read from a raw VRRP socket:
-// b is what was read (for IPv4 with the IP header, which gives the
-// addresses), oob its control messages (kernel receive time, TTL or hop
-// limit, for IPv6 the destination), name the sender's address (IPv6).
+// decodeRecv makes a Packet of one message read from a raw VRRP socket
+// (key says which): b is what was read (for IPv4 with the IP header,
+// which gives the addresses; behind it an AH header on an AH socket), oob
+// its control messages (kernel receive time, TTL or hop limit, for IPv6
+// the destination), name the sender's address (IPv6).
 // now is when the batch was read: the receive time is now less the age
 // the kernel's timestamp gives. It reports false for a message that is
-// not an IP packet it can take apart.
-func decodeRecv(b, oob []byte, name *unix.RawSockaddrInet6, ipv6 bool, now time.Time) (Packet, bool) {
+// not an IP packet it can take apart, or on an AH socket not VRRP behind
+// keepalived's AH header (IPsec traffic of others).
+func decodeRecv(b, oob []byte, name *unix.RawSockaddrInet6, key sockKey, now time.Time) (Packet, bool) {
+	ipv6 := key.ipv6
 	wall := now.UnixNano()
 	pkt := Packet{HopLimit: -1, Received: now}
 	for len(oob) >= unix.SizeofCmsghdr {
@@ -68,7 +71,16 @@ func decodeRecv(b, oob []byte, name *unix.RawSockaddrInet6, ipv6 bool, now time.
 		}
 		pkt.Src = netip.AddrFrom4([4]byte(b[12:16]))
 		pkt.Dst = netip.AddrFrom4([4]byte(b[16:20]))
-		b = b[hl:]
+		if key.ah {
+			hdr, msg, err := SplitAH(b)
+			if err != nil {
+				return Packet{}, false
+			}
+			pkt.IPHeader = hdr
+			b = msg
+		} else {
+			b = b[hl:]
+		}
 	}
 	pkt.Data = b
 	return pkt, true

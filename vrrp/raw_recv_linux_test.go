@@ -38,7 +38,7 @@ func TestDecodeRecvIPv4(t *testing.T) {
 	oob := append(cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts), cmsg(unix.IPPROTO_IP, unix.IP_TTL, ttl)...)
 	ip := []byte{0x45, 0, 0, 28, 0, 0, 0, 0, 255, 112, 0, 0, 10, 0, 0, 1, 224, 0, 0, 18}
 	msg := append(ip, 0x21, 7, 100, 1, 0, 1, 0, 0)
-	p, ok := decodeRecv(msg, oob, &unix.RawSockaddrInet6{}, false, now)
+	p, ok := decodeRecv(msg, oob, &unix.RawSockaddrInet6{}, sockKey{}, now)
 	if !ok {
 		t.Fatal("decodeRecv refused a good message")
 	}
@@ -46,10 +46,10 @@ func TestDecodeRecvIPv4(t *testing.T) {
 		!p.Received.Equal(time.Unix(999, 0)) || len(p.Data) != 8 || p.Data[1] != 7 {
 		t.Errorf("decoded %+v", p)
 	}
-	if _, ok := decodeRecv(msg[:10], oob, &unix.RawSockaddrInet6{}, false, now); ok {
+	if _, ok := decodeRecv(msg[:10], oob, &unix.RawSockaddrInet6{}, sockKey{}, now); ok {
 		t.Errorf("decodeRecv took a message shorter than an IPv4 header")
 	}
-	if p, _ := decodeRecv(msg, nil, &unix.RawSockaddrInet6{}, false, now); p.HopLimit != -1 || !p.Received.Equal(now) {
+	if p, _ := decodeRecv(msg, nil, &unix.RawSockaddrInet6{}, sockKey{}, now); p.HopLimit != -1 || !p.Received.Equal(now) {
 		t.Errorf("without control messages: hop limit %d, received %v; want -1 and the read time", p.HopLimit, p.Received)
 	}
 }
@@ -64,7 +64,7 @@ func TestDecodeRecvIPv6(t *testing.T) {
 	src := netip.MustParseAddr("fe80::1")
 	name := &unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: src.As16()}
 	msg := []byte{0x31, 7, 100, 1, 0, 100, 0, 0}
-	p, ok := decodeRecv(msg, oob, name, true, time.Unix(1000, 0))
+	p, ok := decodeRecv(msg, oob, name, sockKey{ipv6: true}, time.Unix(1000, 0))
 	if !ok || p.Src != src || p.Dst != GroupIPv6 || p.HopLimit != 255 || len(p.Data) != 8 {
 		t.Errorf("decoded %+v, %v", p, ok)
 	}

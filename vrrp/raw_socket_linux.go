@@ -34,7 +34,7 @@ type rawSock struct {
 
 	mu     sync.Mutex
 	eps    map[*rawEndpoint]bool
-	groups bool // joined the multicast group
+	groups map[netip.Addr]bool // multicast groups joined
 	// index is rebuilt (under mu) whenever eps changes, and read without
 	// a lock by the reader: by VRID, and everyone.
 	index atomic.Pointer[epIndex]
@@ -59,7 +59,7 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find interface %s: %w", key.ifname, err)
 	}
-	s := &rawSock{t: t, key: key, ifindex: ifi.Index, eps: map[*rawEndpoint]bool{}}
+	s := &rawSock{t: t, key: key, ifindex: ifi.Index, eps: map[*rawEndpoint]bool{}, groups: map[netip.Addr]bool{}}
 	if s.addr4, s.ll6, err = ifaceAddrs(ifi); err != nil {
 		return nil, err
 	}
@@ -69,7 +69,13 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 	}
 	// Not a net.PacketConn: the runtime's poller would wake up for every
 	// packet. The pump waits on the socket through its own epoll instance.
-	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, IPProtocol)
+	proto := IPProtocol
+	if key.ah {
+		// keepalived's AH: its own raw socket for protocol 51, on which
+		// VRRP travels behind the AH header.
+		proto = IPProtocolAH
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return nil, fmt.Errorf("open raw vrrp socket: %w", err)
 	}
@@ -108,6 +114,11 @@ func (t *RawTransport) openSock(key sockKey) (*rawSock, error) {
 			opt(unix.IPPROTO_IP, unix.IP_TTL, 255),
 			opt(unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0),
 		)
+		if key.ah {
+			// The AH ICV covers the IP header, identification included,
+			// so the sender writes it: the datagram goes out whole.
+			err = errors.Join(err, opt(unix.IPPROTO_IP, unix.IP_HDRINCL, 1))
+		}
 	}
 	// The kernel's receive time of each packet: timers run from it even
 	// when the packet is read later (batching).
@@ -143,16 +154,16 @@ func ifaceAddrs(ifi *net.Interface) (addr4, ll6 netip.Addr, err error) {
 	return addr4, ll6, nil
 }
 
-// joinGroup joins the VRRP multicast group (224.0.0.18 or ff02::12) on
-// the socket's interface.
-func (s *rawSock) joinGroup() error {
+// joinGroup joins a VRRP multicast group (224.0.0.18, ff02::12, or the
+// instance's own) on the socket's interface.
+func (s *rawSock) joinGroup(group netip.Addr) error {
 	s.fdMu.RLock()
 	defer s.fdMu.RUnlock()
 	if s.key.ipv6 {
-		mr := &unix.IPv6Mreq{Multiaddr: GroupIPv6.As16(), Interface: uint32(s.ifindex)}
+		mr := &unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(s.ifindex)}
 		return unix.SetsockoptIPv6Mreq(s.fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mr)
 	}
-	mr := &unix.IPMreqn{Multiaddr: GroupIPv4.As4(), Ifindex: int32(s.ifindex)}
+	mr := &unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(s.ifindex)}
 	return unix.SetsockoptIPMreqn(s.fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mr)
 }
 
@@ -197,6 +208,11 @@ func (s *rawSock) dispatch(p Packet) {
 		targets = ix.all
 	}
 	for _, ep := range targets {
+		if p.Dst.IsMulticast() && (!ep.cfg.Multicast || ep.cfg.group() != p.Dst) {
+			// Another instance's group (keepalived binds its socket to
+			// the group, and never sees these).
+			continue
+		}
 		ep.deliver(p)
 	}
 }

@@ -358,7 +358,7 @@ func TestEffectivePriority(t *testing.T) {
 		{255, []bool{false, false, true}, 255, false},
 	}
 	for _, tt := range tests {
-		p, f := effectivePriority(tt.base, tracks, tt.up)
+		p, f := effectivePriority(tt.base, tracks, tt.up, nil)
 		if p != tt.wantPrio || f != tt.wantFault {
 			t.Errorf("effectivePriority(%d, %v) = %d, %v; want %d, %v", tt.base, tt.up, p, f, tt.wantPrio, tt.wantFault)
 		}
@@ -386,6 +386,10 @@ func TestConfigErrors(t *testing.T) {
 		{"routes without RouteNetwork", func(c *Config) { c.Routes = []Route{{Dst: netip.MustParsePrefix("10.1.0.0/16")}} }},
 		{"vmac without VMACNetwork", func(c *Config) { c.UseVMAC = true }},
 		{"no_accept without AcceptNetwork", func(c *Config) { c.NoAccept = true }},
+		{"AH without a key", func(c *Config) { c.AuthType = AuthAH }},
+		{"unknown auth type", func(c *Config) { c.AuthType = 3; c.AuthPass = "x" }},
+		{"file tracker with a weight", func(c *Config) { c.Trackers = []Track{{Tracker: TrackFile(FileConfig{Path: "/x"}), Weight: 5}} }},
+		{"file weight 255", func(c *Config) { c.Trackers = []Track{{Tracker: TrackFile(FileConfig{Path: "/x", Weight: 255})}} }},
 	}
 	if _, err := New(base()); err != nil {
 		t.Fatalf("base config: %v", err)

@@ -43,17 +43,24 @@ func onInstanceClock(tracks []Track, c Clock) []Track {
 // a positive weight is added to the priority while up, a negative one
 // while down, and weight 0 puts the instance in FAULT while down. The
 // effective priority stays within 1..254 (an owner's 255 is not changed).
+// A tracker that reports a priority change of its own (TrackFile) is
+// attached with Weight 0.
 type Track struct {
 	Name    string
 	Tracker Tracker
 	Weight  int
 }
 
-// effectivePriority combines the base priority with tracker states.
-func effectivePriority(base int, tracks []Track, up []bool) (uint8, bool) {
+// effectivePriority combines the base priority with tracker states: up
+// or down, and the priority change a tracker reports itself (delta; nil
+// for none).
+func effectivePriority(base int, tracks []Track, up []bool, delta []int) (uint8, bool) {
 	fault := false
 	sum := 0
 	for i, t := range tracks {
+		if delta != nil {
+			sum += delta[i]
+		}
 		switch {
 		case t.Weight == 0 && !up[i]:
 			fault = true

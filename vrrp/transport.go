@@ -34,13 +34,32 @@ type EndpointConfig struct {
 	// Source is the address adverts are sent from; zero means the
 	// interface's first IPv4 address, or its IPv6 link-local address.
 	Source netip.Addr
-	// Multicast joins 224.0.0.18 / ff02::12; false means unicast only.
+	// Multicast joins Group; false means unicast only.
 	Multicast bool
+	// Group is the multicast group; zero means 224.0.0.18 / ff02::12.
+	// The endpoint receives multicast adverts sent to its group only.
+	Group netip.Addr
+	// AH is for an instance with AH authentication (IPv4 only): the
+	// endpoint speaks IP protocol 51, Send takes whole IPv4 datagrams
+	// (AppendAH; their ICV covers the IP header) and the packets it
+	// delivers carry Packet.IPHeader.
+	AH bool
 	// Device, when set, is the link the endpoint sends and receives on
 	// instead of Interface — keepalived's use_vmac macvlan, so adverts
 	// leave with the virtual MAC — while the default source address is
 	// still Interface's.
 	Device string
+}
+
+// group is the multicast group of the endpoint.
+func (c EndpointConfig) group() netip.Addr {
+	switch {
+	case c.Group.IsValid():
+		return c.Group
+	case c.IPv6:
+		return GroupIPv6
+	}
+	return GroupIPv4
 }
 
 // Endpoint is one instance's attachment to a Transport.
@@ -140,6 +159,14 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 		return nil // the wire is cut: the packet is lost
 	}
 	hl := n.hopLimit
+	var hdr []byte
+	if e.cfg.AH {
+		var err error
+		if hdr, msg, err = SplitAH(msg); err != nil {
+			n.mu.Unlock()
+			return fmt.Errorf("send ah datagram: %w", err)
+		}
+	}
 	vrid := uint8(0)
 	if len(msg) > 1 {
 		vrid = msg[1]
@@ -149,7 +176,10 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 		if o == e || o.local == e.local || o.cfg.Interface != e.cfg.Interface || o.cfg.IPv6 != e.cfg.IPv6 || n.down[o.local] {
 			continue
 		}
-		if dst.IsMulticast() && !o.cfg.Multicast || !dst.IsMulticast() && o.local != dst {
+		if o.cfg.AH != e.cfg.AH {
+			continue // another IP protocol
+		}
+		if dst.IsMulticast() && (!o.cfg.Multicast || o.cfg.group() != dst) || !dst.IsMulticast() && o.local != dst {
 			continue
 		}
 		all = append(all, o)
@@ -162,7 +192,7 @@ func (e *memEndpoint) Send(msg []byte, dst netip.Addr) error {
 		targets = all
 	}
 	for _, o := range targets {
-		o.deliver(Packet{Src: e.local, Dst: dst, HopLimit: hl, Data: slices.Clone(msg)})
+		o.deliver(Packet{Src: e.local, Dst: dst, HopLimit: hl, Data: slices.Clone(msg), IPHeader: slices.Clone(hdr)})
 	}
 	return nil
 }

@@ -26,12 +26,17 @@ var unlined = []struct {
 	{regexp.MustCompile(`ports don't match`), "real_server"},
 	{regexp.MustCompile(`No VIP specified`), "virtual_ipaddress"},
 	{regexp.MustCompile(`Initial state master is incompatible with AH authentication`), "state"},
+	{regexp.MustCompile(`State MASTER must match being address owner`), "state"},
+	{regexp.MustCompile(`Strict mode does not support authentication`), "authentication"},
+	{regexp.MustCompile(`preempt_delay is incompatible with strict mode`), "preempt_delay"},
+	{regexp.MustCompile(`accept mode for VRRP version 2 does not comply with RFC3768`), "accept"},
 	{regexp.MustCompile(`^Sync group .* has only 1 virtual router`), "vrrp_sync_group"},
 	{regexp.MustCompile(`^Sync group .* has no virtual router`), "vrrp_sync_group"},
 	// keepalived reports these at the '}' that ends the block, the
 	// director at the block's first line.
 	{regexp.MustCompile(`^No script set for vrrp_script`), "vrrp_script"},
 	{regexp.MustCompile(`^No file set for track_file`), "track_file"},
+	{regexp.MustCompile(`^track process '.*' process name not specified`), "vrrp_track_process"},
 }
 
 // unlinedErrors are keepalived's messages without a line that stop it; the

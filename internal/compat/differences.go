@@ -7,16 +7,12 @@ const (
 	silentInKeepalived = "keepalived corrects this without a word; the director runs the same value and says so, as the rule wants (so its verdict is runs with warnings)"
 	// keepalived's samples mail "acassen".
 	bareRecipient = "notification_email acassen is not an e-mail address: keepalived hands it to the SMTP server as written, the director's mailer (internal/alert) needs name@domain and leaves it out, with a warning"
-	// AH is issue 17's vrrpfeat work.
-	ahPending = "auth_type AH is not implemented in vrrp yet (issue 17's vrrpfeat branch); the director refuses it rather than run without authentication next to AH peers (both sides would be MASTER). The parser and translator carry it (InstancePlan.AuthType)"
 )
 
 // Differences names, per case, why the director differs from keepalived
 // there. TestIntegrationCompat fails on a difference not named here, and
 // on a name here whose case no longer differs.
 var Differences = map[string]string{
-	"auth_ah":                              ahPending,
-	"keepalived.conf.SSL_GET":              ahPending,
 	"nopreempt_arg":                        silentInKeepalived,
 	"unicast_prefix":                       silentInKeepalived,
 	"vs_dev":                               silentInKeepalived,

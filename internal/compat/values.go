@@ -169,7 +169,7 @@ func planValues(p *director.Plan, instances bool) Values {
 				auth = "none"
 			}
 			v[n+" auth_type"] = auth
-			if in.AuthType != "" {
+			if in.AuthType == "PASS" { // keepalived dumps no password for AH
 				v[n+" auth_pass"] = c.AuthPass
 			}
 		}

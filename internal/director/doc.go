@@ -87,15 +87,20 @@
 // # What runs
 //
 //   - VRRP instances on raw sockets (vrrp.NewRawTransport), their addresses
-//     configured through netcfg.Host, with trackers, notify scripts and
-//     FIFOs, and sync groups; their virtual_routes and virtual_rules, with
-//     the options of keepalived's iproute grammar (src, via/gw, "or" as a
-//     multipath route, nexthop groups, dev, onlink, table, metric, scope,
-//     protocol, the route types blackhole, unreachable, prohibit, throw and
-//     local, tos, realms, mtu, advmss and the other metrics; for rules
-//     not, from, to, fwmark, iif, oif, tos, ipproto, sport, dport,
-//     uidrange, realms, table, goto and the blackhole, unreachable,
-//     prohibit and nop actions), set while MASTER and removed otherwise
+//     configured through netcfg.Host, with trackers (track_interface,
+//     track_script, track_file through inotify, track_process), notify
+//     scripts and FIFOs, and sync groups; PASS and AH authentication,
+//     custom multicast groups, no_accept and vrrp_strict (translate_strict.go:
+//     keepalived's corrections, and the VIPs filtered in nftables as
+//     keepalived filters them);
+//   - an instance's virtual_routes and virtual_rules, with the options of
+//     keepalived's iproute grammar (src, via/gw, "or" as a multipath route,
+//     nexthop groups, dev, onlink, table, metric, scope, protocol, the
+//     route types blackhole, unreachable, prohibit, throw and local, tos,
+//     realms, mtu, advmss and the other metrics; for rules not, from, to,
+//     fwmark, iif, oif, tos, ipproto, sport, dport, uidrange, realms,
+//     table, goto and the blackhole, unreachable, prohibit and nop
+//     actions), set while MASTER and removed otherwise
 //     (translate_iproute.go, vrrp.Config.MasterItems);
 //   - static_ipaddress, static_routes and static_rules, set when the
 //     director starts whatever the VRRP state and removed when it stops,
@@ -266,13 +271,8 @@
 // What still differs, each reported by Load as a warning or an error at
 // its position, never silently:
 //
-//   - auth_type AH is refused (vrrp implements PASS only, yet): running
-//     without it next to AH peers would make both sides MASTER;
-//   - track_file works with weight 0 only (a non-zero value means FAULT),
-//     read every second instead of through inotify;
-//   - virtual_ipaddress_excluded, vrrp_strict, custom multicast groups,
-//     the LVS notify FIFOs and net_namespace_ipvs are ignored with a
-//     warning;
+//   - virtual_ipaddress_excluded, the LVS notify FIFOs and
+//     net_namespace_ipvs are ignored with a warning;
 //   - of the iproute lines, the route types broadcast, anycast, multicast
 //     and nat, the route options pref, vrf, expires, encap, ttl-propagate
 //     and append, a lock on a metric other than mtu, the rule options
@@ -295,6 +295,11 @@
 //     director's own namespace, and a bgp block is an error (GoBGP opens
 //     its sockets from goroutines of its own: run the director inside the
 //     namespace instead);
+//   - track_process scans /proc every second instead of following the
+//     kernel's process events (which exist only in the initial network
+//     namespace);
+//   - an instance with more than 255 VIPs is refused (an advert carries
+//     255; keepalived moves the rest to virtual_ipaddress_excluded);
 //   - under enable_script_security a script that runs as root and that
 //     another user could change is an error at its position (keepalived
 //     disables it and logs); a script keepalived disables for another

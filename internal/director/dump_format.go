@@ -436,8 +436,11 @@ func formatJSON(b *bytes.Buffer, snap dumpSnapshot) error {
 		for _, t := range scripts {
 			dt.TrackScript = append(dt.TrackScript, cmdStr(t.Script.Path, t.Script.Args))
 		}
-		if c.AuthPass != "" {
+		if c.AuthPass != "" { // keepalived's VRRP_AUTH_PASS 1, VRRP_AUTH_AH 2
 			dt.AuthType, dt.AuthData = 1, c.AuthPass
+			if c.AuthType == vrrp.AuthAH {
+				dt.AuthType = 2
+			}
 		}
 		out = append(out, entry{Data: dt, Stats: k.stats})
 	}

@@ -219,16 +219,24 @@ func TestKeepalivedWarningsWithErrors(t *testing.T) {
 	}
 }
 
-// auth_type AH parses and reaches the plan; until vrrp implements it the
-// director refuses it, saying why (running without it is unsafe).
+// auth_type AH runs (vrrp.AuthAH) with the first 8 characters of
+// auth_pass, as keepalived's; its state MASTER is BACKUP, as keepalived
+// makes it.
 func TestKeepalivedAH(t *testing.T) {
-	path := writeTemp(t, fidInst(append(fidVIP, "authentication {", "    auth_type AH", "    auth_pass secretsecret", "}")...))
-	_, warns, err := Load(path, "")
-	if ds := Diagnostics(err); len(ds) != 1 || !strings.Contains(ds[0].String(), ":7:5: authentication: auth_type AH is not implemented by lvskit yet; running without it would make both") {
-		t.Errorf("errors %v", ds)
+	path := writeTemp(t, fidInst(append(fidVIP, "state MASTER", "authentication {", "    auth_type AH", "    auth_pass secretsecret", "}")...))
+	p, warns, err := Load(path, "")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
 	}
-	if !hasWarning(warns, path+":9:19: auth_pass truncated to 8 characters") {
+	in := p.Instances[0]
+	if in.AuthType != "AH" || in.VRRP.AuthType != vrrp.AuthAH || in.VRRP.AuthPass != "secretse" || in.VRRP.InitialState == vrrp.StateMaster {
+		t.Errorf("plan: auth %q, vrrp auth %d %q, initial state %v", in.AuthType, in.VRRP.AuthType, in.VRRP.AuthPass, in.VRRP.InitialState)
+	}
+	if !hasWarning(warns, path+":10:19: auth_pass truncated to 8 characters") {
 		t.Errorf("AH's auth_pass is truncated as PASS's is:\n%s", joinWarnings(warns))
+	}
+	if !hasWarning(warns, path+":7:5: state MASTER is incompatible with AH authentication") {
+		t.Errorf("state MASTER with AH is not reported:\n%s", joinWarnings(warns))
 	}
 }
 

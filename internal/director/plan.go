@@ -115,8 +115,11 @@ const (
 	TrackInterface TrackKind = iota + 1
 	// TrackScript runs a vrrp_script (track_script).
 	TrackScript
-	// TrackFile reads a track_file every second (weight 0 only).
+	// TrackFile follows the number in a track_file through inotify,
+	// with keepalived's value × weight (vrrp.TrackFile).
 	TrackFile
+	// TrackProcess counts processes (track_process, vrrp.TrackProcess).
+	TrackProcess
 )
 
 // TrackPlan is one tracker of an instance.
@@ -128,10 +131,12 @@ type TrackPlan struct {
 	Interface string
 	// Script is the program of a TrackScript.
 	Script vrrp.ScriptConfig
-	// File and Reverse are a TrackFile's: down while the file holds a
-	// non-zero number (zero with Reverse).
-	File    string
-	Reverse bool
+	// File is a TrackFile's file, weight, reverse and init_file (its
+	// Weight above stays 0: the file's own weight applies).
+	File vrrp.FileConfig
+	// Process is a TrackProcess's (its Weight above stays 0: the
+	// process tracker's own weight applies).
+	Process vrrp.ProcessConfig
 }
 
 // SyncGroupPlan is one vrrp_sync_group.

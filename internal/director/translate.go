@@ -43,7 +43,8 @@ func Load(path, hostname string) (*Plan, []Warning, error) {
 func Translate(cfg *keepalived.Config, source, hostname string) (*Plan, []Warning, error) {
 	t := &translator{cfg: cfg, plan: &Plan{Source: source}, hostname: hostname,
 		scripts: byName(cfg.Scripts, func(s *keepalived.VRRPScript) string { return s.Name }),
-		files:   byName(cfg.TrackFiles, func(f *keepalived.TrackFile) string { return f.Name })}
+		files:   byName(cfg.TrackFiles, func(f *keepalived.TrackFile) string { return f.Name }),
+		procs:   byName(cfg.TrackProcesses, func(p *keepalived.TrackProcess) string { return p.Name })}
 	t.global()
 	t.instances(t.syncGroups())
 	t.syncDaemon()
@@ -70,6 +71,7 @@ type translator struct {
 	// scripts and files are the vrrp_script and track_file blocks by name.
 	scripts map[string]*keepalived.VRRPScript
 	files   map[string]*keepalived.TrackFile
+	procs   map[string]*keepalived.TrackProcess
 
 	plan  *Plan
 	warns []Warning
@@ -172,11 +174,8 @@ func (t *translator) global() {
 	t.unimplemented(posOf(g.CheckerLogAllFailures), "checker_log_all_failures", "")
 	t.unimplemented(posOf(g.RSInitNotifies), "rs_init_notifies", "")
 	t.unimplemented(posOf(g.LVSFlushOnStop), "lvs_flush_onstop", "the director always removes its services on stop")
-	t.unimplemented(posOf(g.VRRPMcastGroup4), "vrrp_mcast_group4", "adverts go to 224.0.0.18")
-	t.unimplemented(posOf(g.VRRPMcastGroup6), "vrrp_mcast_group6", "adverts go to ff02::12")
 	t.unimplemented(posOf(g.VRRPMinGarp), "vrrp_min_garp", "")
 	t.unimplemented(posOf(g.VRRPHigherPrioSendAdvert), "vrrp_higher_prio_send_advert", "")
-	t.unimplemented(posOf(g.VRRPStrict), "vrrp_strict", "")
 	t.unimplemented(posOf(g.VRRPDownTimerAdverts), "vrrp_down_timer_adverts", "the master-down interval is 3 adverts")
 	t.unimplemented(posOf(g.VRRPStartupDelay), "vrrp_startup_delay", "")
 	t.unimplemented(posOf(g.VRRPNotifyPriorityChanges), "vrrp_notify_priority_changes", "")

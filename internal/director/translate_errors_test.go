@@ -16,8 +16,6 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing group", "virtual_server group NOPE {\n    real_server 10.0.0.1 80 {\n    }\n}\n",
 			[]string{`:1:1: virtual_server: no virtual_server_group named "NOPE"`}},
-		{"AH authentication", inst + "    authentication {\n        auth_type AH\n        auth_pass x\n    }\n}\n",
-			[]string{`:7:5: authentication: auth_type AH is not implemented by lvskit yet`}},
 		{"weight over the kernel's", "virtual_server 10.0.0.9 80 {\n    real_server 10.0.0.1 80 {\n        weight 70000\n    }\n}\n",
 			[]string{`:3:9: weight: 70000 is out of range [0, 65535]`}},
 		{"IPv6 VIP in version 2", "vrrp_instance V {\n    interface eth0\n    virtual_router_id 9\n    version 2\n    virtual_ipaddress {\n        fd00::9\n    }\n}\n",
@@ -88,7 +86,7 @@ virtual_server 10.0.0.9 80 {
 		}
 	}
 	want := []kw{
-		{2, 5, "vrrp_strict"}, {8, 5, "mcast_dst_ip"}, {9, 5, "promote_secondaries"},
+		{9, 5, "promote_secondaries"},
 		{11, 9, "virtual_ipaddress"}, {21, 5, "ha_suspend"}, {24, 13, "log_all_failures"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

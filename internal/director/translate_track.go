@@ -9,8 +9,8 @@ import (
 )
 
 // This file translates what goes with the VRRP instances: their trackers
-// (track_interface, track_script, track_file), vrrp_sync_group blocks and
-// the connection sync daemon.
+// (track_interface, track_script, track_file, track_process),
+// vrrp_sync_group blocks and the connection sync daemon.
 
 // named returns the block r refers to, or records that there is none
 // (the parser checks references; this keeps a bad one from going on).
@@ -38,9 +38,11 @@ func (t *translator) trackScripts(refs []keepalived.TrackRef, weights bool) []Tr
 	return out
 }
 
-// trackFiles resolves track_file entries. keepalived adds the file's value
-// times the weight to the priority; lvskit's trackers are up or down, so
-// only weight 0 (a non-zero value means FAULT) is implemented.
+// trackFiles resolves track_file entries as keepalived's
+// vrrp_alloc_track_file: the block's weight (default 1) and reverse,
+// which a reference's "weight W [reverse]" overrides; without weights (a
+// sync group's tracking without sync_group_tracking_weight) weight 0.
+// The priority changes by the file's number times the weight.
 func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []TrackPlan {
 	var out []TrackPlan
 	for _, r := range refs {
@@ -49,22 +51,69 @@ func (t *translator) trackFiles(refs []keepalived.TrackRef, weights bool) []Trac
 			continue
 		}
 		w := f.Weight.Or(1)
+		reverse := f.Reverse.V
 		if r.Weight.Set() {
 			w = r.Weight.V
+			reverse = reverse || r.Reverse
 		}
 		if !weights {
 			w = 0
-		}
-		if w != 0 {
-			t.warnf(r.Pos, "track_file", "track_file %q: weight %d is not implemented by the lvskit director (only weight 0: a non-zero value means FAULT); the tracker is ignored", r.Name, w)
-			continue
 		}
 		if !f.File.Set() {
 			t.errorf(f.Pos, "track_file %q: missing file", f.Name)
 			continue
 		}
-		t.unimplemented(posOf(f.InitFile), "init_file", "")
-		out = append(out, TrackPlan{Kind: TrackFile, Name: r.Name, File: f.File.V, Reverse: f.Reverse.V != r.Reverse})
+		fc := vrrp.FileConfig{Path: f.File.V, Weight: w, Reverse: reverse}
+		if in := f.InitFile; in.Set() {
+			v := in.V.Value
+			fc.Init, fc.InitOverwrite = &v, in.V.Overwrite
+		}
+		out = append(out, TrackPlan{Kind: TrackFile, Name: r.Name, File: fc})
+	}
+	return out
+}
+
+// trackProcesses resolves track_process entries as keepalived's
+// alloc_track_process: the block's weight and reverse, which a
+// reference's "weight W [reverse]" overrides; without weights (a sync
+// group's tracking without sync_group_tracking_weight) weight 0.
+func (t *translator) trackProcesses(refs []keepalived.TrackRef, weights bool) []TrackPlan {
+	var out []TrackPlan
+	for _, r := range refs {
+		p := named(t, t.procs, r, "track_process", "vrrp_track_process")
+		if p == nil || !p.Process.Set() || len(p.Process.V) == 0 {
+			continue
+		}
+		c := vrrp.ProcessConfig{
+			Name:           p.Process.V[0],
+			Params:         append([]string(nil), p.Process.V[1:]...),
+			FullCommand:    p.FullCommand.V,
+			Weight:         p.Weight.V,
+			Reverse:        p.Reverse.V,
+			Quorum:         p.Quorum.Or(1),
+			ForkDelay:      p.ForkDelay.Or(p.Delay.V),
+			TerminateDelay: p.TerminateDelay.Or(p.Delay.V),
+		}
+		switch p.ParamMatch.V {
+		case "exact":
+			c.ParamMatch = vrrp.ParamMatchExact
+		case "partial":
+			c.ParamMatch = vrrp.ParamMatchPartial
+		case "initial":
+			c.ParamMatch = vrrp.ParamMatchInitial
+		}
+		if q := p.QuorumMax; q.Set() {
+			// quorum_max 0: up while no such process runs.
+			c.QuorumMax, c.Absent = q.V, q.V == 0
+		}
+		if r.Weight.Set() {
+			c.Weight = r.Weight.V
+			c.Reverse = c.Reverse || r.Reverse
+		}
+		if !weights {
+			c.Weight = 0
+		}
+		out = append(out, TrackPlan{Kind: TrackProcess, Name: r.Name, Process: c})
 	}
 	return out
 }
@@ -132,6 +181,7 @@ func (t *translator) syncGroups() map[string]groupMembership {
 		}
 		tracks = append(tracks, t.trackScripts(sg.TrackScripts, weights)...)
 		tracks = append(tracks, t.trackFiles(sg.TrackFiles, weights)...)
+		tracks = append(tracks, t.trackProcesses(sg.TrackProcesses, weights)...)
 		for _, m := range p.Members {
 			member[m] = groupMembership{group: sg.Name, tracks: tracks}
 		}

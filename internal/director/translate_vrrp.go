@@ -1,6 +1,7 @@
 package director
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/keepalived"
@@ -36,19 +37,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		}
 		var authType string
 		if a := in.Authentication; a.Set() {
-			authType = a.V.Type
-			switch authType {
-			case "PASS":
-				c.AuthPass = a.V.Pass
-				if c.Version == 3 {
-					t.unimplemented(a.Pos, "authentication", "VRRP version 3 has no authentication")
-					c.AuthPass, authType = "", ""
-				}
-			case "AH":
-				// Running without it is unsafe: AH peers drop our
-				// adverts and we theirs, and both become MASTER.
-				t.errorf(a.Pos, "authentication: auth_type AH is not implemented by lvskit yet; running without it would make both this director and its AH peers MASTER (each drops the other's adverts)")
-			}
+			authType = t.authentication(&c, a, in)
 		}
 		for _, a := range in.VirtualIPAddresses {
 			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Link: a.Dev, Label: a.Label})
@@ -75,7 +64,7 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		} else if in.McastSrcIP.Set() {
 			c.Source = in.McastSrcIP.V
 		}
-		t.unimplemented(posOf(in.McastDstIP), "mcast_dst_ip", "adverts go to the VRRP group")
+		c.Group = t.mcastGroup(in)
 		if in.UnicastPeerBlock.IsValid() {
 			c.Unicast = true
 			for _, p := range in.UnicastPeers {
@@ -89,9 +78,6 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		}
 		t.unimplemented(posOf(in.UnicastTTL), "unicast_ttl", "")
 		c.CheckUnicastSource = in.CheckUnicastSrc.Or(g.VRRPCheckUnicastSrc.V)
-		if in.Accept.Set() && !in.Accept.V {
-			t.unimplemented(in.Accept.Pos, "no_accept", "the director runs in accept mode")
-		}
 		c.LowerPrioNoAdvert = in.LowerPrioNoAdvert.Or(g.VRRPLowerPrioNoAdvert.V)
 		c.SkipCheckAdvAddr = in.SkipCheckAdvAddr.Or(g.VRRPSkipCheckAdvAddr.V)
 		c.GARPMasterDelay = garpDelay(in.GarpMasterDelay, g.VRRPGarpMasterDelay)
@@ -113,7 +99,6 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		t.unimplemented(posOf(in.NativeIPv6), "native_ipv6", "")
 		t.unimplemented(posOf(in.DownTimerAdverts), "down_timer_adverts", "")
 		t.unimplemented(posOf(in.HigherPrioSendAdvert), "higher_prio_send_advert", "")
-		t.unimplemented(posOf(in.StrictMode), "strict_mode", "")
 		t.unimplemented(posOf(in.PromoteSecondaries), "promote_secondaries", "")
 		t.unimplemented(posOf(in.TrackSrcIP), "track_src_ip", "")
 		t.unimplemented(posOf(in.NotifyDeleted), "notify_deleted", "")
@@ -125,14 +110,18 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		// MASTER makes an unset priority 255 and clears nopreempt and
 		// preempt_delay (with keepalived's warnings); a non-owner starts as
 		// BACKUP either way. vrrp.Config.InitialState does that.
+		// In strict mode state MASTER is for an owner only: acceptStrict
+		// resets it first, as keepalived does.
+		strictNotOwner := t.strictMode(in) && in.Priority.Set() && in.Priority.V != vrrp.PriorityOwner
 		state := in.State
 		if state.V == keepalived.StateMaster && authType == "AH" {
 			t.warnf(state.Pos, "state", "state MASTER is incompatible with AH authentication: BACKUP, as keepalived does")
 			state.V = keepalived.StateBackup
 		}
 		if state.Set() {
-			switch state.V {
-			case keepalived.StateMaster:
+			switch {
+			case state.V == keepalived.StateMaster && strictNotOwner:
+			case state.V == keepalived.StateMaster:
 				c.InitialState = vrrp.StateMaster
 				if !in.Priority.Set() {
 					c.Priority = vrrp.PriorityOwner
@@ -143,10 +132,11 @@ func (t *translator) instances(groups map[string]groupMembership) {
 				if c.PreemptDelay > 0 {
 					t.warnf(in.PreemptDelay.Pos, "preempt_delay", "preempt delay will not work with initial state MASTER - clearing (as keepalived does)")
 				}
-			case keepalived.StateBackup:
+			case state.V == keepalived.StateBackup:
 				c.InitialState = vrrp.StateBackup
 			}
 		}
+		t.acceptStrict(in, &c)
 		c.Notify = t.notify(in.Notify, in.NotifyMaster, in.NotifyBackup, in.NotifyFault, in.NotifyStop)
 		if f := g.VRRPNotifyFIFO; f.Set() {
 			c.Notify.FIFO = f.V.Path
@@ -167,9 +157,74 @@ func (t *translator) instances(groups map[string]groupMembership) {
 		}
 		ip.Tracks = append(ip.Tracks, t.trackScripts(in.TrackScripts, true)...)
 		ip.Tracks = append(ip.Tracks, t.trackFiles(in.TrackFiles, true)...)
+		ip.Tracks = append(ip.Tracks, t.trackProcesses(in.TrackProcesses, true)...)
 		ip.Tracks = append(ip.Tracks, groups[in.Name].tracks...)
 		t.plan.Instances = append(t.plan.Instances, ip)
 	}
+}
+
+// authentication sets c's authentication (PASS, or keepalived's IPsec AH)
+// and returns the auth_type that runs, "" for none: it is ignored where
+// keepalived 2.2.7 ignores it, with its warnings (vrrp_complete_instance):
+// in strict mode, in version 3, without a password, and AH with IPv6. The
+// parser has already refused any type but PASS and AH (case-sensitive).
+func (t *translator) authentication(c *vrrp.Config, a keepalived.Value[keepalived.Auth], in *keepalived.VRRPInstance) string {
+	ipv6 := len(in.VirtualIPAddresses) > 0 && in.VirtualIPAddresses[0].Prefix.Addr().Is6()
+	switch typ := a.V.Type; {
+	case t.strictMode(in):
+		t.warnf(a.Pos, "authentication", "Strict mode does not support authentication. Ignoring. (as keepalived does)")
+	case c.Version == 3 || c.Version == 0 && ipv6: // IPv6 defaults to version 3
+		t.warnf(a.Pos, "authentication", "VRRP version 3 does not support authentication; ignored, as keepalived does")
+	case a.V.Pass == "":
+		t.warnf(a.Pos, "authentication", "authentication specified but no password given; ignored, as keepalived does")
+	case typ == "AH" && ipv6:
+		t.warnf(a.Pos, "authentication", "cannot use AH authentication with IPv6; ignored, as keepalived does")
+	case typ == "PASS":
+		c.AuthPass = a.V.Pass
+		return typ
+	case typ == "AH":
+		c.AuthPass = a.V.Pass
+		c.AuthType = vrrp.AuthAH
+		return typ
+	default:
+		t.errorf(a.Pos, "authentication: unknown auth_type %s", a.V.Type)
+	}
+	return ""
+}
+
+// mcastGroup is the group an instance's adverts go to: mcast_dst_ip, else
+// global_defs' vrrp_mcast_group4 / vrrp_mcast_group6 for the VIPs'
+// family; zero for the default groups, and with unicast peers (where
+// keepalived ignores mcast_dst_ip with a warning).
+func (t *translator) mcastGroup(in *keepalived.VRRPInstance) netip.Addr {
+	g := &t.cfg.Global
+	if in.UnicastPeerBlock.IsValid() {
+		if in.McastDstIP.Set() {
+			t.warnf(in.McastDstIP.Pos, "mcast_dst_ip", "multicast destination specified with unicast - ignoring (as keepalived does)")
+		}
+		return netip.Addr{}
+	}
+	ipv6 := len(in.VirtualIPAddresses) > 0 && in.VirtualIPAddresses[0].Prefix.Addr().Is6()
+	switch {
+	case in.McastDstIP.Set():
+		// vrrp_mcast_dst_ip_handler: a wrong address is skipped.
+		a := in.McastDstIP.V
+		switch {
+		case a.Is6() != ipv6:
+			t.warnf(in.McastDstIP.Pos, "mcast_dst_ip", "mcast dest address %v MUST match VRRP instance family. Skipping... (as keepalived does)", a)
+		case !ipv6 && !a.IsMulticast(), ipv6 && !a.IsLinkLocalMulticast():
+			t.warnf(in.McastDstIP.Pos, "mcast_dst_ip", "mcast_dst_ip %v not%s multicast. Skipping... (as keepalived does)", a, map[bool]string{true: " link-local"}[ipv6])
+		default:
+			return a
+		}
+		if ipv6 {
+			return g.VRRPMcastGroup6.V
+		}
+		return g.VRRPMcastGroup4.V
+	case ipv6:
+		return g.VRRPMcastGroup6.V
+	}
+	return g.VRRPMcastGroup4.V
 }
 
 // garpDelay maps keepalived's delay (0 = none) onto vrrp's (0 = default,

@@ -3,9 +3,7 @@ package director
 import (
 	"context"
 	"sync"
-	"time"
 
-	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/vrrp"
 )
 
@@ -93,8 +91,9 @@ func (d *Director) newInstance(p *InstancePlan) (*vrrp.Instance, error) {
 			tr = d.scriptTracker(t.Script)
 			tr = d.recordScript(t.Name, tr)
 		case TrackFile:
-			fc := &healthcheck.FileChecker{Path: t.File, Reverse: t.Reverse}
-			tr = vrrp.TrackFunc(time.Second, fc.Check)
+			tr = vrrp.TrackFile(t.File)
+		case TrackProcess:
+			tr = vrrp.TrackProcess(t.Process)
 		default:
 			return nil, errorAt(p.Pos, "vrrp_instance %s: tracker %q of unknown kind %d", p.VRRP.Name, t.Name, t.Kind)
 		}

@@ -54,7 +54,7 @@
 // as "file:line:col: message", the warnings are returned with it, and a
 // configuration with any error is rejected as a whole (the returned
 // *Config is nil). A keyword that keepalived knows but lvskit does not
-// implement (SNMP, BFD, nftables, track_process, ...) is accepted and
+// implement (SNMP, BFD, ...) is accepted and
 // reported as a Warning with its position, never silently dropped.
 // Diagnostic has a Severity for tools that list both.
 //

@@ -113,7 +113,7 @@ func parse(src *source, data []byte, name, dir string, opts Options) (*Config, [
 }
 
 // Top-level blocks lvskit recognises but does not implement.
-var topIgnored = set("bfd_instance", "vrrp_track_process", "garp_group",
+var topIgnored = set("bfd_instance", "garp_group",
 	"linkbeat_interfaces", "track_group", "interface_up_down_delays", "SSL",
 	"net_namespace_ipvs", "namespace_with_ipsets", "instance",
 	"use_pid_dir", "linkbeat_use_polling", "child_wait_time")
@@ -124,6 +124,7 @@ func (d *decoder) top(root *node) {
 		"vrrp_script":          d.vrrpScript,
 		"track_file":           d.trackFile,
 		"vrrp_track_file":      d.trackFile,
+		"vrrp_track_process":   d.trackProcess,
 		"vrrp_sync_group":      d.syncGroup,
 		"vrrp_instance":        d.vrrpInstance,
 		"static_ipaddress":     d.ipAddresses(&d.cfg.StaticIPAddresses),

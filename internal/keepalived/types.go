@@ -15,6 +15,7 @@ type Config struct {
 	Global              GlobalDefs
 	Scripts             []VRRPScript         // vrrp_script
 	TrackFiles          []TrackFile          // track_file / vrrp_track_file
+	TrackProcesses      []TrackProcess       // vrrp_track_process
 	SyncGroups          []VRRPSyncGroup      // vrrp_sync_group
 	Instances           []VRRPInstance       // vrrp_instance
 	StaticIPAddresses   []IPAddress          // static_ipaddress
@@ -303,6 +304,7 @@ type VRRPInstance struct {
 	TrackInterfaces         []TrackRef
 	TrackScripts            []TrackRef
 	TrackFiles              []TrackRef
+	TrackProcesses          []TrackRef
 	McastSrcIP              Value[netip.Addr]
 	McastDstIP              Value[netip.Addr]
 	UnicastSrcIP            Value[netip.Addr]
@@ -359,6 +361,7 @@ type VRRPSyncGroup struct {
 	TrackInterfaces         []TrackRef
 	TrackScripts            []TrackRef
 	TrackFiles              []TrackRef
+	TrackProcesses          []TrackRef
 	Notify                  Value[Script]
 	NotifyMaster            Value[Script]
 	NotifyBackup            Value[Script]

@@ -23,6 +23,13 @@ func (d *decoder) validate() {
 		}
 		files[f.Name] = true
 	}
+	processes := map[string]bool{}
+	for _, p := range c.TrackProcesses {
+		if processes[p.Name] {
+			d.errorf(p.Pos, "vrrp_track_process %q is defined twice", p.Name)
+		}
+		processes[p.Name] = true
+	}
 	// keepalived ignores a reference to a block that does not exist.
 	checkRefs := func(kind string, refs []TrackRef, known map[string]bool, what string) []TrackRef {
 		return slices.DeleteFunc(refs, func(r TrackRef) bool {
@@ -48,17 +55,23 @@ func (d *decoder) validate() {
 			d.errorf(in.Pos, "vrrp_instance %q: missing interface (keepalived does not start either)", in.Name)
 		}
 		if len(in.VirtualIPAddresses) > 0 {
-			first := in.VirtualIPAddresses[0].Prefix.Addr()
+			first, what := in.VirtualIPAddresses[0].Prefix.Addr(), ""
+			if m := in.McastDstIP; m.Set() && before(m.Pos, in.VirtualIPAddresses[0].Pos) {
+				// keepalived takes the instance's family from the first
+				// of mcast_dst_ip and the VIPs in the file.
+				first, what = m.V, "mcast_dst_ip "
+			}
 			in.VirtualIPAddresses = slices.DeleteFunc(in.VirtualIPAddresses, func(a IPAddress) bool {
 				if a.Prefix.Addr().Is4() == first.Is4() {
 					return false
 				}
-				d.warnf(a.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not of the address family of %s: ignored, as keepalived does (use virtual_ipaddress_excluded to mix families)", a.Prefix, first)
+				d.warnf(a.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not of the address family of %s%s: ignored, as keepalived does (use virtual_ipaddress_excluded to mix families)", a.Prefix, what, first)
 				return true
 			})
 		}
 		in.TrackScripts = checkRefs("track_script", in.TrackScripts, scripts, "vrrp_script")
 		in.TrackFiles = checkRefs("track_file", in.TrackFiles, files, "track_file")
+		in.TrackProcesses = checkRefs("track_process", in.TrackProcesses, processes, "vrrp_track_process")
 	}
 	member := map[string]string{}
 	for i := 0; i < len(c.SyncGroups); i++ {
@@ -86,6 +99,7 @@ func (d *decoder) validate() {
 		}
 		g.TrackScripts = checkRefs("track_script", g.TrackScripts, scripts, "vrrp_script")
 		g.TrackFiles = checkRefs("track_file", g.TrackFiles, files, "track_file")
+		g.TrackProcesses = checkRefs("track_process", g.TrackProcesses, processes, "vrrp_track_process")
 	}
 	if s := c.Global.LVSSyncDaemon; s.Set() && s.V.Instance != "" && instances[s.V.Instance] == nil {
 		d.errorf(s.Pos, "lvs_sync_daemon: no vrrp_instance named %q", s.V.Instance)
@@ -117,4 +131,9 @@ func (d *decoder) validate() {
 			}
 		}
 	}
+}
+
+// before reports whether a comes before b in the same file.
+func before(a, b Pos) bool {
+	return a.File == b.File && (a.Line < b.Line || a.Line == b.Line && a.Col < b.Col)
 }

@@ -93,6 +93,7 @@ func (d *decoder) syncGroup(n *node) {
 		"track_interface":            d.trackRefs(&g.TrackInterfaces, -253, 253),
 		"track_script":               d.trackRefs(&g.TrackScripts, -253, 253),
 		"track_file":                 d.trackRefs(&g.TrackFiles, -254, 254),
+		"track_process":              d.trackRefs(&g.TrackProcesses, -254, 254),
 		"notify":                     d.script(&g.Notify),
 		"notify_master":              d.script(&g.NotifyMaster),
 		"notify_backup":              d.script(&g.NotifyBackup),
@@ -103,7 +104,7 @@ func (d *decoder) syncGroup(n *node) {
 		"global_tracking":            d.fixed(&g.GlobalTracking, true),
 		"sync_group_tracking_weight": d.fixed(&g.SyncGroupTrackingWeight, true),
 	}
-	d.decodeBlock("vrrp_sync_group", n, t, set("track_process", "track_bfd"))
+	d.decodeBlock("vrrp_sync_group", n, t, set("track_bfd"))
 	if len(g.Group) == 0 {
 		d.warnf(n.pos, "vrrp_sync_group", "vrrp_sync_group %q has no instances (no group { }): removed, as keepalived does", g.Name)
 		return
@@ -112,7 +113,7 @@ func (d *decoder) syncGroup(n *node) {
 }
 
 var instanceIgnored = set(
-	"vrf", "use_vmac_addr", "use_ipvlan", "track_process", "track_bfd",
+	"vrf", "use_vmac_addr", "use_ipvlan", "track_bfd",
 	"old_unicast_checksum", "garp_extra_if", "garp_extra_if_vmac", "debug",
 	"kernel_rx_buf_size", "linkbeat_use_polling", "no_virtual_ipaddress",
 	"v3_checksum_as_v2", "timer_expired_backup", "vmac_garp_intvl",
@@ -143,6 +144,7 @@ func (d *decoder) vrrpInstance(n *node) {
 		"track_interface":    d.trackRefs(&in.TrackInterfaces, -253, 253),
 		"track_script":       d.trackRefs(&in.TrackScripts, -253, 253),
 		"track_file":         d.trackRefs(&in.TrackFiles, -254, 254),
+		"track_process":      d.trackRefs(&in.TrackProcesses, -254, 254),
 		"mcast_src_ip":       d.hostAddr(&in.McastSrcIP),
 		"mcast_dst_ip":       d.addr(&in.McastDstIP),
 		"unicast_src_ip":     d.hostAddr(&in.UnicastSrcIP),

@@ -23,7 +23,7 @@ func TestWarnings(t *testing.T) {
 		{Pos: at(6, 5), Keyword: "max_auto_priority", Msg: msg("max_auto_priority")},
 		{Pos: at(9, 1), Keyword: "bfd_instance", Msg: msg("bfd_instance")},
 		{Pos: at(16, 5), Keyword: "debug", Msg: msg("debug")},
-		{Pos: at(17, 5), Keyword: "track_process", Msg: msg("track_process")},
+		{Pos: at(17, 5), Keyword: "track_bfd", Msg: msg("track_bfd")},
 		{Pos: at(21, 37), Keyword: "virtual_routes", Msg: `virtual_routes: option "pref" is not implemented by lvskit and is ignored`},
 		{Pos: at(26, 5), Keyword: "persistence_engine", Msg: msg("persistence_engine")},
 		{Pos: at(31, 17), Keyword: "regex", Msg: msg("regex")},

@@ -118,7 +118,8 @@ func (n Network) DeleteVMAC(_ context.Context, name string) error {
 	return err
 }
 
-// BlockAddresses drops traffic to the addresses (no_accept while backup).
+// BlockAddresses drops traffic to and from the addresses (no_accept, and
+// vrrp_strict, while master).
 func (n Network) BlockAddresses(addrs []netip.Addr) error {
 	var errs []error
 	for _, a := range addrs {
