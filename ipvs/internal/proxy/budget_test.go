@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -269,9 +270,11 @@ func TestPipesOnlyWhileBytesWait(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if st := serviceStatus(t, p, k).Stats; st.BytesIn != n*uint64(len(payload)) {
-			t.Fatalf("bytes in %d, want %d", st.BytesIn, n*len(payload))
-		}
+		// A copier counts what it wrote after the write returns, which
+		// may be after the echo is back.
+		eventually(t, fmt.Sprintf("%d bytes in counted", n*len(payload)), func() bool {
+			return serviceStatus(t, p, k).Stats.BytesIn == n*uint64(len(payload))
+		})
 		// All n connections are open and idle now.
 		if p.loops != nil {
 			got := settle() - before
