@@ -310,7 +310,6 @@
 //     where /bin/sh is dash (translate_script.go);
 //   - a notification_email that is not name@domain is left out (keepalived
 //     hands it to the SMTP server as written);
-//   - a vrrp_sync_group of fewer than two instances is an error;
 //   - a word that is not UTF-8 text, a name over 255 bytes or an interface
 //     name over 15 is an error, and so is an include of anything but a
 //     regular file or past the parser's bounds (keepalived.Limits);
