@@ -73,8 +73,14 @@ type Diagnostic struct {
 	Msg      string
 }
 
-// String is "file:line:col: message".
-func (d Diagnostic) String() string { return d.Pos.String() + ": " + d.Msg }
+// String is "file:line:col: message", or the message alone when it has
+// no position at all (a problem of no file, such as a backend refusal).
+func (d Diagnostic) String() string {
+	if at := d.Pos.String(); at != "" {
+		return at + ": " + d.Msg
+	}
+	return d.Msg
+}
 
 // Warning reports a value that runs other than written (corrected or
 // ignored as keepalived corrects or ignores it) or a keyword that lvskit
