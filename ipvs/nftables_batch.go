@@ -45,15 +45,14 @@ type nftBatch struct {
 // elemRun is an element message that later elements for the same map may
 // join.
 type elemRun struct {
-	open   bool
-	typ    uint16
-	fam    nftables.TableFamily
-	table  string
-	set    string
-	msg    int // offset of its header in b
-	list   int // offset of its element list attribute
-	n      int // elements in it
-	create bool
+	open  bool
+	typ   uint16
+	fam   nftables.TableFamily
+	table string
+	set   string
+	msg   int // offset of its header in b
+	list  int // offset of its element list attribute
+	n     int // elements in it
 }
 
 // maxAttr is the most an attribute's 16-bit length can hold.

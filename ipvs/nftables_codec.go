@@ -26,14 +26,11 @@ const nftCommentVersion = "lvskit1"
 // nftServiceAttrs are the parts of a Service that its dispatch element's
 // comment carries.
 type nftServiceAttrs struct {
-	sid       uint32
-	sched     string
-	flags     ServiceFlags
-	persist   time.Duration
-	bits      int
-	fwmark    uint32 // for reading back a fwmark service
-	anyPort   bool
-	forwardDR bool // the dispatch map it is in: raw (DR) or nat
+	sid     uint32
+	sched   string
+	flags   ServiceFlags
+	persist time.Duration
+	bits    int
 }
 
 func (a nftServiceAttrs) comment() string {

@@ -176,10 +176,10 @@ func (n *NFTables) fillNATCounters(f nftFam, bySID map[uint32]*nftSvc) error {
 			continue
 		}
 		for i := range s.Destinations {
-			k := string(natCountKey(s, i))
+			key := natCountKey(s, i)
 			st := &s.Destinations[i].Stats
-			st.PacketsIn, st.BytesIn = in[k].packets, in[k].bytes
-			st.PacketsOut, st.BytesOut = out[k].packets, out[k].bytes
+			st.PacketsIn, st.BytesIn = in[string(key)].packets, in[string(key)].bytes
+			st.PacketsOut, st.BytesOut = out[string(key)].packets, out[string(key)].bytes
 		}
 	}
 	return nil

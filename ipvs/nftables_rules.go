@@ -280,8 +280,6 @@ func flowKey(f nftFam, sid uint32) []expr.Any {
 	}
 }
 
-func flowKeyLen(f nftFam) uint32 { return 4 * (4 + regs(f.addrLen)) }
-
 // nftSvc is one service as the backend keeps it: the model plus ids.
 type nftSvc struct {
 	Service

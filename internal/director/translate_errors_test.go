@@ -9,7 +9,6 @@ import (
 
 // Semantic errors reject the file, each with its position.
 func TestLoadErrors(t *testing.T) {
-	const inst = "vrrp_instance V {\n    interface eth0\n    virtual_router_id 9\n    virtual_ipaddress {\n        10.0.0.9\n    }\n"
 	for _, tc := range []struct {
 		name, text string
 		want       []string // ":line:col: message" suffixes, in order

@@ -127,7 +127,6 @@ func runNetns(d time.Duration, conns, threads, rounds int, out, jsonOut string, 
 	defer cancel()
 	var children []*child
 	defer stopAll(&children)
-	var rs []*nslab.Host
 	for i := range 2 {
 		h, err := host(fmt.Sprintf("rs%d", i+1), fmt.Sprintf("10.0.0.1%d/24", i+1))
 		if err != nil {
@@ -149,7 +148,6 @@ func runNetns(d time.Duration, conns, threads, rounds int, out, jsonOut string, 
 			return err
 		}
 		children = append(children, c)
-		rs = append(rs, h)
 	}
 	backends := "10.0.0.11:80,10.0.0.12:80"
 	pc, err := start(ctx, "lvskit proxy", inNS(dir, self, "-role", "proxy", "-listen", "10.0.0.1:81", "-dests", backends)...)
