@@ -22,8 +22,8 @@
 // into instances, ...) and makes the libraries' own configurations:
 // vrrp.Config per vrrp_instance (translate_vrrp.go) with its trackers and
 // sync groups (translate_track.go) and virtual routes and rules
-// (translate_iproute.go and translate_iprule.go, which also make Plan.Static of the static_*
-// blocks), an ipvs.Service per virtual_server or
+// (translate_iproute.go and translate_iprule.go, which also make
+// Plan.Static of the static_* blocks), an ipvs.Service per virtual_server or
 // group address with a healthcheck.RealServer per real_server
 // (translate_lvs.go) and its checks (translate_check.go), and alert.Config
 // from global_defs. Every script is given its user and checked as
@@ -78,7 +78,7 @@
 // server's health and table entry, the sync daemon), control.go (the
 // same on a Unix socket only root can open, Options.ControlSocket, which
 // `director status` reads; Started and Healthy, for a service manager's
-// READY and watchdog), X
+// READY and watchdog), dump.go, dump_format.go and dump_json.go (keepalived's
 // keepalived.data, .stats and .json, written by DumpData, DumpStats and
 // DumpJSON as keepalived 2.2.7 writes them), compat.go (keepalived-exporter's
 // and node_exporter's metric names, Options.MetricsCompat) and scripts.go
