@@ -59,6 +59,16 @@ func TestParseDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := parseDump(string(log))
+	// keepalived's parent process may write a line into the middle of its
+	// child's dump: it must not end a list.
+	interleaved := strings.Replace(string(log), "10.1.1.1/24 dev eth0 scope global label eth0:1\n",
+		"10.1.1.1/24 dev eth0 scope global label eth0:1\nThu Dec  3 14:00:22 2026: Startup complete\n", 1)
+	if interleaved == string(log) {
+		t.Fatal("the sample dump lacks the VIP line the test interleaves after")
+	}
+	if diff := cmp.Diff(got, parseDump(interleaved)); diff != "" {
+		t.Errorf("dump with a line of the parent process inside (-plain +interleaved):\n%s", diff)
+	}
 	want := Values{
 		"global router_id": "vm", "global garp_interval": "0s", "global gna_interval": "0s",
 		"VI_1 version": "2", "VI_1 state": "BACKUP", "VI_1 vrid": "51", "VI_1 priority": "150",

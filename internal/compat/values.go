@@ -27,6 +27,12 @@ func parseDump(log string) Values {
 			section, inst, list = l, "", ""
 			continue
 		}
+		if section != "" && l != "" && l[0] != ' ' {
+			// Every line of the dump is indented: this one is keepalived's
+			// parent process ("Startup complete"), written into the middle
+			// of its VRRP child's dump (seen in CI, between two VIPs).
+			continue
+		}
 		trim := strings.TrimSpace(l)
 		key, val, kv := strings.Cut(trim, " = ")
 		switch {

@@ -163,7 +163,7 @@ func TestIntegrationBadNameOnStartAndSIGHUP(t *testing.T) {
 	if err != nil || vrrpState(st1) != "MASTER" || st1.ReloadsFailed != 1 || st1.VRRP[0].Name != "VI_1" {
 		t.Errorf("lvs1 after the bad reload: %+v %v", st1, err)
 	}
-	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":4:15: word") {
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(p1.Output(), "reload rejected: "+conf1+":4:15: word") }) {
 		t.Errorf("the rejected reload's position is not in the log:\n%s", p1.Output())
 	}
 	if st2, _ := fetchStatus(d2); vrrpState(st2) != "BACKUP" {

@@ -281,7 +281,8 @@ func TestIntegrationDirectors(t *testing.T) {
 	if rs, _ := realServer(bad, "192.168.0.2:80"); rs.TableWeight != 2 {
 		t.Errorf("web2 after a rejected reload: %+v, want weight 2 kept", rs)
 	}
-	if !strings.Contains(p1.Output(), "reload rejected: "+conf1+":1:1") {
+	// The status counts the failure before the log line reaches our pipe.
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(p1.Output(), "reload rejected: "+conf1+":1:1") }) {
 		t.Errorf("the rejected reload's error with its position is not in the log:\n%s", p1.Output())
 	}
 	metrics := fetchMetrics(t, d1)
