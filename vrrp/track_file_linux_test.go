@@ -67,6 +67,12 @@ func TestTrackFileInotify(t *testing.T) {
 	path := filepath.Join(dir, "prio")
 	write(t, path, "3\n")
 	reports, _ := runFileTracker(t, FileConfig{Path: path, Weight: 10})
+	// A write in place truncates, then writes: a tracker that reads the
+	// file between the two (after the event of an earlier write) sees it
+	// empty, which keepalived also reads as 0. And an event may be read
+	// late, reporting the previous level again. Such reports may come
+	// before a step's own; any other report fails the test.
+	empty := level{0, false}
 	steps := []struct {
 		what string
 		do   func()
@@ -97,11 +103,15 @@ func TestTrackFileInotify(t *testing.T) {
 			}
 		}, level{0, false}},
 	}
+	prev := level{30, false}
 	for _, s := range steps {
 		s.do()
-		if got := next(t, reports); got != s.want {
-			t.Fatalf("%s: reported %+v, want %+v", s.what, got, s.want)
+		for got := next(t, reports); got != s.want; got = next(t, reports) {
+			if got != prev && got != empty {
+				t.Fatalf("%s: reported %+v, want %+v (or first %+v again, or an empty file's %+v)", s.what, got, s.want, prev, empty)
+			}
 		}
+		prev = s.want
 	}
 }
 
