@@ -80,13 +80,23 @@ func (d *Director) listenControl(path string) (net.Listener, error) {
 	if madeDir {
 		l.dir = dir
 	}
+	ln, err := bindControl(path)
+	if err != nil {
+		l.release() // the lock, and the folder if made here
+		return nil, err
+	}
+	l.UnixListener = ln
+	return l, nil
+}
+
+// bindControl puts a listening socket of mode 0600 at path, replacing a
+// stale one (the caller holds the path's lock).
+func bindControl(path string) (*net.UnixListener, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
-			l.release()
 			return nil, fmt.Errorf("listen on control socket: %s exists and is not a socket", path)
 		}
 		if err := os.Remove(path); err != nil {
-			l.release()
 			return nil, fmt.Errorf("remove stale control socket: %w", err)
 		}
 	}
@@ -94,24 +104,20 @@ func (d *Director) listenControl(path string) (net.Listener, error) {
 	_ = os.Remove(tmp)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
-		l.release()
 		return nil, fmt.Errorf("listen on control socket: %w", err)
 	}
 	ln.SetUnlinkOnClose(false)
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		ln.Close()
 		_ = os.Remove(tmp)
-		l.release()
 		return nil, fmt.Errorf("set control socket mode: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		ln.Close()
 		_ = os.Remove(tmp)
-		l.release()
 		return nil, fmt.Errorf("put control socket in place: %w", err)
 	}
-	l.UnixListener = ln
-	return l, nil
+	return ln, nil
 }
 
 // lockControl takes the exclusive lock that owns the control socket's
