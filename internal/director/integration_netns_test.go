@@ -21,6 +21,7 @@ global_defs {
 vrrp_script in_ns {
     script "/bin/sh -c 'ip -o addr show dev eth0 | grep -q 10.68.0.1/24'"
     interval 1
+    timeout 20
     fall 1
     rise 1
 }
@@ -123,8 +124,6 @@ func testNetNamespace(t *testing.T, bin, backend string) {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k := peer.StartKeepalived(t, ka, strings.NewReplacer("{{NAME}}", "ka", "{{PRIO}}", "100", "{{EXTRA}}", "").
-		Replace(strings.ReplaceAll(strings.ReplaceAll(virtualRoutesConf, "10.64.0.100", "10.68.0.100"), "virtual_router_id 64", "virtual_router_id 68")))
 	p := startDirector(t, parent, bin, "nsdir", "-f", conf, "--metrics", ":9100", "--backend", backend)
 
 	var st *director.Status
@@ -135,20 +134,39 @@ func testNetNamespace(t *testing.T, bin, backend string) {
 		rs, ok := realServer(st, "10.68.0.11:80")
 		return vrrpState(st) == "MASTER" && ok && rs.Healthy && rs.InTable
 	}) {
-		t.Fatalf("not MASTER with the real server healthy in the table: %+v\n%s\n%s", st, p.Output(), k.Log())
+		t.Fatalf("not MASTER with the real server healthy in the table: %+v\n%s", st, p.Output())
 	}
 	if st.Backend != backend {
 		t.Errorf("backend %q, want %s", st.Backend, backend)
 	}
-	lines := ipLines(x)
-	for _, w := range [][]string{{"10.68.0.100/24"}, {"192.168.150.0/24 via 10.68.0.254 dev eth0 proto keepalived"},
-		{"192.168.151.0/24 via 10.68.0.254 dev eth0 proto keepalived"}} {
-		if !shown(lines, w...) {
-			t.Errorf("not in the namespace: %q\n%s", w, strings.Join(lines, "\n"))
-		}
+	// keepalived joins the MASTER director: started together, the two
+	// master-down timers (3.41 s here, 3.61 s there) race, and keepalived
+	// could be MASTER for a moment before the first advert of priority 150.
+	k := peer.StartKeepalived(t, ka, strings.NewReplacer("{{NAME}}", "ka", "{{PRIO}}", "100", "{{EXTRA}}", "").
+		Replace(strings.ReplaceAll(strings.ReplaceAll(virtualRoutesConf, "10.64.0.100", "10.68.0.100"), "virtual_router_id 64", "virtual_router_id 68")))
+	if !k.WaitLog("Entering BACKUP STATE", 20*time.Second) {
+		t.Fatalf("keepalived did not start as BACKUP:\n%s", k.Log())
 	}
-	if !k.WaitLog("Entering BACKUP STATE", 10*time.Second) || strings.Contains(k.Log(), "Entering MASTER STATE") {
-		t.Errorf("keepalived on the LAN did not stay BACKUP to the director's adverts:\n%s", k.Log())
+	backupSince := time.Now()
+	// The VIP and the routes follow the transition the status shows.
+	want := [][]string{{"10.68.0.100/24"}, {"192.168.150.0/24 via 10.68.0.254 dev eth0 proto keepalived"},
+		{"192.168.151.0/24 via 10.68.0.254 dev eth0 proto keepalived"}}
+	var lines []string
+	if !waitFor(10*time.Second, func() bool {
+		lines = ipLines(x)
+		for _, w := range want {
+			if !shown(lines, w...) {
+				return false
+			}
+		}
+		return true
+	}) {
+		for _, w := range want {
+			if !shown(lines, w...) {
+				t.Errorf("not in the namespace: %q", w)
+			}
+		}
+		t.Errorf("the namespace shows:\n%s", strings.Join(lines, "\n"))
 	}
 	// The vrrp_script (weight 0: down would be FAULT) ran inside: MASTER
 	// says so. notify_master ran inside too: it saw the namespace's eth0.
@@ -168,6 +186,12 @@ func testNetNamespace(t *testing.T, bin, backend string) {
 	after := parentState(parent)
 	if diff := lineDiff(before, after); diff != "" {
 		t.Errorf("the namespace the director runs in changed (-before +after):\n%s", diff)
+	}
+	// Longer than keepalived's master-down interval (3 x 1 s + skew): had
+	// it dropped the director's adverts it would have become MASTER.
+	time.Sleep(time.Until(backupSince.Add(4500 * time.Millisecond)))
+	if strings.Contains(k.Log(), "Entering MASTER STATE") {
+		t.Errorf("keepalived on the LAN did not stay BACKUP to the director's adverts:\n%s", k.Log())
 	}
 
 	stopDirector(t, p)
