@@ -1,7 +1,6 @@
 package director_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -57,24 +56,76 @@ func shown(lines []string, parts ...string) bool {
 }
 
 // monitor runs `ip -o monitor address route rule` in h until stop is
-// called, and returns what it printed.
+// called, and returns what it printed in between. ip(8) says nothing when
+// it has subscribed, nor when it has printed what it received: a marker
+// rule (preference 32000, from 198.51.100.7), added until the monitor
+// shows it and deleted by stop, which waits for the deletion to show,
+// bounds what it returns on both sides.
 func monitor(t *testing.T, h *netnstest.Host) (stop func() string) {
 	t.Helper()
+	addMarker := []string{"rule", "add", "preference", "32000", "from", "198.51.100.7", "lookup", "main"}
+	delMarker := []string{"rule", "del", "preference", "32000"}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := h.Command(ctx, "ip", "-o", "monitor", "address", "route", "rule")
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	out := &nslab.Buffer{}
+	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cancel)
-	time.Sleep(300 * time.Millisecond) // let it subscribe
+	begin := -1 // in out, just after the marker's addition
+	for deadline := time.Now().Add(20 * time.Second); begin < 0 && time.Now().Before(deadline); {
+		from := len(out.String())
+		h.Run("ip", addMarker...)
+		waitFor(time.Second, func() bool {
+			if _, end, ok := markerLine(out.String()[from:], false); ok {
+				begin = from + end
+			}
+			return begin >= 0
+		})
+		if begin < 0 {
+			h.Run("ip", delMarker...) // added before the monitor listened: again
+		}
+	}
+	if begin < 0 {
+		t.Fatalf("ip monitor in %s did not show the marker rule within 20s:\n%s", h.Name(), out.String())
+	}
 	return func() string {
-		time.Sleep(300 * time.Millisecond) // let it print what it received
+		t.Helper()
+		h.Run("ip", delMarker...)
+		var text string
+		var at int
+		deleted := waitFor(20*time.Second, func() bool {
+			text = out.String()[begin:]
+			var ok bool
+			at, _, ok = markerLine(text, true)
+			return ok
+		})
 		cancel()
 		_ = cmd.Wait()
-		return out.String()
+		if !deleted {
+			t.Errorf("ip monitor in %s did not show the marker rule's deletion within 20s:\n%s", h.Name(), text)
+			return text
+		}
+		return text[:at]
 	}
+}
+
+// markerLine finds in text the first whole line of monitor's marker rule,
+// its addition or its deletion, and returns where it starts and ends.
+func markerLine(text string, deleted bool) (start, end int, ok bool) {
+	for start < len(text) {
+		nl := strings.IndexByte(text[start:], '\n')
+		if nl < 0 {
+			return 0, 0, false // a line not yet complete
+		}
+		l := text[start : start+nl]
+		if strings.HasPrefix(l, "32000:") && !deleted || strings.HasPrefix(l, "Deleted 32000:") && deleted {
+			return start, start + nl + 1, true
+		}
+		start += nl + 1
+	}
+	return 0, 0, false
 }
 
 const staticConf = `global_defs {
