@@ -62,11 +62,15 @@ type notifications struct {
 	ch        chan []string
 	mu        sync.Mutex
 	watchdogs int
+	// beforeFirst is the number of watchdog pings read before the first
+	// other notification (-1 until it comes): counted by the reader, as
+	// pings keep coming while the test looks at that notification.
+	beforeFirst int
 }
 
 func listenNotify(t *testing.T) (*notifications, string) {
 	sock := sdnotifytest.Listen(t)
-	n := &notifications{t: t, ch: make(chan []string, 100)}
+	n := &notifications{t: t, ch: make(chan []string, 100), beforeFirst: -1}
 	go func() {
 		for {
 			msg, ok := sock.Next(time.Hour)
@@ -79,6 +83,11 @@ func listenNotify(t *testing.T) (*notifications, string) {
 				n.mu.Unlock()
 				continue
 			}
+			n.mu.Lock()
+			if n.beforeFirst < 0 {
+				n.beforeFirst = n.watchdogs
+			}
+			n.mu.Unlock()
 			n.ch <- msg
 		}
 	}()
@@ -101,6 +110,14 @@ func (n *notifications) pings() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.watchdogs
+}
+
+// pingsBeforeFirst is the number of watchdog pings that came before the
+// first other notification.
+func (n *notifications) pingsBeforeFirst() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.beforeFirst
 }
 
 func statusJSON(t *testing.T, sock string) *director.Status {
@@ -198,7 +215,9 @@ func TestIntegrationService(t *testing.T) {
 		!strings.HasSuffix(ready[1], ": 1 VRRP instances, 1 virtual servers, IPVS backend userspace") {
 		t.Fatalf("first notification %q, want READY=1 with the running summary", ready)
 	}
-	pingsBeforeReady := notify.pings()
+	// Pings after READY may already be counted: the reader says how many
+	// came before it.
+	pingsBeforeReady := notify.pingsBeforeFirst()
 	if b, err := os.ReadFile(pidFile); err != nil || string(b) != strconv.Itoa(cmd.Process.Pid)+"\n" {
 		t.Errorf("pid file %q, %v; want %d", b, err, cmd.Process.Pid)
 	}
