@@ -214,6 +214,16 @@ func (d *demo) distribution(ctx context.Context) error {
 	return nil
 }
 
+// failoverBound is the longest time without service the demo accepts
+// when the master dies. VRRP promises the takeover after the backup's
+// master-down interval (3.6 s here) and nothing sooner; what comes on top
+// (the new master's timer firing, its gratuitous ARPs reaching the
+// router) is scheduling, which a loaded machine or an emulated VM
+// stretches by seconds. A takeover that waited for the router's ARP entry
+// to go stale, or a master-down interval counted wrong, shows well above
+// this bound.
+const failoverBound = 15 * time.Second
+
 // failover kills the master director with SIGKILL while the client keeps
 // asking, and measures the time without service.
 func (d *demo) failover(ctx context.Context) error {
@@ -310,8 +320,8 @@ func (d *demo) failover(ctx context.Context) error {
 	} else {
 		d.rep.problem("%s is %q 15s after the master was killed, want MASTER", backup, state)
 	}
-	if time.Duration(f.Gap) > 5*time.Second {
-		d.rep.problem("failover gap %s, want under 5s at advert_int 1s", f.Gap)
+	if time.Duration(f.Gap) > failoverBound {
+		d.rep.problem("failover gap %s, want under %s at advert_int 1s (master-down interval %s)", f.Gap, failoverBound, f.MasterDownInterval)
 	}
 	d.logf("%s took over after %s without service", backup, f.Gap)
 	return nil
@@ -356,7 +366,9 @@ func (d *demo) healthCheck(ctx context.Context) error {
 		return fmt.Errorf("the director did not take %s out within 60s", w.name)
 	}
 	h.DetectedAfter = jsonDuration(time.Since(stopped))
-	c := httpFrom(d.c.client, 2*time.Second)
+	// As in the healthy phase: a request fails only if it is not served
+	// at all, not because a loaded machine was slow to serve it.
+	c := httpFrom(d.c.client, 15*time.Second)
 	h.WhileDown = map[string]int{}
 	var firstErr error
 	for i := 0; i < 40; i++ {
