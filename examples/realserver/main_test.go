@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/lvskit/lvskit/internal/buildtest"
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 )
 
 // The real-server program puts the VIP on lo:0 with the DR sysctls, serves
@@ -25,7 +25,7 @@ func TestIntegrationRealServerRole(t *testing.T) {
 	lan.Connect(client, "eth0", "10.99.0.9/24")
 
 	before := web.Run("ip", "-4", "addr", "show", "dev", "lo")
-	var out bytes.Buffer
+	var out nslab.Buffer // read while the program writes
 	cmd := web.Command(context.Background(), bin, "--vip", "10.99.0.100", "--interface", "eth0", "--name", "web1", "--http", ":8080")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -37,7 +37,9 @@ func TestIntegrationRealServerRole(t *testing.T) {
 	client.AddRoute("10.99.0.100/32", "10.99.0.1")
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: client.DialContext, DisableKeepAlives: true}}
 	var body string
-	deadline := time.Now().Add(10 * time.Second)
+	// The realserver starts and takes the VIP meanwhile: on a loaded
+	// machine that can take seconds.
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := c.Get("http://10.99.0.100:8080/")
 		if err == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/lvskit/lvskit/internal/buildtest"
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 )
 
 // The router program forwards, masquerades the inside network going out,
@@ -26,7 +26,7 @@ func TestIntegrationRouterRole(t *testing.T) {
 	// No route back from the outside host: only masquerading lets its
 	// answers find the inside host.
 
-	var out bytes.Buffer
+	var out nslab.Buffer // read while the program writes
 	cmd := router.Command(context.Background(), bin, "--inside", "eth0", "--outside", "eth1",
 		"--masquerade", "192.168.0.0/24", "--dnat", "203.0.113.1:80=192.168.0.1:8080")
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -51,7 +51,9 @@ func TestIntegrationRouterRole(t *testing.T) {
 				c.Close()
 			}
 		}()
-		deadline := time.Now().Add(10 * time.Second)
+		// The router starts and sets its rules meanwhile: on a loaded
+		// machine that can take seconds.
+		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			c, err := client.Dial(ctx, "tcp", dial)
