@@ -108,7 +108,7 @@ virtual_server 10.0.0.9 80 {
             url {
                 path /
             }
-            connect_timeout 1
+            connect_timeout 10
         }
     }
     real_server 127.0.0.1 {{P2}} {
@@ -118,7 +118,7 @@ virtual_server 10.0.0.9 80 {
             url {
                 path /
             }
-            connect_timeout 1
+            connect_timeout 10
         }
     }
 }
@@ -218,7 +218,7 @@ func startRigWith(t *testing.T, global string, wrap func(*recordingBackend) ipvs
 
 func (r *reloadRig) waitFor(what string, cond func(Status) bool) Status {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st := r.d.Status(context.Background())
 		if cond(st) {
