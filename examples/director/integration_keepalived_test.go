@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/internal/peer"
@@ -204,7 +206,7 @@ func TestIntegrationKeepalivedDumps(t *testing.T) {
 // address lists, the way keepalived-exporter reads keepalived.data and
 // keepalived.stats.
 func signalAndParse(signal func() error, path string) (map[string]string, error) {
-	b, err := signalForFile(signal, path)
+	b, err := signalForFile(signal, path, hasInstance)
 	if err != nil {
 		return nil, err
 	}
@@ -240,26 +242,72 @@ func signalAndParse(signal func() error, path string) (map[string]string, error)
 }
 
 // signalForFile removes path, signals, and returns the file the signal
-// makes.
-func signalForFile(signal func() error, path string) ([]byte, error) {
+// makes once it is complete. keepalived writes in place, its parent first
+// and then its VRRP process (keepalived.data: the parent's global part,
+// then the instances, appended), so a reader can see the first writer's
+// part alone, or the first of a writer's stdio buffers; the director
+// renames a finished file to it. So the file is read each time inotify
+// says a writer closed it or a file was renamed to it, until complete
+// says it holds all.
+func signalForFile(signal func() error, path string, complete func([]byte) bool) ([]byte, error) {
 	_ = os.Remove(path)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, filepath.Dir(path), unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO); err != nil {
+		return nil, fmt.Errorf("watch %s: %w", filepath.Dir(path), err)
+	}
 	if err := signal(); err != nil {
 		return nil, err
 	}
 	var b []byte
-	if !netnstest.WaitFor(5*time.Second, func() bool {
-		var err error
-		b, err = os.ReadFile(path)
-		return err == nil && len(b) > 0
-	}) {
-		return nil, fmt.Errorf("no %s after the signal", path)
+	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.PathMax))
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("no complete %s within 20s of the signal; read last:\n%s", path, b)
+		}
+		if _, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1); err != nil && err != unix.EINTR {
+			return nil, fmt.Errorf("poll inotify: %w", err)
+		}
+		n, err := unix.Read(fd, buf)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read inotify: %w", err)
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			// struct inotify_event: wd, mask, cookie, len, then the name.
+			l := int(binary.NativeEndian.Uint32(buf[off+12:]))
+			name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+l]), "\x00")
+			off += unix.SizeofInotifyEvent + l
+			if name != filepath.Base(path) {
+				continue
+			}
+			if b, err = os.ReadFile(path); err == nil && complete(b) {
+				return b, nil
+			}
+		}
 	}
-	return b, nil
+}
+
+// hasInstance says whether a text dump has come to its VRRP instances:
+// a line signalAndParse starts one at.
+func hasInstance(b []byte) bool {
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VRRP Instance: ") || strings.HasPrefix(l, " VRRP Instance = ") {
+			return true
+		}
+	}
+	return false
 }
 
 // signalAndRead signals and reads the JSON document the signal makes.
 func signalAndRead(signal func() error, path string) ([]map[string]map[string]any, error) {
-	b, err := signalForFile(signal, path)
+	b, err := signalForFile(signal, path, json.Valid)
 	if err != nil {
 		return nil, err
 	}
