@@ -55,6 +55,32 @@ func shown(lines []string, parts ...string) bool {
 	return false
 }
 
+// waitShown waits until each of want is shown (see shown) in h's ip(8)
+// lines and returns them; if that does not happen within timeout, it says
+// which are missing and what ip(8) shows, as errors of t.
+func waitShown(t *testing.T, h *netnstest.Host, timeout time.Duration, what string, want [][]string) ([]string, bool) {
+	t.Helper()
+	var lines []string
+	if waitFor(timeout, func() bool {
+		lines = ipLines(h)
+		for _, w := range want {
+			if !shown(lines, w...) {
+				return false
+			}
+		}
+		return true
+	}) {
+		return lines, true
+	}
+	for _, w := range want {
+		if !shown(lines, w...) {
+			t.Errorf("%s: not set: %q", what, w)
+		}
+	}
+	t.Errorf("%s: ip(8) in %s shows:\n%s", what, h.Name(), strings.Join(lines, "\n"))
+	return lines, false
+}
+
 // monitor runs `ip -o monitor address route rule` in h until stop is
 // called, and returns what it printed in between. ip(8) says nothing when
 // it has subscribed, nor when it has printed what it received: a marker
@@ -202,22 +228,9 @@ func TestIntegrationStaticIPRoute(t *testing.T) {
 		{"102: from 192.168.4.0/24 lookup 100 proto keepalived"},
 		{"103: from 10.0.0.0/8 fwmark 0x10/0xff iif eth0 lookup 100 proto keepalived"},
 	}
-	var lines []string
-	if !waitFor(20*time.Second, func() bool {
-		lines = ipLines(h)
-		for _, w := range want {
-			if !shown(lines, w...) {
-				return false
-			}
-		}
-		return true
-	}) {
-		for _, w := range want {
-			if !shown(lines, w...) {
-				t.Errorf("not set at start: %q", w)
-			}
-		}
-		t.Fatalf("ip(8) shows:\n%s\n%s", strings.Join(lines, "\n"), p.Output())
+	lines, ok := waitShown(t, h, 20*time.Second, "at start", want)
+	if !ok {
+		t.Fatalf("director log:\n%s", p.Output())
 	}
 	// The route to 10.62.99.0/24 was there (the kernel's, for the address
 	// made before): the director's line finds it and sets nothing.

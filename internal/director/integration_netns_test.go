@@ -151,23 +151,7 @@ func testNetNamespace(t *testing.T, bin, backend string) {
 	// The VIP and the routes follow the transition the status shows.
 	want := [][]string{{"10.68.0.100/24"}, {"192.168.150.0/24 via 10.68.0.254 dev eth0 proto keepalived"},
 		{"192.168.151.0/24 via 10.68.0.254 dev eth0 proto keepalived"}}
-	var lines []string
-	if !waitFor(10*time.Second, func() bool {
-		lines = ipLines(x)
-		for _, w := range want {
-			if !shown(lines, w...) {
-				return false
-			}
-		}
-		return true
-	}) {
-		for _, w := range want {
-			if !shown(lines, w...) {
-				t.Errorf("not in the namespace: %q", w)
-			}
-		}
-		t.Errorf("the namespace shows:\n%s", strings.Join(lines, "\n"))
-	}
+	waitShown(t, x, 10*time.Second, "MASTER", want)
 	// The vrrp_script (weight 0: down would be FAULT) ran inside: MASTER
 	// says so. notify_master ran inside too: it saw the namespace's eth0.
 	if !waitFor(10*time.Second, func() bool { b, _ := os.ReadFile(out); return strings.Contains(string(b), "10.68.0.1/24") }) {
@@ -195,7 +179,7 @@ func testNetNamespace(t *testing.T, bin, backend string) {
 	}
 
 	stopDirector(t, p)
-	lines = ipLines(x)
+	lines := ipLines(x)
 	for _, gone := range []string{"10.68.0.100/24", "192.168.150.0/24", "192.168.151.0/24"} {
 		if shown(lines, gone) {
 			t.Errorf("%s left in the namespace after SIGTERM", gone)
