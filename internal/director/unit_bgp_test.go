@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +83,7 @@ type bgpRig struct {
 	cancel     func()
 	done       chan error
 	listener   net.Listener
+	release    func() // gives r.up back, for listen
 	asn        uint32
 	extraPeers string
 }
@@ -94,8 +97,10 @@ func (r *bgpRig) write() {
 	}
 }
 
+// listen serves r.up, in place of the socket that held it.
 func (r *bgpRig) listen() {
 	r.t.Helper()
+	r.release()
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", r.up))
 	if err != nil {
 		r.t.Fatal(err)
@@ -107,26 +112,53 @@ func (r *bgpRig) listen() {
 			if err != nil {
 				return
 			}
+			// A reset leaves no TIME_WAIT on r.up, which would keep
+			// reservePort from holding it again.
+			_ = c.(*net.TCPConn).SetLinger(0)
 			c.Close()
 		}
 	}()
 }
 
+// die stops serving r.up and holds it again: the one real server of
+// 10.0.0.9:80 is dead, and its port stays ours for its return.
+func (r *bgpRig) die() {
+	r.t.Helper()
+	r.listener.Close()
+	_, r.release = reservePort(r.t, r.up)
+}
+
+// reservePort binds a TCP socket to port on loopback (0: a free one)
+// without listening: a connection there is refused, and nothing else can
+// bind or connect from it (no SO_REUSEADDR) until release.
+func reservePort(t *testing.T, port int) (int, func()) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatalf("reserve port %d: %v", port, err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	var once sync.Once
+	return sa.(*syscall.SockaddrInet4).Port, func() { once.Do(func() { syscall.Close(fd) }) }
+}
+
 func startBGPRig(t *testing.T) *bgpRig {
 	r := &bgpRig{t: t, path: filepath.Join(t.TempDir(), "keepalived.conf"), logs: &nslab.Buffer{}, asn: 65001}
-	// A port nobody listens on: one taken, then given back.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.down = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.up = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	// A port nobody listens on: held by a socket that does not listen,
+	// so that no test running beside this one takes it meanwhile.
+	var release func()
+	r.down, release = reservePort(t, 0)
+	t.Cleanup(release)
+	r.up, r.release = reservePort(t, 0)
+	t.Cleanup(func() { r.release() }) // the one die took, if the test ends before listen
 	r.listen()
 	t.Cleanup(func() { r.listener.Close() })
 	r.write()
@@ -206,7 +238,7 @@ func TestBGPUnitGate(t *testing.T) {
 		t.Errorf("announce status %+v", a)
 	}
 
-	r.listener.Close() // the one real server of 10.0.0.9:80 dies
+	r.die()
 	r.waitRoutes("quorum lost", "10.0.0.9/32 withdrawn")
 	r.listen()
 	r.waitRoutes("quorum back", "10.0.0.9/32 announced")
