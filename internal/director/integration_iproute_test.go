@@ -2,6 +2,7 @@ package director_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,13 +85,13 @@ func waitShown(t *testing.T, h *netnstest.Host, timeout time.Duration, what stri
 // monitor runs `ip -o monitor address route rule` in h until stop is
 // called, and returns what it printed in between. ip(8) says nothing when
 // it has subscribed, nor when it has printed what it received: a marker
-// rule (preference 32000, from 198.51.100.7), added until the monitor
-// shows it and deleted by stop, which waits for the deletion to show,
-// bounds what it returns on both sides.
+// rule (from 198.51.100.7, preference 32000 and up, one more each time it
+// is not seen within a second), added until the monitor shows it and
+// deleted by stop, which waits for the deletion of the last to show,
+// bounds what it returns on both sides; the markers' lines are left out.
 func monitor(t *testing.T, h *netnstest.Host) (stop func() string) {
 	t.Helper()
-	addMarker := []string{"rule", "add", "preference", "32000", "from", "198.51.100.7", "lookup", "main"}
-	delMarker := []string{"rule", "del", "preference", "32000"}
+	const marker = "198.51.100.7"
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := h.Command(ctx, "ip", "-o", "monitor", "address", "route", "rule")
 	out := &nslab.Buffer{}
@@ -99,54 +100,59 @@ func monitor(t *testing.T, h *netnstest.Host) (stop func() string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cancel)
-	begin := -1 // in out, just after the marker's addition
+	begin, pref := -1, 31999 // begin: in out, just after the last marker's addition
 	for deadline := time.Now().Add(20 * time.Second); begin < 0 && time.Now().Before(deadline); {
-		from := len(out.String())
-		h.Run("ip", addMarker...)
+		pref++
+		h.Run("ip", "rule", "add", "preference", fmt.Sprint(pref), "from", marker, "lookup", "main")
 		waitFor(time.Second, func() bool {
-			if _, end, ok := markerLine(out.String()[from:], false); ok {
-				begin = from + end
+			if _, end, ok := lineWith(out.String(), fmt.Sprintf("%d:", pref)); ok {
+				begin = end
 			}
 			return begin >= 0
 		})
-		if begin < 0 {
-			h.Run("ip", delMarker...) // added before the monitor listened: again
-		}
 	}
 	if begin < 0 {
-		t.Fatalf("ip monitor in %s did not show the marker rule within 20s:\n%s", h.Name(), out.String())
+		t.Fatalf("ip monitor in %s did not show a marker rule within 20s:\n%s", h.Name(), out.String())
 	}
 	return func() string {
 		t.Helper()
-		h.Run("ip", delMarker...)
+		for p := 32000; p <= pref; p++ {
+			h.Run("ip", "rule", "del", "preference", fmt.Sprint(p))
+		}
 		var text string
 		var at int
 		deleted := waitFor(20*time.Second, func() bool {
 			text = out.String()[begin:]
 			var ok bool
-			at, _, ok = markerLine(text, true)
+			at, _, ok = lineWith(text, fmt.Sprintf("Deleted %d:", pref))
 			return ok
 		})
 		cancel()
 		_ = cmd.Wait()
 		if !deleted {
 			t.Errorf("ip monitor in %s did not show the marker rule's deletion within 20s:\n%s", h.Name(), text)
-			return text
+		} else {
+			text = text[:at]
 		}
-		return text[:at]
+		var kept []string
+		for _, l := range strings.SplitAfter(text, "\n") {
+			if !strings.Contains(l, marker) {
+				kept = append(kept, l)
+			}
+		}
+		return strings.Join(kept, "")
 	}
 }
 
-// markerLine finds in text the first whole line of monitor's marker rule,
-// its addition or its deletion, and returns where it starts and ends.
-func markerLine(text string, deleted bool) (start, end int, ok bool) {
+// lineWith finds in text the first whole line that starts with prefix,
+// and returns where it starts and ends.
+func lineWith(text, prefix string) (start, end int, ok bool) {
 	for start < len(text) {
 		nl := strings.IndexByte(text[start:], '\n')
 		if nl < 0 {
 			return 0, 0, false // a line not yet complete
 		}
-		l := text[start : start+nl]
-		if strings.HasPrefix(l, "32000:") && !deleted || strings.HasPrefix(l, "Deleted 32000:") && deleted {
+		if strings.HasPrefix(text[start:start+nl], prefix) {
 			return start, start + nl + 1, true
 		}
 		start += nl + 1
