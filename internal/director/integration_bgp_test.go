@@ -38,6 +38,10 @@ const (
 func ecmpDirectorAddr(i int) string { return fmt.Sprintf("10.98.0.%d", i) }
 
 // ecmpConf is director i's keepalived.conf; extra goes into its bgp block.
+//
+// A real server's probe may take 5 s (retry 0: one failure takes it out,
+// and a loaded machine can stall one for a second); the tests take the
+// servers out by closing them, which fails the probe at once.
 func ecmpConf(i int, extra string) string {
 	rs := ""
 	for _, a := range []string{"10.98.0.11", "10.98.0.12"} {
@@ -46,7 +50,7 @@ func ecmpConf(i int, extra string) string {
             url {
                 path /
             }
-            connect_timeout 1
+            connect_timeout 5
             retry 0
         }
     }

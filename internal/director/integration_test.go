@@ -122,7 +122,7 @@ virtual_server 192.168.0.253 80 {
                 path /
                 status_code 200
             }
-            connect_timeout 1
+            connect_timeout 5
             retry 1
             delay_before_retry 1
         }
@@ -134,7 +134,7 @@ virtual_server 192.168.0.253 80 {
                 path /
                 status_code 200
             }
-            connect_timeout 1
+            connect_timeout 5
             retry 1
             delay_before_retry 1
         }
