@@ -171,7 +171,7 @@ func neighMAC(t *testing.T, h *netnstest.Host, link string, ip netip.Addr) net.H
 // waitNeigh polls until the neighbour entry for ip has mac, or fails.
 func waitNeigh(t *testing.T, h *netnstest.Host, link string, ip netip.Addr, mac net.HardwareAddr) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got := neighMAC(t, h, link, ip)
 		if bytes.Equal(got, mac) {

@@ -77,7 +77,7 @@ func TestIntegrationRealServerARP(t *testing.T) {
 	}
 	serve(t, ln, "rs")
 	client.AddRoute("10.99.0.100/32", "10.99.0.1")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := client.Dial(ctx, "tcp", "10.99.0.100:8080")
 	if err != nil {
