@@ -291,13 +291,15 @@ func TestGuestSyncDaemonReplicates(t *testing.T) {
 	select {
 	case srv = <-accepted:
 		defer srv.Close()
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the real server never got the connection")
 	}
 	// The master syncs a connection after some packets and then
-	// periodically: keep it busy until the backup has it.
+	// periodically: keep it busy until the backup has it. The bound is
+	// for a broken sync in a TCG VM on a loaded host, where each round
+	// (an ipvsadm run among them) can take a second or more.
 	var table string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		conn.Write([]byte("ping\n"))
 		buf := make([]byte, 64)
 		srv.SetReadDeadline(time.Now().Add(time.Second))
