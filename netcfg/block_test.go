@@ -190,10 +190,21 @@ vrrp_instance V6 {
 	if got := fmt.Sprint(blocked); got != "[10.99.0.100 10.99.0.101 fd00:99::100 fe80::79%eth0]" {
 		t.Errorf("BlockedAddresses = %s", got)
 	}
+	// keepalived logs "setting firewall drop rule" before it sends its
+	// nftables batch: its table may still lack the last addresses when
+	// the second line is read. Compare until they agree, or 30 s went by
+	// (a bound for a broken test).
 	for _, fam := range []string{"ip", "ip6"} {
-		want := k.Run("nft", "list", "table", fam, netcfg.BlockTable)
 		got := g.Run("nft", "list", "table", fam, netcfg.BlockTable)
-		if d := diffLines(want, got); d != "" {
+		var d string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			// Not Run: the table may not be there yet either.
+			want, _ := k.Command(context.Background(), "nft", "list", "table", fam, netcfg.BlockTable).CombinedOutput()
+			if d = diffLines(string(want), got); d == "" || time.Now().After(deadline) {
+				break
+			}
+		}
+		if d != "" {
 			t.Errorf("nft list table %s keepalived, keepalived's then netcfg's:\n%s", fam, d)
 		}
 	}
