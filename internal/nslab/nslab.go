@@ -113,6 +113,7 @@ func (h *Host) close() error {
 			_ = c.Process.Kill()
 		}
 	}
+	h.killStragglers()
 	if h.nl != nil {
 		h.nl.Close()
 	}

@@ -70,6 +70,9 @@ func RunKeepalived(h *nslab.Host, dir, config string) (*Keepalived, error) {
 	)
 	c.Stdout, c.Stderr = k.log, k.log
 	c.Dir = dir
+	// A group of its own (ip execs keepalived, so the group is keepalived's
+	// pid): Kill reaches the VRRP process with the parent in one call.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("start keepalived in %s: %w", h.Name(), err)
 	}
@@ -135,14 +138,13 @@ func (k *Keepalived) Stop() error {
 	}
 }
 
-// Kill ends keepalived abruptly, the VRRP child first so that it sends
-// nothing more (the parent would otherwise tell it to stop gracefully).
+// Kill ends keepalived abruptly: its process group, parent and VRRP
+// process at once, so that neither sends anything more (the parent would
+// otherwise tell its child to stop gracefully, and a parent that outlives
+// its child by a moment starts another).
 func (k *Keepalived) Kill() {
 	k.stopped = true
-	if pid := k.VRRPPID(); pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	_ = syscall.Kill(k.pid, syscall.SIGKILL)
+	_ = syscall.Kill(-k.pid, syscall.SIGKILL)
 	select {
 	case <-k.done:
 	case <-time.After(5 * time.Second):
