@@ -11,6 +11,7 @@ import (
 
 	"github.com/lvskit/lvskit/internal/netnstest"
 	"github.com/lvskit/lvskit/netcfg"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv4"
 )
 
@@ -117,10 +118,18 @@ func TestIntegrationInterfaceTracker(t *testing.T) {
 	b := lab.Host("b")
 	lab.Link(a, "eth1", "10.1.0.1/24", b, "eth1", "10.1.0.2/24")
 	ns := a.NsHandle()
-	link, err := a.Netlink().LinkByName("eth1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The kernel sets a new veth's operational state up from a work queue
+	// after both ends are up (linkwatch): wait for it, or the tracker's
+	// first report can be a down that came before.
+	var link netlink.Link
+	waitUntil(t, "eth1 operationally up", 30*time.Second, func() bool {
+		l, err := a.Netlink().LinkByName("eth1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		link = l
+		return linkUp(l)
+	})
 	got := collect(t, TrackInterface("eth1", &ns), func(got []bool) bool {
 		return len(got) >= 3 && got[len(got)-1] && !got[len(got)-2]
 	}, func(n int) {
