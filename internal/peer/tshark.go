@@ -42,10 +42,15 @@ func StartCapture(t testing.TB, h *netnstest.Host, iface, filter string) *Captur
 		close(c.done)
 	}()
 	t.Cleanup(c.Stop)
+	// tshark prints "Capturing on" before it even starts dumpcap; it logs
+	// "Capture started" when dumpcap reports its file, which dumpcap does
+	// once it has opened the interface and set the filter: from then on
+	// every packet is captured. (The 200 ms this waited after "Capturing
+	// on" need not be enough for dumpcap's start on a busy machine.)
 	// A bound for a broken tshark, not a timing: its start (dissectors,
 	// Lua) takes many seconds on a busy machine.
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(c.log.String(), "Capturing on") {
+	for !strings.Contains(c.log.String(), "Capture started") {
 		select {
 		case <-c.done:
 			t.Fatalf("peer: tshark in %s exited: %s", h.Name(), c.log.String())
@@ -56,9 +61,6 @@ func StartCapture(t testing.TB, h *netnstest.Host, iface, filter string) *Captur
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// dumpcap says "Capturing on" just before it opens the ring; give it
-	// a moment so the first packets are not missed.
-	time.Sleep(200 * time.Millisecond)
 	return c
 }
 
@@ -98,7 +100,7 @@ func (c *Capture) Read(args ...string) string {
 // WaitFor waits until a packet matching displayFilter is in the capture
 // file, and reports whether one was before the timeout. It reads the file
 // as dumpcap has written it so far (dumpcap flushes it at each of its
-// updates, every 100 ms or so while packets come) and leaves the capture
+// updates while packets come) and leaves the capture
 // running: a test that wants a packet on the wire waits for it here
 // rather than sleeping before Read, which stops the capture and loses
 // what dumpcap has not yet taken from the kernel.
