@@ -53,9 +53,18 @@ func TestIntegrationECMP(t *testing.T) {
 		waitFor(t, "IPv4 VIP without speaker 1", fibIs(t, l.router, vip4, lan4(2), lan4(3)))
 		// The IPv6 VIP and the session stay.
 		waitFor(t, "IPv6 VIP still over three next hops", fibIs(t, l.router, vip6, all6...))
-		// A withdrawal is an UPDATE: the session stays as it was.
+		// A withdrawal is an UPDATE: the session stays as it was. A loaded
+		// machine can make BFD (300 ms x 3) flap and take the session down
+		// meanwhile: the router then names BFD as the reason, which a
+		// speaker that withdrew by resetting the session would not.
 		if nb := frr.Neighbor(t, lan4(1)); nb.BgpState != "Established" || nb.ConnectionsEstablished != before {
-			t.Errorf("session with speaker 1 after a withdraw: %q, established %d times, %d before", nb.BgpState, nb.ConnectionsEstablished, before)
+			why := nb.LastResetDueTo + " " + nb.LastNotificationReason
+			if strings.Contains(why, "BFD") {
+				t.Logf("session with speaker 1 went down by BFD during the withdraw (%q; %q, established %d times, %d before): a flap of the loaded machine, not the withdraw",
+					why, nb.BgpState, nb.ConnectionsEstablished, before)
+			} else {
+				t.Errorf("session with speaker 1 after a withdraw: %q, established %d times, %d before (reset due to %q)", nb.BgpState, nb.ConnectionsEstablished, before, why)
+			}
 		}
 		sp[0].must("announce " + vip4.String())
 		waitFor(t, "IPv4 VIP back over three next hops", fibIs(t, l.router, vip4, all4...))
@@ -67,15 +76,14 @@ func TestIntegrationECMP(t *testing.T) {
 		waitFor(t, "IPv4 VIP without speaker 2", fibIs(t, l.router, vip4, lan4(1), lan4(3)))
 		waitFor(t, "IPv6 VIP without speaker 2", fibIs(t, l.router, vip6, lan6(1), lan6(3)))
 		// The withdrawal came as an UPDATE before the session was closed
-		// with a NOTIFICATION (Cease).
-		after := frr.Neighbor(t, lan4(2))
-		if after.MessageStats.UpdatesRecv <= before.UpdatesRecv {
-			t.Errorf("router received %d UPDATEs from speaker 2 before its stop and %d after: no withdrawal was sent",
-				before.UpdatesRecv, after.MessageStats.UpdatesRecv)
-		}
-		if after.MessageStats.NotificationsRecv <= before.NotificationsRecv {
-			t.Errorf("router received no NOTIFICATION from the stopped speaker 2 (reset due to %q)", after.LastResetDueTo)
-		}
+		// with a NOTIFICATION (Cease). The FIB can change on the UPDATE
+		// before bgpd has read the NOTIFICATION behind it: wait for both.
+		waitFor(t, "router counted speaker 2's withdrawal UPDATE and its NOTIFICATION", func() (bool, string) {
+			after := frr.Neighbor(t, lan4(2))
+			return after.MessageStats.UpdatesRecv > before.UpdatesRecv && after.MessageStats.NotificationsRecv > before.NotificationsRecv,
+				fmt.Sprintf("UPDATEs received %d before the stop, %d now; NOTIFICATIONs %d before, %d now (reset due to %q)",
+					before.UpdatesRecv, after.MessageStats.UpdatesRecv, before.NotificationsRecv, after.MessageStats.NotificationsRecv, after.LastResetDueTo)
+		})
 	})
 
 	// A director host that dies (power, kernel, cable) sends nothing more:

@@ -629,13 +629,13 @@ func TestPingCheckerLoopback(t *testing.T) {
 	for _, a := range []string{"127.0.0.1", "::1"} {
 		t.Run(a, func(t *testing.T) {
 			c := &healthcheck.PingChecker{Conn: healthcheck.Conn{Addr: netip.AddrPortFrom(netip.MustParseAddr(a), 0)}}
-			err := probe(t, c, 2*time.Second)
+			err := probe(t, c, 10*time.Second)
 			if err != nil && strings.Contains(err.Error(), "neither ping socket nor raw socket allowed") {
 				t.Skipf("no ICMP socket for this user: %v", err)
 			}
 			checkErr(t, err, "")
 			// A second probe uses the next sequence number and passes too.
-			checkErr(t, probe(t, c, 2*time.Second), "")
+			checkErr(t, probe(t, c, 10*time.Second), "")
 		})
 	}
 }

@@ -33,13 +33,15 @@ func TestIntegrationMonitorNetns(t *testing.T) {
 	}()
 	for name, c := range map[string]healthcheck.Checker{
 		"tcp":  &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: netip.MustParseAddrPort("10.71.0.2:80")}},
-		"misc": &healthcheck.MiscChecker{Path: "/bin/sh", Args: []string{"-c", "ip -o addr show dev eth0 | grep -q 10.71.0.1/24"}},
+		// misc_timeout given: the default, delay_loop (200 ms), is short
+		// for sh, ip and grep to start on a loaded machine.
+		"misc": &healthcheck.MiscChecker{Path: "/bin/sh", Args: []string{"-c", "ip -o addr show dev eth0 | grep -q 10.71.0.1/24"}, Timeout: 10 * time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
 			up := make(chan struct{}, 1)
 			m, err := healthcheck.NewMonitor(healthcheck.MonitorConfig{
 				Checker: c, Netns: x.NsHandle(),
-				Policy: healthcheck.Policy{DelayLoop: 200 * time.Millisecond, ConnectTimeout: time.Second, Alpha: true},
+				Policy: healthcheck.Policy{DelayLoop: 200 * time.Millisecond, ConnectTimeout: 10 * time.Second, Alpha: true},
 				OnEvent: func(e healthcheck.Event) {
 					if e.Up {
 						select {

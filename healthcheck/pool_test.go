@@ -168,6 +168,15 @@ func TestPoolWithRealServers(t *testing.T) {
 	servers[1].restart()
 	eventually(t, "the real servers back after quorum is regained", func() bool { return cmp.Equal(want, destsOf(t, mem)) })
 
+	// The pool kicks its sync before it calls OnQuorum and OnRealServer
+	// (on the checker's goroutine): the table can show a change before
+	// its events are in. Wait for as many events as expected, then
+	// compare them.
+	eventually(t, "two quorum events and three real server events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(quorumEvents) >= 2 && len(rsEvents) >= 3
+	})
 	mu.Lock()
 	if diff := cmp.Diff([]bool{false, true}, quorumEvents); diff != "" {
 		t.Errorf("quorum events (-want +got):\n%s", diff)

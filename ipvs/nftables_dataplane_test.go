@@ -30,13 +30,15 @@ import (
 // name of the server that answered.
 func dialName(t *testing.T, h *netnstest.Host, addr string) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Bounds for a broken path, not timings: on a loaded machine a lost
+	// SYN is resent after 1, 3 and 7 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := h.Dial(ctx, "tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(20 * time.Second))
 	r := bufio.NewReader(c)
 	name, err := r.ReadString('\n')
 	if err != nil {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,7 +171,7 @@ func neighMAC(t *testing.T, h *netnstest.Host, link string, ip netip.Addr) net.H
 // waitNeigh polls until the neighbour entry for ip has mac, or fails.
 func waitNeigh(t *testing.T, h *netnstest.Host, link string, ip netip.Addr, mac net.HardwareAddr) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got := neighMAC(t, h, link, ip)
 		if bytes.Equal(got, mac) {
@@ -268,14 +270,40 @@ func settle(t *testing.T, h *netnstest.Host) {
 }
 
 // countAnnouncements opens a packet socket on h's link now and returns a
-// function that stops it and reports what arrived meanwhile: "garp MAC"
-// (ARP requests with sender = target address) and "na MAC" (neighbour
+// function that waits until what arrived meanwhile is want (or 10 s went
+// by), stops the socket and reports what arrived: "garp MAC" (ARP
+// requests with sender = target address) and "na MAC" (neighbour
 // advertisements with the override flag, by their target link-layer
-// address option) with how many of each.
-func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func() map[string]int {
+// address option) with how many of each. Frames the kernel queued on the
+// socket before the stop are all counted, however late the reader runs.
+func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func(want map[string]int) map[string]int {
 	t.Helper()
 	conn, _ := observerSocket(t, h, ifname, unix.ETH_P_ALL)
+	var mu sync.Mutex
 	counts := map[string]int{}
+	tally := func(frame []byte) {
+		p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
+		mu.Lock()
+		defer mu.Unlock()
+		if arp, ok := p.Layer(layers.LayerTypeARP).(*layers.ARP); ok {
+			if arp.Operation == layers.ARPRequest && bytes.Equal(arp.SourceProtAddress, arp.DstProtAddress) {
+				counts["garp "+net.HardwareAddr(arp.SourceHwAddress).String()]++
+			}
+			return
+		}
+		if na, ok := p.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement); ok && na.Override() {
+			for _, o := range na.Options {
+				if o.Type == layers.ICMPv6OptTargetAddress {
+					counts["na "+net.HardwareAddr(o.Data).String()]++
+				}
+			}
+		}
+	}
+	snapshot := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(counts)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -285,36 +313,45 @@ func countAnnouncements(t *testing.T, h *netnstest.Host, ifname string) func() m
 			if err != nil {
 				return
 			}
-			p := gopacket.NewPacket(b[:n], layers.LayerTypeEthernet, gopacket.Default)
-			if arp, ok := p.Layer(layers.LayerTypeARP).(*layers.ARP); ok {
-				if arp.Operation == layers.ARPRequest && bytes.Equal(arp.SourceProtAddress, arp.DstProtAddress) {
-					counts["garp "+net.HardwareAddr(arp.SourceHwAddress).String()]++
-				}
-				continue
-			}
-			if na, ok := p.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement); ok && na.Override() {
-				for _, o := range na.Options {
-					if o.Type == layers.ICMPv6OptTargetAddress {
-						counts["na "+net.HardwareAddr(o.Data).String()]++
-					}
-				}
-			}
+			tally(b[:n])
 		}
 	}()
 	var once bool
-	stop := func() map[string]int {
-		if !once {
-			once = true
-			// Frames already queued on the socket are read before the
-			// deadline; then the reader stops.
-			conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			<-done
-			conn.Close()
+	stop := func() {
+		if once {
+			return
 		}
-		return counts
+		once = true
+		// A deadline in the past ends the reader at once; a reader that
+		// ran late may leave frames queued, and a read after a deadline
+		// never reaches the socket: take them without waiting.
+		conn.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		if rc, err := conn.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				b := make([]byte, 4096)
+				for {
+					n, _, err := unix.Recvfrom(int(fd), b, unix.MSG_DONTWAIT)
+					if err != nil {
+						return
+					}
+					tally(b[:n])
+				}
+			})
+		}
+		conn.Close()
 	}
-	t.Cleanup(func() { stop() })
-	return stop
+	t.Cleanup(stop)
+	return func(want map[string]int) map[string]int {
+		// Frames for different announcements may be handled on different
+		// CPUs: one seen in a neighbour table does not mean every earlier
+		// one was counted yet.
+		for deadline := time.Now().Add(10 * time.Second); !maps.Equal(snapshot(), want) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		stop()
+		return snapshot()
+	}
 }
 
 // observerSocket opens a raw packet socket for EtherType proto on a link of

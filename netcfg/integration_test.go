@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +77,7 @@ func TestIntegrationRealServerARP(t *testing.T) {
 	}
 	serve(t, ln, "rs")
 	client.AddRoute("10.99.0.100/32", "10.99.0.1")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := client.Dial(ctx, "tcp", "10.99.0.100:8080")
 	if err != nil {
@@ -166,13 +168,15 @@ func TestIntegrationAnnounce(t *testing.T) {
 		"garp " + aMAC.String(): 3, "na " + aMAC.String(): 3,
 		"garp " + vmac4.String(): 1, "na " + vmac6.String(): 1,
 	}
-	if diff := cmp.Diff(wantCounts, counter()); diff != "" {
+	if diff := cmp.Diff(wantCounts, counter(wantCounts)); diff != "" {
 		t.Errorf("announcements received by b (-want +got):\n%s", diff)
 	}
 
-	// libpcap hands packets to dumpcap a ring block at a time; give the
-	// last, partly filled block time to be retired before stopping.
-	time.Sleep(1500 * time.Millisecond)
+	// libpcap hands packets to dumpcap a ring block at a time, and dumpcap
+	// writes them when it gets to run: stopping it before the last frames
+	// are in the file loses them. Wait until the file has the frames sent
+	// last (from the virtual MACs).
+	waitCaptured(t, capture, "arp.isgratuitous == 1 || icmpv6.type == 136", vmac4.String(), vmac6.String())
 	// One tshark pass over the capture: every frame it calls a gratuitous
 	// ARP or a neighbour advertisement, with the fields that make it one.
 	rows := capture.Fields("arp.isgratuitous == 1 || icmpv6.type == 136",
@@ -209,6 +213,27 @@ func TestIntegrationAnnounce(t *testing.T) {
 	}
 	if probs := capture.Problems(); len(probs) != 0 {
 		t.Errorf("tshark reports problems: %v", probs)
+	}
+}
+
+// waitCaptured waits until the capture's file, read while tshark still
+// writes it, has frames matching displayFilter from each of the source
+// MACs, or fails saying which it has.
+func waitCaptured(t *testing.T, c *peer.Capture, displayFilter string, macs ...string) {
+	t.Helper()
+	var out []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		// A file read in the middle of a write ends in a cut-short
+		// packet: tshark says so and exits non-zero after printing the
+		// whole ones.
+		out, _ = exec.Command("tshark", "-n", "-r", c.Path(), "-Y", displayFilter, "-T", "fields", "-e", "eth.src").Output()
+		missing := slices.DeleteFunc(slices.Clone(macs), func(m string) bool { return slices.Contains(strings.Fields(string(out)), m) })
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("capture has no frame from %v after 30 s; frames from: %q", missing, strings.Fields(string(out)))
+		}
 	}
 }
 

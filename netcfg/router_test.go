@@ -44,8 +44,11 @@ func TestIntegrationRouter(t *testing.T) {
 	}
 	serve(t, inLn, "inner")
 
-	dial := func(from *netnstest.Host, addr string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A connection that must not pass gets 2 s (its SYN is dropped, so it
+	// takes them all); one that must pass gets a bound for a broken path
+	// on a loaded machine (a lost SYN is resent after 1, 3 and 7 s).
+	dial := func(from *netnstest.Host, addr string, timeout time.Duration) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		c, err := from.Dial(ctx, "tcp", addr)
 		if err != nil {
@@ -55,7 +58,7 @@ func TestIntegrationRouter(t *testing.T) {
 		return exchange(t, c, "hi"), nil
 	}
 
-	if got, err := dial(inner, "203.0.113.2:9000"); err == nil {
+	if got, err := dial(inner, "203.0.113.2:9000", 2*time.Second); err == nil {
 		t.Fatalf("inside reached outside before the router forwards: %q", got)
 	}
 
@@ -66,7 +69,7 @@ func TestIntegrationRouter(t *testing.T) {
 	t.Logf("ConfigureRouter changed:\n%s", change)
 
 	// Outbound: the far side sees the router's outside address.
-	got, err := dial(inner, "203.0.113.2:9000")
+	got, err := dial(inner, "203.0.113.2:9000", 20*time.Second)
 	if err != nil {
 		t.Fatalf("inside to outside through the router: %v", err)
 	}
@@ -75,7 +78,7 @@ func TestIntegrationRouter(t *testing.T) {
 	}
 	// Inbound: the public port reaches the inside server, which sees the
 	// real client.
-	got, err = dial(outer, "203.0.113.1:80")
+	got, err = dial(outer, "203.0.113.1:80", 20*time.Second)
 	if err != nil {
 		t.Fatalf("outside to the public port: %v", err)
 	}
@@ -100,7 +103,7 @@ func TestIntegrationRouter(t *testing.T) {
 	if err := change.Undo(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := dial(inner, "203.0.113.2:9000"); err == nil {
+	if got, err := dial(inner, "203.0.113.2:9000", 2*time.Second); err == nil {
 		t.Errorf("inside still reaches outside after undo: %q", got)
 	}
 	after := takeSnapshot(t, router)

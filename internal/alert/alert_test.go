@@ -227,15 +227,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // notifyReturns calls Notify in a goroutine and fails unless it returns
-// within a generous second — a liveness check, not a timing assertion.
+// within 10 s — a liveness check, not a timing assertion (a loaded machine
+// can stall a goroutine past a second). A Notify that waited for the
+// sender would not return at all where the sender is stuck on a fake
+// clock (TestQueueFullDrops).
 func notifyReturns(t *testing.T, n *Notifier, ev Event) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { n.Notify(ev); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(time.Second):
-		t.Fatal("Notify did not return within 1s")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify did not return within 10s")
 	}
 }
 
@@ -408,10 +411,16 @@ func TestDeadServerDoesNotBlockNotify(t *testing.T) {
 	}
 }
 
+// TestQueueFullDrops: with the sender stuck on a mute server, a queue of
+// two takes two events and drops the rest. The transaction's timeout runs
+// on a fake clock, so the sender stays stuck however slowly the test runs
+// (on the wall clock a stall of the test past the timeout let the sender
+// take a queued event and made room for one more).
 func TestQueueFullDrops(t *testing.T) {
 	addr, accepted := hangingServer(t)
 	logger, logs := newLogger()
-	n := newNotifier(t, Config{Server: addr, Logger: logger, QueueSize: 2, ConnectTimeout: 500 * time.Millisecond})
+	c := clocktest.New(fixedNow)
+	n := newNotifier(t, Config{Server: addr, Logger: logger, QueueSize: 2, Clock: c, ConnectTimeout: 30 * time.Second})
 	n.Notify(Event{Kind: VRRPInstance, Name: "VI_1", To: "MASTER"})
 	<-accepted // the sender is now stuck in the first transaction
 	for range 5 {
@@ -450,7 +459,15 @@ func TestQueueFullDrops(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
-	n.Close()
+	closed := make(chan struct{})
+	go func() { n.Close(); close(closed) }()
+	c.BlockUntil(2) // the stuck transaction's timeout and Close's budget
+	c.Advance(30 * time.Second)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after its budget on the clock")
+	}
 	if s := n.Stats(); s.Sent != 0 || s.Failed+s.Dropped != 6 {
 		t.Errorf("Stats after Close = %+v, want all 6 failed or dropped", s)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+// TestIntegrationPingAcrossLAN: one echo each way; ping waits up to 10 s
+// for the reply, a bound for a loaded machine (it ends at the reply).
 func TestIntegrationPingAcrossLAN(t *testing.T) {
 	lab := New(t)
 	a, b := lab.Host("a"), lab.Host("b")
@@ -16,11 +18,11 @@ func TestIntegrationPingAcrossLAN(t *testing.T) {
 	lan.Connect(a, "eth0", "10.99.0.1/24", "fd00:99::1/64")
 	lan.Connect(b, "eth0", "10.99.0.2/24", "fd00:99::2/64")
 
-	out := a.Run("ping", "-c", "1", "-W", "2", "10.99.0.2")
+	out := a.Run("ping", "-c", "1", "-W", "10", "10.99.0.2")
 	if !strings.Contains(out, "1 received") {
 		t.Fatalf("ping 10.99.0.2 from a: %s", out)
 	}
-	out = b.Run("ping", "-6", "-c", "1", "-W", "2", "fd00:99::1")
+	out = b.Run("ping", "-6", "-c", "1", "-W", "10", "fd00:99::1")
 	if !strings.Contains(out, "1 received") {
 		t.Fatalf("ping fd00:99::1 from b: %s", out)
 	}
@@ -49,7 +51,9 @@ func TestIntegrationTCPThroughRouter(t *testing.T) {
 		c.Close()
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A bound for a broken path, not a timing: a SYN lost on a loaded
+	// machine is resent after 1, 3 and 7 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, "tcp", "10.2.0.2:8080")
 	if err != nil {

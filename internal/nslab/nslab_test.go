@@ -2,6 +2,8 @@ package nslab
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +22,13 @@ func TestIntegrationStartJoinsNamespace(t *testing.T) {
 		}
 		t.Skip("needs root")
 	}
-	lab := New("lvt-nslab")
+	// A prefix of its own: a fixed one collides with the same test run at
+	// the same time from another checkout, or left behind by a killed run.
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	lab := New("lvtnslab" + hex.EncodeToString(b[:]))
 	defer func() {
 		if err := lab.Close(); err != nil {
 			t.Error(err)

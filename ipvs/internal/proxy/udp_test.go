@@ -97,7 +97,7 @@ func TestUDPFlows(t *testing.T) {
 		return s.Stats.Conns == 4 && s.Stats.PacketsIn == 20 && s.Stats.PacketsOut == 20 && s.Stats.BytesIn == 40 && s.Stats.BytesOut == 80
 	}
 	s := serviceStatus(t, p, k)
-	for end := time.Now().Add(2 * time.Second); !want(s) && time.Now().Before(end); s = serviceStatus(t, p, k) {
+	for end := time.Now().Add(10 * time.Second); !want(s) && time.Now().Before(end); s = serviceStatus(t, p, k) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if !want(s) {
