@@ -8,11 +8,16 @@ import (
 )
 
 // backupForDeliver starts an instance (system clock, version 2, advert_int
-// 1s) on a MemNet where nobody else speaks, waits for BACKUP, and returns
-// it with an advert from a higher-priority master for it.
+// 10s) on a MemNet where nobody else speaks, waits for BACKUP, and returns
+// it with an advert from a higher-priority master for it. The long
+// interval (a master-down interval of 30 s) keeps it BACKUP until the
+// first advert is delivered however long the machine stalls before
+// (at 1 s, a stall of 3.6 s would make it MASTER, and its step down
+// allocates).
 func backupForDeliver(t testing.TB) (*Instance, *Metrics, Packet) {
+	const interval = 10 * time.Second
 	m := NewMetrics()
-	inst, err := New(Config{Name: "a", Interface: "lan", VRID: 7, Version: 2, AdvertInterval: time.Second, Priority: 100,
+	inst, err := New(Config{Name: "a", Interface: "lan", VRID: 7, Version: 2, AdvertInterval: interval, Priority: 100,
 		VIPs: []VIP{{Prefix: simVIP}}, Network: newFakeNet(), Transport: NewMemNet().Transport(netip.MustParseAddr("10.0.0.1")), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +31,7 @@ func backupForDeliver(t testing.TB) (*Instance, *Metrics, Packet) {
 			t.Error(err)
 		}
 	})
-	end := time.Now().Add(5 * time.Second)
+	end := time.Now().Add(30 * time.Second)
 	for inst.State() != StateBackup {
 		if time.Now().After(end) {
 			t.Fatal("instance did not reach BACKUP")
@@ -34,7 +39,7 @@ func backupForDeliver(t testing.TB) (*Instance, *Metrics, Packet) {
 		time.Sleep(time.Millisecond)
 	}
 	src := netip.MustParseAddr("10.0.0.9")
-	a := Advert{Version: 2, VRID: 7, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{simVIP.Addr()}}
+	a := Advert{Version: 2, VRID: 7, Priority: 200, Interval: interval, Addrs: []netip.Addr{simVIP.Addr()}}
 	b, err := a.Marshal(src, GroupIPv4)
 	if err != nil {
 		t.Fatal(err)

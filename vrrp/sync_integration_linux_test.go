@@ -139,7 +139,7 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 		master, backup = gh, kh
 	}
 	ka := peer.StartKeepalived(t, kh, keepalivedSyncConf(kPrio))
-	g, _, adverts := startLvskitSync(t, gh, gPrio)
+	g, insts, adverts := startLvskitSync(t, gh, gPrio)
 
 	has := func(h *netnstest.Host, p netip.Prefix) bool { return hasAddr(t, h, p) }
 	// settledLoose: both VIPs on router on and none on the other.
@@ -169,11 +169,32 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 			return settledLoose(on)()
 		}
 	}
+	// followsKeepalived: with keepalived as the master, lvskit's two
+	// instances are BACKUP and have taken an advert from it on their LAN.
+	// Until then the election is not over: started together, both may
+	// time out in the same moment (keepalived's VIPs are there, lvskit
+	// still BACKUP) and lvskit go MASTER before keepalived's first advert
+	// reaches it. With lvskit as the master, keepalived gives its VIPs up
+	// only on lvskit's advert, so VIPs on lvskit alone is settled.
+	followsKeepalived := func() bool {
+		if lvskitMaster {
+			return true
+		}
+		for i, in := range insts {
+			s := in.Status()
+			if s.State != StateBackup || s.Master != netip.MustParseAddr(fmt.Sprintf("10.9%d.0.1", i+1)) {
+				return false
+			}
+		}
+		return true
+	}
 	// At startup the backup may become master first (keepalived starts
 	// in FAULT until its links report up) and then be preempted, which
 	// may leave a VIP on both for a moment, as below: not checked until
 	// settled.
-	waitUntil(t, "both VIPs on the master "+master.Name(), 30*time.Second, settledLoose(master))
+	waitUntil(t, "both VIPs on the master "+master.Name()+", the backup following it", 30*time.Second, func() bool {
+		return settledLoose(master)() && followsKeepalived()
+	})
 	// Steady: stays so for a while (8 adverts on LAN 2, several
 	// master-down intervals of 3 adverts and a skew).
 	staysPut(t, "VIPs on the master "+master.Name()+" while nothing changes", adverts, 8, settled(master))
@@ -208,7 +229,9 @@ func syncInterop(t *testing.T, lvskitMaster bool) {
 	// arrives, so both may hold a VIP for that moment (keepalived against
 	// keepalived too): not checked during the change, only once settled.
 	master.Run("ip", "link", "set", "eth1", "up")
-	waitUntil(t, "both VIPs back on "+master.Name(), 30*time.Second, settledLoose(master))
+	waitUntil(t, "both VIPs back on "+master.Name()+", the backup following it", 30*time.Second, func() bool {
+		return settledLoose(master)() && followsKeepalived()
+	})
 	staysPut(t, "VIPs on the master "+master.Name()+" after it preempted", adverts, 8, settled(master))
 	if !lvskitMaster {
 		if got := g.State(); got != StateBackup {

@@ -16,10 +16,12 @@ import (
 	"github.com/lvskit/lvskit/clock/clocktest"
 )
 
-// collect runs a tracker until it reported want reports or the time is up.
+// collect runs a tracker until it reported want reports or the time is up
+// (30 s: a bound for a broken tracker, not a timing; outside a synctest
+// bubble it includes starting scripts on a busy machine).
 func collect(t *testing.T, tr Tracker, until func(got []bool) bool, steps func(n int)) []bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ch := make(chan bool, 64)
 	done := make(chan error, 1)

@@ -352,7 +352,10 @@ func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n  priority %d\n", vrid, kPrio)
-	b.WriteString("  advert_int 0.2\n  version 3\n  use_vmac\n")
+	// 500ms: a master-down interval near 1.6-1.8s, as the interop tests
+	// have it (at 200ms, 0.7s: a router starved that long on a busy
+	// machine, keepalived or lvskit, lets the backup take over).
+	b.WriteString("  advert_int 0.5\n  version 3\n  use_vmac\n")
 	if unicast {
 		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", kAddr, gAddr)
 	}
@@ -360,7 +363,7 @@ func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
 	k := peer.StartKeepalived(t, kh, b.String())
 
 	cfg := vrrp.Config{Name: "g", Interface: "eth0", VRID: vrid, Priority: gPrio, Version: 3,
-		AdvertInterval: 200 * time.Millisecond, UseVMAC: true, VIPs: []vrrp.VIP{{Prefix: vip}}}
+		AdvertInterval: 500 * time.Millisecond, UseVMAC: true, VIPs: []vrrp.VIP{{Prefix: vip}}}
 	if unicast {
 		cfg.Source, cfg.UnicastPeers = gAddr, []netip.Addr{kAddr}
 	}
@@ -376,7 +379,14 @@ func vmacKeepalived(t *testing.T, ipv6, unicast, lvskitMaster bool) {
 	steady := func() bool {
 		return inst.State() == wantG && onVMAC(master) && !onVMAC(backup)
 	}
-	waitFor(t, "VIP on the master's VMAC ("+master.Name()+")", 30*time.Second, steady)
+	// Settled once lvskit as backup has taken an advert from keepalived:
+	// started together, both may time out in the same moment, and lvskit
+	// go MASTER after keepalived's VIP is up but before its first advert
+	// arrives. (As master, lvskit holds the VIP alone only once keepalived
+	// gave it up on lvskit's advert.)
+	waitFor(t, "VIP on the master's VMAC ("+master.Name()+"), the backup following it", 30*time.Second, func() bool {
+		return steady() && (lvskitMaster || inst.Status().Master.IsValid())
+	})
 	// Fifteen adverts sent or received by lvskit: the backup keeps
 	// hearing the master.
 	vrrp.StaysPut(t, "roles", g.adverts, 15, func() bool {

@@ -42,10 +42,15 @@ func StartCapture(t testing.TB, h *netnstest.Host, iface, filter string) *Captur
 		close(c.done)
 	}()
 	t.Cleanup(c.Stop)
+	// tshark prints "Capturing on" before it even starts dumpcap; it logs
+	// "Capture started" when dumpcap reports its file, which dumpcap does
+	// once it has opened the interface and set the filter: from then on
+	// every packet is captured. (The 200 ms this waited after "Capturing
+	// on" need not be enough for dumpcap's start on a busy machine.)
 	// A bound for a broken tshark, not a timing: its start (dissectors,
 	// Lua) takes many seconds on a busy machine.
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(c.log.String(), "Capturing on") {
+	for !strings.Contains(c.log.String(), "Capture started") {
 		select {
 		case <-c.done:
 			t.Fatalf("peer: tshark in %s exited: %s", h.Name(), c.log.String())
@@ -56,9 +61,6 @@ func StartCapture(t testing.TB, h *netnstest.Host, iface, filter string) *Captur
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// dumpcap says "Capturing on" just before it opens the ring; give it
-	// a moment so the first packets are not missed.
-	time.Sleep(200 * time.Millisecond)
 	return c
 }
 
@@ -93,6 +95,31 @@ func (c *Capture) Read(args ...string) string {
 		c.t.Fatalf("peer: tshark -r %s %v: %v", c.path, args, err)
 	}
 	return string(out)
+}
+
+// WaitFor waits until a packet matching displayFilter is in the capture
+// file, and reports whether one was before the timeout. It reads the file
+// as dumpcap has written it so far (dumpcap flushes it at each of its
+// updates while packets come) and leaves the capture running: a test
+// that wants a packet on the wire waits for it here rather than sleeping
+// before Read, which stops the capture and loses what dumpcap has not yet
+// taken from the kernel.
+func (c *Capture) WaitFor(displayFilter string, timeout time.Duration) bool {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		// A file read in the middle of a write ends in a packet cut
+		// short: tshark says so and exits non-zero after printing the
+		// whole ones, which count.
+		out, _ := exec.Command("tshark", "-n", "-r", c.path, "-Y", displayFilter, "-T", "fields", "-e", "frame.number").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Fields returns, for each packet matching displayFilter, the values of the
