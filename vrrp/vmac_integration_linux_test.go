@@ -137,9 +137,10 @@ func TestIntegrationVMAC(t *testing.T) {
 		t.Helper()
 		return startNode(t, h, vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
-			// 300ms: a master-down interval of about a second, a margin
-			// that a busy machine does not eat.
-			AdvertInterval: 300 * time.Millisecond, UseVMAC: true,
+			// 500ms: a master-down interval of 1.8 s, a margin that a
+			// busy machine does not eat (100ms, 0.36 s, it did; 300ms,
+			// 1.1 s, is one stall of the test process).
+			AdvertInterval: 500 * time.Millisecond, UseVMAC: true,
 			VIPs: []vrrp.VIP{{Prefix: vip}},
 		})
 	}

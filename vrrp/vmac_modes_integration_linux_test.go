@@ -89,9 +89,10 @@ func vmacMode(t *testing.T, ipv6, unicast, xmitBase bool) {
 		t.Helper()
 		cfg := vrrp.Config{
 			Name: h.Name(), Interface: "eth0", VRID: vrid, Priority: prio, Version: 3,
-			// 300ms: a master-down interval of about a second, a margin
-			// that a busy machine does not eat (100ms, 0.36s, it did).
-			AdvertInterval: 300 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
+			// 500ms: a master-down interval of 1.8 s, a margin that a
+			// busy machine does not eat (100ms, 0.36 s, it did; 300ms,
+			// 1.1 s, is one stall of the test process).
+			AdvertInterval: 500 * time.Millisecond, UseVMAC: true, VMACXmitBase: xmitBase,
 			VIPs: []vrrp.VIP{{Prefix: vip}},
 		}
 		if unicast {
