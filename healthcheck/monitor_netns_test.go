@@ -32,7 +32,7 @@ func TestIntegrationMonitorNetns(t *testing.T) {
 		}
 	}()
 	for name, c := range map[string]healthcheck.Checker{
-		"tcp":  &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: netip.MustParseAddrPort("10.71.0.2:80")}},
+		"tcp": &healthcheck.TCPChecker{Conn: healthcheck.Conn{Addr: netip.MustParseAddrPort("10.71.0.2:80")}},
 		// misc_timeout given: the default, delay_loop (200 ms), is short
 		// for sh, ip and grep to start on a loaded machine.
 		"misc": &healthcheck.MiscChecker{Path: "/bin/sh", Args: []string{"-c", "ip -o addr show dev eth0 | grep -q 10.71.0.1/24"}, Timeout: 10 * time.Second},
