@@ -25,6 +25,7 @@ import (
 
 	"github.com/lvskit/lvskit/healthcheck"
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/script/scripttest"
 )
 
 // probe runs c once with timeout as its deadline.
@@ -555,10 +556,7 @@ wait`, pidFile))
 	}
 	// The child is reaped by init once killed; poll briefly until it is gone.
 	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(stat), ") Z ") {
-			break // a zombie is dead
-		}
+	for scripttest.Alive(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("child %d of the timed-out script is still alive", pid)

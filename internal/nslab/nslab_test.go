@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvskit/lvskit/internal/script/scripttest"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,29 +100,17 @@ func TestIntegrationCloseKillsOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sh printed %q, want the pid of its background sleep", out.String())
 	}
-	if !alive(pid) {
+	if !scripttest.Alive(pid) {
 		t.Fatalf("the orphan %d is not running before the lab closes", pid)
 	}
 	closed = true
 	if err := lab.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(10 * time.Second); scripttest.Alive(pid); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(end) {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			t.Fatalf("the orphan %d outlived its lab by 10 s", pid)
 		}
 	}
-}
-
-// alive reports whether pid is a running process (not gone, not a zombie
-// waiting for init to reap it).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// pid (comm) S ...: the state follows the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
 }

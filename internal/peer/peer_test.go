@@ -1,12 +1,14 @@
 package peer
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/lvskit/lvskit/internal/netnstest"
+	"github.com/lvskit/lvskit/internal/nslab"
 	"github.com/vishvananda/netlink"
 )
 
@@ -43,17 +45,7 @@ func hasAddr(t *testing.T, h *netnstest.Host, ip string) bool {
 
 func waitAddr(t *testing.T, h *netnstest.Host, ip string, timeout time.Duration) bool {
 	t.Helper()
-	return waitFor(timeout, func() bool { return hasAddr(t, h, ip) })
-}
-
-// waitFor polls cond every 50 ms until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return false
+	return nslab.WaitFor(context.Background(), timeout, 50*time.Millisecond, func() bool { return hasAddr(t, h, ip) })
 }
 
 // Two keepalived peers elect the higher priority, tshark sees well-formed
@@ -80,7 +72,7 @@ func TestIntegrationKeepalivedPair(t *testing.T) {
 	// steps down on the first advert of the higher (RFC 3768 6.4.3), as
 	// keepalived logs it: "Master received advert ... with higher
 	// priority". The election has to settle, not be won at once.
-	if !waitFor(bound, func() bool {
+	if !nslab.WaitFor(context.Background(), bound, 50*time.Millisecond, func() bool {
 		return hasAddr(t, a, "10.99.0.100") && !hasAddr(t, b, "10.99.0.100")
 	}) {
 		t.Fatal("the election did not settle on the priority-110 peer alone")
