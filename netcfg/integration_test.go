@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
-	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,21 +216,17 @@ func TestIntegrationAnnounce(t *testing.T) {
 
 // waitCaptured waits until the capture's file, read while tshark still
 // writes it, has frames matching displayFilter from each of the source
-// MACs, or fails saying which it has.
+// MACs (30 s in all), or fails saying which it has.
 func waitCaptured(t *testing.T, c *peer.Capture, displayFilter string, macs ...string) {
 	t.Helper()
-	var out []byte
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		// A file read in the middle of a write ends in a cut-short
-		// packet: tshark says so and exits non-zero after printing the
-		// whole ones.
-		out, _ = exec.Command("tshark", "-n", "-r", c.Path(), "-Y", displayFilter, "-T", "fields", "-e", "eth.src").Output()
-		missing := slices.DeleteFunc(slices.Clone(macs), func(m string) bool { return slices.Contains(strings.Fields(string(out)), m) })
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("capture has no frame from %v after 30 s; frames from: %q", missing, strings.Fields(string(out)))
+	deadline := time.Now().Add(30 * time.Second)
+	for _, m := range macs {
+		if !c.WaitFor("("+displayFilter+") && eth.src == "+m, time.Until(deadline)) {
+			var from []string
+			for _, r := range c.Fields(displayFilter, "eth.src") {
+				from = append(from, r[0])
+			}
+			t.Fatalf("capture has no frame from %s after 30 s; frames from: %q", m, from)
 		}
 	}
 }
